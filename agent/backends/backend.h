@@ -1,0 +1,57 @@
+#pragma once
+// What serves one slot's requests: a model computed in-process, or an
+// upstream inference server. The data plane does routing and metrics; a
+// backend only answers.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <grpcpp/support/status.h>
+
+#include "inference/grpc_service.pb.h"
+
+namespace greylane {
+
+struct InferOutcome {
+  grpc::Status status;
+  // The caller's mistake (bad tensor): never counted against the version.
+  bool client_error = false;
+};
+
+class InferCompletion {
+ public:
+  virtual void OnInferDone(const InferOutcome& outcome) = 0;
+
+ protected:
+  ~InferCompletion() = default;
+};
+
+struct TensorSpec {
+  std::string name;
+  std::string datatype;
+  std::vector<int64_t> shape;  // -1 for a variable dimension
+};
+
+struct BackendDescription {
+  std::string kind;    // "builtin" | "oip-grpc"
+  std::string target;  // model file or upstream address
+  std::string platform;
+  std::vector<TensorSpec> inputs;
+  std::vector<TensorSpec> outputs;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Answers into `response` and calls done->OnInferDone exactly once, maybe
+  // before returning. `request` and `response` outlive that call.
+  virtual void Infer(const inference::ModelInferRequest& request,
+                     inference::ModelInferResponse* response, InferCompletion* done) = 0;
+  // A real inference on a fixed input, outside the metrics: the deep health
+  // probe. Blocks for at most `deadline`.
+  virtual grpc::Status Probe(std::chrono::milliseconds deadline) = 0;
+  virtual BackendDescription Description() const = 0;
+};
+
+}  // namespace greylane

@@ -1,0 +1,41 @@
+#pragma once
+// A small dense network (ReLU hidden layers, softmax output) computed on the
+// CPU: the built-in model behind the demo pair. The file format is written
+// by scripts/train_digits.py and described there.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace greylane {
+
+class MlpModel {
+ public:
+  // Empty error on success; otherwise says what is wrong with the file.
+  static MlpModel Load(const std::string& path, std::string* error);
+
+  const std::string& ModelName() const { return m_model; }
+  const std::string& Version() const { return m_version; }
+  int InputWidth() const { return m_layers.empty() ? 0 : m_layers.front().in; }
+  int OutputWidth() const { return m_layers.empty() ? 0 : m_layers.back().out; }
+  bool Loaded() const { return !m_layers.empty(); }
+  size_t ParameterCount() const;
+
+  // rows x InputWidth() in, rows x OutputWidth() probabilities out.
+  void Predict(const float* input, int64_t rows, float* output) const;
+
+ private:
+  struct Layer {
+    int in = 0;
+    int out = 0;
+    bool softmax = false;
+    std::vector<float> weights_in_major;  // in x out: inner loop is a vectorisable axpy
+    std::vector<float> bias;
+  };
+  std::string m_model;
+  std::string m_version;
+  float m_input_scale = 1.0f;
+  std::vector<Layer> m_layers;
+  int m_widest = 0;
+};
+
+}  // namespace greylane

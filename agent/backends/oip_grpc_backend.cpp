@@ -1,0 +1,135 @@
+#include "agent/backends/oip_grpc_backend.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+namespace greylane {
+namespace {
+struct UpstreamCall {
+  grpc::ClientContext context;
+  inference::ModelInferRequest request;
+};
+
+size_t DatatypeSize(const std::string& datatype) {
+  if (datatype == "BOOL" || datatype == "INT8" || datatype == "UINT8") return 1;
+  if (datatype == "INT16" || datatype == "UINT16" || datatype == "FP16" || datatype == "BF16") {
+    return 2;
+  }
+  if (datatype == "INT32" || datatype == "UINT32" || datatype == "FP32") return 4;
+  if (datatype == "INT64" || datatype == "UINT64" || datatype == "FP64") return 8;
+  return 0;  // BYTES and unknown types cannot be zero-filled
+}
+}  // namespace
+
+OipGrpcBackend::OipGrpcBackend(OipGrpcOptions options) : m_options(std::move(options)) {
+  const int connections = std::max(1, m_options.connections);
+  for (int i = 0; i < connections; ++i) {
+    grpc::ChannelArguments args;
+    // A private subchannel pool gives each channel its own TCP connection.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("greylane.connection", i);
+    auto channel =
+        grpc::CreateCustomChannel(m_options.address, grpc::InsecureChannelCredentials(), args);
+    m_stubs.push_back(inference::GRPCInferenceService::NewStub(channel));
+    m_channels.push_back(std::move(channel));
+  }
+}
+
+inference::GRPCInferenceService::Stub* OipGrpcBackend::NextStub() {
+  return m_stubs[m_next.fetch_add(1, std::memory_order_relaxed) % m_stubs.size()].get();
+}
+
+void OipGrpcBackend::Infer(const inference::ModelInferRequest& request,
+                           inference::ModelInferResponse* response, InferCompletion* done) {
+  auto* call = new UpstreamCall;
+  call->request = request;
+  call->request.set_model_name(m_options.model);
+  call->request.set_model_version(m_options.version);
+  call->context.set_deadline(std::chrono::system_clock::now() + m_options.deadline);
+  NextStub()->async()->ModelInfer(
+      &call->context, &call->request, response,
+      [call, done, address = &m_options.address](grpc::Status status) {
+        delete call;
+        if (status.ok()) {
+          done->OnInferDone({});
+          return;
+        }
+        // The upstream judged the tensor bad: the caller's mistake, not the version's.
+        const bool client_error = status.error_code() == grpc::StatusCode::INVALID_ARGUMENT;
+        done->OnInferDone({grpc::Status(status.error_code(),
+                                        "upstream " + *address + ": " + status.error_message()),
+                           client_error});
+      });
+}
+
+grpc::Status OipGrpcBackend::FetchMetadata(std::chrono::milliseconds deadline) {
+  inference::ModelMetadataRequest request;
+  request.set_name(m_options.model);
+  request.set_version(m_options.version);
+  inference::ModelMetadataResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + deadline);
+  grpc::Status status = NextStub()->ModelMetadata(&context, request, &response);
+  if (!status.ok()) {
+    return {status.error_code(),
+            "upstream " + m_options.address + " ModelMetadata: " + status.error_message()};
+  }
+  std::lock_guard lock(m_mutex);
+  m_metadata = std::move(response);
+  return grpc::Status::OK;
+}
+
+grpc::Status OipGrpcBackend::Probe(std::chrono::milliseconds deadline) {
+  // Re-read the metadata on every probe: the upstream may have been redeployed.
+  if (grpc::Status status = FetchMetadata(deadline); !status.ok()) return status;
+  inference::ModelInferRequest request;
+  request.set_model_name(m_options.model);
+  request.set_model_version(m_options.version);
+  {
+    std::lock_guard lock(m_mutex);
+    for (const auto& spec : m_metadata->inputs()) {
+      const size_t element = DatatypeSize(spec.datatype());
+      if (element == 0) {
+        return {grpc::StatusCode::OK, ""};  // cannot synthesise BYTES; metadata answered
+      }
+      auto* input = request.add_inputs();
+      input->set_name(spec.name());
+      input->set_datatype(spec.datatype());
+      size_t count = 1;
+      for (const int64_t dim : spec.shape()) {
+        const int64_t d = dim < 0 ? 1 : dim;
+        input->add_shape(d);
+        count *= static_cast<size_t>(d);
+      }
+      request.add_raw_input_contents(std::string(count * element, '\0'));
+    }
+  }
+  inference::ModelInferResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + deadline);
+  grpc::Status status = NextStub()->ModelInfer(&context, request, &response);
+  if (!status.ok()) {
+    return {status.error_code(),
+            "upstream " + m_options.address + " ModelInfer: " + status.error_message()};
+  }
+  return grpc::Status::OK;
+}
+
+BackendDescription OipGrpcBackend::Description() const {
+  BackendDescription d;
+  d.kind = "oip-grpc";
+  d.target = m_options.address;
+  std::lock_guard lock(m_mutex);
+  if (m_metadata) {
+    d.platform = m_metadata->platform();
+    for (const auto& t : m_metadata->inputs()) {
+      d.inputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
+    }
+    for (const auto& t : m_metadata->outputs()) {
+      d.outputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
+    }
+  }
+  return d;
+}
+
+}  // namespace greylane

@@ -1,0 +1,25 @@
+// greylane-watch: prints an agent's state and then one line per second.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "agent/load/metrics_watch.h"
+
+int main(int argc, char** argv) {
+  greylane::WatchOptions options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if ((flag == "--control" || flag == "--backfill" || flag == "--frames") && i + 1 < argc) {
+      const std::string value = argv[++i];
+      if (flag == "--control") options.control = value;
+      if (flag == "--backfill") options.backfill_seconds = static_cast<uint32_t>(std::stoul(value));
+      if (flag == "--frames") options.frames = std::stoull(value);
+    } else {
+      std::fprintf(stderr,
+                   "usage: greylane-watch [--control HOST:PORT] [--backfill SECONDS] "
+                   "[--frames N]\n");
+      return flag == "--help" ? 0 : 2;
+    }
+  }
+  return greylane::RunWatch(options);
+}

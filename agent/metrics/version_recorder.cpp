@@ -1,0 +1,59 @@
+#include "agent/metrics/version_recorder.h"
+
+namespace greylane {
+namespace {
+std::atomic<unsigned> g_next_shard{0};
+}
+
+VersionRecorder::VersionRecorder() : m_shards(std::make_unique<Shard[]>(kShardCount)) {}
+
+VersionRecorder::Shard& VersionRecorder::LocalShard() {
+  // A thread keeps its shard for life; with more threads than shards two
+  // share one, which stays correct because every update is an atomic add.
+  thread_local const unsigned shard = g_next_shard.fetch_add(1, std::memory_order_relaxed);
+  return m_shards[shard % kShardCount];
+}
+
+void VersionRecorder::RecordOk(uint64_t latency_ns) {
+  Shard& shard = LocalShard();
+  const int bucket = LatencySketch::BucketOf(static_cast<double>(latency_ns) / 1000.0);
+  shard.buckets[static_cast<size_t>(bucket)].fetch_add(1, std::memory_order_relaxed);
+  shard.ok.fetch_add(1, std::memory_order_relaxed);
+  uint64_t seen = shard.max_ns.load(std::memory_order_relaxed);
+  while (latency_ns > seen &&
+         !shard.max_ns.compare_exchange_weak(seen, latency_ns, std::memory_order_relaxed)) {
+  }
+}
+
+void VersionRecorder::RecordServerError() {
+  LocalShard().server_errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+void VersionRecorder::RecordClientError() {
+  LocalShard().client_errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+VersionTotals VersionRecorder::Snapshot() const {
+  VersionTotals totals;
+  for (int s = 0; s < kShardCount; ++s) {
+    const Shard& shard = m_shards[s];
+    totals.ok += shard.ok.load(std::memory_order_relaxed);
+    totals.server_errors += shard.server_errors.load(std::memory_order_relaxed);
+    totals.client_errors += shard.client_errors.load(std::memory_order_relaxed);
+    for (int b = 0; b < LatencySketch::kBucketCount; ++b) {
+      totals.latency.AddBucket(
+          b, shard.buckets[static_cast<size_t>(b)].load(std::memory_order_relaxed));
+    }
+  }
+  return totals;
+}
+
+uint64_t VersionRecorder::TakeMaxNanos() {
+  uint64_t max = 0;
+  for (int s = 0; s < kShardCount; ++s) {
+    max = std::max(max, m_shards[s].max_ns.exchange(0, std::memory_order_relaxed));
+  }
+  return max;
+}
+
+}  // namespace greylane

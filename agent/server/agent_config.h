@@ -1,0 +1,71 @@
+#pragma once
+// Everything an agent needs to start: read from YAML (--config), built for
+// --demo, then overridden by command-line flags.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/backends/oip_grpc_backend.h"
+
+namespace greylane {
+
+struct SlotConfig {
+  std::string version;
+  std::string backend;      // "builtin" | "oip-grpc"
+  std::string model_file;   // builtin
+  OipGrpcOptions upstream;  // oip-grpc
+};
+
+struct TlsFiles {
+  std::string cert;
+  std::string key;
+  bool Enabled() const { return !cert.empty(); }
+};
+
+struct AgentConfig {
+  std::string agent_id;  // defaults to the node name
+  std::string model_name = "digits";
+  std::string control_listen = "127.0.0.1:7070";
+  std::string data_listen = "127.0.0.1:8001";
+  std::string state_dir;
+  std::string sticky_header = "x-user-id";
+  uint32_t initial_candidate_basis_points = 0;
+  std::chrono::milliseconds probe_interval{2000};
+  std::chrono::milliseconds probe_timeout{1000};
+  std::chrono::milliseconds drain_timeout{5000};
+  size_t ring_frames = 1024;
+  TlsFiles control_tls;
+  TlsFiles data_tls;
+  bool insecure = false;
+  SlotConfig baseline;
+  SlotConfig candidate;
+};
+
+struct CommandLine {
+  AgentConfig config;
+  bool demo = false;
+  bool help = false;
+  bool version = false;
+  std::string ready_file;  // written once both planes listen
+};
+
+// `base_dir` resolves relative model files (the config file's folder).
+std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::string& base_dir,
+                                           std::string* error);
+AgentConfig DemoConfig(const std::string& models_dir);
+// Where the demo models are: --models-dir, $GREYLANE_MODELS_DIR, the
+// installed data folder, then the source tree this binary was built from.
+std::string FindModelsDir(const std::string& flag_value);
+
+std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
+                                            std::string* error);
+std::string UsageText();
+
+// Problems that must stop the start (empty when none), e.g. plaintext on a
+// non-loopback address without --insecure.
+std::string ValidateConfig(const AgentConfig& config);
+bool IsLoopbackAddress(const std::string& host_port);
+
+}  // namespace greylane

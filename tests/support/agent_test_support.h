@@ -1,0 +1,45 @@
+#pragma once
+// Shared by the agent's test suites: requests built from the digits data,
+// in-process agents on free loopback ports, and small client shortcuts.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/client_context.h>
+
+#include "agent/load/digits_dataset.h"
+#include "agent/server/canary_agent.h"
+#include "greylane/v1/agent.grpc.pb.h"
+#include "inference/grpc_service.grpc.pb.h"
+
+namespace greylane::test {
+
+std::string ModelsDir();
+const std::vector<DigitsRow>& Holdout();
+
+inference::ModelInferRequest DigitsRequest(const std::vector<const DigitsRow*>& rows,
+                                           bool raw = true);
+inference::ModelInferRequest DigitsRequest(const DigitsRow& row, bool raw = true);
+// Probabilities of every row, whichever way the response carried them.
+std::vector<float> Probabilities(const inference::ModelInferResponse& response);
+int ArgMax(const float* p, int n = 10);
+
+// The demo pair on 127.0.0.1:0 with the given candidate share.
+AgentConfig DemoTestConfig(uint32_t candidate_basis_points);
+std::unique_ptr<CanaryAgent> StartAgent(const AgentConfig& config, std::string* error);
+
+struct Clients {
+  std::unique_ptr<inference::GRPCInferenceService::Stub> data;
+  std::unique_ptr<v1::Agent::Stub> control;
+};
+Clients Connect(const CanaryAgent& agent);
+
+// One ModelInfer with a sticky user (empty: none) and optional pin header.
+grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
+                   const inference::ModelInferRequest& request,
+                   inference::ModelInferResponse* response, const std::string& user = {},
+                   const std::string& pin_header = {}, std::string* slot_trailer = nullptr);
+
+void SetDeadline(grpc::ClientContext& context, int seconds = 10);
+
+}  // namespace greylane::test

@@ -1,0 +1,132 @@
+// Config and flags: what a real deployment writes is read right, and every
+// mistake is refused with a message that says what to fix.
+#include <QtTest>
+
+#include "agent/server/agent_config.h"
+
+using namespace greylane;
+
+namespace {
+const char kGood[] = R"(
+agent_id: gpu-node-7
+model: digits
+control_listen: 127.0.0.1:7070
+data_listen: 127.0.0.1:8001
+sticky_header: X-Tenant-Id
+initial_candidate_basis_points: 250
+probe_interval_ms: 500
+baseline:
+  version: v1
+  backend: builtin
+  model_file: models/digits-v1.glm
+candidate:
+  version: v2
+  backend: oip-grpc
+  address: 127.0.0.1:9001
+  upstream_model: digits
+  upstream_version: "3"
+  deadline_ms: 250
+  connections: 4
+)";
+}  // namespace
+
+class TestAgentConfig final : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void readsAFullConfig() const {
+    std::string error;
+    const auto config = ParseConfigYaml(kGood, "/etc/greylane", &error);
+    QVERIFY2(config, error.c_str());
+    QCOMPARE(config->agent_id, std::string("gpu-node-7"));
+    QCOMPARE(config->sticky_header, std::string("x-tenant-id"));  // gRPC keys are lower-case
+    QCOMPARE(config->initial_candidate_basis_points, 250u);
+    QCOMPARE(config->probe_interval.count(), 500);
+    QCOMPARE(config->baseline.model_file, std::string("/etc/greylane/models/digits-v1.glm"));
+    QCOMPARE(config->candidate.upstream.address, std::string("127.0.0.1:9001"));
+    QCOMPARE(config->candidate.upstream.version, std::string("3"));
+    QCOMPARE(config->candidate.upstream.deadline.count(), 250);
+    QCOMPARE(config->candidate.upstream.connections, 4);
+  }
+
+  void mistakesAreNamed_data() const {
+    QTest::addColumn<QString>("yaml");
+    QTest::addColumn<QString>("expected");
+    const QString good = kGood;
+    QTest::newRow("typo in a key")
+        << QString(good).replace("sticky_header", "sticky_haeder") << "unknown key 'sticky_haeder'";
+    QTest::newRow("not yaml") << "baseline: ["
+                              << "not valid YAML";
+    QTest::newRow("wrong type") << QString(good).replace("deadline_ms: 250", "deadline_ms: soon")
+                                << "'deadline_ms' at line";
+    QTest::newRow("bad backend") << QString(good).replace("backend: builtin", "backend: onnx")
+                                 << "must be 'builtin' or 'oip-grpc'";
+    QTest::newRow("no address") << QString(good).replace("address: 127.0.0.1:9001", "")
+                                << "needs 'address'";
+    QTest::newRow("same versions")
+        << QString(good).replace("version: v2", "version: v1") << "different versions";
+    QTest::newRow("no candidate") << QString(good).left(good.indexOf("candidate:"))
+                                  << "'candidate' must be a map";
+  }
+  void mistakesAreNamed() const {
+    QFETCH(QString, yaml);
+    QFETCH(QString, expected);
+    std::string error;
+    QVERIFY(!ParseConfigYaml(yaml.toStdString(), "", &error));
+    QVERIFY2(QString::fromStdString(error).contains(expected), error.c_str());
+  }
+
+  void plaintextOffLoopbackIsRefused() const {
+    std::string error;
+    QVERIFY(!ParseCommandLine({"--demo", "--control-listen", "0.0.0.0:7070"}, &error));
+    QVERIFY2(QString::fromStdString(error).contains("refusing to serve the control plane"),
+             error.c_str());
+    QVERIFY(QString::fromStdString(error).contains("--insecure"));
+    QVERIFY(!ParseCommandLine({"--demo", "--data-listen", "10.1.2.3:8001"}, &error));
+    QVERIFY(QString::fromStdString(error).contains("--data-tls-cert"));
+    QVERIFY(ParseCommandLine({"--demo", "--control-listen", "0.0.0.0:7070", "--insecure"}, &error));
+    QVERIFY(ParseCommandLine({"--demo", "--data-listen", "[::1]:0"}, &error));
+    QVERIFY(ParseCommandLine(
+        {"--demo", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--control-listen", "0.0.0.0:7070"},
+        &error));
+  }
+
+  void loopbackDetection_data() const {
+    QTest::addColumn<QString>("address");
+    QTest::addColumn<bool>("loopback");
+    QTest::newRow("127.0.0.1") << "127.0.0.1:7070" << true;
+    QTest::newRow("127.8.9.1") << "127.8.9.1:1" << true;
+    QTest::newRow("localhost") << "localhost:0" << true;
+    QTest::newRow("[::1]") << "[::1]:7070" << true;
+    QTest::newRow("any") << "0.0.0.0:7070" << false;
+    QTest::newRow("[::]") << "[::]:7070" << false;
+    QTest::newRow("lan") << "192.168.1.4:7070" << false;
+    QTest::newRow("no port") << "127.0.0.1" << false;
+  }
+  void loopbackDetection() const {
+    QFETCH(QString, address);
+    QFETCH(bool, loopback);
+    QCOMPARE(IsLoopbackAddress(address.toStdString()), loopback);
+  }
+
+  void flagMistakes() const {
+    std::string error;
+    QVERIFY(!ParseCommandLine({}, &error));
+    QVERIFY(QString::fromStdString(error).contains("--demo or --config"));
+    QVERIFY(!ParseCommandLine({"--demo", "--frobnicate"}, &error));
+    QVERIFY(QString::fromStdString(error).contains("unknown flag '--frobnicate'"));
+    QVERIFY(!ParseCommandLine({"--demo", "--state-dir"}, &error));
+    QVERIFY(QString::fromStdString(error).contains("needs a value"));
+    QVERIFY(!ParseCommandLine({"--config", "/nonexistent.yaml"}, &error));
+    QVERIFY(QString::fromStdString(error).contains("cannot read config file"));
+    QVERIFY(!ParseCommandLine({"--demo", "--tls-cert", "c.pem"}, &error));
+    QVERIFY(QString::fromStdString(error).contains("both a TLS certificate and key"));
+    const auto cl = ParseCommandLine({"--demo", "--control-listen=127.0.0.1:9"}, &error);
+    QVERIFY2(cl, error.c_str());
+    QCOMPARE(cl->config.control_listen, std::string("127.0.0.1:9"));
+    QCOMPARE(cl->config.initial_candidate_basis_points, 500u);
+  }
+};
+
+QTEST_GUILESS_MAIN(TestAgentConfig)
+#include "test_agent_config.moc"

@@ -1,0 +1,372 @@
+// The agent as a client sees it, over real gRPC on 127.0.0.1:0: correct
+// answers, exact per-version counts in the live stream, split changes that
+// apply to the very next request, pins, bad input, and the upstream backend.
+#include <QtTest>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "support/agent_test_support.h"
+
+using namespace greylane;
+using test::Infer;
+
+namespace {
+
+struct Totals {
+  uint64_t requests[2] = {0, 0};
+  uint64_t server_errors[2] = {0, 0};
+  uint64_t client_errors[2] = {0, 0};
+  uint64_t sketch_count[2] = {0, 0};
+  uint64_t frames = 0;
+  uint64_t All() const { return requests[0] + requests[1]; }
+};
+
+void Add(Totals* t, const v1::MetricsFrame& frame) {
+  ++t->frames;
+  for (const auto& v : frame.versions()) {
+    const int i = v.slot() == v1::BASELINE ? 0 : 1;
+    t->requests[i] += v.requests();
+    t->server_errors[i] += v.server_errors();
+    t->client_errors[i] += v.client_errors();
+    LatencySketch sketch;
+    if (LatencySketch::FromProto(v.latency(), &sketch)) t->sketch_count[i] += sketch.Count();
+  }
+}
+
+v1::AgentState GetState(v1::Agent::Stub& stub) {
+  grpc::ClientContext context;
+  test::SetDeadline(context);
+  v1::AgentState state;
+  const grpc::Status status = stub.GetState(&context, {}, &state);
+  if (!status.ok()) qFatal("GetState: %s", status.error_message().c_str());
+  return state;
+}
+
+grpc::Status SetSplit(v1::Agent::Stub& stub, uint32_t bp, uint64_t revision,
+                      const std::string& reason, v1::AgentState* state) {
+  grpc::ClientContext context;
+  test::SetDeadline(context);
+  v1::SetSplitRequest request;
+  request.set_candidate_basis_points(bp);
+  request.set_expected_revision(revision);
+  request.set_reason(reason);
+  return stub.SetSplit(&context, request, state);
+}
+
+}  // namespace
+
+class TestAgentE2E final : public QObject {
+  Q_OBJECT
+
+  std::unique_ptr<CanaryAgent> m_agent;
+  test::Clients m_clients;
+
+ private slots:
+  void init() {
+    std::string error;
+    m_agent = test::StartAgent(test::DemoTestConfig(500), &error);
+    QVERIFY2(m_agent, error.c_str());
+    m_clients = test::Connect(*m_agent);
+  }
+
+  void cleanup() {
+    m_clients = {};
+    m_agent.reset();
+  }
+
+  void answersCorrectProbabilities() {
+    for (const char* version : {"v1", "v2"}) {
+      int correct = 0;
+      for (const DigitsRow& row : test::Holdout()) {
+        auto request = test::DigitsRequest(row);
+        request.set_model_version(version);
+        request.set_id("req-" + std::to_string(correct));
+        inference::ModelInferResponse response;
+        const grpc::Status status = Infer(*m_clients.data, request, &response);
+        QVERIFY2(status.ok(), status.error_message().c_str());
+        QCOMPARE(response.model_version(), std::string(version));
+        QCOMPARE(response.model_name(), std::string("digits"));
+        QCOMPARE(response.id(), request.id());
+        const auto p = test::Probabilities(response);
+        QCOMPARE(p.size(), 10u);
+        correct += test::ArgMax(p.data()) == row.label;
+      }
+      const double accuracy = static_cast<double>(correct) / test::Holdout().size();
+      qInfo("%s accuracy over the agent: %.4f", version, accuracy);
+      QVERIFY(accuracy >= 0.90);
+    }
+    // A batch, in typed contents, answers in typed contents, row by row.
+    std::vector<const DigitsRow*> rows;
+    for (size_t i = 0; i < 16; ++i) rows.push_back(&test::Holdout()[i]);
+    inference::ModelInferResponse response;
+    QVERIFY(Infer(*m_clients.data, test::DigitsRequest(rows, false), &response).ok());
+    QCOMPARE(response.outputs(0).shape(0), 16);
+    QCOMPARE(response.outputs(0).contents().fp32_contents_size(), 160);
+  }
+
+  void framesCountExactlyTheRequestsSent() {
+    grpc::ClientContext context;
+    test::SetDeadline(context, 30);
+    v1::WatchMetricsRequest request;
+    auto reader = m_clients.control->WatchMetrics(&context, request);
+    v1::MetricsFrame frame;
+    QVERIFY(reader->Read(&frame));  // the stream is live; nothing was sent before it
+
+    const int ok_requests = 400;
+    int bad_requests = 0;
+    for (int i = 0; i < ok_requests; ++i) {
+      inference::ModelInferResponse response;
+      QVERIFY(Infer(*m_clients.data, test::DigitsRequest(test::Holdout()[i % 300]), &response,
+                    "user-" + std::to_string(i))
+                  .ok());
+    }
+    auto bad = test::DigitsRequest(test::Holdout()[0]);
+    bad.mutable_inputs(0)->set_datatype("FP64");
+    for (int i = 0; i < 9; ++i, ++bad_requests) {
+      inference::ModelInferResponse response;
+      QCOMPARE(Infer(*m_clients.data, bad, &response, "bad-" + std::to_string(i)).error_code(),
+               grpc::StatusCode::INVALID_ARGUMENT);
+    }
+
+    Totals totals;
+    Add(&totals, frame);
+    QCOMPARE(totals.All(), 0ull);
+    const uint64_t expected = ok_requests + bad_requests;
+    while (totals.All() < expected && reader->Read(&frame)) Add(&totals, frame);
+    // One more whole second: nothing further may be counted.
+    QVERIFY(reader->Read(&frame));
+    Add(&totals, frame);
+    QCOMPARE(totals.All(), expected);
+    QCOMPARE(totals.client_errors[0] + totals.client_errors[1], uint64_t(bad_requests));
+    QCOMPARE(totals.server_errors[0] + totals.server_errors[1], 0ull);
+    QCOMPARE(totals.sketch_count[0] + totals.sketch_count[1], uint64_t(ok_requests));
+    QVERIFY2(totals.requests[1] > 0 && totals.requests[1] < 60,
+             "about 5 % of 409 should reach the candidate");
+    QCOMPARE(frame.agent_id(), std::string("test-agent"));
+    QCOMPARE(frame.candidate_basis_points(), 500u);
+    context.TryCancel();
+  }
+
+  void backfillReplaysHistoryFirst() {
+    grpc::ClientContext first;
+    test::SetDeadline(first, 30);
+    auto live = m_clients.control->WatchMetrics(&first, {});
+    v1::MetricsFrame frame;
+    for (int i = 0; i < 3; ++i) QVERIFY(live->Read(&frame));  // three seconds of history exist
+    first.TryCancel();
+
+    grpc::ClientContext context;
+    test::SetDeadline(context, 30);
+    v1::WatchMetricsRequest request;
+    request.set_backfill_seconds(900);
+    auto reader = m_clients.control->WatchMetrics(&context, request);
+    int history = 0;
+    uint64_t previous = 0;
+    while (reader->Read(&frame) && frame.backfill()) {
+      ++history;
+      QVERIFY(frame.sequence() > previous);
+      previous = frame.sequence();
+    }
+    QVERIFY2(history >= 3, qPrintable(QString::number(history)));
+    QVERIFY(!frame.backfill());
+    QVERIFY(frame.sequence() > previous);  // live frames follow without gap or repeat
+    context.TryCancel();
+  }
+
+  void splitChangeAppliesToTheNextRequest() {
+    v1::AgentState state = GetState(*m_clients.control);
+    QCOMPARE(state.split().candidate_basis_points(), 500u);
+    QCOMPARE(state.versions_size(), 2);
+    QCOMPARE(state.versions(0).health(), v1::HEALTHY);
+    QCOMPARE(state.versions(1).version(), std::string("v2"));
+
+    const auto request = test::DigitsRequest(test::Holdout()[7]);
+    for (const uint32_t bp : {0u, 10000u, 0u}) {
+      grpc::Status status =
+          SetSplit(*m_clients.control, bp, state.split().revision(), "e2e test", &state);
+      QVERIFY2(status.ok(), status.error_message().c_str());
+      QCOMPARE(state.split().candidate_basis_points(), bp);
+      const std::string want_version = bp == 0 ? "v1" : "v2";
+      const std::string want_slot = bp == 0 ? "baseline" : "candidate";
+      for (int u = 0; u < 300; ++u) {
+        inference::ModelInferResponse response;
+        std::string slot;
+        QVERIFY(Infer(*m_clients.data, request, &response, "user-" + std::to_string(u), {}, &slot)
+                    .ok());
+        QCOMPARE(response.model_version(), want_version);
+        QCOMPARE(slot, want_slot);
+      }
+    }
+  }
+
+  void setSplitValidates() {
+    v1::AgentState state = GetState(*m_clients.control);
+    const uint64_t revision = state.split().revision();
+    v1::AgentState ignored;
+    grpc::Status status = SetSplit(*m_clients.control, 10001, revision, "too much", &ignored);
+    QCOMPARE(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    QVERIFY(QString::fromStdString(status.error_message()).contains("0..10000"));
+    status = SetSplit(*m_clients.control, 100, revision, "", &ignored);
+    QCOMPARE(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    QVERIFY(QString::fromStdString(status.error_message()).contains("reason is required"));
+    status = SetSplit(*m_clients.control, 100, revision, std::string(2000, 'x'), &ignored);
+    QCOMPARE(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    status = SetSplit(*m_clients.control, 100, revision + 5, "stale", &ignored);
+    QCOMPARE(status.error_code(), grpc::StatusCode::ABORTED);
+    QVERIFY2(QString::fromStdString(status.error_message()).contains("it is now 500 bp"),
+             status.error_message().c_str());
+    QCOMPARE(GetState(*m_clients.control).split().revision(), revision);  // unchanged
+  }
+
+  void pinsWinOverTheSplit() {
+    v1::AgentState state = GetState(*m_clients.control);
+    QVERIFY(SetSplit(*m_clients.control, 0, state.split().revision(), "pins", &state).ok());
+    auto request = test::DigitsRequest(test::Holdout()[1]);
+    inference::ModelInferResponse response;
+    request.set_model_version("v2");
+    QVERIFY(Infer(*m_clients.data, request, &response, "user-1").ok());
+    QCOMPARE(response.model_version(), std::string("v2"));
+    request.clear_model_version();
+    std::string slot;
+    QVERIFY(Infer(*m_clients.data, request, &response, "user-1", "candidate", &slot).ok());
+    QCOMPARE(response.model_version(), std::string("v2"));
+    QCOMPARE(slot, std::string("candidate"));
+    QVERIFY(Infer(*m_clients.data, request, &response, "user-1", "baseline").ok());
+    QCOMPARE(response.model_version(), std::string("v1"));
+  }
+
+  void badInputIsAClientErrorAndNeverStalls_data() {
+    QTest::addColumn<int>("kind");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("unknown model") << 0 << "unknown model 'mnist'";
+    QTest::newRow("unknown version pin") << 1 << "version 'v9' is not served here";
+    QTest::newRow("wrong datatype") << 2 << "datatype 'BYTES'";
+    QTest::newRow("shape does not match data") << 3 << "needs 512 bytes of raw data, got 256";
+    QTest::newRow("empty input") << 4 << "expected 1 input tensor, got 0";
+    QTest::newRow("garbage raw bytes") << 5 << "needs 256 bytes";
+  }
+  void badInputIsAClientErrorAndNeverStalls() {
+    QFETCH(int, kind);
+    QFETCH(QString, expected);
+    auto request = test::DigitsRequest(test::Holdout()[2]);
+    switch (kind) {
+      case 0:
+        request.set_model_name("mnist");
+        break;
+      case 1:
+        request.set_model_version("v9");
+        break;
+      case 2:
+        request.mutable_inputs(0)->set_datatype("BYTES");
+        break;
+      case 3:
+        request.mutable_inputs(0)->set_shape(0, 2);
+        break;
+      case 4:
+        request.clear_inputs();
+        request.clear_raw_input_contents();
+        break;
+      case 5:
+        request.set_raw_input_contents(0, std::string(7, '\xff'));
+        break;
+    }
+    const uint64_t before = m_agent->Pair().Recorder(SlotId::kBaseline).Snapshot().client_errors +
+                            m_agent->Pair().Recorder(SlotId::kCandidate).Snapshot().client_errors;
+    inference::ModelInferResponse response;
+    const grpc::Status status = Infer(*m_clients.data, request, &response, "user-5");
+    QCOMPARE(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    QVERIFY2(QString::fromStdString(status.error_message()).contains(expected),
+             status.error_message().c_str());
+    const uint64_t after = m_agent->Pair().Recorder(SlotId::kBaseline).Snapshot().client_errors +
+                           m_agent->Pair().Recorder(SlotId::kCandidate).Snapshot().client_errors;
+    QCOMPARE(after, before + 1);
+    QCOMPARE(m_agent->Pair().Recorder(SlotId::kBaseline).Snapshot().server_errors, 0ull);
+    // And the next good request is served.
+    QVERIFY(Infer(*m_clients.data, test::DigitsRequest(test::Holdout()[2]), &response).ok());
+  }
+
+  void healthAndMetadata() {
+    auto channel = grpc::CreateChannel(m_agent->DataAddress(), grpc::InsecureChannelCredentials());
+    grpc::ClientContext context;
+    test::SetDeadline(context);
+    inference::ServerReadyResponse ready;
+    QVERIFY(m_clients.data->ServerReady(&context, {}, &ready).ok());
+    QVERIFY(ready.ready());
+
+    grpc::ClientContext meta_context;
+    test::SetDeadline(meta_context);
+    inference::ModelMetadataRequest meta_request;
+    meta_request.set_name("digits");
+    inference::ModelMetadataResponse meta;
+    QVERIFY(m_clients.data->ModelMetadata(&meta_context, meta_request, &meta).ok());
+    QCOMPARE(meta.versions_size(), 2);
+    QCOMPARE(meta.inputs(0).name(), std::string("input"));
+    QCOMPARE(meta.inputs(0).shape(1), 64);
+    QCOMPARE(meta.outputs(0).shape(1), 10);
+
+    grpc::ClientContext model_ready_context;
+    test::SetDeadline(model_ready_context);
+    inference::ModelReadyRequest model_ready_request;
+    model_ready_request.set_name("digits");
+    model_ready_request.set_version("v9");
+    inference::ModelReadyResponse model_ready;
+    QCOMPARE(m_clients.data->ModelReady(&model_ready_context, model_ready_request, &model_ready)
+                 .error_code(),
+             grpc::StatusCode::NOT_FOUND);
+  }
+
+  void upstreamBackendForwardsAndFailsAsServerErrors() {
+    // The front agent's candidate is served by this test's agent, upstream.
+    AgentConfig config = test::DemoTestConfig(0);
+    config.agent_id = "front";
+    config.candidate.version = "v2-remote";
+    config.candidate.backend = "oip-grpc";
+    config.candidate.upstream.address = m_agent->DataAddress();
+    config.candidate.upstream.model = "digits";
+    config.candidate.upstream.version = "v2";
+    config.candidate.upstream.deadline = std::chrono::milliseconds(500);
+    std::string error;
+    auto front = test::StartAgent(config, &error);
+    QVERIFY2(front, error.c_str());
+    test::Clients clients = test::Connect(*front);
+    QCOMPARE(front->Pair().Health(SlotId::kCandidate).health, v1::HEALTHY);
+
+    int correct = 0;
+    for (int i = 0; i < 100; ++i) {
+      const DigitsRow& row = test::Holdout()[static_cast<size_t>(i)];
+      inference::ModelInferResponse response;
+      const grpc::Status status =
+          Infer(*clients.data, test::DigitsRequest(row), &response, {}, "candidate");
+      QVERIFY2(status.ok(), status.error_message().c_str());
+      QCOMPARE(response.model_version(), std::string("v2-remote"));
+      correct += test::ArgMax(test::Probabilities(response).data()) == row.label;
+    }
+    QVERIFY(correct >= 90);
+
+    // The upstream judges a bad tensor: a client error, not the candidate's fault.
+    auto bad = test::DigitsRequest(test::Holdout()[0]);
+    bad.mutable_inputs(0)->set_shape(1, 32);
+    inference::ModelInferResponse response;
+    QCOMPARE(Infer(*clients.data, bad, &response, {}, "candidate").error_code(),
+             grpc::StatusCode::INVALID_ARGUMENT);
+    QCOMPARE(front->Pair().Recorder(SlotId::kCandidate).Snapshot().client_errors, 1ull);
+
+    m_clients = {};
+    m_agent.reset();  // the upstream goes away
+    const grpc::Status down =
+        Infer(*clients.data, test::DigitsRequest(test::Holdout()[0]), &response, {}, "candidate");
+    QVERIFY(!down.ok());
+    QVERIFY2(QString::fromStdString(down.error_message()).startsWith("upstream "),
+             down.error_message().c_str());
+    QCOMPARE(front->Pair().Recorder(SlotId::kCandidate).Snapshot().server_errors, 1ull);
+    front->ProbeOnce();
+    QCOMPARE(front->Pair().Health(SlotId::kCandidate).health, v1::UNHEALTHY);
+    // The baseline keeps serving.
+    QVERIFY(Infer(*clients.data, test::DigitsRequest(test::Holdout()[0]), &response).ok());
+    QCOMPARE(response.model_version(), std::string("v1"));
+  }
+};
+
+QTEST_GUILESS_MAIN(TestAgentE2E)
+#include "test_agent_e2e.moc"
