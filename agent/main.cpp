@@ -6,6 +6,7 @@
 
 #include "agent/server/agent_config.h"
 #include "agent/server/canary_agent.h"
+#include "agent/server/process_tuning.h"
 
 int main(int argc, char** argv) {
   std::string error;
@@ -22,6 +23,8 @@ int main(int argc, char** argv) {
     std::printf("greylane-agent %s\n", greylane::kAgentVersion);
     return 0;
   }
+
+  greylane::ApplyServerProcessTuning();
 
   // Block the stop signals in every thread; this one waits for them below.
   sigset_t stop_signals;

@@ -1,0 +1,11 @@
+#pragma once
+// Process-wide settings every Greylane server applies at start-up.
+namespace greylane {
+
+// Debian builds abseil without NDEBUG, which leaves absl::Mutex's deadlock
+// detector on: every gRPC lock then updates a global lock graph (about 6 %
+// of the agent's CPU under load, measured with perf). It is a debugging aid,
+// so servers switch it off.
+void ApplyServerProcessTuning();
+
+}  // namespace greylane
