@@ -1,5 +1,4 @@
 // greylane-agent: wires the server library to the command line and signals.
-#include <pthread.h>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -26,12 +25,7 @@ int main(int argc, char** argv) {
 
   greylane::ApplyServerProcessTuning();
 
-  // Block the stop signals in every thread; this one waits for them below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  greylane::BlockStopSignals();
 
   auto agent = greylane::CanaryAgent::Create(cl->config, &error);
   if (!agent || !agent->Start(&error)) {
@@ -61,8 +55,7 @@ int main(int argc, char** argv) {
     std::rename(tmp.c_str(), cl->ready_file.c_str());
   }
 
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
+  const int signal = greylane::WaitForStopSignal();
   std::printf("greylane-agent: %s received, draining in-flight requests\n",
               signal == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(stdout);

@@ -1,7 +1,6 @@
 // greylane-bench-reference: the yardstick for the agent's overhead. A bare
 // gRPC callback server answering OIP ModelInfer with the same built-in model
 // (same decoding, same compute), but no routing, metrics or health probes.
-#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -69,11 +68,7 @@ int main(int argc, char** argv) {
   }
   // Same process settings as the agent, so the comparison is like for like.
   greylane::ApplyServerProcessTuning();
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  greylane::BlockStopSignals();
 
   ReferenceService service(*backend);
   int port = 0;
@@ -89,8 +84,7 @@ int main(int argc, char** argv) {
   std::printf("greylane-bench-reference serving %s on %s\n", model.c_str(), address.c_str());
   std::fflush(stdout);
   if (!ready_file.empty()) std::ofstream(ready_file) << "data=" << address << "\n";
-  int signal = 0;
-  sigwait(&stop, &signal);
+  greylane::WaitForStopSignal();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }

@@ -49,6 +49,15 @@ class TestAgentConfig final : public QObject {
     QCOMPARE(config->candidate.upstream.connections, 4);
   }
 
+  void shippedExampleParses() const {
+    std::string error;
+    const auto cl =
+        ParseCommandLine({"--config", GREYLANE_SOURCE_DIR "/packaging/agent.example.yaml"}, &error);
+    QVERIFY2(cl, error.c_str());
+    QCOMPARE(cl->config.candidate.backend, std::string("oip-grpc"));
+    QVERIFY(QFile::exists(QString::fromStdString(cl->config.baseline.model_file)));
+  }
+
   void mistakesAreNamed_data() const {
     QTest::addColumn<QString>("yaml");
     QTest::addColumn<QString>("expected");

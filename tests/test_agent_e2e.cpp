@@ -3,9 +3,13 @@
 // apply to the very next request, pins, bad input, and the upstream backend.
 #include <QtTest>
 
+#include <limits>
+#include <random>
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "support/agent_test_support.h"
 
 using namespace greylane;
@@ -174,6 +178,52 @@ class TestAgentE2E final : public QObject {
     context.TryCancel();
   }
 
+  void slowSubscriberCostsOnlyItself() {
+    // Two subscribers: one never reads (its gRPC buffers fill), one reads.
+    // Frames are sealed far faster than once a second, each in step with
+    // the reader, and fat (wide sketches), so the stalled stream overflows.
+    grpc::ClientContext stalled_context, reader_context;
+    test::SetDeadline(stalled_context, 60);
+    test::SetDeadline(reader_context, 60);
+    auto stalled = m_clients.control->WatchMetrics(&stalled_context, {});
+    auto reader = m_clients.control->WatchMetrics(&reader_context, {});
+    v1::MetricsFrame frame;
+    QVERIFY(stalled->Read(&frame));  // both are subscribed now
+    QVERIFY(reader->Read(&frame));
+    uint64_t last = frame.sequence();
+
+    VersionRecorder& recorder = m_agent->Pair().Recorder(SlotId::kBaseline);
+    const WindowSource sources[] = {{v1::BASELINE, "v1", &recorder}};
+    const int frames = 3000;
+    int served_during_stall = 0;
+    for (int i = 0; i < frames; ++i) {
+      for (uint64_t ns = 1000; ns < 1'000'000'000; ns = ns * 101 / 100) recorder.RecordOk(ns);
+      m_agent->Hub().Seal(i, 1, 0, sources);
+      // The reader sees every frame, in order, none dropped (the ticker may
+      // interleave its own frames; they count too).
+      do {
+        QVERIFY(reader->Read(&frame));
+        QCOMPARE(frame.dropped_before(), 0ull);
+        QCOMPARE(frame.sequence(), last + 1);
+        last = frame.sequence();
+      } while (frame.window_end_unix_ms() != i);
+      if (i % 500 == 0) {
+        inference::ModelInferResponse response;
+        served_during_stall +=
+            Infer(*m_clients.data, test::DigitsRequest(test::Holdout()[0]), &response).ok();
+      }
+    }
+    QCOMPARE(served_during_stall, frames / 500);
+    // The stalled subscriber, reading at last, learns what it lost.
+    uint64_t dropped = 0;
+    while (dropped == 0 && stalled->Read(&frame)) dropped = frame.dropped_before();
+    QVERIFY2(dropped > 0, "the stalled subscriber should have lost frames");
+    qInfo("stalled subscriber lost %llu frames; the reader lost none",
+          static_cast<unsigned long long>(dropped));
+    stalled_context.TryCancel();
+    reader_context.TryCancel();
+  }
+
   void splitChangeAppliesToTheNextRequest() {
     v1::AgentState state = GetState(*m_clients.control);
     QCOMPARE(state.split().candidate_basis_points(), 500u);
@@ -286,8 +336,69 @@ class TestAgentE2E final : public QObject {
     QVERIFY(Infer(*m_clients.data, test::DigitsRequest(test::Holdout()[2]), &response).ok());
   }
 
+  void randomMalformedRequestsAreAnsweredNeverFatal() {
+    // Random damage to valid requests: every one must get an answer (OK or
+    // INVALID_ARGUMENT), and the agent must keep serving afterwards.
+    std::mt19937 rng(20261122);
+    const char* datatypes[] = {"FP32", "FP16", "BYTES", "INT64", "", "fp32", "FP32\n"};
+    int answered = 0;
+    const int rounds = 1500;
+    for (int i = 0; i < rounds; ++i) {
+      auto request = test::DigitsRequest(test::Holdout()[rng() % 50], rng() % 2);
+      auto* input = request.mutable_inputs(0);
+      switch (rng() % 9) {
+        case 0:
+          input->set_shape(rng() % 2, static_cast<int64_t>(rng()) - (1ll << 31));
+          break;
+        case 1:
+          input->set_datatype(datatypes[rng() % 7]);
+          break;
+        case 2:
+          input->add_shape(static_cast<int64_t>(rng() % 5));
+          break;
+        case 3:
+          input->clear_shape();
+          break;
+        case 4:
+          if (request.raw_input_contents_size()) {
+            request.mutable_raw_input_contents(0)->resize(rng() % 600);
+          }
+          break;
+        case 5:
+          input->set_shape(0, std::numeric_limits<int64_t>::max());
+          break;
+        case 6:
+          request.add_inputs()->set_name(std::string(rng() % 5000, 'x'));
+          break;
+        case 7:
+          request.add_raw_input_contents(std::string(rng() % 100, '\x7f'));
+          break;
+        case 8:
+          request.set_model_version(std::string(1, static_cast<char>(rng() % 128)));
+          break;
+      }
+      inference::ModelInferResponse response;
+      const grpc::Status status =
+          Infer(*m_clients.data, request, &response, "fuzz-" + std::to_string(rng() % 100));
+      QVERIFY2(status.ok() || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT,
+               status.error_message().c_str());
+      ++answered;
+    }
+    QCOMPARE(answered, rounds);
+    inference::ModelInferResponse response;
+    QVERIFY(Infer(*m_clients.data, test::DigitsRequest(test::Holdout()[0]), &response).ok());
+    QCOMPARE(m_agent->Pair().Recorder(SlotId::kBaseline).Snapshot().server_errors, 0ull);
+  }
+
   void healthAndMetadata() {
     auto channel = grpc::CreateChannel(m_agent->DataAddress(), grpc::InsecureChannelCredentials());
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext health_context;
+    test::SetDeadline(health_context);
+    grpc::health::v1::HealthCheckResponse health_response;
+    QVERIFY(health->Check(&health_context, {}, &health_response).ok());
+    QCOMPARE(health_response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
     grpc::ClientContext context;
     test::SetDeadline(context);
     inference::ServerReadyResponse ready;

@@ -1,5 +1,7 @@
 #include "agent/backends/oip_grpc_backend.h"
 
+#include <optional>
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
@@ -7,7 +9,8 @@ namespace greylane {
 namespace {
 struct UpstreamCall {
   grpc::ClientContext context;
-  inference::ModelInferRequest request;
+  // Only when the upstream's model name or version differ from the request's.
+  std::optional<inference::ModelInferRequest> rewritten;
 };
 
 size_t DatatypeSize(const std::string& datatype) {
@@ -42,12 +45,16 @@ inference::GRPCInferenceService::Stub* OipGrpcBackend::NextStub() {
 void OipGrpcBackend::Infer(const inference::ModelInferRequest& request,
                            inference::ModelInferResponse* response, InferCompletion* done) {
   auto* call = new UpstreamCall;
-  call->request = request;
-  call->request.set_model_name(m_options.model);
-  call->request.set_model_version(m_options.version);
+  const inference::ModelInferRequest* upstream_request = &request;
+  if (request.model_name() != m_options.model || request.model_version() != m_options.version) {
+    call->rewritten.emplace(request);
+    call->rewritten->set_model_name(m_options.model);
+    call->rewritten->set_model_version(m_options.version);
+    upstream_request = &*call->rewritten;
+  }
   call->context.set_deadline(std::chrono::system_clock::now() + m_options.deadline);
   NextStub()->async()->ModelInfer(
-      &call->context, &call->request, response,
+      &call->context, upstream_request, response,
       [call, done, address = &m_options.address](grpc::Status status) {
         delete call;
         if (status.ok()) {
@@ -95,13 +102,21 @@ grpc::Status OipGrpcBackend::Probe(std::chrono::milliseconds deadline) {
       auto* input = request.add_inputs();
       input->set_name(spec.name());
       input->set_datatype(spec.datatype());
-      size_t count = 1;
+      // Variable dimensions become 1; a shape too large to be a sensible
+      // probe (or nonsense from a broken upstream) is refused, not allocated.
+      constexpr size_t kMaxProbeBytes = 16u << 20;
+      size_t bytes = element;
       for (const int64_t dim : spec.shape()) {
         const int64_t d = dim < 0 ? 1 : dim;
         input->add_shape(d);
-        count *= static_cast<size_t>(d);
+        if (d > 0 && bytes > kMaxProbeBytes / static_cast<size_t>(d)) {
+          return {grpc::StatusCode::FAILED_PRECONDITION,
+                  "upstream " + m_options.address + " input '" + spec.name() +
+                      "' is too large for a probe (over 16 MiB)"};
+        }
+        bytes *= static_cast<size_t>(d);
       }
-      request.add_raw_input_contents(std::string(count * element, '\0'));
+      request.add_raw_input_contents(std::string(bytes, '\0'));
     }
   }
   inference::ModelInferResponse response;

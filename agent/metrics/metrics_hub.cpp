@@ -15,7 +15,8 @@ FramePtr MetricsHub::Seal(int64_t window_end_unix_ms, uint64_t split_revision,
   frame->set_split_revision(split_revision);
   frame->set_candidate_basis_points(candidate_basis_points);
 
-  // Totals are read outside the lock: only the ticker thread calls Seal.
+  // Snapshots are taken outside m_mutex so subscribers never wait on them.
+  std::lock_guard seal_lock(m_seal_mutex);
   std::vector<VersionTotals> now;
   now.reserve(sources.size());
   for (const auto& source : sources) now.push_back(source.recorder->Snapshot());

@@ -42,6 +42,7 @@ class MetricsHub {
   explicit MetricsHub(std::string agent_id, size_t ring_frames = kDefaultRingFrames);
 
   // Seals the window that ends now: counters since the previous call.
+  // Serialised internally; the agent's ticker calls it once a second.
   FramePtr Seal(int64_t window_end_unix_ms, uint64_t split_revision,
                 uint32_t candidate_basis_points, std::span<const WindowSource> sources);
 
@@ -57,6 +58,7 @@ class MetricsHub {
  private:
   const std::string m_agent_id;
   const size_t m_ring_frames;
+  std::mutex m_seal_mutex;  // guards m_previous; never held with m_mutex by others
   mutable std::mutex m_mutex;
   std::deque<FramePtr> m_ring;
   std::vector<FrameSink*> m_sinks;

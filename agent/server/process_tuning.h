@@ -8,4 +8,10 @@ namespace greylane {
 // so servers switch it off.
 void ApplyServerProcessTuning();
 
+// Blocks SIGINT and SIGTERM in this thread and every thread it starts from
+// now on; call before starting servers. WaitForStopSignal then returns the
+// signal that arrived (a server's clean stop: drain, then exit 0).
+void BlockStopSignals();
+int WaitForStopSignal();
+
 }  // namespace greylane
