@@ -10,7 +10,7 @@ BUILD=${GREYLANE_BUILD_DIR:-$ROOT/build}
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libyaml-cpp-dev
+  libyaml-cpp-dev libsqlite3-dev libssl-dev
   qt6-base-dev qt6-base-dev-tools
 )
 
@@ -68,7 +68,8 @@ demo() {
   pids+=($!)
   cat <<INFO
 
-  control plane  $control   (greylane.v1.Agent: GetState, SetSplit, WatchMetrics)
+  control plane  $control   (greylane.v1.Agent; tokens for demo-viewer/-operator/-admin
+                 in $state/demo-tokens)
   data plane     $data   (OIP gRPC, model 'digits', versions v1 baseline / v2 candidate)
   load log       $state/load.log
 
@@ -77,9 +78,9 @@ demo() {
 
 INFO
   if [ -n "${DEMO_SECONDS:-}" ]; then
-    "$BUILD/agent/greylane-watch" --control "$control" --frames "$DEMO_SECONDS"
+    "$BUILD/agent/greylane-watch" --control "$control" --token-file "$state/demo-tokens" --frames "$DEMO_SECONDS"
   else
-    "$BUILD/agent/greylane-watch" --control "$control"
+    "$BUILD/agent/greylane-watch" --control "$control" --token-file "$state/demo-tokens"
   fi
 }
 

@@ -30,6 +30,11 @@ wait_ready() {
 }
 field() { sed -n "s/^$2=//p" "$1"; }
 
+# Control-plane tokens for the agents (the split benchmark is an operator).
+BENCH_TOKEN=glt_bench_$(date +%s%N)
+echo "operator bench $BENCH_TOKEN" > "$TMP/tokens.client"
+echo "$(printf '%s' "$BENCH_TOKEN" | sha256sum | cut -d' ' -f1) bench operator" > "$TMP/tokens"
+
 # The reference: a bare callback server computing digits v1.
 "$BUILD/bench/greylane-bench-reference" --model "$MODELS/digits-v1.glm" --ready-file "$TMP/ref.ready" > "$TMP/ref.log" 2>&1 &
 PIDS+=($!)
@@ -44,6 +49,8 @@ model: digits
 control_listen: 127.0.0.1:0
 data_listen: 127.0.0.1:0
 initial_candidate_basis_points: 5000
+state_dir: $TMP/agent-state
+tokens_file: $TMP/tokens
 baseline: {version: v1, backend: builtin, model_file: $MODELS/digits-v1.glm}
 candidate: {version: v1-copy, backend: builtin, model_file: $MODELS/digits-v1.glm}
 YAML
@@ -60,6 +67,8 @@ model: digits
 control_listen: 127.0.0.1:0
 data_listen: 127.0.0.1:0
 initial_candidate_basis_points: 5000
+state_dir: $TMP/proxy-state
+tokens_file: $TMP/tokens
 baseline: {version: up-a, backend: oip-grpc, address: "$REF", upstream_model: digits, deadline_ms: 5000, connections: 2}
 candidate: {version: up-b, backend: oip-grpc, address: "$REF", upstream_model: digits, deadline_ms: 5000, connections: 2}
 YAML
@@ -118,7 +127,7 @@ awk -v r="$(m pthr a 1)" -v g="$(m pthr b 1)" -v r50="$(m plat a 2)" -v r99="$(m
   printf "  1 in flight:  added p50 %+.1f us, p99 %+.1f us (direct p50 %.1f us, p99 %.1f us)\n\n", (g50-r50)*1000, (g99-r99)*1000, r50*1000, r99*1000 }'
 
 echo "Split change (SetSplit then one sticky request, 1000 flips between 0 and 100 %):"
-"$BUILD/bench/greylane-bench-split" --control "$AGENT_CONTROL" --data "$AGENT" --flips 1000 | sed 's/^/  /'
+"$BUILD/bench/greylane-bench-split" --control "$AGENT_CONTROL" --data "$AGENT" --flips 1000 --token-file "$TMP/tokens.client" | sed 's/^/  /'
 echo
 "$BUILD/bench/greylane-bench-record" 20000000 | sed 's/^/  /;1s/^  //'
 echo

@@ -9,6 +9,7 @@
 
 #include <grpcpp/create_channel.h>
 
+#include "agent/auth/client_token.h"
 #include "agent/load/digits_dataset.h"
 #include "greylane/v1/agent.grpc.pb.h"
 #include "inference/grpc_service.grpc.pb.h"
@@ -24,14 +25,22 @@ double Percentile(std::vector<double> v, double q) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string control = "127.0.0.1:7070", data = "127.0.0.1:8001";
+  std::string control = "127.0.0.1:7070", data = "127.0.0.1:8001", token_file;
   int flips = 1000;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--control") control = argv[i + 1];
     if (flag == "--data") data = argv[i + 1];
     if (flag == "--flips") flips = std::stoi(argv[i + 1]);
+    if (flag == "--token-file") token_file = argv[i + 1];
   }
+  std::string token_error;
+  const auto token = greylane::ReadTokenFile(token_file, "operator", &token_error);
+  if (!token) {
+    std::fprintf(stderr, "greylane-bench-split: %s (--token-file)\n", token_error.c_str());
+    return 2;
+  }
+  const std::string bearer = "Bearer " + token->token;
   auto agent = greylane::v1::Agent::NewStub(
       grpc::CreateChannel(control, grpc::InsecureChannelCredentials()));
   auto infer = inference::GRPCInferenceService::NewStub(
@@ -56,6 +65,7 @@ int main(int argc, char** argv) {
   greylane::v1::AgentState state;
   {
     grpc::ClientContext context;
+    context.AddMetadata("authorization", bearer);
     if (!agent->GetState(&context, {}, &state).ok()) {
       std::fprintf(stderr, "greylane-bench-split: cannot reach %s\n", control.c_str());
       return 1;
@@ -71,6 +81,7 @@ int main(int argc, char** argv) {
     set.set_expected_revision(state.split().revision());
     set.set_reason("split-change benchmark");
     grpc::ClientContext set_context;
+    set_context.AddMetadata("authorization", bearer);
     const auto t0 = Clock::now();
     const grpc::Status status = agent->SetSplit(&set_context, set, &state);
     const auto t1 = Clock::now();
@@ -102,6 +113,7 @@ int main(int argc, char** argv) {
   restore.set_expected_revision(state.split().revision());
   restore.set_reason("split-change benchmark done");
   grpc::ClientContext context;
+  context.AddMetadata("authorization", bearer);
   agent->SetSplit(&context, restore, &state);
   return wrong == 0 ? 0 : 1;
 }

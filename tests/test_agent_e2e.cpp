@@ -38,19 +38,19 @@ void Add(Totals* t, const v1::MetricsFrame& frame) {
   }
 }
 
-v1::AgentState GetState(v1::Agent::Stub& stub) {
+v1::AgentState GetState(v1::Agent::Stub& stub, const std::string& token) {
   grpc::ClientContext context;
-  test::SetDeadline(context);
+  test::Prepare(context, token);
   v1::AgentState state;
   const grpc::Status status = stub.GetState(&context, {}, &state);
   if (!status.ok()) qFatal("GetState: %s", status.error_message().c_str());
   return state;
 }
 
-grpc::Status SetSplit(v1::Agent::Stub& stub, uint32_t bp, uint64_t revision,
-                      const std::string& reason, v1::AgentState* state) {
+grpc::Status SetSplit(v1::Agent::Stub& stub, const std::string& token, uint32_t bp,
+                      uint64_t revision, const std::string& reason, v1::AgentState* state) {
   grpc::ClientContext context;
-  test::SetDeadline(context);
+  test::Prepare(context, token);
   v1::SetSplitRequest request;
   request.set_candidate_basis_points(bp);
   request.set_expected_revision(revision);
@@ -65,6 +65,7 @@ class TestAgentE2E final : public QObject {
 
   std::unique_ptr<CanaryAgent> m_agent;
   test::Clients m_clients;
+  std::string m_token;  // the demo operator
 
  private slots:
   void init() {
@@ -72,6 +73,7 @@ class TestAgentE2E final : public QObject {
     m_agent = test::StartAgent(test::DemoTestConfig(500), &error);
     QVERIFY2(m_agent, error.c_str());
     m_clients = test::Connect(*m_agent);
+    m_token = test::DemoToken(*m_agent, "operator");
   }
 
   void cleanup() {
@@ -111,7 +113,7 @@ class TestAgentE2E final : public QObject {
 
   void framesCountExactlyTheRequestsSent() {
     grpc::ClientContext context;
-    test::SetDeadline(context, 30);
+    test::Prepare(context, m_token, 30);
     v1::WatchMetricsRequest request;
     auto reader = m_clients.control->WatchMetrics(&context, request);
     v1::MetricsFrame frame;
@@ -154,14 +156,14 @@ class TestAgentE2E final : public QObject {
 
   void backfillReplaysHistoryFirst() {
     grpc::ClientContext first;
-    test::SetDeadline(first, 30);
+    test::Prepare(first, m_token, 30);
     auto live = m_clients.control->WatchMetrics(&first, {});
     v1::MetricsFrame frame;
     for (int i = 0; i < 3; ++i) QVERIFY(live->Read(&frame));  // three seconds of history exist
     first.TryCancel();
 
     grpc::ClientContext context;
-    test::SetDeadline(context, 30);
+    test::Prepare(context, m_token, 30);
     v1::WatchMetricsRequest request;
     request.set_backfill_seconds(900);
     auto reader = m_clients.control->WatchMetrics(&context, request);
@@ -183,8 +185,8 @@ class TestAgentE2E final : public QObject {
     // Frames are sealed far faster than once a second, each in step with
     // the reader, and fat (wide sketches), so the stalled stream overflows.
     grpc::ClientContext stalled_context, reader_context;
-    test::SetDeadline(stalled_context, 60);
-    test::SetDeadline(reader_context, 60);
+    test::Prepare(stalled_context, m_token, 60);
+    test::Prepare(reader_context, m_token, 60);
     auto stalled = m_clients.control->WatchMetrics(&stalled_context, {});
     auto reader = m_clients.control->WatchMetrics(&reader_context, {});
     v1::MetricsFrame frame;
@@ -225,7 +227,7 @@ class TestAgentE2E final : public QObject {
   }
 
   void splitChangeAppliesToTheNextRequest() {
-    v1::AgentState state = GetState(*m_clients.control);
+    v1::AgentState state = GetState(*m_clients.control, m_token);
     QCOMPARE(state.split().candidate_basis_points(), 500u);
     QCOMPARE(state.versions_size(), 2);
     QCOMPARE(state.versions(0).health(), v1::HEALTHY);
@@ -234,7 +236,7 @@ class TestAgentE2E final : public QObject {
     const auto request = test::DigitsRequest(test::Holdout()[7]);
     for (const uint32_t bp : {0u, 10000u, 0u}) {
       grpc::Status status =
-          SetSplit(*m_clients.control, bp, state.split().revision(), "e2e test", &state);
+          SetSplit(*m_clients.control, m_token, bp, state.split().revision(), "e2e test", &state);
       QVERIFY2(status.ok(), status.error_message().c_str());
       QCOMPARE(state.split().candidate_basis_points(), bp);
       const std::string want_version = bp == 0 ? "v1" : "v2";
@@ -251,27 +253,29 @@ class TestAgentE2E final : public QObject {
   }
 
   void setSplitValidates() {
-    v1::AgentState state = GetState(*m_clients.control);
+    v1::AgentState state = GetState(*m_clients.control, m_token);
     const uint64_t revision = state.split().revision();
     v1::AgentState ignored;
-    grpc::Status status = SetSplit(*m_clients.control, 10001, revision, "too much", &ignored);
+    grpc::Status status =
+        SetSplit(*m_clients.control, m_token, 10001, revision, "too much", &ignored);
     QCOMPARE(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     QVERIFY(QString::fromStdString(status.error_message()).contains("0..10000"));
-    status = SetSplit(*m_clients.control, 100, revision, "", &ignored);
+    status = SetSplit(*m_clients.control, m_token, 100, revision, "", &ignored);
     QCOMPARE(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    QVERIFY(QString::fromStdString(status.error_message()).contains("reason is required"));
-    status = SetSplit(*m_clients.control, 100, revision, std::string(2000, 'x'), &ignored);
+    QVERIFY(QString::fromStdString(status.error_message()).contains("a reason is required"));
+    status = SetSplit(*m_clients.control, m_token, 100, revision, std::string(2000, 'x'), &ignored);
     QCOMPARE(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    status = SetSplit(*m_clients.control, 100, revision + 5, "stale", &ignored);
+    status = SetSplit(*m_clients.control, m_token, 100, revision + 5, "stale", &ignored);
     QCOMPARE(status.error_code(), grpc::StatusCode::ABORTED);
-    QVERIFY2(QString::fromStdString(status.error_message()).contains("it is now 500 bp"),
+    QVERIFY2(QString::fromStdString(status.error_message()).contains("the split is now 500 bp"),
              status.error_message().c_str());
-    QCOMPARE(GetState(*m_clients.control).split().revision(), revision);  // unchanged
+    QCOMPARE(GetState(*m_clients.control, m_token).split().revision(), revision);  // unchanged
   }
 
   void pinsWinOverTheSplit() {
-    v1::AgentState state = GetState(*m_clients.control);
-    QVERIFY(SetSplit(*m_clients.control, 0, state.split().revision(), "pins", &state).ok());
+    v1::AgentState state = GetState(*m_clients.control, m_token);
+    QVERIFY(
+        SetSplit(*m_clients.control, m_token, 0, state.split().revision(), "pins", &state).ok());
     auto request = test::DigitsRequest(test::Holdout()[1]);
     inference::ModelInferResponse response;
     request.set_model_version("v2");

@@ -43,7 +43,7 @@ class TestAgentSoak final : public QObject {
     test::Clients clients = test::Connect(*agent);
 
     grpc::ClientContext context;
-    test::SetDeadline(context, seconds + 120);
+    test::Prepare(context, test::DemoToken(*agent, "viewer"), seconds + 120);
     auto reader = clients.control->WatchMetrics(&context, {});
     v1::MetricsFrame frame;
     QVERIFY(reader->Read(&frame));

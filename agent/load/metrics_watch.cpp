@@ -11,7 +11,7 @@ namespace greylane {
 
 std::string FormatState(const v1::AgentState& state) {
   std::string text = "agent '" + state.agent_id() + "' on " + state.node_name() + ", model '" +
-                     state.model_name() + "'";
+                     state.model_name() + "', phase " + v1::Phase_Name(state.phase());
   for (const auto& v : state.versions()) {
     text += "\n  " + std::string(v.slot() == v1::BASELINE ? "baseline " : "candidate") + " " +
             v.version() + " (" + v.backend_kind() + " " + v.backend_target() + ") " +
@@ -54,6 +54,7 @@ int RunWatch(const WatchOptions& options) {
   {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    context.AddMetadata("authorization", "Bearer " + options.token);
     v1::AgentState state;
     const grpc::Status status = stub->GetState(&context, {}, &state);
     if (!status.ok()) {
@@ -64,6 +65,7 @@ int RunWatch(const WatchOptions& options) {
     std::printf("%s\n", FormatState(state).c_str());
   }
   grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + options.token);
   v1::WatchMetricsRequest request;
   request.set_backfill_seconds(options.backfill_seconds);
   auto reader = stub->WatchMetrics(&context, request);

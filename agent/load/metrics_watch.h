@@ -12,6 +12,7 @@ struct WatchOptions {
   std::string control = "127.0.0.1:7070";
   uint32_t backfill_seconds = 0;
   uint64_t frames = 0;  // stop after this many frames; 0 runs until the stream ends
+  std::string token;    // bearer token for the control API
 };
 
 std::string FormatFrame(const v1::MetricsFrame& frame);

@@ -127,7 +127,7 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
   if (!CheckKeys(root,
                  {"agent_id", "model", "control_listen", "data_listen", "state_dir",
                   "sticky_header", "initial_candidate_basis_points", "probe_interval_ms",
-                  "probe_timeout_ms", "drain_timeout_ms", "baseline", "candidate"},
+                  "probe_timeout_ms", "drain_timeout_ms", "tokens_file", "baseline", "candidate"},
                  "the config", error)) {
     return std::nullopt;
   }
@@ -140,6 +140,7 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
       !ReadScalar(root, "control_listen", &config.control_listen, error) ||
       !ReadScalar(root, "data_listen", &config.data_listen, error) ||
       !ReadScalar(root, "state_dir", &config.state_dir, error) ||
+      !ReadScalar(root, "tokens_file", &config.tokens_file, error) ||
       !ReadScalar(root, "sticky_header", &config.sticky_header, error) ||
       !ReadScalar(root, "initial_candidate_basis_points", &config.initial_candidate_basis_points,
                   error) ||
@@ -151,6 +152,10 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
   if (probe_interval_ms < 100 || probe_timeout_ms < 10 || drain_timeout_ms < 0) {
     *error = "probe_interval_ms must be >= 100, probe_timeout_ms >= 10, drain_timeout_ms >= 0";
     return std::nullopt;
+  }
+  if (!config.tokens_file.empty() && fs::path(config.tokens_file).is_relative() &&
+      !base_dir.empty()) {
+    config.tokens_file = (fs::path(base_dir) / config.tokens_file).string();
   }
   config.probe_interval = std::chrono::milliseconds(probe_interval_ms);
   config.probe_timeout = std::chrono::milliseconds(probe_timeout_ms);
@@ -172,6 +177,7 @@ AgentConfig DemoConfig(const std::string& models_dir) {
   AgentConfig config;
   config.model_name = "digits";
   config.initial_candidate_basis_points = 500;  // a 5 % canary
+  config.demo_tokens = true;
   config.baseline = {"v1", "builtin", (fs::path(models_dir) / "digits-v1.glm").string(), {}};
   config.candidate = {"v2", "builtin", (fs::path(models_dir) / "digits-v2.glm").string(), {}};
   return config;
@@ -220,11 +226,21 @@ std::string ValidateConfig(const AgentConfig& config) {
   if (config.initial_candidate_basis_points > 10000) {
     return "initial_candidate_basis_points must be 0..10000";
   }
+  if (config.tokens_file.empty() && !config.demo_tokens) {
+    return "no tokens: give --tokens FILE (or tokens_file in the config) with lines "
+           "`<sha256 of the token> <identity> <viewer|operator|admin>`; every control call "
+           "must carry one of these tokens";
+  }
+  if (!config.client_ca.empty() && !config.control_tls.Enabled()) {
+    return "--tls-client-ca needs --tls-cert/--tls-key: mutual TLS is TLS first";
+  }
   return {};
 }
 
 std::string UsageText() {
   return R"(usage: greylane-agent (--demo | --config FILE) [flags]
+       greylane-agent audit verify --state-dir DIR
+       greylane-agent audit export --state-dir DIR --format csv|jsonl
 
 Runs the canary pair (baseline and candidate) of one model on this node:
 serves Open Inference Protocol gRPC on the data plane, splits traffic by
@@ -236,10 +252,15 @@ the greylane.v1.Agent control API.
   --control-listen ADDR   control API address        (default 127.0.0.1:7070)
   --data-listen ADDR      inference (OIP gRPC) address (default 127.0.0.1:8001)
                           port 0 picks a free port; the chosen ones are printed
-  --state-dir DIR         where the agent keeps its state (created if missing)
+  --state-dir DIR         audit trail and release state (created if missing;
+                          --demo without it uses a fresh temporary folder)
+  --tokens FILE           who may call: lines `sha256(token) identity role`,
+                          roles viewer | operator | admin (--demo mints its own
+                          into <state-dir>/demo-tokens, mode 0600)
   --agent-id ID           name shown in consoles     (default: the node name)
   --models-dir DIR        where --demo finds its model files
   --tls-cert F --tls-key F            TLS for the control plane
+  --tls-client-ca F       mutual TLS: require client certificates from this CA
   --data-tls-cert F --data-tls-key F  TLS for the data plane
   --insecure              allow plaintext on a non-loopback address
   --ready-file FILE       write "control=ADDR\ndata=ADDR\n" once both listen
@@ -329,6 +350,8 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
     if (o.flag == "--tls-key") c.control_tls.key = o.value;
     if (o.flag == "--data-tls-cert") c.data_tls.cert = o.value;
     if (o.flag == "--data-tls-key") c.data_tls.key = o.value;
+    if (o.flag == "--tokens") c.tokens_file = o.value;
+    if (o.flag == "--tls-client-ca") c.client_ca = o.value;
   }
   if (std::string problem = ValidateConfig(cl.config); !problem.empty()) {
     *error = problem;

@@ -39,6 +39,9 @@ struct AgentConfig {
   TlsFiles control_tls;
   TlsFiles data_tls;
   bool insecure = false;
+  std::string tokens_file;   // lines `sha256(token) identity role`
+  bool demo_tokens = false;  // mint demo-viewer/-operator/-admin into <state-dir>/demo-tokens
+  std::string client_ca;     // control plane: require client certificates signed by this CA
   SlotConfig baseline;
   SlotConfig candidate;
 };

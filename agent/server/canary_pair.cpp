@@ -10,36 +10,37 @@ const char* SlotName(SlotId slot) {
   return slot == SlotId::kBaseline ? "baseline" : "candidate";
 }
 
-CanaryPair::CanaryPair(SlotVersion baseline, SlotVersion candidate, SplitValue initial_split)
+CanaryPair::CanaryPair(SlotVersion slot0, SlotVersion slot1, SplitValue initial_split)
     : m_split(initial_split) {
-  Install(SlotId::kBaseline, std::move(baseline));
-  Install(SlotId::kCandidate, std::move(candidate));
+  InstallAt(0, std::move(slot0));
+  InstallAt(1, std::move(slot1));
 }
 
-void CanaryPair::Install(SlotId slot, SlotVersion version) {
+void CanaryPair::InstallAt(size_t physical, SlotVersion version) {
   std::lock_guard lock(m_mutex);
   m_versions.push_back(std::make_unique<SlotVersion>(std::move(version)));
-  m_current[Index(slot)].store(m_versions.back().get(), std::memory_order_release);
-  m_health[Index(slot)] = {};
+  m_current[physical].store(m_versions.back().get(), std::memory_order_release);
+  m_health[physical] = {};
 }
 
-SlotHealth CanaryPair::Health(SlotId slot) const {
+SlotHealth CanaryPair::HealthAt(size_t physical) const {
   std::lock_guard lock(m_mutex);
-  return m_health[Index(slot)];
+  return m_health[physical];
 }
 
-void CanaryPair::SetHealth(SlotId slot, SlotHealth health) {
+void CanaryPair::SetHealthAt(size_t physical, const SlotVersion* probed, SlotHealth health) {
   std::lock_guard lock(m_mutex);
-  m_health[Index(slot)] = std::move(health);
+  if (m_current[physical].load(std::memory_order_acquire) != probed) return;
+  m_health[physical] = std::move(health);
 }
 
 bool CanaryPair::Ready() const {
-  const uint32_t candidate_bp = m_split.Load().candidate_basis_points;
+  const SplitValue split = m_split.Load();
   std::lock_guard lock(m_mutex);
-  const bool baseline_ok = m_health[Index(SlotId::kBaseline)].health == v1::HEALTHY;
-  const bool candidate_ok = m_health[Index(SlotId::kCandidate)].health == v1::HEALTHY;
-  if (candidate_bp == 0) return baseline_ok;
-  if (candidate_bp == kMaxBasisPoints) return candidate_ok;
+  const bool baseline_ok = m_health[Physical(SlotId::kBaseline, split)].health == v1::HEALTHY;
+  const bool candidate_ok = m_health[Physical(SlotId::kCandidate, split)].health == v1::HEALTHY;
+  if (split.candidate_basis_points == 0) return baseline_ok;
+  if (split.candidate_basis_points == kMaxBasisPoints) return candidate_ok;
   return baseline_ok && candidate_ok;
 }
 

@@ -1,10 +1,10 @@
 #include "agent/server/control_service.h"
 
-#include "agent/metrics/frame_queue.h"
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/security/auth_context.h>
 
-#include <chrono>
-#include <cstdio>
-#include <mutex>
+#include "agent/audit/audit_proto.h"
+#include "agent/metrics/frame_queue.h"
 
 namespace greylane {
 namespace {
@@ -14,6 +14,14 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Stat
   reactor->Finish(std::move(status));
   return reactor;
 }
+
+// A stream that fails before it starts (unauthenticated...).
+template <typename T>
+class RefusedStream final : public grpc::ServerWriteReactor<T> {
+ public:
+  explicit RefusedStream(grpc::Status status) { this->Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
 
 // Streams frames to one subscriber. Frames queue here and are written one
 // at a time; a subscriber that reads too slowly loses its oldest frames,
@@ -99,84 +107,353 @@ class MetricsWriter final : public grpc::ServerWriteReactor<v1::MetricsFrame>, p
   grpc::Status m_close_status;
 };
 
+// Shared plumbing of the release streams: one write at a time, finish once.
+template <typename T>
+class ReleaseStream : public grpc::ServerWriteReactor<T>, public ReleaseWatcher {
+ public:
+  explicit ReleaseStream(ReleaseController& controller) : m_controller(controller) {}
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(m_mutex);
+    m_writing = false;
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
+      return;
+    }
+    if (m_closing) {
+      FinishLocked(m_close_status);
+      return;
+    }
+    PumpLocked();
+  }
+  void OnCancel() override {
+    std::lock_guard lock(m_mutex);
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+  void OnClosed() override {
+    std::lock_guard lock(m_mutex);
+    FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the agent is shutting down"));
+  }
+  void OnDone() override {
+    m_controller.Unwatch(this);
+    delete this;
+  }
+
+ protected:
+  // Fills m_next with the next message to write; false when there is none.
+  virtual bool NextLocked() = 0;
+  void PumpLocked() {
+    if (m_writing || m_finished || m_closing || !NextLocked()) return;
+    m_writing = true;
+    this->StartWrite(&m_next);
+  }
+  void FinishLocked(grpc::Status status) {
+    if (m_finished) return;
+    if (m_writing) {
+      m_closing = true;
+      m_close_status = std::move(status);
+      return;
+    }
+    m_finished = true;
+    this->Finish(std::move(status));
+  }
+
+  ReleaseController& m_controller;
+  std::mutex m_mutex;
+  T m_next;
+
+ private:
+  bool m_writing = false;
+  bool m_closing = false;
+  bool m_finished = false;
+  grpc::Status m_close_status;
+};
+
+// The state now, then every change; only the newest state is kept for a
+// slow reader (states replace each other).
+class StateWriter final : public ReleaseStream<v1::AgentState> {
+ public:
+  explicit StateWriter(ReleaseController& controller) : ReleaseStream(controller) {
+    m_controller.Watch(this);
+  }
+  void OnState(const v1::AgentState& state) override {
+    std::lock_guard lock(m_mutex);
+    m_pending = state;
+    m_has_pending = true;
+    PumpLocked();
+  }
+  void OnAuditRow(uint64_t) override {}
+
+ private:
+  bool NextLocked() override {
+    if (!m_has_pending) return false;
+    m_next = std::move(m_pending);
+    m_has_pending = false;
+    return true;
+  }
+  v1::AgentState m_pending;
+  bool m_has_pending = false;
+};
+
+// Every row after `after`, history then live, none dropped: rows are read
+// from the database in pages as the reader takes them, so a slow reader
+// costs no memory.
+class AuditWriter final : public ReleaseStream<v1::AuditEntry> {
+ public:
+  AuditWriter(ReleaseController& controller, uint64_t after)
+      : ReleaseStream(controller), m_sent(after) {
+    m_controller.Watch(this);
+    std::lock_guard lock(m_mutex);
+    m_known = m_controller.Audit().LastSequence();
+    PumpLocked();
+  }
+  void OnState(const v1::AgentState&) override {}
+  void OnAuditRow(uint64_t sequence) override {
+    std::lock_guard lock(m_mutex);
+    m_known = std::max(m_known, sequence);
+    PumpLocked();
+  }
+
+ private:
+  bool NextLocked() override {
+    if (m_page.empty() && m_sent < m_known) {
+      std::vector<AuditRecord> rows = m_controller.Audit().List(m_sent, 100);
+      m_page.assign(rows.rbegin(), rows.rend());  // pop from the back
+    }
+    if (m_page.empty()) return false;
+    ToProto(m_page.back(), &m_next);
+    m_sent = m_page.back().sequence;
+    m_page.pop_back();
+    return true;
+  }
+  uint64_t m_sent;
+  uint64_t m_known = 0;
+  std::vector<AuditRecord> m_page;
+};
+
+v1::Role ToProto(Role role) {
+  switch (role) {
+    case Role::kViewer:
+      return v1::VIEWER;
+    case Role::kOperator:
+      return v1::OPERATOR;
+    case Role::kAdmin:
+      return v1::ADMIN;
+  }
+  return v1::ROLE_UNSPECIFIED;
+}
+
+std::string CertificateSubject(const grpc::CallbackServerContext* ctx) {
+  const auto auth = ctx->auth_context();
+  if (!auth || !auth->IsPeerAuthenticated()) return {};
+  for (const char* property : {GRPC_X509_SUBJECT_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME}) {
+    const auto values = auth->FindPropertyValues(property);
+    if (!values.empty()) return std::string(values.front().data(), values.front().size());
+  }
+  return {};
+}
+
 }  // namespace
 
-ControlService::ControlService(CanaryPair& pair, MetricsHub& hub, AgentIdentity identity)
-    : m_pair(pair), m_hub(hub), m_identity(std::move(identity)) {}
-
-v1::AgentState ControlService::State() const {
-  v1::AgentState state;
-  state.set_agent_id(m_identity.agent_id);
-  state.set_node_name(m_identity.node_name);
-  state.set_model_name(m_identity.model_name);
-  state.set_sticky_header(m_identity.sticky_header);
-  state.set_agent_version(m_identity.agent_version);
-  state.set_started_unix_ms(m_identity.started_unix_ms);
-  for (const SlotId slot : {SlotId::kBaseline, SlotId::kCandidate}) {
-    const SlotVersion& version = m_pair.Version(slot);
-    const BackendDescription d = version.backend->Description();
-    const SlotHealth health = m_pair.Health(slot);
-    auto* v = state.add_versions();
-    v->set_slot(ToProto(slot));
-    v->set_version(version.version);
-    v->set_backend_kind(d.kind);
-    v->set_backend_target(d.target);
-    v->set_health(health.health);
-    v->set_health_detail(health.detail);
-    v->set_health_checked_unix_ms(health.checked_unix_ms);
+std::string BearerToken(const std::string& authorization) {
+  static const std::string kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return {};
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
   }
-  const SplitValue split = m_pair.Split().Load();
-  state.mutable_split()->set_candidate_basis_points(split.candidate_basis_points);
-  state.mutable_split()->set_revision(split.revision);
-  return state;
+  return authorization.substr(kScheme.size());
+}
+
+SlotConfig SlotFromSpec(const v1::VersionSpec& spec) {
+  SlotConfig slot;
+  slot.version = spec.version();
+  slot.backend = spec.backend();
+  slot.model_file = spec.model_file();
+  slot.upstream.address = spec.address();
+  slot.upstream.model = spec.upstream_model();
+  slot.upstream.version = spec.upstream_version();
+  slot.upstream.deadline =
+      std::chrono::milliseconds(spec.deadline_ms() ? spec.deadline_ms() : 1000);
+  slot.upstream.connections = spec.connections() ? static_cast<int>(spec.connections()) : 2;
+  return slot;
+}
+
+ControlService::ControlService(ReleaseController& controller, MetricsHub& hub, TokenStore tokens)
+    : m_controller(controller), m_hub(hub), m_tokens(std::move(tokens)) {}
+
+ControlService::~ControlService() {
+  JoinWorkers();
+}
+
+void ControlService::JoinWorkers() {
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lock(m_workers_mutex);
+    workers.swap(m_workers);
+  }
+  for (std::thread& t : workers) t.join();
+}
+
+grpc::Status ControlService::Authenticate(grpc::CallbackServerContext* ctx, Caller* caller) const {
+  const auto& md = ctx->client_metadata();
+  const auto it = md.find("authorization");
+  if (it == md.end()) {
+    return {grpc::StatusCode::UNAUTHENTICATED,
+            "no credentials: send the header `authorization: Bearer <token>`"};
+  }
+  const std::string token = BearerToken(std::string(it->second.data(), it->second.size()));
+  const auto principal = m_tokens.Authenticate(token);
+  if (!principal) {
+    return {grpc::StatusCode::UNAUTHENTICATED,
+            "the token is not known to this agent (check the token, or the agent's tokens file)"};
+  }
+  caller->identity = principal->identity;
+  caller->role = principal->role;
+  caller->peer = ctx->peer();
+  const std::string subject = CertificateSubject(ctx);
+  if (!subject.empty()) caller->identity += " [" + subject + "]";
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Admit(grpc::CallbackServerContext* ctx, Role needed,
+                                   const std::string& action, const std::string& reason,
+                                   Caller* caller) {
+  if (grpc::Status status = Authenticate(ctx, caller); !status.ok()) return status;
+  if (caller->role < needed) return m_controller.Deny(*caller, action, reason, needed);
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* ControlService::WhoAmI(grpc::CallbackServerContext* ctx,
+                                                 const v1::WhoAmIRequest*, v1::Identity* response) {
+  Caller caller;
+  if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) return FinishNow(ctx, s);
+  response->set_identity(caller.identity);
+  response->set_role(ToProto(caller.role));
+  response->set_peer(caller.peer);
+  response->set_certificate_subject(CertificateSubject(ctx));
+  return FinishNow(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* ControlService::GetState(grpc::CallbackServerContext* ctx,
                                                    const v1::GetStateRequest*,
                                                    v1::AgentState* response) {
-  *response = State();
+  Caller caller;
+  if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) return FinishNow(ctx, s);
+  *response = m_controller.State();
   return FinishNow(ctx, grpc::Status::OK);
+}
+
+grpc::ServerWriteReactor<v1::AgentState>* ControlService::WatchState(
+    grpc::CallbackServerContext* ctx, const v1::WatchStateRequest*) {
+  Caller caller;
+  if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) {
+    return new RefusedStream<v1::AgentState>(s);
+  }
+  return new StateWriter(m_controller);
 }
 
 grpc::ServerUnaryReactor* ControlService::SetSplit(grpc::CallbackServerContext* ctx,
                                                    const v1::SetSplitRequest* request,
                                                    v1::AgentState* response) {
-  const uint32_t bp = request->candidate_basis_points();
-  if (bp > kMaxBasisPoints) {
-    return FinishNow(
-        ctx, {grpc::StatusCode::INVALID_ARGUMENT,
-              "candidate_basis_points must be 0..10000 (0.01 % steps), got " + std::to_string(bp)});
+  Caller caller;
+  grpc::Status s = Admit(ctx, Role::kOperator, "set_split", request->reason(), &caller);
+  if (s.ok()) {
+    s = m_controller.SetSplit(caller, request->candidate_basis_points(),
+                              request->expected_revision(), request->reason(), response);
   }
-  if (request->reason().empty()) {
-    return FinishNow(ctx, {grpc::StatusCode::INVALID_ARGUMENT,
-                           "a reason is required: say why the split changes"});
+  return FinishNow(ctx, s);
+}
+
+grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* ctx,
+                                                   const v1::RollbackRequest* request,
+                                                   v1::AgentState* response) {
+  Caller caller;
+  grpc::Status s = Admit(ctx, Role::kOperator, "rollback", request->reason(), &caller);
+  if (s.ok()) s = m_controller.Rollback(caller, request->reason(), response);
+  return FinishNow(ctx, s);
+}
+
+grpc::ServerUnaryReactor* ControlService::Promote(grpc::CallbackServerContext* ctx,
+                                                  const v1::PromoteRequest* request,
+                                                  v1::AgentState* response) {
+  Caller caller;
+  grpc::Status s = Admit(ctx, Role::kOperator, "promote", request->reason(), &caller);
+  if (s.ok()) {
+    s = m_controller.Promote(caller, request->expected_revision(), request->reason(), response);
   }
-  if (request->reason().size() > kMaxReasonBytes) {
-    return FinishNow(ctx, {grpc::StatusCode::INVALID_ARGUMENT,
-                           "the reason is " + std::to_string(request->reason().size()) +
-                               " bytes; at most " + std::to_string(kMaxReasonBytes)});
-  }
-  const auto [split, changed] = m_pair.Split().CompareAndSet(request->expected_revision(), bp);
-  if (!changed) {
-    return FinishNow(
-        ctx,
-        {grpc::StatusCode::ABORTED,
-         "the split changed since revision " + std::to_string(request->expected_revision()) +
-             ": it is now " + std::to_string(split.candidate_basis_points) + " bp at revision " +
-             std::to_string(split.revision) + "; re-read the state and decide again"});
-  }
-  std::fprintf(stderr, "greylane-agent: split -> %u bp (revision %llu) from %s: %s\n", bp,
-               static_cast<unsigned long long>(split.revision), ctx->peer().c_str(),
-               request->reason().c_str());
-  *response = State();
-  return FinishNow(ctx, grpc::Status::OK);
+  return FinishNow(ctx, s);
+}
+
+grpc::ServerUnaryReactor* ControlService::LoadCandidate(grpc::CallbackServerContext* ctx,
+                                                        const v1::LoadCandidateRequest* request,
+                                                        v1::AgentState* response) {
+  Caller caller;
+  grpc::Status s = Admit(ctx, Role::kAdmin, "load_candidate", request->reason(), &caller);
+  if (!s.ok()) return FinishNow(ctx, s);
+  // Building and probing the new version can take up to the probe timeout:
+  // that happens on a worker thread, never on a gRPC callback thread.
+  auto* reactor = ctx->DefaultReactor();
+  std::lock_guard lock(m_workers_mutex);
+  m_workers.emplace_back([this, reactor, request, response, caller] {
+    reactor->Finish(m_controller.LoadCandidate(caller, SlotFromSpec(request->spec()),
+                                               request->expected_revision(), request->reason(),
+                                               response));
+  });
+  return reactor;
 }
 
 grpc::ServerWriteReactor<v1::MetricsFrame>* ControlService::WatchMetrics(
-    grpc::CallbackServerContext*, const v1::WatchMetricsRequest* request) {
+    grpc::CallbackServerContext* ctx, const v1::WatchMetricsRequest* request) {
+  Caller caller;
+  if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) {
+    return new RefusedStream<v1::MetricsFrame>(s);
+  }
   const auto backfill =
       static_cast<uint32_t>(std::min<size_t>(request->backfill_seconds(), m_hub.RingCapacity()));
   return new MetricsWriter(m_hub, backfill);
+}
+
+grpc::ServerUnaryReactor* ControlService::ListAudit(grpc::CallbackServerContext* ctx,
+                                                    const v1::ListAuditRequest* request,
+                                                    v1::ListAuditResponse* response) {
+  Caller caller;
+  if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) return FinishNow(ctx, s);
+  if (request->limit() > 1000) {
+    return FinishNow(ctx, {grpc::StatusCode::INVALID_ARGUMENT,
+                           "limit is at most 1000 rows a call; page with after_sequence"});
+  }
+  const size_t limit = request->limit() ? request->limit() : 100;
+  for (const AuditRecord& row : m_controller.Audit().List(request->after_sequence(), limit)) {
+    greylane::ToProto(row, response->add_entries());
+  }
+  response->set_last_sequence(m_controller.Audit().LastSequence());
+  return FinishNow(ctx, grpc::Status::OK);
+}
+
+grpc::ServerWriteReactor<v1::AuditEntry>* ControlService::WatchAudit(
+    grpc::CallbackServerContext* ctx, const v1::WatchAuditRequest* request) {
+  Caller caller;
+  if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) {
+    return new RefusedStream<v1::AuditEntry>(s);
+  }
+  return new AuditWriter(m_controller, request->after_sequence());
+}
+
+grpc::ServerUnaryReactor* ControlService::VerifyAudit(grpc::CallbackServerContext* ctx,
+                                                      const v1::VerifyAuditRequest*,
+                                                      v1::VerifyAuditResponse* response) {
+  Caller caller;
+  if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) return FinishNow(ctx, s);
+  const ChainVerdict verdict = m_controller.Audit().Verify();
+  response->set_ok(verdict.ok);
+  response->set_rows(verdict.rows);
+  response->set_verified_through(verdict.verified_through);
+  response->set_broken_at(verdict.broken_at);
+  response->set_detail(verdict.ok
+                           ? "chain verified through #" + std::to_string(verdict.verified_through)
+                           : verdict.why);
+  response->set_head_hash(verdict.head_hash);
+  return FinishNow(ctx, grpc::Status::OK);
 }
 
 }  // namespace greylane

@@ -1,47 +1,76 @@
 #pragma once
-// The control plane (greylane.v1.Agent): state, split changes, and the live
-// metrics stream.
-#include <cstdint>
+// The control plane (greylane.v1.Agent): authenticates every call, checks
+// the caller's role, and hands mutations to the ReleaseController.
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "agent/auth/token_store.h"
 #include "agent/metrics/metrics_hub.h"
-#include "agent/server/canary_pair.h"
+#include "agent/server/release_controller.h"
 #include "greylane/v1/agent.grpc.pb.h"
 
 namespace greylane {
 
-struct AgentIdentity {
-  std::string agent_id;
-  std::string node_name;
-  std::string model_name;
-  std::string sticky_header;
-  std::string agent_version;
-  int64_t started_unix_ms = 0;
-};
-
-inline constexpr size_t kMaxReasonBytes = 1024;
 // Live frames a subscriber may fall behind before the oldest are dropped.
 inline constexpr size_t kSubscriberLagFrames = 32;
 
 class ControlService final : public v1::Agent::CallbackService {
  public:
-  ControlService(CanaryPair& pair, MetricsHub& hub, AgentIdentity identity);
+  ControlService(ReleaseController& controller, MetricsHub& hub, TokenStore tokens);
+  ~ControlService() override;
 
+  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const v1::WhoAmIRequest*,
+                                   v1::Identity* response) override;
   grpc::ServerUnaryReactor* GetState(grpc::CallbackServerContext* ctx,
                                      const v1::GetStateRequest* request,
                                      v1::AgentState* response) override;
+  grpc::ServerWriteReactor<v1::AgentState>* WatchState(grpc::CallbackServerContext* ctx,
+                                                       const v1::WatchStateRequest*) override;
   grpc::ServerUnaryReactor* SetSplit(grpc::CallbackServerContext* ctx,
                                      const v1::SetSplitRequest* request,
                                      v1::AgentState* response) override;
+  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* ctx,
+                                     const v1::RollbackRequest* request,
+                                     v1::AgentState* response) override;
+  grpc::ServerUnaryReactor* Promote(grpc::CallbackServerContext* ctx,
+                                    const v1::PromoteRequest* request,
+                                    v1::AgentState* response) override;
+  grpc::ServerUnaryReactor* LoadCandidate(grpc::CallbackServerContext* ctx,
+                                          const v1::LoadCandidateRequest* request,
+                                          v1::AgentState* response) override;
   grpc::ServerWriteReactor<v1::MetricsFrame>* WatchMetrics(
       grpc::CallbackServerContext* ctx, const v1::WatchMetricsRequest* request) override;
+  grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx,
+                                      const v1::ListAuditRequest* request,
+                                      v1::ListAuditResponse* response) override;
+  grpc::ServerWriteReactor<v1::AuditEntry>* WatchAudit(
+      grpc::CallbackServerContext* ctx, const v1::WatchAuditRequest* request) override;
+  grpc::ServerUnaryReactor* VerifyAudit(grpc::CallbackServerContext* ctx,
+                                        const v1::VerifyAuditRequest*,
+                                        v1::VerifyAuditResponse* response) override;
 
-  v1::AgentState State() const;
+  // Waits for background work (LoadCandidate probes) to finish.
+  void JoinWorkers();
 
  private:
-  CanaryPair& m_pair;
+  // The caller, or a non-OK status (UNAUTHENTICATED) to answer with.
+  grpc::Status Authenticate(grpc::CallbackServerContext* ctx, Caller* caller) const;
+  // Authenticates and checks the role; a mutation refused for its role is audited.
+  grpc::Status Admit(grpc::CallbackServerContext* ctx, Role needed, const std::string& action,
+                     const std::string& reason, Caller* caller);
+
+  ReleaseController& m_controller;
   MetricsHub& m_hub;
-  const AgentIdentity m_identity;
+  const TokenStore m_tokens;
+  std::mutex m_workers_mutex;
+  std::vector<std::thread> m_workers;
 };
+
+// "Bearer <token>" -> token; empty when the header is missing or malformed.
+std::string BearerToken(const std::string& authorization);
+SlotConfig SlotFromSpec(const v1::VersionSpec& spec);
 
 }  // namespace greylane

@@ -48,7 +48,7 @@ class InferCall final : public InferCompletion {
     if (pin.empty()) pin = MetadataValue(m_ctx, kPinHeader);
     if (!pin.empty()) {
       SlotId pinned;
-      if (m_service.ResolvePin(pin, &pinned)) {
+      if (m_service.ResolvePin(pin, split, &pinned)) {
         route = Router::Pinned(pinned);
       } else {
         problem = "version '" + std::string(pin) + "' is not served here; " +
@@ -61,8 +61,10 @@ class InferCall final : public InferCompletion {
     }
 
     m_slot = route.slot;
-    m_version = &pair.Version(m_slot);
-    pair.Recorder(m_slot).BeginRequest();
+    // Role, slot and version all come from the one split read above.
+    m_physical = CanaryPair::Physical(m_slot, split);
+    m_version = &pair.VersionAt(m_physical);
+    pair.RecorderAt(m_physical).BeginRequest();
     if (!problem.empty()) {
       OnInferDone({grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, problem), true});
       return;
@@ -71,7 +73,7 @@ class InferCall final : public InferCompletion {
   }
 
   void OnInferDone(const InferOutcome& outcome) override {
-    VersionRecorder& recorder = m_service.m_pair.Recorder(m_slot);
+    VersionRecorder& recorder = m_service.m_pair.RecorderAt(m_physical);
     const auto elapsed = std::chrono::steady_clock::now() - m_start;
     if (outcome.status.ok()) {
       recorder.RecordOk(static_cast<uint64_t>(
@@ -98,15 +100,17 @@ class InferCall final : public InferCompletion {
   inference::ModelInferResponse* m_response;
   const std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
   SlotId m_slot = SlotId::kBaseline;
+  size_t m_physical = 0;
   const SlotVersion* m_version = nullptr;
 };
 
 InferenceService::InferenceService(CanaryPair& pair, InferenceIdentity identity)
     : m_pair(pair), m_identity(std::move(identity)) {}
 
-bool InferenceService::ResolvePin(std::string_view pin, SlotId* slot) const {
+bool InferenceService::ResolvePin(std::string_view pin, const SplitValue& split,
+                                  SlotId* slot) const {
   for (const SlotId s : {SlotId::kBaseline, SlotId::kCandidate}) {
-    if (pin == SlotName(s) || pin == m_pair.Version(s).version) {
+    if (pin == SlotName(s) || pin == m_pair.VersionAt(CanaryPair::Physical(s, split)).version) {
       *slot = s;
       return true;
     }
@@ -146,7 +150,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerConte
     return FinishNow(ctx, grpc::Status::OK);
   }
   SlotId slot;
-  if (!ResolvePin(request->version(), &slot)) {
+  if (!ResolvePin(request->version(), m_pair.Split().Load(), &slot)) {
     return FinishNow(
         ctx, {grpc::StatusCode::NOT_FOUND,
               "version '" + request->version() + "' is not served here; " + ServedVersionsText()});
@@ -172,7 +176,8 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
                                                             m_identity.model_name + "'"});
   }
   SlotId slot = SlotId::kBaseline;
-  if (!request->version().empty() && !ResolvePin(request->version(), &slot)) {
+  if (!request->version().empty() &&
+      !ResolvePin(request->version(), m_pair.Split().Load(), &slot)) {
     return FinishNow(
         ctx, {grpc::StatusCode::NOT_FOUND,
               "version '" + request->version() + "' is not served here; " + ServedVersionsText()});

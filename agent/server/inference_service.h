@@ -46,7 +46,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
  private:
   // The slot named by a model version or "baseline"/"candidate"; false if none.
-  bool ResolvePin(std::string_view pin, SlotId* slot) const;
+  bool ResolvePin(std::string_view pin, const SplitValue& split, SlotId* slot) const;
   std::string ServedVersionsText() const;
   friend class InferCall;
 

@@ -1,7 +1,11 @@
 #include "support/agent_test_support.h"
 
+#include "agent/auth/client_token.h"
+
 #include <cstring>
 #include <filesystem>
+
+#include <QtGlobal>
 
 #include <grpcpp/create_channel.h>
 
@@ -92,6 +96,18 @@ Clients Connect(const CanaryAgent& agent) {
 
 void SetDeadline(grpc::ClientContext& context, int seconds) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+}
+
+std::string DemoToken(const CanaryAgent& agent, const std::string& role) {
+  std::string error;
+  const auto token = ReadTokenFile(agent.DemoTokensFile(), role, &error);
+  if (!token || token->role != role) qFatal("no %s demo token: %s", role.c_str(), error.c_str());
+  return token->token;
+}
+
+void Prepare(grpc::ClientContext& context, const std::string& token, int seconds) {
+  SetDeadline(context, seconds);
+  context.AddMetadata("authorization", "Bearer " + token);
 }
 
 grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,

@@ -41,5 +41,9 @@ grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
                    const std::string& pin_header = {}, std::string* slot_trailer = nullptr);
 
 void SetDeadline(grpc::ClientContext& context, int seconds = 10);
+// The demo token of a role ("viewer", "operator", "admin") minted by the agent.
+std::string DemoToken(const CanaryAgent& agent, const std::string& role);
+// Deadline plus `authorization: Bearer <token>`.
+void Prepare(grpc::ClientContext& context, const std::string& token, int seconds = 10);
 
 }  // namespace greylane::test

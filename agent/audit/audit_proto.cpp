@@ -1,0 +1,53 @@
+#include "agent/audit/audit_proto.h"
+
+namespace greylane {
+namespace {
+void StateToProto(const AuditState& s, v1::AuditState* out) {
+  out->set_candidate_basis_points(s.candidate_basis_points);
+  out->set_revision(s.revision);
+  out->set_baseline_version(s.baseline_version);
+  out->set_candidate_version(s.candidate_version);
+  out->set_phase(s.phase);
+}
+
+AuditState StateFromProto(const v1::AuditState& s) {
+  return {s.candidate_basis_points(), s.revision(), s.baseline_version(), s.candidate_version(),
+          s.phase()};
+}
+}  // namespace
+
+void ToProto(const AuditRecord& r, v1::AuditEntry* e) {
+  e->set_sequence(r.sequence);
+  e->set_time_unix_ms(r.time_unix_ms);
+  e->set_actor(r.actor);
+  e->set_role(r.role);
+  e->set_peer(r.peer);
+  e->set_action(r.action);
+  e->set_outcome(r.outcome);
+  e->set_reason(r.reason);
+  StateToProto(r.before, e->mutable_before());
+  StateToProto(r.after, e->mutable_after());
+  e->set_evidence(r.evidence);
+  e->set_prev_hash(r.prev_hash);
+  e->set_hash(r.hash);
+}
+
+AuditRecord FromProto(const v1::AuditEntry& e) {
+  AuditRecord r;
+  r.sequence = e.sequence();
+  r.time_unix_ms = e.time_unix_ms();
+  r.actor = e.actor();
+  r.role = e.role();
+  r.peer = e.peer();
+  r.action = e.action();
+  r.outcome = e.outcome();
+  r.reason = e.reason();
+  r.before = StateFromProto(e.before());
+  r.after = StateFromProto(e.after());
+  r.evidence = e.evidence();
+  r.prev_hash = e.prev_hash();
+  r.hash = e.hash();
+  return r;
+}
+
+}  // namespace greylane

@@ -1,0 +1,12 @@
+#pragma once
+// AuditRecord <-> greylane.v1.AuditEntry, for the agent's API and for
+// consoles recomputing the chain from the rows they receive.
+#include "agent/audit/audit_record.h"
+#include "greylane/v1/agent.pb.h"
+
+namespace greylane {
+
+void ToProto(const AuditRecord& record, v1::AuditEntry* entry);
+AuditRecord FromProto(const v1::AuditEntry& entry);
+
+}  // namespace greylane

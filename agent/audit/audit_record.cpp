@@ -1,0 +1,115 @@
+#include "agent/audit/audit_record.h"
+
+#include <openssl/sha.h>
+
+#include <cstdio>
+
+namespace greylane {
+namespace {
+void Field(std::string* out, const std::string& value) {
+  *out += std::to_string(value.size());
+  *out += ':';
+  *out += value;
+  *out += '\n';
+}
+
+void StateFields(std::string* out, const AuditState& s) {
+  Field(out, std::to_string(s.candidate_basis_points));
+  Field(out, std::to_string(s.revision));
+  Field(out, s.baseline_version);
+  Field(out, s.candidate_version);
+  Field(out, s.phase);
+}
+
+bool HexToBytes(const std::string& hex, std::string* out) {
+  if (hex.size() != 64) return false;
+  out->clear();
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    unsigned value = 0;
+    if (std::sscanf(hex.c_str() + i, "%2x", &value) != 1) return false;
+    out->push_back(static_cast<char>(value));
+  }
+  return true;
+}
+}  // namespace
+
+std::string Sha256Hex(const std::string& bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * SHA256_DIGEST_LENGTH);
+  for (const unsigned char b : digest) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
+
+std::string CanonicalEncoding(const AuditRecord& r) {
+  std::string out = "greylane-audit-v1\n";
+  Field(&out, std::to_string(r.sequence));
+  Field(&out, std::to_string(r.time_unix_ms));
+  Field(&out, r.actor);
+  Field(&out, r.role);
+  Field(&out, r.peer);
+  Field(&out, r.action);
+  Field(&out, r.outcome);
+  Field(&out, r.reason);
+  StateFields(&out, r.before);
+  StateFields(&out, r.after);
+  Field(&out, r.evidence);
+  Field(&out, r.prev_hash);
+  return out;
+}
+
+std::string ComputeRowHash(const AuditRecord& record) {
+  std::string prev;
+  if (!HexToBytes(record.prev_hash, &prev)) prev = record.prev_hash;  // malformed: still hashed
+  return Sha256Hex(prev + CanonicalEncoding(record));
+}
+
+ChainVerifier::ChainVerifier(uint64_t last_sequence, std::string last_hash)
+    : m_last_sequence(last_sequence), m_last_hash(std::move(last_hash)) {
+  m_verdict.verified_through = last_sequence;
+  m_verdict.head_hash = m_last_hash;
+}
+
+bool ChainVerifier::Add(const AuditRecord& r) {
+  if (!m_verdict.ok) return false;
+  ++m_verdict.rows;
+  auto fail = [&](std::string why) {
+    m_verdict.ok = false;
+    m_verdict.broken_at = r.sequence;
+    m_verdict.why = std::move(why);
+    return false;
+  };
+  if (r.sequence != m_last_sequence + 1) {
+    return fail("row #" + std::to_string(r.sequence) + " follows #" +
+                std::to_string(m_last_sequence) + ": rows are missing or out of order");
+  }
+  if (r.prev_hash != m_last_hash) {
+    return fail("row #" + std::to_string(r.sequence) +
+                " does not link to the row before it (prev_hash differs): a row was deleted, "
+                "inserted or reordered");
+  }
+  if (ComputeRowHash(r) != r.hash) {
+    return fail("row #" + std::to_string(r.sequence) +
+                " does not match its hash: its content was edited");
+  }
+  m_last_sequence = r.sequence;
+  m_last_hash = r.hash;
+  m_verdict.verified_through = r.sequence;
+  m_verdict.head_hash = r.hash;
+  return true;
+}
+
+std::string FormatState(const AuditState& s) {
+  char text[64];
+  std::snprintf(text, sizeof(text), "%u.%02u %%", s.candidate_basis_points / 100,
+                s.candidate_basis_points % 100);
+  return std::string(text) + " r" + std::to_string(s.revision) + " " + s.baseline_version + "/" +
+         s.candidate_version + " " + s.phase;
+}
+
+}  // namespace greylane

@@ -1,0 +1,26 @@
+#pragma once
+// What survives a restart: the split word, the phase, the last change and
+// both physical slots' specs. Stored as YAML beside each audit row that
+// changed it (in the same transaction).
+#include <array>
+#include <optional>
+#include <string>
+
+#include "agent/routing/traffic_split.h"
+#include "agent/server/agent_config.h"
+#include "greylane/v1/agent.pb.h"
+
+namespace greylane {
+
+struct ReleaseState {
+  SplitValue split;
+  v1::Phase phase = v1::STEADY;
+  v1::StateChange last_change;
+  std::array<SlotConfig, 2> slot_specs;  // physical slots 0 and 1
+};
+
+std::string EncodeReleaseState(const ReleaseState& state);
+std::optional<ReleaseState> DecodeReleaseState(const std::string& text, std::string* error);
+const char* PhaseName(v1::Phase phase);
+
+}  // namespace greylane
