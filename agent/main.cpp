@@ -4,10 +4,14 @@
 #include <fstream>
 
 #include "agent/server/agent_config.h"
+#include "agent/server/audit_command.h"
 #include "agent/server/canary_agent.h"
 #include "agent/server/process_tuning.h"
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "audit") {
+    return greylane::RunAuditCommand({argv + 2, argv + argc});
+  }
   std::string error;
   const auto cl = greylane::ParseCommandLine({argv + 1, argv + argc}, &error);
   if (!cl) {
@@ -47,6 +51,11 @@ int main(int argc, char** argv) {
               agent->ControlAddress().c_str(), c.control_tls.Enabled() ? " TLS" : "");
   std::printf("  data plane (inference.GRPCInferenceService)   %s%s\n",
               agent->DataAddress().c_str(), c.data_tls.Enabled() ? " TLS" : "");
+  std::printf("  state dir %s%s\n", c.state_dir.c_str(),
+              agent->Restored() ? " (release state restored from the audit trail)" : "");
+  if (!agent->DemoTokensFile().empty()) {
+    std::printf("  demo tokens (role identity token) in %s\n", agent->DemoTokensFile().c_str());
+  }
   std::fflush(stdout);
   if (!cl->ready_file.empty()) {
     const std::string tmp = cl->ready_file + ".tmp";
