@@ -6,6 +6,17 @@
 #include <QProcess>
 #include <QTemporaryDir>
 
+#include <sqlite3.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include <grpcpp/create_channel.h>
+
+#include "agent/auth/client_token.h"
+#include "greylane/v1/agent.grpc.pb.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -38,6 +49,41 @@ class HeldPort {
 
 class TestAgentProcess final : public QObject {
   Q_OBJECT
+
+  struct Running {
+    std::unique_ptr<QProcess> process;
+    QString control;
+    std::string token;  // the demo operator
+  };
+
+  static Running StartDemo(const QString& state_dir, const QString& ready) {
+    QFile::remove(ready);
+    Running r;
+    r.process = std::make_unique<QProcess>();
+    r.process->start(GREYLANE_AGENT_BIN,
+                     {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0",
+                      "--state-dir", state_dir, "--ready-file", ready});
+    if (!r.process->waitForStarted()) return r;
+    for (int i = 0; i < 300 && !QFile::exists(ready); ++i) {
+      if (r.process->waitForFinished(50)) return r;  // it died: control stays empty
+    }
+    r.control = WaitForReadyFile(ready).value("control");
+    std::string error;
+    if (auto token = greylane::ReadTokenFile((state_dir + "/demo-tokens").toStdString(), "operator",
+                                             &error)) {
+      r.token = token->token;
+    }
+    return r;
+  }
+
+  static QString RunCli(const QStringList& args, int* exit_code) {
+    QProcess cli;
+    cli.setProcessChannelMode(QProcess::MergedChannels);
+    cli.start(GREYLANE_AGENT_BIN, args);
+    cli.waitForFinished(30000);
+    *exit_code = cli.exitCode();
+    return QString::fromUtf8(cli.readAll());
+  }
 
   static QMap<QString, QString> WaitForReadyFile(const QString& path) {
     QMap<QString, QString> addresses;
@@ -102,6 +148,95 @@ class TestAgentProcess final : public QObject {
     QVERIFY(load.waitForFinished(20000));
   }
 
+  void killNineMidBurstNeverLosesOrInventsASplit() const {
+    QTemporaryDir dir;
+    const QString state_dir = dir.filePath("state"), ready = dir.filePath("ready");
+    std::mt19937 rng(7);
+    int restarts_checked = 0;
+    int acknowledged = 0, in_flight_committed = 0;
+    uint32_t acked_bp = 500;  // the demo's first split
+    for (int round = 0; round < 12; ++round) {
+      Running agent = StartDemo(state_dir, ready);
+      QVERIFY2(!agent.control.isEmpty(), "the agent did not start");
+      auto stub = greylane::v1::Agent::NewStub(
+          grpc::CreateChannel(agent.control.toStdString(), grpc::InsecureChannelCredentials()));
+      auto call = [&](auto method, const auto& request, greylane::v1::AgentState* out) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        context.AddMetadata("authorization", "Bearer " + agent.token);
+        return ((*stub).*method)(&context, request, out);
+      };
+      greylane::v1::AgentState state;
+      QVERIFY(
+          call(&greylane::v1::Agent::Stub::GetState, greylane::v1::GetStateRequest{}, &state).ok());
+      // After a restart: exactly the last acknowledged split, or the one
+      // in flight when the process died (committed, but never answered).
+      if (round > 0) {
+        ++restarts_checked;
+        QVERIFY2(state.split().candidate_basis_points() == acked_bp ||
+                     state.split().candidate_basis_points() == (acked_bp + 1) % 10000,
+                 qPrintable(QString("restored %1 bp, last acknowledged %2")
+                                .arg(state.split().candidate_basis_points())
+                                .arg(acked_bp)));
+        in_flight_committed += state.split().candidate_basis_points() != acked_bp;
+      }
+      acked_bp = state.split().candidate_basis_points();
+      uint64_t revision = state.split().revision();
+
+      std::atomic<bool> stop{false};
+      std::thread burst([&] {
+        while (!stop) {
+          greylane::v1::SetSplitRequest request;
+          request.set_candidate_basis_points(((acked_bp + 1) % 10000) % 10000);
+          request.set_expected_revision(revision);
+          request.set_reason("crash test");
+          greylane::v1::AgentState after;
+          if (!call(&greylane::v1::Agent::Stub::SetSplit, request, &after).ok()) break;
+          acked_bp = after.split().candidate_basis_points();
+          revision = after.split().revision();
+          ++acknowledged;
+        }
+      });
+      QTest::qWait(static_cast<int>(20 + rng() % 250));  // a different kill point each round
+      agent.process->kill();                             // SIGKILL: no chance to clean up
+      agent.process->waitForFinished(5000);
+      stop = true;
+      burst.join();
+    }
+    QCOMPARE(restarts_checked, 11);
+    qInfo(
+        "kill -9 rounds: 12, SetSplit acknowledged: %d, restarts where the in-flight change "
+        "had committed: %d",
+        acknowledged, in_flight_committed);
+    QVERIFY2(acknowledged > 24, "the burst should acknowledge changes before each kill");
+
+    // The trail verifies offline, and exports.
+    int code = 0;
+    QString out = RunCli({"audit", "verify", "--state-dir", state_dir}, &code);
+    QVERIFY2(code == 0 && out.contains("chain verified through #"), qPrintable(out));
+    out = RunCli({"audit", "export", "--state-dir", state_dir, "--format", "jsonl"}, &code);
+    QCOMPARE(code, 0);
+    const int rows = out.count('\n');
+    QVERIFY2(rows > 12, qPrintable(QString::number(rows)));
+    QVERIFY(out.startsWith("{\"sequence\":1,"));
+    out = RunCli({"audit", "export", "--state-dir", state_dir, "--format", "csv"}, &code);
+    QVERIFY(out.startsWith("sequence,time_utc,actor,role,peer,action,outcome,reason"));
+    QCOMPARE(out.count("\r\n"), rows + 1);
+
+    // Edited offline: the command names the row.
+    sqlite3* db = nullptr;
+    QCOMPARE(sqlite3_open((state_dir + "/audit.db").toUtf8().constData(), &db), SQLITE_OK);
+    QCOMPARE(sqlite3_exec(db, "UPDATE audit SET actor='someone-else' WHERE sequence=5", nullptr,
+                          nullptr, nullptr),
+             SQLITE_OK);
+    sqlite3_close(db);
+    out = RunCli({"audit", "verify", "--state-dir", state_dir}, &code);
+    QCOMPARE(code, 1);
+    QVERIFY2(out.contains("BROKEN at #5"), qPrintable(out));
+    out = RunCli({"audit", "verify", "--state-dir", dir.filePath("nowhere")}, &code);
+    QVERIFY(code != 0 && out.contains("no audit trail"));
+  }
+
   void startupMistakesExplainThemselves_data() const {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<int>("exitCode");
@@ -111,6 +246,9 @@ class TestAgentProcess final : public QObject {
     QTest::newRow("no mode") << QStringList{} << 2 << "--demo or --config";
     QTest::newRow("missing config")
         << QStringList{"--config", "/nonexistent/agent.yaml"} << 2 << "cannot read config file";
+    QTest::newRow("no tokens") << QStringList{"--config",
+                                              GREYLANE_SOURCE_DIR "/tests/data/no-tokens.yaml"}
+                               << 2 << "no tokens: give --tokens FILE";
     QTest::newRow("missing models")
         << QStringList{"--demo",      "--models-dir",  "/nonexistent", "--control-listen",
                        "127.0.0.1:0", "--data-listen", "127.0.0.1:0"}
