@@ -129,6 +129,15 @@ awk -v r="$(m pthr a 1)" -v g="$(m pthr b 1)" -v r50="$(m plat a 2)" -v r99="$(m
 echo "Split change (SetSplit then one sticky request, 1000 flips between 0 and 100 %):"
 "$BUILD/bench/greylane-bench-split" --control "$AGENT_CONTROL" --data "$AGENT" --flips 1000 --token-file "$TMP/tokens.client" | sed 's/^/  /'
 echo
+echo "Rollback with the durable audit write (SQLite WAL, synchronous FULL):"
+"$BUILD/bench/greylane-bench-rollback" --control "$AGENT_CONTROL" --token-file "$TMP/tokens.client" --count 500 --label idle | sed 's/^/  /'
+"$BUILD/agent/greylane-load" --target "$AGENT" --concurrency 32 --duration 60 --quiet > /dev/null 2>&1 &
+LOAD_PID=$!
+sleep 1
+"$BUILD/bench/greylane-bench-rollback" --control "$AGENT_CONTROL" --token-file "$TMP/tokens.client" --count 500 --label "data plane under load, 32 in flight" | sed 's/^/  /'
+kill $LOAD_PID 2>/dev/null || true
+wait $LOAD_PID 2>/dev/null || true
+echo
 "$BUILD/bench/greylane-bench-record" 20000000 | sed 's/^/  /;1s/^  //'
 echo
 echo "raw runs and server logs: $TMP"

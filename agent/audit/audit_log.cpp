@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS release_state (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   audit_sequence INTEGER NOT NULL,
-  state TEXT NOT NULL);
+  state BLOB NOT NULL);
 )sql";
 
 constexpr char kColumns[] =
@@ -46,6 +46,14 @@ class Statement {
     sqlite3_bind_text(m_stmt, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
   void Int(int i, int64_t v) { sqlite3_bind_int64(m_stmt, i, v); }
+  void Blob(int i, const std::string& v) {
+    sqlite3_bind_blob(m_stmt, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  std::string ColumnBlob(int i) const {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(m_stmt, i));
+    return data ? std::string(data, static_cast<size_t>(sqlite3_column_bytes(m_stmt, i)))
+                : std::string();
+  }
   std::string ColumnText(int i) const {
     const auto* text = sqlite3_column_text(m_stmt, i);
     return text ? std::string(reinterpret_cast<const char*>(text),
@@ -240,7 +248,7 @@ bool AuditLog::Append(AuditRecord* r, const std::string* state_blob, std::string
       ok = state.ok();
       if (ok) {
         state.Int(1, static_cast<int64_t>(r->sequence));
-        state.Text(2, *state_blob);
+        state.Blob(2, *state_blob);
         ok = sqlite3_step(state.get()) == SQLITE_DONE;
       }
     }
@@ -266,7 +274,7 @@ std::optional<std::string> AuditLog::LoadState(uint64_t* sequence) {
   Statement s(m_reader, "SELECT audit_sequence, state FROM release_state WHERE id = 1");
   if (!s.ok() || sqlite3_step(s.get()) != SQLITE_ROW) return std::nullopt;
   if (sequence) *sequence = static_cast<uint64_t>(s.ColumnInt(0));
-  return s.ColumnText(1);
+  return s.ColumnBlob(1);
 }
 
 std::vector<AuditRecord> AuditLog::List(uint64_t after_sequence, size_t limit) {

@@ -234,6 +234,9 @@ std::string ValidateConfig(const AgentConfig& config) {
   if (!config.client_ca.empty() && !config.control_tls.Enabled()) {
     return "--tls-client-ca needs --tls-cert/--tls-key: mutual TLS is TLS first";
   }
+  if (!config.data_client_ca.empty() && !config.data_tls.Enabled()) {
+    return "--data-tls-client-ca needs --data-tls-cert/--data-tls-key: mutual TLS is TLS first";
+  }
   return {};
 }
 
@@ -262,6 +265,7 @@ the greylane.v1.Agent control API.
   --tls-cert F --tls-key F            TLS for the control plane
   --tls-client-ca F       mutual TLS: require client certificates from this CA
   --data-tls-cert F --data-tls-key F  TLS for the data plane
+  --data-tls-client-ca F  mutual TLS on the data plane
   --insecure              allow plaintext on a non-loopback address
   --ready-file FILE       write "control=ADDR\ndata=ADDR\n" once both listen
   --help, --version
@@ -352,6 +356,7 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
     if (o.flag == "--data-tls-key") c.data_tls.key = o.value;
     if (o.flag == "--tokens") c.tokens_file = o.value;
     if (o.flag == "--tls-client-ca") c.client_ca = o.value;
+    if (o.flag == "--data-tls-client-ca") c.data_client_ca = o.value;
   }
   if (std::string problem = ValidateConfig(cl.config); !problem.empty()) {
     *error = problem;

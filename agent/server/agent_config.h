@@ -39,9 +39,10 @@ struct AgentConfig {
   TlsFiles control_tls;
   TlsFiles data_tls;
   bool insecure = false;
-  std::string tokens_file;   // lines `sha256(token) identity role`
-  bool demo_tokens = false;  // mint demo-viewer/-operator/-admin into <state-dir>/demo-tokens
-  std::string client_ca;     // control plane: require client certificates signed by this CA
+  std::string tokens_file;     // lines `sha256(token) identity role`
+  bool demo_tokens = false;    // mint demo-viewer/-operator/-admin into <state-dir>/demo-tokens
+  std::string client_ca;       // control plane: require client certificates signed by this CA
+  std::string data_client_ca;  // data plane: the same, separately
   SlotConfig baseline;
   SlotConfig candidate;
 };

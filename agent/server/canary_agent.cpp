@@ -198,7 +198,8 @@ bool CanaryAgent::Start(std::string* error) {
   auto build = [&](const std::string& listen, const TlsFiles& tls, const char* plane,
                    grpc::Service* service, std::string* bound) -> std::unique_ptr<grpc::Server> {
     const bool control = std::string(plane) == "control";
-    auto credentials = Credentials(tls, control ? m_config.client_ca : "", plane, error);
+    auto credentials =
+        Credentials(tls, control ? m_config.client_ca : m_config.data_client_ca, plane, error);
     if (!credentials) return nullptr;
     int port = 0;
     grpc::ServerBuilder builder;

@@ -1,7 +1,8 @@
 #pragma once
 // What survives a restart: the split word, the phase, the last change and
-// both physical slots' specs. Stored as YAML beside each audit row that
-// changed it (in the same transaction).
+// both physical slots' specs. Stored (as a StoredRelease protobuf) beside
+// each audit row that changed it, in the same transaction. Protobuf rather
+// than YAML: yaml-cpp's emitter cost ~14 % of the agent's CPU per mutation.
 #include <array>
 #include <optional>
 #include <string>
