@@ -131,12 +131,16 @@ echo "Split change (SetSplit then one sticky request, 1000 flips between 0 and 1
 echo
 echo "Rollback with the durable audit write (SQLite WAL, synchronous FULL):"
 "$BUILD/bench/greylane-bench-rollback" --control "$AGENT_CONTROL" --token-file "$TMP/tokens.client" --count 500 --label idle | sed 's/^/  /'
-"$BUILD/agent/greylane-load" --target "$AGENT" --concurrency 32 --duration 60 --quiet > /dev/null 2>&1 &
-LOAD_PID=$!
-sleep 1
-"$BUILD/bench/greylane-bench-rollback" --control "$AGENT_CONTROL" --token-file "$TMP/tokens.client" --count 500 --label "data plane under load, 32 in flight" | sed 's/^/  /'
-kill $LOAD_PID 2>/dev/null || true
-wait $LOAD_PID 2>/dev/null || true
+for LOAD in "--rps 5000" "--concurrency 32"; do
+  # shellcheck disable=SC2086
+  "$BUILD/agent/greylane-load" --target "$AGENT" $LOAD --duration 60 --quiet > /dev/null 2>&1 &
+  LOAD_PID=$!
+  sleep 1
+  "$BUILD/bench/greylane-bench-rollback" --control "$AGENT_CONTROL" --token-file "$TMP/tokens.client" \
+    --count 500 --label "data plane under load: greylane-load $LOAD" | sed 's/^/  /'
+  kill $LOAD_PID 2>/dev/null || true
+  wait $LOAD_PID 2>/dev/null || true
+done
 echo
 "$BUILD/bench/greylane-bench-record" 20000000 | sed 's/^/  /;1s/^  //'
 echo

@@ -33,11 +33,20 @@ constexpr char kColumns[] =
     "after_basis_points, after_revision, after_baseline, after_candidate, after_phase, "
     "evidence, prev_hash, hash";
 
-// A prepared statement that finalises itself.
+// A prepared statement that finalises itself, or borrows a cached one
+// (reset and cleared for reuse when done).
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &m_stmt, nullptr); }
-  ~Statement() { sqlite3_finalize(m_stmt); }
+  explicit Statement(sqlite3_stmt* cached) : m_stmt(cached), m_owned(false) {}
+  ~Statement() {
+    if (m_owned) {
+      sqlite3_finalize(m_stmt);
+    } else if (m_stmt) {
+      sqlite3_reset(m_stmt);
+      sqlite3_clear_bindings(m_stmt);
+    }
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   sqlite3_stmt* get() const { return m_stmt; }
@@ -64,7 +73,12 @@ class Statement {
 
  private:
   sqlite3_stmt* m_stmt = nullptr;
+  bool m_owned = true;
 };
+
+constexpr char kStoreState[] =
+    "INSERT INTO release_state (id, audit_sequence, state) VALUES (1, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET audit_sequence=excluded.audit_sequence, state=excluded.state";
 
 AuditRecord ReadRow(const Statement& s) {
   AuditRecord r;
@@ -170,9 +184,21 @@ std::unique_ptr<AuditLog> AuditLog::Open(const std::string& path, Mode mode, std
   sqlite3_busy_timeout(log->m_writer, 5000);
   if (mode == Mode::kReadWrite) {
     if (!log->Exec(log->m_writer,
-                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                   "PRAGMA wal_autocheckpoint=0;",
                    error) ||
         !log->Exec(log->m_writer, kSchema, error)) {
+      return nullptr;
+    }
+    const std::string insert = std::string("INSERT INTO audit (") + kColumns +
+                               ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    if (sqlite3_prepare_v2(log->m_writer, insert.c_str(), -1, &log->m_insert_row, nullptr) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(log->m_writer, kStoreState, -1, &log->m_store_state, nullptr) !=
+            SQLITE_OK ||
+        sqlite3_open_v2(path.c_str(), &log->m_checkpointer,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+      *error = "audit database " + path + ": " + sqlite3_errmsg(log->m_writer);
       return nullptr;
     }
   }
@@ -197,8 +223,18 @@ std::unique_ptr<AuditLog> AuditLog::Open(const std::string& path, Mode mode, std
 }
 
 AuditLog::~AuditLog() {
+  sqlite3_finalize(m_insert_row);
+  sqlite3_finalize(m_store_state);
+  sqlite3_close_v2(m_checkpointer);
   sqlite3_close_v2(m_reader);
   sqlite3_close_v2(m_writer);
+}
+
+void AuditLog::Checkpoint() {
+  std::lock_guard lock(m_checkpoint_mutex);
+  if (m_checkpointer) {
+    sqlite3_wal_checkpoint_v2(m_checkpointer, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
 }
 
 bool AuditLog::Append(AuditRecord* r, const std::string* state_blob, std::string* error) {
@@ -215,9 +251,7 @@ bool AuditLog::Append(AuditRecord* r, const std::string* state_blob, std::string
   if (!Exec(m_writer, "BEGIN IMMEDIATE", error)) return false;
   bool ok = false;
   {
-    const std::string sql = std::string("INSERT INTO audit (") + kColumns +
-                            ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-    Statement insert(m_writer, sql.c_str());
+    Statement insert(m_insert_row);
     if (insert.ok()) {
       insert.Int(1, static_cast<int64_t>(r->sequence));
       insert.Int(2, r->time_unix_ms);
@@ -241,10 +275,7 @@ bool AuditLog::Append(AuditRecord* r, const std::string* state_blob, std::string
       ok = sqlite3_step(insert.get()) == SQLITE_DONE;
     }
     if (ok && state_blob) {
-      Statement state(m_writer,
-                      "INSERT INTO release_state (id, audit_sequence, state) VALUES (1, ?, ?) "
-                      "ON CONFLICT(id) DO UPDATE SET audit_sequence=excluded.audit_sequence, "
-                      "state=excluded.state");
+      Statement state(m_store_state);
       ok = state.ok();
       if (ok) {
         state.Int(1, static_cast<int64_t>(r->sequence));

@@ -14,6 +14,7 @@
 #include "agent/audit/audit_record.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace greylane {
 
@@ -38,6 +39,10 @@ class AuditLog {
   uint64_t LastSequence();
   // Recomputes the whole chain from the rows on disk.
   ChainVerdict Verify();
+  // Moves committed WAL pages into the database file without blocking
+  // writers. Appends never checkpoint themselves (that put multi-ms spikes
+  // into Rollback), so the agent calls this from a background thread.
+  void Checkpoint();
   const std::string& Path() const { return m_path; }
 
  private:
@@ -47,6 +52,10 @@ class AuditLog {
   std::string m_path;
   std::mutex m_write_mutex;
   sqlite3* m_writer = nullptr;
+  sqlite3_stmt* m_insert_row = nullptr;  // prepared once: preparing cost ~tens of us per append
+  sqlite3_stmt* m_store_state = nullptr;
+  std::mutex m_checkpoint_mutex;
+  sqlite3* m_checkpointer = nullptr;
   std::mutex m_read_mutex;
   sqlite3* m_reader = nullptr;
   uint64_t m_last_sequence = 0;

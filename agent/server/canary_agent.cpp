@@ -256,7 +256,10 @@ void CanaryAgent::TickerLoop() {
 }
 
 void CanaryAgent::ProberLoop() {
-  while (Sleep(std::chrono::system_clock::now() + m_config.probe_interval)) ProbeOnce();
+  while (Sleep(std::chrono::system_clock::now() + m_config.probe_interval)) {
+    ProbeOnce();
+    m_audit->Checkpoint();
+  }
 }
 
 void CanaryAgent::Shutdown() {
