@@ -181,6 +181,20 @@ class TestReleaseControl final : public QObject {
     }
   }
 
+  void demoTokensAreOwnerOnly() {
+    const QFileInfo file(QString::fromStdString(m_agent->DemoTokensFile()));
+    QVERIFY(file.exists());
+    QCOMPARE(file.permissions() & (QFile::ReadGroup | QFile::WriteGroup | QFile::ReadOther |
+                                   QFile::WriteOther | QFile::ExeGroup | QFile::ExeOther),
+             QFile::Permissions());
+    QFile text(file.filePath());
+    QVERIFY(text.open(QIODevice::ReadOnly));
+    const QStringList lines = QString::fromUtf8(text.readAll()).split('\n', Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 3);
+    QVERIFY(lines[0].startsWith("viewer demo-viewer glt_"));
+    QVERIFY(lines[2].startsWith("admin demo-admin glt_"));
+  }
+
   void missingOrUnknownTokenIsUnauthenticated() {
     Control nobody(*m_clients.control, "glt_not-a-real-token");
     QCOMPARE(nobody.GetState().status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
