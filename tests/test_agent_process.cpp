@@ -237,6 +237,42 @@ class TestAgentProcess final : public QObject {
     QVERIFY(code != 0 && out.contains("no audit trail"));
   }
 
+  void onCallRollsBackFromATerminal() const {
+    QTemporaryDir dir;
+    Running agent = StartDemo(dir.filePath("state"), dir.filePath("ready"));
+    QVERIFY(!agent.control.isEmpty());
+    const QStringList connect = {"--control", agent.control, "--token-file",
+                                 dir.filePath("state") + "/demo-tokens"};
+    auto ctl = [&](const QStringList& args, int* code) {
+      QProcess p;
+      p.start(GREYLANE_CTL_BIN, connect + args);
+      p.waitForFinished(20000);
+      *code = p.exitCode();
+      return QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
+    };
+    int code = -1;
+    QString out = ctl({"split", "12.5", "--reason", "ramp"}, &code);
+    QVERIFY2(code == 0 && out.contains("candidate 12.50 %"), qPrintable(out));
+    out = ctl({"--as", "viewer", "rollback", "--reason", "not mine to do"}, &code);
+    QVERIFY2(code == 1 && out.contains("PERMISSION_DENIED: role viewer may not rollback"),
+             qPrintable(out));
+    out = ctl({"rollback"}, &code);
+    QVERIFY2(code == 1 && out.contains("a reason is required"), qPrintable(out));
+    out = ctl({"rollback", "--reason", "p99 +40 % on v2"}, &code);
+    QVERIFY2(code == 0 && out.contains("phase ROLLED_BACK") && out.contains("candidate 0.00 %"),
+             qPrintable(out));
+    QVERIFY(out.contains("by demo-operator") && out.contains("in force"));
+    out = ctl({"split", "150", "--reason", "x"}, &code);
+    QCOMPARE(code, 2);
+    out = ctl({"verify"}, &code);
+    QVERIFY2(code == 0 && out.contains("chain verified through #"), qPrintable(out));
+    out = ctl({"audit"}, &code);
+    QCOMPARE(code, 0);
+    QVERIFY(out.contains("\"outcome\":\"denied\"") && out.contains("\"action\":\"rollback\""));
+    agent.process->terminate();
+    QVERIFY(agent.process->waitForFinished(10000));
+  }
+
   void startupMistakesExplainThemselves_data() const {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<int>("exitCode");

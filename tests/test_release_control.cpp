@@ -288,9 +288,12 @@ class TestReleaseControl final : public QObject {
     QVERIFY(QString::fromStdString(call.status.error_message()).contains("cannot open model file"));
     call = admin.LoadCandidate("v1", test::ModelsDir() + "/digits-v1.glm", revision);
     QCOMPARE(call.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // the baseline's name
+    call = admin.LoadCandidate("v3", "resources/models/digits-v1.glm", revision);
+    QVERIFY(QString::fromStdString(call.status.error_message()).contains("absolute path"));
     call = admin.LoadCandidate("v3", test::ModelsDir() + "/digits-v1.glm", revision);
     QVERIFY2(call.status.ok(), call.status.error_message().c_str());
     QCOMPARE(call.state.versions(1).version(), std::string("v3"));
+    QCOMPARE(call.state.versions(1).health(), v1::HEALTHY);  // it passed its probe to get here
     QCOMPARE(call.state.phase(), v1::STEADY);
     auto request = test::DigitsRequest(test::Holdout()[0]);
     request.set_model_version("v3");
@@ -302,7 +305,7 @@ class TestReleaseControl final : public QObject {
     QVERIFY(admin.ListAudit(&audit).ok());
     int rejected = 0;
     for (const auto& e : audit.entries()) rejected += e.outcome() == "rejected";
-    QCOMPARE(rejected, 3);
+    QCOMPARE(rejected, 4);
   }
 
   void badInputIsRejectedAndRecorded() {

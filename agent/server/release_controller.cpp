@@ -128,8 +128,9 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, const std::string& 
   }
   if (p.changes) {
     if (p.install) {
-      m_pair.InstallAt(CanaryPair::Physical(SlotId::kCandidate, p.next.split),
-                       std::move(p.version));
+      const size_t physical = CanaryPair::Physical(SlotId::kCandidate, p.next.split);
+      m_pair.InstallAt(physical, std::move(p.version));
+      m_pair.SetHealthAt(physical, &m_pair.VersionAt(physical), std::move(p.health));
     }
     m_pair.Split().Publish(p.next.split);  // in force for the very next request
     p.next.last_change.set_apply_micros(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -216,6 +217,11 @@ grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const SlotCo
         m_state.slot_specs[CanaryPair::Physical(SlotId::kBaseline, m_state.split)].version;
     if (spec.version.empty()) {
       problem = {grpc::StatusCode::INVALID_ARGUMENT, "the version spec needs a version name"};
+    } else if (spec.backend == "builtin" && !spec.model_file.empty() &&
+               spec.model_file.front() != '/') {
+      problem = {
+          grpc::StatusCode::INVALID_ARGUMENT,
+          "model_file must be an absolute path on the agent's node, not '" + spec.model_file + "'"};
     } else if (spec.version == baseline) {
       problem = {grpc::StatusCode::INVALID_ARGUMENT,
                  "version '" + spec.version + "' is the baseline; give the candidate another name"};
@@ -262,6 +268,7 @@ grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const SlotCo
         p->next.phase = v1::STEADY;
         p->install = true;
         p->version = std::move(version);
+        p->health = {v1::HEALTHY, "", NowUnixMillis()};
         p->evidence = probe_detail;
       },
       out);

@@ -86,6 +86,7 @@ class ReleaseController {
     bool changes = true;   // false: recorded, nothing applied (an idempotent repeat)
     bool install = false;  // install `version` into the candidate's physical slot
     SlotVersion version;
+    SlotHealth health;  // of `version`, from the probe it passed
     std::string evidence;
   };
   template <typename PlanFn>
