@@ -23,96 +23,12 @@ class RefusedStream final : public grpc::ServerWriteReactor<T> {
   void OnDone() override { delete this; }
 };
 
-// Streams frames to one subscriber. Frames queue here and are written one
-// at a time; a subscriber that reads too slowly loses its oldest frames,
-// never the agent's time, and learns how many from `dropped_before`.
-class MetricsWriter final : public grpc::ServerWriteReactor<v1::MetricsFrame>, public FrameSink {
- public:
-  MetricsWriter(MetricsHub& hub, uint32_t backfill) : m_hub(hub) {
-    m_hub.Subscribe(this, backfill);
-  }
-
-  void OnBackfill(std::vector<FramePtr> history) override {
-    std::lock_guard lock(m_mutex);
-    m_queue.SetCapacity(history.size() + kSubscriberLagFrames);
-    for (FramePtr& frame : history) m_queue.Push(std::move(frame), true);
-    WriteNextLocked();
-  }
-
-  void OnFrame(const FramePtr& frame) override {
-    std::lock_guard lock(m_mutex);
-    if (m_finished) return;
-    m_queue.Push(frame);
-    WriteNextLocked();
-  }
-
-  void OnClosed() override {
-    std::lock_guard lock(m_mutex);
-    FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the agent is shutting down"));
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(m_mutex);
-    m_writing = false;
-    m_in_write.reset();
-    if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
-      return;
-    }
-    if (m_closing) {
-      FinishLocked(m_close_status);
-      return;
-    }
-    WriteNextLocked();
-  }
-
-  void OnCancel() override {
-    std::lock_guard lock(m_mutex);
-    FinishLocked(grpc::Status::CANCELLED);
-  }
-
-  void OnDone() override {
-    m_hub.Unsubscribe(this);
-    delete this;
-  }
-
- private:
-  void WriteNextLocked() {
-    if (m_writing || m_finished || m_closing || m_queue.Empty()) return;
-    m_in_write = m_queue.Pop();
-    m_writing = true;
-    StartWrite(m_in_write.get());
-  }
-
-  // Finish only once, and never while a write is outstanding.
-  void FinishLocked(grpc::Status status) {
-    if (m_finished) return;
-    if (m_writing) {
-      m_closing = true;
-      m_close_status = std::move(status);
-      return;
-    }
-    m_finished = true;
-    m_queue.Clear();
-    Finish(std::move(status));
-  }
-
-  MetricsHub& m_hub;
-  std::mutex m_mutex;
-  FrameQueue m_queue;
-  FramePtr m_in_write;
-  bool m_writing = false;
-  bool m_closing = false;
-  bool m_finished = false;
-  grpc::Status m_close_status;
-};
-
-// Shared plumbing of the release streams: one write at a time, finish once.
+// One write at a time, finish exactly once and never while a write is
+// outstanding: the discipline every server stream here follows. Derived
+// classes say what to write next and how to detach from their source.
 template <typename T>
-class ReleaseStream : public grpc::ServerWriteReactor<T>, public ReleaseWatcher {
+class SerialStream : public grpc::ServerWriteReactor<T> {
  public:
-  explicit ReleaseStream(ReleaseController& controller) : m_controller(controller) {}
-
   void OnWriteDone(bool ok) override {
     std::lock_guard lock(m_mutex);
     m_writing = false;
@@ -130,22 +46,23 @@ class ReleaseStream : public grpc::ServerWriteReactor<T>, public ReleaseWatcher 
     std::lock_guard lock(m_mutex);
     FinishLocked(grpc::Status::CANCELLED);
   }
-  void OnClosed() override {
-    std::lock_guard lock(m_mutex);
-    FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the agent is shutting down"));
-  }
   void OnDone() override {
-    m_controller.Unwatch(this);
+    Detach();
     delete this;
   }
 
  protected:
-  // Fills m_next with the next message to write; false when there is none.
-  virtual bool NextLocked() = 0;
+  // The next message, kept alive by the derived class until the next call;
+  // null when there is nothing to write now.
+  virtual const T* NextLocked() = 0;
+  virtual void Detach() = 0;
+
   void PumpLocked() {
-    if (m_writing || m_finished || m_closing || !NextLocked()) return;
+    if (m_writing || m_finished || m_closing) return;
+    const T* next = NextLocked();
+    if (!next) return;
     m_writing = true;
-    this->StartWrite(&m_next);
+    this->StartWrite(next);
   }
   void FinishLocked(grpc::Status status) {
     if (m_finished) return;
@@ -157,16 +74,68 @@ class ReleaseStream : public grpc::ServerWriteReactor<T>, public ReleaseWatcher 
     m_finished = true;
     this->Finish(std::move(status));
   }
+  void CloseForShutdown() {
+    std::lock_guard lock(m_mutex);
+    FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the agent is shutting down"));
+  }
+  bool FinishedLocked() const { return m_finished; }
 
-  ReleaseController& m_controller;
   std::mutex m_mutex;
-  T m_next;
 
  private:
   bool m_writing = false;
   bool m_closing = false;
   bool m_finished = false;
   grpc::Status m_close_status;
+};
+
+// Streams frames to one subscriber. A subscriber that reads too slowly loses
+// its oldest frames, never the agent's time, and learns how many from
+// `dropped_before`.
+class MetricsWriter final : public SerialStream<v1::MetricsFrame>, public FrameSink {
+ public:
+  MetricsWriter(MetricsHub& hub, uint32_t backfill) : m_hub(hub) {
+    m_hub.Subscribe(this, backfill);
+  }
+
+  void OnBackfill(std::vector<FramePtr> history) override {
+    std::lock_guard lock(m_mutex);
+    m_queue.SetCapacity(history.size() + kSubscriberLagFrames);
+    for (FramePtr& frame : history) m_queue.Push(std::move(frame), true);
+    PumpLocked();
+  }
+  void OnFrame(const FramePtr& frame) override {
+    std::lock_guard lock(m_mutex);
+    if (FinishedLocked()) return;
+    m_queue.Push(frame);
+    PumpLocked();
+  }
+  void OnClosed() override { CloseForShutdown(); }
+
+ private:
+  const v1::MetricsFrame* NextLocked() override {
+    if (m_queue.Empty()) return nullptr;
+    m_in_write = m_queue.Pop();
+    return m_in_write.get();
+  }
+  void Detach() override { m_hub.Unsubscribe(this); }
+
+  MetricsHub& m_hub;
+  FrameQueue m_queue;
+  FramePtr m_in_write;
+};
+
+// A stream fed by the release controller.
+template <typename T>
+class ReleaseStream : public SerialStream<T>, public ReleaseWatcher {
+ public:
+  explicit ReleaseStream(ReleaseController& controller) : m_controller(controller) {}
+  void OnClosed() override { this->CloseForShutdown(); }
+
+ protected:
+  void Detach() override { m_controller.Unwatch(this); }
+  ReleaseController& m_controller;
+  T m_next;
 };
 
 // The state now, then every change; only the newest state is kept for a
@@ -185,11 +154,11 @@ class StateWriter final : public ReleaseStream<v1::AgentState> {
   void OnAuditRow(uint64_t) override {}
 
  private:
-  bool NextLocked() override {
-    if (!m_has_pending) return false;
+  const v1::AgentState* NextLocked() override {
+    if (!m_has_pending) return nullptr;
     m_next = std::move(m_pending);
     m_has_pending = false;
-    return true;
+    return &m_next;
   }
   v1::AgentState m_pending;
   bool m_has_pending = false;
@@ -204,7 +173,7 @@ class AuditWriter final : public ReleaseStream<v1::AuditEntry> {
       : ReleaseStream(controller), m_sent(after) {
     m_controller.Watch(this);
     std::lock_guard lock(m_mutex);
-    m_known = m_controller.Audit().LastSequence();
+    m_known = std::max(m_known, m_controller.Audit().LastSequence());
     PumpLocked();
   }
   void OnState(const v1::AgentState&) override {}
@@ -215,16 +184,16 @@ class AuditWriter final : public ReleaseStream<v1::AuditEntry> {
   }
 
  private:
-  bool NextLocked() override {
+  const v1::AuditEntry* NextLocked() override {
     if (m_page.empty() && m_sent < m_known) {
       std::vector<AuditRecord> rows = m_controller.Audit().List(m_sent, 100);
       m_page.assign(rows.rbegin(), rows.rend());  // pop from the back
     }
-    if (m_page.empty()) return false;
+    if (m_page.empty()) return nullptr;
     ToProto(m_page.back(), &m_next);
     m_sent = m_page.back().sequence;
     m_page.pop_back();
-    return true;
+    return &m_next;
   }
   uint64_t m_sent;
   uint64_t m_known = 0;
@@ -262,20 +231,6 @@ std::string BearerToken(const std::string& authorization) {
     if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
   }
   return authorization.substr(kScheme.size());
-}
-
-SlotConfig SlotFromSpec(const v1::VersionSpec& spec) {
-  SlotConfig slot;
-  slot.version = spec.version();
-  slot.backend = spec.backend();
-  slot.model_file = spec.model_file();
-  slot.upstream.address = spec.address();
-  slot.upstream.model = spec.upstream_model();
-  slot.upstream.version = spec.upstream_version();
-  slot.upstream.deadline =
-      std::chrono::milliseconds(spec.deadline_ms() ? spec.deadline_ms() : 1000);
-  slot.upstream.connections = spec.connections() ? static_cast<int>(spec.connections()) : 2;
-  return slot;
 }
 
 ControlService::ControlService(ReleaseController& controller, MetricsHub& hub, TokenStore tokens)

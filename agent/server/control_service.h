@@ -71,6 +71,5 @@ class ControlService final : public v1::Agent::CallbackService {
 
 // "Bearer <token>" -> token; empty when the header is missing or malformed.
 std::string BearerToken(const std::string& authorization);
-SlotConfig SlotFromSpec(const v1::VersionSpec& spec);
 
 }  // namespace greylane

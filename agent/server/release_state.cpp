@@ -1,8 +1,8 @@
 #include "agent/server/release_state.h"
 
 namespace greylane {
-namespace {
-void SpecToProto(const SlotConfig& slot, v1::VersionSpec* spec) {
+
+void SlotToSpec(const SlotConfig& slot, v1::VersionSpec* spec) {
   spec->set_version(slot.version);
   spec->set_backend(slot.backend);
   spec->set_model_file(slot.model_file);
@@ -13,7 +13,7 @@ void SpecToProto(const SlotConfig& slot, v1::VersionSpec* spec) {
   spec->set_connections(static_cast<uint32_t>(slot.upstream.connections));
 }
 
-SlotConfig SpecFromProto(const v1::VersionSpec& spec) {
+SlotConfig SlotFromSpec(const v1::VersionSpec& spec) {
   SlotConfig slot;
   slot.version = spec.version();
   slot.backend = spec.backend();
@@ -26,7 +26,6 @@ SlotConfig SpecFromProto(const v1::VersionSpec& spec) {
   slot.upstream.connections = spec.connections() ? static_cast<int>(spec.connections()) : 2;
   return slot;
 }
-}  // namespace
 
 const char* PhaseName(v1::Phase phase) {
   switch (phase) {
@@ -50,7 +49,7 @@ std::string EncodeReleaseState(const ReleaseState& s) {
   stored.set_roles_swapped(s.split.roles_swapped);
   stored.set_phase(s.phase);
   *stored.mutable_last_change() = s.last_change;
-  for (const SlotConfig& slot : s.slot_specs) SpecToProto(slot, stored.add_slot_specs());
+  for (const SlotConfig& slot : s.slot_specs) SlotToSpec(slot, stored.add_slot_specs());
   return stored.SerializeAsString();
 }
 
@@ -68,7 +67,7 @@ std::optional<ReleaseState> DecodeReleaseState(const std::string& bytes, std::st
   s.split = {stored.candidate_basis_points(), stored.revision(), stored.roles_swapped()};
   s.phase = stored.phase();
   s.last_change = stored.last_change();
-  s.slot_specs = {SpecFromProto(stored.slot_specs(0)), SpecFromProto(stored.slot_specs(1))};
+  s.slot_specs = {SlotFromSpec(stored.slot_specs(0)), SlotFromSpec(stored.slot_specs(1))};
   return s;
 }
 

@@ -23,5 +23,7 @@ struct ReleaseState {
 std::string EncodeReleaseState(const ReleaseState& state);
 std::optional<ReleaseState> DecodeReleaseState(const std::string& text, std::string* error);
 const char* PhaseName(v1::Phase phase);
+SlotConfig SlotFromSpec(const v1::VersionSpec& spec);
+void SlotToSpec(const SlotConfig& slot, v1::VersionSpec* spec);
 
 }  // namespace greylane
