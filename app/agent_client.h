@@ -1,0 +1,122 @@
+#pragma once
+// The console's connection to one agent. gRPC runs on its own threads; every
+// result reaches this QObject through a queued invocation, so its signals
+// are always emitted on the thread it lives on (the GUI thread) and nothing
+// here ever waits on the network there. Streams: WatchState, WatchMetrics
+// (with backfill) and WatchAudit; mutations are asynchronous unary calls.
+// The link goes connecting -> live -> stale (no frame for 3 s) ->
+// disconnected (retrying with backoff up to 10 s, or at once on RetryNow).
+#include <QObject>
+#include <QString>
+#include <QTimer>
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "greylane/v1/agent.grpc.pb.h"
+
+namespace greylane {
+
+// A call in flight, kept alive by the client's registry until gRPC is done
+// with it, so the destructor can cancel it without racing its deletion.
+class TrackedCall {
+ public:
+  virtual ~TrackedCall() = default;
+  virtual grpc::ClientContext* Context() = 0;
+};
+
+struct AgentEndpoint {
+  QString name;
+  QString address;  // host:port
+  QString token;
+  QString ca_file;  // TLS when set
+  QString cert_file;
+  QString key_file;  // mutual TLS when set
+};
+
+class AgentClient final : public QObject {
+  Q_OBJECT
+
+ public:
+  enum class Link { Connecting, Live, Stale, Disconnected };
+  Q_ENUM(Link)
+
+  explicit AgentClient(AgentEndpoint endpoint, QObject* parent = nullptr);
+  // Cancels every call and waits for gRPC to finish with them (bounded:
+  // cancellation is local), so no callback outlives this object.
+  ~AgentClient() override;
+
+  void Start();
+  void RetryNow();
+  Link CurrentLink() const { return m_link; }
+  const AgentEndpoint& Endpoint() const { return m_endpoint; }
+  const v1::AgentState& State() const { return m_state; }
+  const v1::Identity& Identity() const { return m_identity; }
+
+  // Results arrive as mutationFinished.
+  void SetSplit(uint32_t basis_points, uint64_t expected_revision, const QString& reason);
+  void Rollback(const QString& reason);
+  void Promote(uint64_t expected_revision, const QString& reason);
+
+  // Milliseconds without a frame before a live link is called stale.
+  static constexpr int kStaleAfterMs = 3000;
+  static constexpr int kMaxBackoffMs = 10000;
+
+ signals:
+  void linkChanged(greylane::AgentClient::Link link, const QString& detail);
+  void stateChanged(const greylane::v1::AgentState& state);
+  void frameReceived(const greylane::v1::MetricsFrame& frame);
+  void auditReceived(const greylane::v1::AuditEntry& entry);
+  void identityChanged(const greylane::v1::Identity& identity);
+  // code is a grpc::StatusCode; message the agent's own words.
+  void mutationFinished(const QString& action, int code, const QString& message,
+                        const greylane::v1::AgentState& state, double elapsed_ms);
+
+ private:
+  template <typename Message>
+  friend class StreamReader;
+  template <typename Request>
+  friend class UnaryCall;
+
+  void Connect();
+  void Track(std::shared_ptr<TrackedCall> call);
+  void Untrack(TrackedCall* call);
+  void CancelAll();
+  void Authorize(grpc::ClientContext* context) const;
+  void SetLink(Link link, const QString& detail);
+  void OnStreamEnded(uint64_t generation, const QString& what, int code, const QString& message);
+  void ScheduleRetry();
+  template <typename Request>
+  void Mutate(const QString& action, Request request);
+
+  AgentEndpoint m_endpoint;
+  std::shared_ptr<grpc::Channel> m_channel;
+  std::unique_ptr<v1::Agent::Stub> m_stub;
+  std::vector<std::unique_ptr<v1::Agent::Stub>> m_retired_stubs;  // calls may still use them
+  uint64_t m_generation = 0;
+  Link m_link = Link::Disconnected;
+  v1::AgentState m_state;
+  v1::Identity m_identity;
+  uint64_t m_last_audit = 0;
+  // Stream requests must outlive their calls.
+  const v1::WatchStateRequest kWatchState;
+  v1::WatchMetricsRequest m_metrics_request;
+  v1::WatchAuditRequest m_audit_request;
+  QTimer m_stale_timer;
+  QTimer m_retry_timer;
+  int m_backoff_ms = 500;
+
+  // Calls in flight (streams and unary), so the destructor can wait them out.
+  std::mutex m_calls_mutex;
+  std::condition_variable m_calls_done;
+  std::vector<std::shared_ptr<TrackedCall>> m_calls;
+};
+
+}  // namespace greylane
+
+Q_DECLARE_METATYPE(greylane::v1::AgentState)
+Q_DECLARE_METATYPE(greylane::v1::MetricsFrame)
+Q_DECLARE_METATYPE(greylane::v1::AuditEntry)
+Q_DECLARE_METATYPE(greylane::v1::Identity)

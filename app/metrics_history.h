@@ -1,0 +1,59 @@
+#pragma once
+// What the console remembers of one agent's metrics: a bounded ring of
+// one-second points per version, and exact summaries over any recent window
+// (latency percentiles merged from the frames' sketches, never averaged).
+#include <QString>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "agent/metrics/latency_sketch.h"
+#include "greylane/v1/agent.pb.h"
+
+namespace greylane {
+
+struct MetricsPoint {
+  int64_t end_unix_ms = 0;
+  uint64_t requests = 0;
+  uint64_t server_errors = 0;
+  uint64_t client_errors = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  std::vector<std::pair<uint32_t, uint64_t>> buckets;  // sparse sketch
+  uint64_t zero_count = 0;
+};
+
+struct WindowSummary {
+  double seconds = 0;
+  double requests_per_second = 0;
+  double server_error_rate = 0;  // of requests
+  double p50_ms = 0;
+  double p99_ms = 0;
+  uint64_t requests = 0;
+};
+
+class MetricsHistory {
+ public:
+  static constexpr size_t kDefaultCapacity = 1024;  // 17 minutes of seconds
+  explicit MetricsHistory(size_t capacity = kDefaultCapacity) : m_capacity(capacity) {}
+
+  // Adds a frame's windows; a frame older than the newest one kept is
+  // ignored (a replayed backfill after a reconnect).
+  void Add(const v1::MetricsFrame& frame);
+  // Points of one version (by version name), oldest first.
+  const std::deque<MetricsPoint>& Points(const std::string& version) const;
+  // Exact summary of the last `seconds` points of a version, ending at the
+  // newest frame.
+  WindowSummary Summarize(const std::string& version, int seconds) const;
+  int64_t NewestUnixMs() const { return m_newest; }
+  size_t Capacity() const { return m_capacity; }
+
+ private:
+  size_t m_capacity;
+  std::map<std::string, std::deque<MetricsPoint>> m_series;
+  int64_t m_newest = 0;
+};
+
+}  // namespace greylane
