@@ -1,8 +1,11 @@
 // The console's agent connection against a real agent: live frames, state,
 // audit rows and mutations arrive as signals on the GUI thread; the link
-// goes disconnected when the agent dies, and recovers when it
-// returns; a viewer's identity says so; destruction never outlives a call.
+// goes disconnected when the agent dies and recovers when it returns, and
+// stale when a fake agent stops sending frames on an open stream; a
+// viewer's identity says so; destruction never outlives a call.
 #include <QtTest>
+
+#include <grpcpp/server_builder.h>
 
 #include "app/agent_client.h"
 #include "support/agent_test_support.h"
@@ -10,6 +13,42 @@
 using namespace greylane;
 
 namespace {
+// A fake agent whose streams send one message each and then fall silent
+// while staying open: what a hung agent or a stalled network looks like.
+template <typename T>
+class SilentStream final : public grpc::ServerWriteReactor<T> {
+ public:
+  explicit SilentStream(T first) : m_first(std::move(first)) { this->StartWrite(&m_first); }
+  void OnWriteDone(bool) override {}
+  void OnCancel() override { this->Finish(grpc::Status::CANCELLED); }
+  void OnDone() override { delete this; }
+
+ private:
+  T m_first;
+};
+
+class SilentAgent final : public v1::Agent::CallbackService {
+ public:
+  grpc::ServerWriteReactor<v1::AgentState>* WatchState(grpc::CallbackServerContext*,
+                                                       const v1::WatchStateRequest*) override {
+    v1::AgentState state;
+    state.set_agent_id("silent");
+    return new SilentStream<v1::AgentState>(state);
+  }
+  grpc::ServerWriteReactor<v1::MetricsFrame>* WatchMetrics(
+      grpc::CallbackServerContext*, const v1::WatchMetricsRequest*) override {
+    v1::MetricsFrame frame;
+    frame.set_window_end_unix_ms(1000);
+    return new SilentStream<v1::MetricsFrame>(frame);
+  }
+  grpc::ServerWriteReactor<v1::AuditEntry>* WatchAudit(grpc::CallbackServerContext*,
+                                                       const v1::WatchAuditRequest*) override {
+    v1::AuditEntry entry;
+    entry.set_sequence(1);
+    return new SilentStream<v1::AuditEntry>(entry);
+  }
+};
+
 AgentEndpoint Endpoint(const std::string& address, const std::string& token) {
   AgentEndpoint e;
   e.name = "a";
@@ -111,6 +150,28 @@ class TestAgentClient final : public QObject {
     // and its old token is refused, which it reports instead of looping.
     client.RetryNow();
     QTRY_VERIFY_WITH_TIMEOUT(link.last().at(1).toString().contains("not known"), 5000);
+  }
+
+  void staleWhenFramesStopButTheStreamStaysOpen() {
+    SilentAgent service;
+    int port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service);
+    auto server = builder.BuildAndStart();
+    QVERIFY(server && port);
+    {
+      AgentClient client(Endpoint("127.0.0.1:" + std::to_string(port), "any"));
+      QSignalSpy link(&client, &AgentClient::linkChanged);
+      client.Start();
+      QTRY_COMPARE_WITH_TIMEOUT(client.CurrentLink(), AgentClient::Link::Live, 3000);
+      QElapsedTimer since_live;
+      since_live.start();
+      QTRY_COMPARE_WITH_TIMEOUT(client.CurrentLink(), AgentClient::Link::Stale, 6000);
+      QVERIFY(since_live.elapsed() >= AgentClient::kStaleAfterMs - 500);
+      QVERIFY(link.last().at(1).toString().contains("no metrics for 3 s"));
+    }  // the client cancels its open streams and waits for them
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   }
 
   void destroyingMidStreamIsSafe() {
