@@ -90,6 +90,6 @@ case "${1:-help}" in
   build) shift; build "$@" ;;
   bench) build; shift; "$ROOT/bench/run_benchmarks.sh" "$BUILD" "$@" ;;
   soak) build; ctest --test-dir "$BUILD" --output-on-failure --label-regex soak ;;
-  format) find agent tests bench proto -name '*.cpp' -o -name '*.h' | xargs clang-format -i ;;
+  format) find agent app ui widgets tests bench -name '*.cpp' -o -name '*.h' 2>/dev/null | xargs clang-format -i ;;
   *) echo "usage: ./dev.sh test | demo | build | bench | soak | format"; exit 2 ;;
 esac

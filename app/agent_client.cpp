@@ -132,7 +132,9 @@ void AgentClient::Authorize(grpc::ClientContext* context) const {
   context->AddMetadata("authorization", "Bearer " + m_endpoint.token.toStdString());
 }
 
-void AgentClient::Start() { Connect(); }
+void AgentClient::Start() {
+  Connect();
+}
 
 void AgentClient::RetryNow() {
   m_retry_timer.stop();
@@ -227,12 +229,11 @@ void AgentClient::OnStreamEnded(uint64_t generation, const QString& what, int co
                                 const QString& message) {
   if (generation != m_generation) return;  // an older connection's stream
   m_stale_timer.stop();
-  const QString detail =
-      code == grpc::StatusCode::UNAVAILABLE
-          ? tr("%1 ended: %2 (agent unreachable; retrying in %3 s)")
-                .arg(what, message)
-                .arg(m_backoff_ms / 1000.0, 0, 'f', 1)
-          : tr("%1 ended: %2").arg(what, message);
+  const QString detail = code == grpc::StatusCode::UNAVAILABLE
+                             ? tr("%1 ended: %2 (agent unreachable; retrying in %3 s)")
+                                   .arg(what, message)
+                                   .arg(m_backoff_ms / 1000.0, 0, 'f', 1)
+                             : tr("%1 ended: %2").arg(what, message);
   ++m_generation;  // the other streams of this connection are ignored from now on
   CancelAll();
   SetLink(Link::Disconnected, detail);
@@ -253,8 +254,8 @@ void AgentClient::Mutate(const QString& action, Request request) {
     QMetaObject::invokeMethod(
         this,
         [this, action] {
-          emit mutationFinished(action, grpc::StatusCode::UNAVAILABLE, tr("not connected"),
-                                m_state, 0);
+          emit mutationFinished(action, grpc::StatusCode::UNAVAILABLE, tr("not connected"), m_state,
+                                0);
         },
         Qt::QueuedConnection);
     return;
@@ -276,8 +277,8 @@ void AgentClient::Mutate(const QString& action, Request request) {
             m_state = state;
             emit stateChanged(m_state);
           }
-          emit mutationFinished(action, code, message, code == grpc::StatusCode::OK ? state : m_state,
-                                elapsed_ms);
+          emit mutationFinished(action, code, message,
+                                code == grpc::StatusCode::OK ? state : m_state, elapsed_ms);
         },
         Qt::QueuedConnection);
     Untrack(call);

@@ -14,7 +14,8 @@ void MetricsHistory::Add(const v1::MetricsFrame& frame) {
     p.p50_ms = v.latency_p50_ms();
     p.p99_ms = v.latency_p99_ms();
     p.zero_count = v.latency().zero_count();
-    for (int i = 0; i < v.latency().bucket_index_size() && i < v.latency().bucket_count_size(); ++i) {
+    for (int i = 0; i < v.latency().bucket_index_size() && i < v.latency().bucket_count_size();
+         ++i) {
       p.buckets.emplace_back(v.latency().bucket_index(i), v.latency().bucket_count(i));
     }
     auto& series = m_series[v.version()];
