@@ -241,12 +241,12 @@ ControlService::~ControlService() {
 }
 
 void ControlService::JoinWorkers() {
-  std::vector<std::thread> workers;
+  std::vector<Worker> workers;
   {
     std::lock_guard lock(m_workers_mutex);
     workers.swap(m_workers);
   }
-  for (std::thread& t : workers) t.join();
+  for (Worker& w : workers) w.thread.join();
 }
 
 grpc::Status ControlService::Authenticate(grpc::CallbackServerContext* ctx, Caller* caller) const {
@@ -349,11 +349,21 @@ grpc::ServerUnaryReactor* ControlService::LoadCandidate(grpc::CallbackServerCont
   // that happens on a worker thread, never on a gRPC callback thread.
   auto* reactor = ctx->DefaultReactor();
   std::lock_guard lock(m_workers_mutex);
-  m_workers.emplace_back([this, reactor, request, response, caller] {
-    reactor->Finish(m_controller.LoadCandidate(caller, SlotFromSpec(request->spec()),
-                                               request->expected_revision(), request->reason(),
-                                               response));
+  // An exited thread keeps its stack until joined: reap the finished ones.
+  std::erase_if(m_workers, [](Worker& w) {
+    if (!w.done->load()) return false;
+    w.thread.join();
+    return true;
   });
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([this, reactor, request, response, caller, done] {
+    const grpc::Status status =
+        m_controller.LoadCandidate(caller, SlotFromSpec(request->spec()),
+                                   request->expected_revision(), request->reason(), response);
+    done->store(true);
+    reactor->Finish(status);
+  });
+  m_workers.push_back({std::move(thread), std::move(done)});
   return reactor;
 }
 

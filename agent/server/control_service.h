@@ -1,6 +1,7 @@
 #pragma once
 // The control plane (greylane.v1.Agent): authenticates every call, checks
 // the caller's role, and hands mutations to the ReleaseController.
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,8 +66,12 @@ class ControlService final : public v1::Agent::CallbackService {
   ReleaseController& m_controller;
   MetricsHub& m_hub;
   const TokenStore m_tokens;
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
   std::mutex m_workers_mutex;
-  std::vector<std::thread> m_workers;
+  std::vector<Worker> m_workers;  // finished ones are joined when the next starts
 };
 
 // "Bearer <token>" -> token; empty when the header is missing or malformed.
