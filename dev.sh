@@ -11,7 +11,9 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libsqlite3-dev libssl-dev
-  qt6-base-dev qt6-base-dev-tools
+  qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev qtkeychain-qt6-dev
+  libqt6opengl6-dev
+  xvfb xauth dbus dbus-x11 gnome-keyring fonts-dejavu-core
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }

@@ -7,14 +7,6 @@
 #include <grpcpp/security/credentials.h>
 
 namespace greylane {
-namespace {
-std::string ReadFile(const QString& path) {
-  QFile file(path);
-  if (!file.open(QIODevice::ReadOnly)) return {};
-  return file.readAll().toStdString();
-}
-}  // namespace
-
 // Reads one server stream and hands each message to the client's thread.
 template <typename Message>
 class StreamReader final : public grpc::ClientReadReactor<Message>, public TrackedCall {
@@ -80,6 +72,7 @@ AgentClient::AgentClient(AgentEndpoint endpoint, QObject* parent)
   qRegisterMetaType<greylane::v1::MetricsFrame>();
   qRegisterMetaType<greylane::v1::AuditEntry>();
   qRegisterMetaType<greylane::v1::Identity>();
+  qRegisterMetaType<greylane::v1::VerifyAuditResponse>();
   m_stale_timer.setSingleShot(true);
   m_retry_timer.setSingleShot(true);
   connect(&m_stale_timer, &QTimer::timeout, this, [this] {
@@ -151,17 +144,28 @@ void AgentClient::SetLink(Link link, const QString& detail) {
 void AgentClient::Connect() {
   ++m_generation;
   CancelAll();  // the previous generation's calls end; their results are ignored
+  // Calls hold their channel through their ClientContext; the few retired
+  // stubs kept here are belt and braces, bounded for week-long sessions.
+  if (m_stub) m_retired_stubs.push_back(std::move(m_stub));
+  if (m_retired_stubs.size() > 4) m_retired_stubs.erase(m_retired_stubs.begin());
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (!m_endpoint.ca_file.isEmpty()) {
+  if (m_endpoint.security != AgentEndpoint::Security::Plaintext || !m_endpoint.ca_file.isEmpty()) {
     grpc::SslCredentialsOptions tls;
-    tls.pem_root_certs = ReadFile(m_endpoint.ca_file);
-    if (!m_endpoint.cert_file.isEmpty()) {
-      tls.pem_cert_chain = ReadFile(m_endpoint.cert_file);
-      tls.pem_private_key = ReadFile(m_endpoint.key_file);
+    // A file that cannot be read is a setup mistake: say which, and do not
+    // retry until the user changes something.
+    for (const auto& [path, field] : {std::pair{m_endpoint.ca_file, &tls.pem_root_certs},
+                                      std::pair{m_endpoint.cert_file, &tls.pem_cert_chain},
+                                      std::pair{m_endpoint.key_file, &tls.pem_private_key}}) {
+      if (path.isEmpty()) continue;
+      QFile file(path);
+      if (!file.open(QIODevice::ReadOnly)) {
+        SetLink(Link::Disconnected, tr("cannot read %1: %2").arg(path, file.errorString()));
+        return;
+      }
+      *field = file.readAll().toStdString();
     }
     credentials = grpc::SslCredentials(tls);
   }
-  if (m_stub) m_retired_stubs.push_back(std::move(m_stub));
   m_channel = grpc::CreateChannel(m_endpoint.address.toStdString(), credentials);
   m_stub = v1::Agent::NewStub(m_channel);
   SetLink(Link::Connecting, tr("connecting to %1").arg(m_endpoint.address));
@@ -290,6 +294,31 @@ void AgentClient::Mutate(const QString& action, Request request) {
   } else {
     m_stub->async()->Promote(call->Context(), &call->request, &call->response, done);
   }
+}
+
+void AgentClient::VerifyAudit() {
+  if (!m_stub) {
+    QMetaObject::invokeMethod(
+        this,
+        [this] { emit verifyFinished(grpc::StatusCode::UNAVAILABLE, tr("not connected"), {}); },
+        Qt::QueuedConnection);
+    return;
+  }
+  auto call = std::make_shared<UnaryCall<v1::VerifyAuditRequest>>();
+  auto verdict = std::make_shared<v1::VerifyAuditResponse>();
+  Authorize(call->Context());
+  call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  Track(call);
+  m_stub->async()->VerifyAudit(call->Context(), &call->request, verdict.get(),
+                               [this, call = call.get(), verdict](grpc::Status status) {
+                                 QMetaObject::invokeMethod(
+                                     this,
+                                     [this, code = status.error_code(),
+                                      message = QString::fromStdString(status.error_message()),
+                                      verdict] { emit verifyFinished(code, message, *verdict); },
+                                     Qt::QueuedConnection);
+                                 Untrack(call);
+                               });
 }
 
 void AgentClient::SetSplit(uint32_t basis_points, uint64_t expected_revision,

@@ -31,9 +31,11 @@ struct AgentEndpoint {
   QString name;
   QString address;  // host:port
   QString token;
-  QString ca_file;  // TLS when set
-  QString cert_file;
-  QString key_file;  // mutual TLS when set
+  enum class Security { Plaintext, Tls, MutualTls };
+  Security security = Security::Plaintext;  // Tls as well whenever ca_file is set
+  QString ca_file;                          // empty: the system's trusted roots
+  QString cert_file;                        // mutual TLS
+  QString key_file;
 };
 
 class AgentClient final : public QObject {
@@ -59,6 +61,9 @@ class AgentClient final : public QObject {
   void SetSplit(uint32_t basis_points, uint64_t expected_revision, const QString& reason);
   void Rollback(const QString& reason);
   void Promote(uint64_t expected_revision, const QString& reason);
+  // Asks the agent to recompute its chain on disk; the answer arrives as
+  // verifyFinished.
+  void VerifyAudit();
 
   // Milliseconds without a frame before a live link is called stale.
   static constexpr int kStaleAfterMs = 3000;
@@ -73,6 +78,8 @@ class AgentClient final : public QObject {
   // code is a grpc::StatusCode; message the agent's own words.
   void mutationFinished(const QString& action, int code, const QString& message,
                         const greylane::v1::AgentState& state, double elapsed_ms);
+  void verifyFinished(int code, const QString& message,
+                      const greylane::v1::VerifyAuditResponse& verdict);
 
  private:
   template <typename Message>
@@ -120,3 +127,4 @@ Q_DECLARE_METATYPE(greylane::v1::AgentState)
 Q_DECLARE_METATYPE(greylane::v1::MetricsFrame)
 Q_DECLARE_METATYPE(greylane::v1::AuditEntry)
 Q_DECLARE_METATYPE(greylane::v1::Identity)
+Q_DECLARE_METATYPE(greylane::v1::VerifyAuditResponse)

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/audit/audit_export.h"
 #include "agent/audit/audit_record.h"
 
 struct sqlite3;
@@ -61,10 +62,5 @@ class AuditLog {
   uint64_t m_last_sequence = 0;
   std::string m_last_hash = kGenesisHash;
 };
-
-// CSV (RFC 4180) and JSON Lines renderings of rows, for release reviews.
-std::string AuditCsvHeader();
-std::string AuditCsvRow(const AuditRecord& record);
-std::string AuditJsonLine(const AuditRecord& record);
 
 }  // namespace greylane

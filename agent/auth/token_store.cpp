@@ -123,6 +123,23 @@ std::optional<std::vector<DemoToken>> CreateDemoTokens(const std::string& path,
   return tokens;
 }
 
+std::optional<std::vector<DemoToken>> LoadOrCreateDemoTokens(const std::string& path,
+                                                             std::string* error) {
+  struct stat info {};
+  std::ifstream in(path);
+  if (::stat(path.c_str(), &info) == 0 && (info.st_mode & 077) == 0 && in) {
+    std::vector<DemoToken> tokens;
+    std::string role, identity, token;
+    while (in >> role >> identity >> token) {
+      const auto parsed = ParseRole(role);
+      if (!parsed || token.size() < 20) break;
+      tokens.push_back({*parsed, identity, token});
+    }
+    if (tokens.size() == 3) return tokens;
+  }
+  return CreateDemoTokens(path, error);
+}
+
 TokenStore StoreFor(const std::vector<DemoToken>& tokens) {
   TokenStore store;
   for (const DemoToken& t : tokens) store.Add(Sha256Hex(t.token), {t.identity, t.role});

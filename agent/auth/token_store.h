@@ -42,6 +42,11 @@ struct DemoToken {
 // Three fresh random identities (demo-viewer, demo-operator, demo-admin),
 // written to `path` (mode 0600) as lines `role identity token`.
 std::optional<std::vector<DemoToken>> CreateDemoTokens(const std::string& path, std::string* error);
+// The demo tokens already in `path` when it is owner-only and lists all
+// three roles (a restarted demo agent keeps its consoles signed in);
+// otherwise fresh ones, as CreateDemoTokens.
+std::optional<std::vector<DemoToken>> LoadOrCreateDemoTokens(const std::string& path,
+                                                             std::string* error);
 TokenStore StoreFor(const std::vector<DemoToken>& tokens);
 std::string NewRandomToken();
 

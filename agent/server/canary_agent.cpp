@@ -108,7 +108,7 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
   TokenStore tokens;
   if (c.demo_tokens && c.tokens_file.empty()) {
     agent->m_demo_tokens_file = (std::filesystem::path(c.state_dir) / "demo-tokens").string();
-    auto minted = CreateDemoTokens(agent->m_demo_tokens_file, error);
+    auto minted = LoadOrCreateDemoTokens(agent->m_demo_tokens_file, error);
     if (!minted) return nullptr;
     tokens = StoreFor(*minted);
   } else {

@@ -1,0 +1,289 @@
+// The console end to end, as an SRE uses it: a real `greylane-agent --demo`
+// subprocess with load, the console's main window (offscreen) connected
+// with the demo operator token. Moves the slider and applies with a reason,
+// loses a race to another writer and keeps its proposal, rolls back with
+// the keyboard shortcut and Enter, shows a viewer disabled controls, and
+// goes stale / disconnected and recovers when the agent stops and returns.
+#include <QtTest>
+
+#include <QLineEdit>
+#include <QListView>
+#include <QPushButton>
+#include <QSlider>
+#include <QTemporaryDir>
+
+#include <grpcpp/create_channel.h>
+
+#include "app/agent_directory.h"
+#include "app/credential_store.h"
+#include "app/fleet_model.h"
+#include "greylane/v1/agent.grpc.pb.h"
+#include "support/agent_process.h"
+#include "ui/main_window.h"
+#include "ui/release_view.h"
+#include "widgets/audit_trail_view.h"
+#include "widgets/time_series_chart.h"
+#include "widgets/traffic_split_control.h"
+
+using greylane::AgentClient;
+using greylane::AgentSession;
+using greylane::MainWindow;
+using greylane::test::DemoAgentProcess;
+
+namespace {
+// The console's own parts, as main() wires them, on a settings file of the test's.
+struct Console {
+  explicit Console(const QString& settings) : directory(settings) {
+    credentials.UseMemoryOnly(QStringLiteral("test"));
+    window = std::make_unique<MainWindow>(fleet, directory, credentials);
+    window->show();
+  }
+  greylane::AgentDirectory directory;
+  greylane::CredentialStore credentials;
+  greylane::FleetModel fleet;
+  std::unique_ptr<MainWindow> window;  // destroyed first
+};
+
+greylane::AgentEndpoint Endpoint(const QString& name, const QString& address,
+                                 const QString& token) {
+  greylane::AgentEndpoint e;
+  e.name = name;
+  e.address = address;
+  e.token = token;
+  return e;
+}
+}  // namespace
+
+class TestConsoleE2e final : public QObject {
+  Q_OBJECT
+
+  QTemporaryDir m_dir;
+  std::unique_ptr<DemoAgentProcess> m_agent;
+  std::unique_ptr<QProcess> m_load;
+  std::unique_ptr<Console> m_console;
+  AgentSession* m_session = nullptr;
+
+  // The agent's own answer, not the console's view of it.
+  greylane::v1::AgentState AgentTruth() const {
+    auto stub = greylane::v1::Agent::NewStub(
+        grpc::CreateChannel(m_agent->Control().toStdString(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + m_agent->Token("viewer").toStdString());
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    greylane::v1::AgentState state;
+    const grpc::Status status = stub->GetState(&context, {}, &state);
+    if (!status.ok()) qWarning("GetState: %s", status.error_message().c_str());
+    return state;
+  }
+
+  greylane::ReasonDialog* WaitForDialog() const {
+    greylane::ReasonDialog* dialog = nullptr;
+    [&] {
+      QTRY_VERIFY_WITH_TIMEOUT((dialog = m_console->window->Release()->OpenDialog()), 5000);
+    }();
+    return dialog;
+  }
+
+  // The newest audit row the console received.
+  const greylane::AuditRecord* NewestRow() const {
+    const auto& rows = m_session->Audit().Records();
+    return rows.empty() ? nullptr : &rows.back();
+  }
+
+ private slots:
+  void initTestCase() {
+    QVERIFY(m_dir.isValid());
+    m_agent = std::make_unique<DemoAgentProcess>(GREYLANE_AGENT_BIN, m_dir.filePath("state"));
+    QVERIFY2(m_agent->Start(), qPrintable(m_agent->Error()));
+    m_load = greylane::test::StartLoad(GREYLANE_LOAD_BIN, m_agent->Data(), 200, 300);
+    m_console = std::make_unique<Console>(m_dir.filePath("console.ini"));
+    QVERIFY(QTest::qWaitForWindowExposed(m_console->window.get()));
+    m_session = m_console->window->AddAgent(
+        Endpoint("demo", m_agent->Control(), m_agent->Token("operator")), false);
+    QVERIFY(m_session);
+    QCOMPARE(m_console->window->Selected(), m_session);
+  }
+
+  void cleanupTestCase() {
+    m_console.reset();
+    if (m_load) m_load->kill(), m_load->waitForFinished();
+    m_agent.reset();
+  }
+
+  void showsLiveFramesIdentityAndTrail() {
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->Client().CurrentLink(), AgentClient::Link::Live, 15000);
+    QTRY_VERIFY_WITH_TIMEOUT(m_session->History().Points("v1").size() >= 3, 15000);
+    QTRY_VERIFY_WITH_TIMEOUT(m_session->CanOperate(), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(m_session->Audit().rowCount() >= 1, 5000);
+    greylane::ReleaseView* view = m_console->window->Release();
+    QTRY_VERIFY_WITH_TIMEOUT(view->HeaderText().contains("CANARY"), 5000);
+    QVERIFY(view->HeaderText().contains("demo-operator"));
+    // The cards carry exact 10 s summaries; the charts have the points.
+    QTRY_VERIFY_WITH_TIMEOUT(view->CardsText().contains("req/s"), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(!view->LatencyChart()->Points(0).isEmpty(), 5000);
+    QVERIFY(!view->TrafficChart()->Points(0).isEmpty());
+    QVERIFY(m_session->Audit().ChainOk());
+  }
+
+  void appliesTheSliderWithAReason() {
+    greylane::ReleaseView* view = m_console->window->Release();
+    greylane::TrafficSplitControl* split = view->SplitControl();
+    const uint64_t revision = AgentTruth().split().revision();
+    // Keyboard on the slider: PageUp adds 1 % to the 5 % the demo starts with.
+    split->Slider()->setFocus();
+    QTest::keyClick(split->Slider(), Qt::Key_PageUp);
+    QCOMPARE(split->Proposed(), 600u);
+    QCOMPARE(AgentTruth().split().candidate_basis_points(), 500u);  // only proposed
+    split->Propose(1000);
+    QVERIFY(split->ApplyButton()->isEnabled());
+    QTest::mouseClick(split->ApplyButton(), Qt::LeftButton);
+    greylane::ReasonDialog* dialog = WaitForDialog();
+    QVERIFY(dialog);
+    QVERIFY(!dialog->AcceptButton()->isEnabled());  // a reason is required
+    QTest::keyClicks(dialog->ReasonEdit(), "widen the canary to 10 %");
+    QSignalSpy done(&m_session->Client(), &AgentClient::mutationFinished);
+    QTest::keyClick(dialog->ReasonEdit(), Qt::Key_Return);
+    QVERIFY2(done.wait(10000), qPrintable(m_console->window->Release()->ResultText()));
+    QCOMPARE(done.at(0).at(1).toInt(), 0);
+    const greylane::v1::AgentState truth = AgentTruth();
+    QCOMPARE(truth.split().candidate_basis_points(), 1000u);
+    QCOMPARE(truth.split().revision(), revision + 1);
+    QVERIFY(view->HeaderText().contains("10.00 %"));
+    QVERIFY(view->ResultText().contains("Split applied"));
+    QTRY_VERIFY_WITH_TIMEOUT(NewestRow() && NewestRow()->action == "set_split", 5000);
+    QCOMPARE(NewestRow()->reason, std::string("widen the canary to 10 %"));
+    QCOMPARE(NewestRow()->actor, std::string("demo-operator"));
+    QCOMPARE(NewestRow()->after.candidate_basis_points, 1000u);
+  }
+
+  void losesARaceAndKeepsTheProposal() {
+    greylane::ReleaseView* view = m_console->window->Release();
+    greylane::TrafficSplitControl* split = view->SplitControl();
+    split->Propose(3000);
+    const uint64_t based_on = split->BasedOnRevision();
+    // Someone else moves the split first.
+    {
+      auto stub = greylane::v1::Agent::NewStub(grpc::CreateChannel(
+          m_agent->Control().toStdString(), grpc::InsecureChannelCredentials()));
+      grpc::ClientContext context;
+      context.AddMetadata("authorization", "Bearer " + m_agent->Token("admin").toStdString());
+      greylane::v1::SetSplitRequest request;
+      request.set_candidate_basis_points(2000);
+      request.set_expected_revision(based_on);
+      request.set_reason("admin widens to 20 %");
+      greylane::v1::AgentState state;
+      QVERIFY(stub->SetSplit(&context, request, &state).ok());
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(split->InForce(), 2000u, 5000);
+    QCOMPARE(split->Proposed(), 3000u);  // the proposal survives the change
+    QCOMPARE(split->BasedOnRevision(), based_on);
+    QTest::mouseClick(split->ApplyButton(), Qt::LeftButton);
+    greylane::ReasonDialog* dialog = WaitForDialog();
+    QVERIFY(dialog);
+    QTest::keyClicks(dialog->ReasonEdit(), "go to 30 %");
+    QSignalSpy done(&m_session->Client(), &AgentClient::mutationFinished);
+    QTest::keyClick(dialog->ReasonEdit(), Qt::Key_Return);
+    QVERIFY2(done.wait(10000), qPrintable(m_console->window->Release()->ResultText()));
+    QCOMPARE(done.at(0).at(1).toInt(), static_cast<int>(grpc::StatusCode::ABORTED));
+    QVERIFY2(view->ResultText().contains("demo-admin"), qPrintable(view->ResultText()));
+    QVERIFY(view->ResultText().contains("30.00 %"));
+    QCOMPARE(AgentTruth().split().candidate_basis_points(), 2000u);
+    QCOMPARE(split->Proposed(), 3000u);
+    QCOMPARE(split->BasedOnRevision(), AgentTruth().split().revision());  // ready for a second try
+    // The second try offers the reason typed before and goes through.
+    QTest::mouseClick(split->ApplyButton(), Qt::LeftButton);
+    dialog = WaitForDialog();
+    QVERIFY(dialog);
+    QCOMPARE(dialog->Reason(), QString("go to 30 %"));
+    done.clear();
+    QTest::keyClick(dialog->ReasonEdit(), Qt::Key_Return);
+    QVERIFY2(done.wait(10000), qPrintable(m_console->window->Release()->ResultText()));
+    QCOMPARE(done.at(0).at(1).toInt(), 0);
+    QCOMPARE(AgentTruth().split().candidate_basis_points(), 3000u);
+  }
+
+  void rollsBackWithTheShortcutAndEnter() {
+    MainWindow* window = m_console->window.get();
+    window->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(window));
+    // From anywhere: focus sits in the audit filter box.
+    window->AuditView()->findChild<QLineEdit*>()->setFocus();
+    QTest::keyClick(window, Qt::Key_R, Qt::ControlModifier | Qt::ShiftModifier);
+    greylane::ReasonDialog* dialog = WaitForDialog();
+    QVERIFY(dialog);
+    QVERIFY(!dialog->Reason().isEmpty());  // a default reason, ready to send
+    QVERIFY(dialog->AcceptButton()->isEnabled());
+    QSignalSpy done(&m_session->Client(), &AgentClient::mutationFinished);
+    QTest::keyClick(dialog->ReasonEdit(), Qt::Key_Return);
+    QVERIFY2(done.wait(10000), qPrintable(m_console->window->Release()->ResultText()));
+    QCOMPARE(done.at(0).at(1).toInt(), 0);
+    const greylane::v1::AgentState truth = AgentTruth();
+    QCOMPARE(truth.split().candidate_basis_points(), 0u);
+    QCOMPARE(truth.phase(), greylane::v1::ROLLED_BACK);
+    greylane::ReleaseView* view = window->Release();
+    QVERIFY(view->HeaderText().contains("ROLLED BACK"));
+    QVERIFY(view->ResultText().contains("Rolled back"));
+    qInfo("confirm to shown: %.2f ms", view->LastConfirmToShownMs());
+    QTRY_VERIFY_WITH_TIMEOUT(NewestRow() && NewestRow()->action == "rollback", 5000);
+    QCOMPARE(NewestRow()->after.candidate_basis_points, 0u);
+    QCOMPARE(NewestRow()->outcome, std::string("ok"));
+    // The marker for it is on the chart once the next redraw runs.
+    QTRY_VERIFY_WITH_TIMEOUT(view->RedrawCount() > 0, 1000);
+    QVERIFY(m_session->Audit().ChainOk());
+  }
+
+  void savesAScreenshot() {
+    MainWindow* window = m_console->window.get();
+    window->Release()->Redraw();
+    const QString path = QStringLiteral(GREYLANE_TEST_OUTPUT_DIR "/console-e2e.png");
+    QVERIFY(window->grab().save(path));
+    qInfo("screenshot: %s", qPrintable(path));
+  }
+
+  void viewerSeesEveryControlDisabled() {
+    Console viewer(m_dir.filePath("viewer.ini"));
+    AgentSession* session = viewer.window->AddAgent(
+        Endpoint("demo-as-viewer", m_agent->Control(), m_agent->Token("viewer")), false);
+    QVERIFY(session);
+    QTRY_COMPARE_WITH_TIMEOUT(session->Client().Identity().role(), greylane::v1::VIEWER, 10000);
+    greylane::ReleaseView* view = viewer.window->Release();
+    QTRY_VERIFY(!view->RollbackButton()->isEnabled());
+    QVERIFY(view->RollbackButton()->toolTip().contains("viewer"));
+    QVERIFY(!view->PromoteButton()->isEnabled());
+    QVERIFY(!view->SplitControl()->Slider()->isEnabled());
+    QVERIFY(view->SplitControl()->Slider()->toolTip().contains("operator role"));
+    QVERIFY(!view->SplitControl()->ApplyButton()->isEnabled());
+    view->RequestRollback();  // the shortcut's path: nothing opens
+    QVERIFY(!view->OpenDialog());
+  }
+
+  void goesStaleAndDisconnectedAndRecovers() {
+    greylane::ReleaseView* view = m_console->window->Release();
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->Client().CurrentLink(), AgentClient::Link::Live, 10000);
+    // Frozen process: connections stay open, frames stop.
+    m_agent->Pause();
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->Client().CurrentLink(), AgentClient::Link::Stale, 8000);
+    QVERIFY(view->HeaderText().contains("STALE"));
+    m_agent->Resume();
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->Client().CurrentLink(), AgentClient::Link::Live, 8000);
+    // Gone: the streams end, the view says so and retries with backoff.
+    const QString control = m_agent->Control();
+    m_agent->Kill();
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->Client().CurrentLink(), AgentClient::Link::Disconnected,
+                              8000);
+    QVERIFY(view->HeaderText().contains("DISCONNECTED"));
+    const int fleet_link =
+        m_console->fleet.data(m_console->fleet.index(0), greylane::FleetModel::kLinkRole).toInt();
+    QCOMPARE(fleet_link, static_cast<int>(AgentClient::Link::Disconnected));
+    // Back on the same address with the same state: the console reconnects
+    // by itself and shows the state that survived (the rollback).
+    QVERIFY2(m_agent->Start(control), qPrintable(m_agent->Error()));
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->Client().CurrentLink(), AgentClient::Link::Live, 20000);
+    QCOMPARE(m_session->Client().State().split().candidate_basis_points(), 0u);
+    QVERIFY(view->HeaderText().contains("ROLLED BACK"));
+    QVERIFY(m_session->Audit().ChainOk());
+  }
+};
+
+QTEST_MAIN(TestConsoleE2e)
+#include "test_console_e2e.moc"

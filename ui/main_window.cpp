@@ -1,0 +1,355 @@
+#include "ui/main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QItemSelectionModel>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListView>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSaveFile>
+#include <QStatusBar>
+#include <QVBoxLayout>
+
+#include "ui/connect_dialog.h"
+#include "ui/release_view.h"
+#include "ui/theme.h"
+#include "widgets/audit_trail_view.h"
+#include "widgets/status_list_delegate.h"
+
+// Q_INIT_RESOURCE must be called outside any namespace.
+static void InitResources() {
+  Q_INIT_RESOURCE(greylane);
+}
+
+namespace greylane {
+
+MainWindow::MainWindow(FleetModel& fleet, AgentDirectory& directory, CredentialStore& credentials,
+                       QWidget* parent)
+    : QMainWindow(parent), m_fleet(fleet), m_directory(directory), m_credentials(credentials) {
+  InitResources();
+  setWindowTitle(tr("Greylane console"));
+  setWindowIcon(QIcon(QStringLiteral(":/icons/greylane.svg")));
+  setObjectName(QStringLiteral("MainWindow"));
+
+  m_release = new ReleaseView;
+  setCentralWidget(m_release);
+
+  auto* fleet_panel = new QWidget;
+  auto* fleet_layout = new QVBoxLayout(fleet_panel);
+  fleet_layout->setContentsMargins(4, 4, 4, 4);
+  m_list = new QListView;
+  m_list->setModel(&m_fleet);
+  m_list->setItemDelegate(new StatusListDelegate(FleetModel::kLinkRole, FleetModel::kSummaryRole,
+                                                 FleetModel::kHealthyRole, m_list));
+  m_list->setAccessibleName(tr("Agents"));
+  m_list->setUniformItemSizes(true);
+  fleet_layout->addWidget(m_list, 1);
+  auto* fleet_buttons = new QHBoxLayout;
+  auto* add = new QPushButton(QIcon(QStringLiteral(":/icons/add.svg")), tr("Add…"));
+  auto* remove = new QPushButton(QIcon(QStringLiteral(":/icons/remove.svg")), tr("Remove"));
+  fleet_buttons->addWidget(add);
+  fleet_buttons->addWidget(remove);
+  fleet_layout->addLayout(fleet_buttons);
+  auto* fleet_dock = new QDockWidget(tr("Agents"));
+  fleet_dock->setObjectName(QStringLiteral("AgentsDock"));
+  fleet_dock->setWidget(fleet_panel);
+  fleet_dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+  addDockWidget(Qt::LeftDockWidgetArea, fleet_dock);
+
+  m_audit = new AuditTrailView(AuditTrailModel::kOutcomeRole);
+  auto* audit_dock = new QDockWidget(tr("Audit trail"));
+  audit_dock->setObjectName(QStringLiteral("AuditDock"));
+  audit_dock->setWidget(m_audit);
+  audit_dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+  addDockWidget(Qt::BottomDockWidgetArea, audit_dock);
+
+  m_identity = new QLabel;
+  m_keychain = new QLabel;
+  statusBar()->addPermanentWidget(m_identity);
+  statusBar()->addPermanentWidget(m_keychain);
+
+  connect(add, &QPushButton::clicked, this, &MainWindow::ShowConnectDialog);
+  connect(remove, &QPushButton::clicked, this, &MainWindow::RemoveSelected);
+  connect(m_list->selectionModel(), &QItemSelectionModel::currentChanged, this,
+          &MainWindow::OnSelectionChanged);
+  connect(&m_fleet, &QAbstractItemModel::dataChanged, this, &MainWindow::RefreshStatus);
+  connect(m_audit, &AuditTrailView::verifyRequested, this, [this] {
+    if (AgentSession* s = Selected()) s->RequestVerify();
+  });
+  connect(m_audit, &AuditTrailView::exportRequested, this, &MainWindow::ExportAudit);
+  connect(m_release, &ReleaseView::actionReported, this,
+          [this](const QString& text) { statusBar()->showMessage(text, 15000); });
+  connect(&m_credentials, &CredentialStore::modeChanged, this, [this] { RefreshStatus(); });
+  BuildMenus();
+  RefreshStatus();
+  resize(1400, 950);
+}
+
+MainWindow::~MainWindow() {
+  m_release->SetSession(nullptr);
+  m_audit->SetModel(nullptr);
+}
+
+void MainWindow::BuildMenus() {
+  QMenu* file = menuBar()->addMenu(tr("&File"));
+  QAction* connect_action =
+      file->addAction(QIcon(QStringLiteral(":/icons/add.svg")), tr("&Connect to agent…"), this,
+                      &MainWindow::ShowConnectDialog);
+  connect_action->setShortcut(QKeySequence::New);
+  file->addAction(tr("Export audit trail as &CSV…"), this, [this] { ExportAudit("csv"); });
+  file->addAction(tr("Export audit trail as &JSON…"), this, [this] { ExportAudit("json"); });
+  file->addSeparator();
+  QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+  quit->setShortcut(QKeySequence::Quit);
+
+  QMenu* release = menuBar()->addMenu(tr("&Release"));
+  m_rollback_action =
+      release->addAction(QIcon(QStringLiteral(":/icons/rollback.svg")), tr("&Rollback…"), m_release,
+                         &ReleaseView::RequestRollback);
+  m_rollback_action->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R));
+  m_rollback_action->setShortcutContext(Qt::ApplicationShortcut);
+  release->addAction(QIcon(QStringLiteral(":/icons/promote.svg")), tr("&Promote…"), m_release,
+                     &ReleaseView::RequestPromote);
+  QAction* apply =
+      release->addAction(QIcon(QStringLiteral(":/icons/apply.svg")), tr("&Apply proposed split…"),
+                         m_release, &ReleaseView::RequestApply);
+  apply->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
+  QAction* retry = release->addAction(QIcon(QStringLiteral(":/icons/retry.svg")),
+                                      tr("Retry &connection now"), this, [this] {
+                                        if (AgentSession* s = Selected()) s->Client().RetryNow();
+                                      });
+  retry->setShortcut(QKeySequence(Qt::Key_F5));
+  QAction* verify = release->addAction(QIcon(QStringLiteral(":/icons/verify.svg")),
+                                       tr("&Verify audit chain"), this, [this] {
+                                         if (AgentSession* s = Selected()) s->RequestVerify();
+                                       });
+  verify->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+
+  QMenu* view = menuBar()->addMenu(tr("&View"));
+  for (const auto& [label, seconds, key] :
+       {std::tuple{tr("&1 minute"), 60, Qt::Key_1}, std::tuple{tr("&5 minutes"), 300, Qt::Key_5},
+        std::tuple{tr("15 m&inutes"), 900, Qt::Key_9}}) {
+    QAction* a =
+        view->addAction(label, this, [this, s = seconds] { m_release->SetWindowSeconds(s); });
+    a->setShortcut(QKeySequence(Qt::CTRL | key));
+  }
+  QAction* pause = view->addAction(tr("&Pause charts"), this,
+                                   [this] { m_release->SetPaused(!m_release->Paused()); });
+  pause->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
+  view->addSeparator();
+  m_dark_action = view->addAction(tr("&Dark palette"));
+  m_dark_action->setCheckable(true);
+  connect(m_dark_action, &QAction::toggled, this, &MainWindow::SetDark);
+  QAction* filter = view->addAction(tr("&Filter audit trail"), this,
+                                    [this] { m_audit->findChild<QLineEdit*>()->setFocus(); });
+  filter->setShortcut(QKeySequence::Find);
+
+  QMenu* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&Keyboard shortcuts"), this, [this] {
+    QMessageBox::information(this, tr("Keyboard shortcuts"),
+                             tr("Ctrl+Shift+R  roll back the selected agent (then Enter)\n"
+                                "Ctrl+Return   apply the proposed split\n"
+                                "Ctrl+N        connect to an agent\n"
+                                "F5            retry the connection now\n"
+                                "Ctrl+E        verify the audit chain\n"
+                                "Ctrl+F        filter the audit trail\n"
+                                "Ctrl+1/5/9    chart window 1, 5 or 15 minutes\n"
+                                "Ctrl+P        pause or resume the charts"));
+  });
+}
+
+AgentSession* MainWindow::AddAgent(const AgentEndpoint& endpoint, bool persist) {
+  AgentSession* session = m_fleet.Add(endpoint);
+  if (!session) return nullptr;
+  WatchHeads(session);
+  if (persist) {
+    m_persistent.insert(endpoint.name);
+    SavePersistentAgents();
+  }
+  if (m_fleet.Count() == 1 || endpoint.name == m_directory.LastSelected()) {
+    Select(m_fleet.RowOf(endpoint.name));
+  }
+  return session;
+}
+
+void MainWindow::RestoreSavedAgents() {
+  const QList<AgentEndpoint> saved = m_directory.Agents();
+  for (const AgentEndpoint& endpoint : saved) {
+    m_persistent.insert(endpoint.name);
+    // The session starts once the keychain answers, with or without a token.
+    connect(
+        &m_credentials, &CredentialStore::loaded, this,
+        [this, endpoint](const QString& agent, const QString& token, bool found) {
+          if (agent != endpoint.name || m_fleet.RowOf(agent) >= 0) return;
+          AgentEndpoint e = endpoint;
+          e.token = token;
+          AddAgent(e, false);
+          if (!found) {
+            statusBar()->showMessage(
+                tr("No token stored for %1: remove it and add it again with its token").arg(agent),
+                15000);
+          }
+        },
+        Qt::SingleShotConnection);
+    m_credentials.Load(endpoint.name);
+  }
+}
+
+void MainWindow::SavePersistentAgents() {
+  QList<AgentEndpoint> agents;
+  for (int i = 0; i < m_fleet.Count(); ++i) {
+    const AgentEndpoint& e = m_fleet.At(i)->Client().Endpoint();
+    if (m_persistent.contains(e.name)) agents.append(e);
+  }
+  m_directory.SaveAgents(agents);
+}
+
+void MainWindow::WatchHeads(AgentSession* session) {
+  // Apply the head remembered from an earlier run once the agent's id is
+  // known; from then on remember the newest verified head.
+  auto update = [this, session] {
+    const QString id = QString::fromStdString(session->Client().State().agent_id());
+    if (id.isEmpty()) return;
+    if (!m_heads_applied.contains(session->Name())) {
+      m_heads_applied.insert(session->Name());
+      if (auto head = m_directory.RememberedHead(id)) session->Audit().SetRememberedHead(*head);
+    }
+    if (auto head = session->Audit().VerifiedHead()) m_directory.RememberHead(id, *head);
+  };
+  connect(session, &AgentSession::changed, this, update);
+  connect(&session->Audit(), &AuditTrailModel::chainChanged, this, [this, session, update] {
+    update();
+    if (session == Selected()) RefreshVerdicts();
+  });
+  connect(session, &AgentSession::verdictChanged, this, [this, session] {
+    if (session == Selected()) RefreshVerdicts();
+  });
+}
+
+AgentSession* MainWindow::Selected() const {
+  return m_release->Session();
+}
+
+void MainWindow::Select(int row) {
+  if (row < 0) return;
+  m_list->setCurrentIndex(m_fleet.index(row));
+  OnSelectionChanged();
+}
+
+void MainWindow::OnSelectionChanged() {
+  AgentSession* session = m_fleet.At(m_list->currentIndex().row());
+  if (session == Selected()) return;
+  m_release->SetSession(session);
+  m_audit->SetModel(session ? &session->Audit() : nullptr);
+  if (session) m_directory.SetLastSelected(session->Name());
+  RefreshVerdicts();
+  RefreshStatus();
+}
+
+void MainWindow::RefreshVerdicts() {
+  AgentSession* s = Selected();
+  if (!s) {
+    m_audit->SetVerdicts({}, true, {}, true);
+    return;
+  }
+  m_audit->SetVerdicts(s->AgentVerdict(), s->AgentVerdictOk(), s->Audit().ChainSummary(),
+                       s->Audit().ChainOk());
+}
+
+void MainWindow::RefreshStatus() {
+  AgentSession* s = Selected();
+  if (s && !s->Client().Identity().identity().empty()) {
+    m_identity->setText(tr("%1 as %2 (%3)")
+                            .arg(s->Name(),
+                                 QString::fromStdString(s->Client().Identity().identity()),
+                                 s->RoleName()));
+  } else {
+    m_identity->clear();
+  }
+  const bool memory_only = m_credentials.CurrentMode() == CredentialStore::Mode::MemoryOnly;
+  m_keychain->setText(m_credentials.ModeDetail());
+  m_keychain->setStyleSheet(memory_only ? QStringLiteral("color: #c77700") : QString());
+}
+
+void MainWindow::ShowConnectDialog() {
+  QStringList taken;
+  for (int i = 0; i < m_fleet.Count(); ++i) taken << m_fleet.At(i)->Name();
+  auto* dialog = new ConnectDialog(taken, this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  connect(dialog, &QDialog::accepted, this, [this, dialog] {
+    const AgentEndpoint endpoint = dialog->Endpoint();
+    m_credentials.Save(endpoint.name, endpoint.token);
+    if (AgentSession* s = AddAgent(endpoint, true)) Select(m_fleet.RowOf(s->Name()));
+  });
+  dialog->open();
+}
+
+void MainWindow::RemoveSelected() {
+  AgentSession* s = Selected();
+  if (!s) return;
+  const QString name = s->Name();
+  if (QMessageBox::question(this, tr("Remove %1?").arg(name),
+                            tr("Disconnect from %1 and forget it and its token?").arg(name)) !=
+      QMessageBox::Yes) {
+    return;
+  }
+  m_release->SetSession(nullptr);
+  m_audit->SetModel(nullptr);
+  m_persistent.remove(name);
+  m_heads_applied.remove(name);
+  m_credentials.Forget(name);
+  m_fleet.Remove(m_fleet.RowOf(name));
+  SavePersistentAgents();
+  OnSelectionChanged();
+}
+
+void MainWindow::ExportAudit(const QString& format) {
+  AgentSession* s = Selected();
+  if (!s) return;
+  const QString suggested = QStringLiteral("%1-audit.%2").arg(s->Name(), format);
+  const QString path = QFileDialog::getSaveFileName(
+      this, tr("Export the audit trail of %1").arg(s->Name()), suggested,
+      format == QLatin1String("csv") ? tr("CSV (*.csv)") : tr("JSON (*.json)"));
+  if (path.isEmpty()) return;
+  QSaveFile file(path);  // written whole or not at all
+  const QByteArray bytes =
+      format == QLatin1String("csv") ? s->Audit().ToCsv() : s->Audit().ToJson();
+  if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit()) {
+    QMessageBox::warning(this, tr("Export failed"),
+                         tr("Could not write %1: %2").arg(path, file.errorString()));
+    return;
+  }
+  statusBar()->showMessage(tr("Exported %1 audit rows to %2").arg(s->Audit().rowCount()).arg(path),
+                           10000);
+}
+
+void MainWindow::SetDark(bool dark) {
+  m_dark = dark;
+  if (m_dark_action && m_dark_action->isChecked() != dark) m_dark_action->setChecked(dark);
+  ApplyTheme(*qApp, dark);
+  m_release->SetDark(dark);
+  m_directory.Settings().setValue(QStringLiteral("dark"), dark);
+}
+
+void MainWindow::RestoreWindowState() {
+  QSettings& settings = m_directory.Settings();
+  restoreGeometry(settings.value(QStringLiteral("geometry")).toByteArray());
+  restoreState(settings.value(QStringLiteral("window_state")).toByteArray());
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  QSettings& settings = m_directory.Settings();
+  settings.setValue(QStringLiteral("geometry"), saveGeometry());
+  settings.setValue(QStringLiteral("window_state"), saveState());
+  settings.sync();
+  event->accept();
+}
+
+}  // namespace greylane

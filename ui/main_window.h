@@ -1,0 +1,72 @@
+#pragma once
+// The console's window: the fleet list (left), the release view of the
+// selected agent (centre) and its audit trail (bottom). Rollback is one
+// shortcut away from anywhere (Ctrl+Shift+R), then Enter.
+#include <QMainWindow>
+#include <QSet>
+
+#include "app/agent_directory.h"
+#include "app/credential_store.h"
+#include "app/fleet_model.h"
+
+class QAction;
+class QLabel;
+class QListView;
+
+namespace greylane {
+
+class AuditTrailView;
+class ReleaseView;
+
+class MainWindow final : public QMainWindow {
+  Q_OBJECT
+
+ public:
+  MainWindow(FleetModel& fleet, AgentDirectory& directory, CredentialStore& credentials,
+             QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  // Adds an agent; persist: remember it (not its token) in settings.
+  AgentSession* AddAgent(const AgentEndpoint& endpoint, bool persist);
+  // Re-adds the agents saved in settings, with tokens from the keychain.
+  void RestoreSavedAgents();
+  void Select(int row);
+  void SetDark(bool dark);
+  void RestoreWindowState();
+
+  ReleaseView* Release() const { return m_release; }
+  AuditTrailView* AuditView() const { return m_audit; }
+  QListView* FleetList() const { return m_list; }
+  QAction* RollbackAction() const { return m_rollback_action; }
+  AgentSession* Selected() const;
+
+ protected:
+  void closeEvent(QCloseEvent* event) override;
+
+ private:
+  void BuildMenus();
+  void OnSelectionChanged();
+  void RefreshVerdicts();
+  void RefreshStatus();
+  void WatchHeads(AgentSession* session);
+  void ShowConnectDialog();
+  void RemoveSelected();
+  void ExportAudit(const QString& format);
+  void SavePersistentAgents();
+
+  FleetModel& m_fleet;
+  AgentDirectory& m_directory;
+  CredentialStore& m_credentials;
+  ReleaseView* m_release;
+  AuditTrailView* m_audit;
+  QListView* m_list;
+  QLabel* m_identity;
+  QLabel* m_keychain;
+  QAction* m_rollback_action = nullptr;
+  QAction* m_dark_action = nullptr;
+  QSet<QString> m_persistent;  // agents saved in settings (not --connect ones)
+  QSet<QString> m_heads_applied;
+  bool m_dark = false;
+};
+
+}  // namespace greylane

@@ -1,0 +1,596 @@
+#include "ui/release_view.h"
+
+#include <QComboBox>
+#include <QDateTime>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QRegularExpression>
+#include <QVBoxLayout>
+
+#include <grpcpp/support/status.h>
+
+#include "app/fleet_model.h"
+#include "ui/reason_dialog.h"
+#include "widgets/time_series_chart.h"
+#include "widgets/traffic_split_control.h"
+#include "widgets/version_card.h"
+
+namespace greylane {
+namespace {
+const QColor kBaselineColour(0x4a, 0x90, 0xe2);
+const QColor kCandidateColour(0xe8, 0x71, 0x0a);
+
+QString Q(const std::string& s) {
+  return QString::fromStdString(s);
+}
+
+QString Plain(QString html) {
+  html.remove(QRegularExpression(QStringLiteral("<[^>]*>")));
+  return html;
+}
+
+QString Ago(int64_t unix_ms) {
+  const qint64 seconds = (QDateTime::currentMSecsSinceEpoch() - unix_ms) / 1000;
+  if (seconds < 60) return QObject::tr("%1 s ago").arg(std::max<qint64>(seconds, 0));
+  if (seconds < 3600) return QObject::tr("%1 min ago").arg(seconds / 60);
+  return QObject::tr("%1 h ago").arg(seconds / 3600);
+}
+
+QString LocalTime(int64_t unix_ms) {
+  return QDateTime::fromMSecsSinceEpoch(unix_ms).toLocalTime().toString(QStringLiteral("HH:mm:ss"));
+}
+
+QColor PhaseColour(v1::Phase phase) {
+  switch (phase) {
+    case v1::CANARY:
+      return QColor(0xe8, 0x71, 0x0a);
+    case v1::PROMOTED:
+      return QColor(0x2e, 0x9d, 0x4f);
+    case v1::ROLLED_BACK:
+      return QColor(0xd9, 0x30, 0x25);
+    default:
+      return QColor(0x70, 0x78, 0x80);
+  }
+}
+
+VersionCardData::Health CardHealth(v1::Health health) {
+  switch (health) {
+    case v1::HEALTHY:
+      return VersionCardData::Health::Healthy;
+    case v1::UNHEALTHY:
+      return VersionCardData::Health::Unhealthy;
+    default:
+      return VersionCardData::Health::Unknown;
+  }
+}
+}  // namespace
+
+QString PhaseName(v1::Phase phase) {
+  switch (phase) {
+    case v1::STEADY:
+      return QObject::tr("STEADY");
+    case v1::CANARY:
+      return QObject::tr("CANARY");
+    case v1::PROMOTED:
+      return QObject::tr("PROMOTED");
+    case v1::ROLLED_BACK:
+      return QObject::tr("ROLLED BACK");
+    default:
+      return QObject::tr("UNKNOWN");
+  }
+}
+
+ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+
+  // Header: what is running, in which phase, and the last change.
+  auto* header = new QHBoxLayout;
+  auto* title = new QVBoxLayout;
+  auto* first = new QHBoxLayout;
+  m_model = new QLabel;
+  m_model->setTextFormat(Qt::RichText);
+  m_phase = new QLabel;
+  m_phase->setObjectName(QStringLiteral("PhaseBadge"));
+  m_split_text = new QLabel;
+  m_split_text->setTextFormat(Qt::RichText);
+  first->addWidget(m_model);
+  first->addWidget(m_phase);
+  first->addWidget(m_split_text);
+  first->addStretch(1);
+  title->addLayout(first);
+  m_last_change = new QLabel;
+  m_last_change->setWordWrap(true);
+  m_last_change->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  title->addWidget(m_last_change);
+  m_result = new QLabel;
+  m_result->setWordWrap(true);
+  m_result->setTextFormat(Qt::RichText);
+  m_result->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  title->addWidget(m_result);
+  header->addLayout(title, 1);
+  m_promote = new QPushButton(QIcon(QStringLiteral(":/icons/promote.svg")), tr("&Promote…"));
+  m_promote->setToolTip(tr("Make the candidate the baseline at 100 %"));
+  m_rollback = new QPushButton(QIcon(QStringLiteral(":/icons/rollback.svg")), tr("&Rollback…"));
+  m_rollback->setObjectName(QStringLiteral("RollbackButton"));
+  m_rollback->setToolTip(tr("Send all traffic back to the baseline (Ctrl+Shift+R)"));
+  m_rollback->setMinimumHeight(44);
+  m_rollback->setStyleSheet(QStringLiteral(
+      "QPushButton#RollbackButton { background: #d93025; color: white; font-weight: bold;"
+      " font-size: 15px; padding: 6px 22px; border-radius: 4px; }"
+      "QPushButton#RollbackButton:focus { border: 2px solid #ffd0cc; }"
+      "QPushButton#RollbackButton:disabled { background: #b8b8b8; color: #eeeeee; }"));
+  header->addWidget(m_promote, 0, Qt::AlignTop);
+  header->addWidget(m_rollback, 0, Qt::AlignTop);
+  layout->addLayout(header);
+
+  // A banner that says plainly when the data below is not live.
+  auto* banner = new QHBoxLayout;
+  m_link_banner = new QLabel;
+  m_link_banner->setWordWrap(true);
+  m_retry = new QPushButton(QIcon(QStringLiteral(":/icons/retry.svg")), tr("Retry &now"));
+  banner->addWidget(m_link_banner, 1);
+  banner->addWidget(m_retry);
+  layout->addLayout(banner);
+
+  auto* cards = new QHBoxLayout;
+  m_baseline_card = new VersionCard(kBaselineColour);
+  m_candidate_card = new VersionCard(kCandidateColour);
+  cards->addWidget(m_baseline_card);
+  cards->addWidget(m_candidate_card);
+  layout->addLayout(cards);
+
+  auto* chart_bar = new QHBoxLayout;
+  chart_bar->addWidget(new QLabel(tr("Window")));
+  m_window = new QComboBox;
+  m_window->addItem(tr("1 min"), 60);
+  m_window->addItem(tr("5 min"), 300);
+  m_window->addItem(tr("15 min"), 900);
+  m_window->setCurrentIndex(1);
+  m_window->setAccessibleName(tr("Chart window"));
+  m_pause = new QPushButton(QIcon(QStringLiteral(":/icons/pause.svg")), tr("Pa&use"));
+  m_pause->setCheckable(true);
+  m_pause->setToolTip(tr("Freeze the charts to inspect them; data keeps arriving"));
+  chart_bar->addWidget(m_window);
+  chart_bar->addWidget(m_pause);
+  chart_bar->addStretch(1);
+  layout->addLayout(chart_bar);
+
+  m_latency = new TimeSeriesChart(tr("ms"));
+  for (const auto& [colour, slot] :
+       {std::pair{kBaselineColour, tr("baseline")}, std::pair{kCandidateColour, tr("candidate")}}) {
+    m_latency->AddSeries(tr("%1 p99").arg(slot), colour, Qt::SolidLine, TimeSeriesChart::Axis::Left,
+                         QStringLiteral("ms"));
+    m_latency->AddSeries(tr("%1 p50").arg(slot), colour, Qt::DashLine, TimeSeriesChart::Axis::Left,
+                         QStringLiteral("ms"));
+  }
+  m_traffic = new TimeSeriesChart(tr("requests/s"), tr("errors (%)"));
+  for (const auto& [colour, slot] :
+       {std::pair{kBaselineColour, tr("baseline")}, std::pair{kCandidateColour, tr("candidate")}}) {
+    m_traffic->AddSeries(tr("%1 req/s").arg(slot), colour, Qt::SolidLine,
+                         TimeSeriesChart::Axis::Left, QStringLiteral("req/s"));
+    m_traffic->AddSeries(tr("%1 errors").arg(slot), colour, Qt::DotLine,
+                         TimeSeriesChart::Axis::Right, QStringLiteral("%"));
+  }
+  m_latency->SetWindow(m_window_seconds);
+  m_traffic->SetWindow(m_window_seconds);
+  layout->addWidget(m_latency, 3);
+  layout->addWidget(m_traffic, 2);
+
+  m_split = new TrafficSplitControl;
+  layout->addWidget(m_split);
+
+  m_redraw_timer.setSingleShot(true);
+  connect(&m_redraw_timer, &QTimer::timeout, this, &ReleaseView::Redraw);
+  connect(m_window, &QComboBox::currentIndexChanged, this,
+          [this] { SetWindowSeconds(m_window->currentData().toInt()); });
+  connect(m_pause, &QPushButton::toggled, this, &ReleaseView::SetPaused);
+  connect(m_rollback, &QPushButton::clicked, this, &ReleaseView::RequestRollback);
+  connect(m_promote, &QPushButton::clicked, this, &ReleaseView::RequestPromote);
+  connect(m_split, &TrafficSplitControl::applyRequested, this, &ReleaseView::RequestApply);
+  connect(m_retry, &QPushButton::clicked, this, [this] {
+    if (m_session) m_session->Client().RetryNow();
+  });
+  SetSession(nullptr);
+}
+
+void ReleaseView::SetSession(AgentSession* session) {
+  for (const auto& c : m_connections) disconnect(c);
+  m_connections.clear();
+  if (m_dialog) m_dialog->reject();
+  m_session = session;
+  m_unsent_reason.clear();
+  m_in_flight.clear();
+  m_result->clear();
+  m_split->DiscardProposal();
+  if (session) {
+    m_connections << connect(session, &AgentSession::changed, this, [this] {
+      RefreshHeader();
+      RefreshControls();
+      ScheduleRedraw();
+    });
+    m_connections << connect(session, &AgentSession::framesArrived, this,
+                             &ReleaseView::ScheduleRedraw);
+    m_connections << connect(&session->Client(), &AgentClient::mutationFinished, this,
+                             &ReleaseView::OnMutationFinished);
+    m_connections << connect(&session->Audit(), &AuditTrailModel::chainChanged, this,
+                             &ReleaseView::ScheduleRedraw);
+  }
+  RefreshHeader();
+  RefreshControls();
+  Redraw();
+}
+
+void ReleaseView::ScheduleRedraw() {
+  if (!m_redraw_timer.isActive()) m_redraw_timer.start(kRedrawDelayMs);
+}
+
+void ReleaseView::Redraw() {
+  m_redraw_timer.stop();
+  ++m_redraws;
+  RefreshCards();
+  if (!m_paused) RefreshCharts();
+}
+
+void ReleaseView::SetWindowSeconds(int seconds) {
+  m_window_seconds = seconds;
+  const int index = m_window->findData(seconds);
+  if (index >= 0 && index != m_window->currentIndex()) m_window->setCurrentIndex(index);
+  RefreshCharts();  // also while paused: the frozen data, in the new window
+}
+
+void ReleaseView::SetPaused(bool paused) {
+  m_paused = paused;
+  if (m_pause->isChecked() != paused) m_pause->setChecked(paused);
+  m_pause->setText(paused ? tr("Res&ume") : tr("Pa&use"));
+  m_pause->setIcon(
+      QIcon(paused ? QStringLiteral(":/icons/resume.svg") : QStringLiteral(":/icons/pause.svg")));
+  if (!paused) Redraw();
+}
+
+void ReleaseView::SetDark(bool dark) {
+  m_latency->SetDark(dark);
+  m_traffic->SetDark(dark);
+}
+
+void ReleaseView::RefreshHeader() {
+  if (!m_session) {
+    m_model->setText(tr("<b style='font-size:x-large'>No agent selected</b>"));
+    m_phase->clear();
+    m_split_text->clear();
+    m_last_change->setText(tr("Connect to an agent with File → Connect… (Ctrl+N)."));
+    m_link_banner->hide();
+    m_retry->hide();
+    return;
+  }
+  const v1::AgentState& s = m_session->Client().State();
+  const QString node = s.node_name().empty() ? QString() : tr(" on %1").arg(Q(s.node_name()));
+  m_model->setText(QStringLiteral("<b style='font-size:x-large'>%1</b>%2")
+                       .arg(s.model_name().empty() ? m_session->Name().toHtmlEscaped()
+                                                   : Q(s.model_name()).toHtmlEscaped(),
+                            node.toHtmlEscaped()));
+  if (s.phase() != v1::PHASE_UNSPECIFIED) {
+    const QColor colour = PhaseColour(s.phase());
+    m_phase->setText(PhaseName(s.phase()));
+    QFont bold = m_phase->font();
+    bold.setBold(true);
+    m_phase->setMinimumWidth(QFontMetrics(bold).horizontalAdvance(m_phase->text()) + 28);
+    m_phase->setStyleSheet(
+        QStringLiteral("QLabel#PhaseBadge { background: %1; color: white; "
+                       "font-weight: bold; padding: 3px 10px; border-radius: 3px; }")
+            .arg(colour.name()));
+    m_phase->show();
+  } else {
+    m_phase->hide();
+  }
+  if (s.versions_size() >= 2) {
+    m_split_text->setText(
+        tr("candidate <b>%1</b> · revision %2").arg(SplitText(s)).arg(s.split().revision()));
+  } else {
+    m_split_text->setText(tr("waiting for the agent's state…"));
+  }
+  const v1::StateChange& c = s.last_change();
+  if (!c.action().empty()) {
+    m_last_change->setText(tr("Last change: %1 by %2 at %3 (%4): “%5”")
+                               .arg(Q(c.action()), Q(c.actor()), LocalTime(c.time_unix_ms()),
+                                    Ago(c.time_unix_ms()), Q(c.reason())));
+    m_last_change->setToolTip(tr("audit row #%1; in force %2 ms after the agent received it")
+                                  .arg(c.audit_sequence())
+                                  .arg(c.apply_micros() / 1000.0, 0, 'f', 2));
+  } else {
+    m_last_change->clear();
+  }
+  const auto link = m_session->Client().CurrentLink();
+  const QString you =
+      m_session->Client().Identity().identity().empty()
+          ? QString()
+          : tr(" · you are %1 (%2)")
+                .arg(Q(m_session->Client().Identity().identity()), m_session->RoleName());
+  if (link == AgentClient::Link::Live) {
+    m_link_banner->setText(tr("● live · %1%2").arg(m_session->Client().Endpoint().address, you));
+    m_link_banner->setStyleSheet(QStringLiteral("color: #2e9d4f"));
+    m_retry->hide();
+  } else {
+    const bool stale = link == AgentClient::Link::Stale;
+    const bool connecting = link == AgentClient::Link::Connecting;
+    m_link_banner->setText((stale ? tr("● STALE: %1 — the figures below stopped updating%2")
+                            : connecting
+                                ? tr("● connecting: %1%2")
+                                : tr("● DISCONNECTED: %1 — the figures below are the last known%2"))
+                               .arg(m_session->LinkDetail(), you));
+    m_link_banner->setStyleSheet(
+        QStringLiteral("background: %1; color: white; padding: 4px; font-weight: bold;")
+            .arg(stale        ? "#c77700"
+                 : connecting ? "#4a6fa5"
+                              : "#b3261e"));
+    m_retry->setVisible(!connecting);
+  }
+  m_link_banner->show();
+}
+
+void ReleaseView::RefreshControls() {
+  QString why;
+  if (!m_session) {
+    why = tr("No agent selected");
+  } else if (m_session->Client().Identity().role() == v1::ROLE_UNSPECIFIED) {
+    why = tr("Waiting for the agent to say who you are");
+  } else if (!m_session->CanOperate()) {
+    why = tr("You are signed in as %1 with the viewer role: changing the split, rolling back "
+             "and promoting need the operator role.")
+              .arg(Q(m_session->Client().Identity().identity()));
+  }
+  const bool can = why.isEmpty();
+  const bool busy = !m_in_flight.isEmpty();
+  m_rollback->setEnabled(can);
+  m_rollback->setToolTip(can ? tr("Send all traffic back to the baseline (Ctrl+Shift+R)") : why);
+  m_promote->setEnabled(can && !busy);
+  m_promote->setToolTip(can ? tr("Make the candidate the baseline at 100 %") : why);
+  m_split->SetEditable(can, why);
+  if (m_session) {
+    const v1::AgentState& s = m_session->Client().State();
+    m_split->SetInForce(s.split().candidate_basis_points(), s.split().revision());
+  }
+  if (busy) m_split->ApplyButton()->setEnabled(false);
+}
+
+void ReleaseView::RefreshCards() {
+  VersionCardData cards[2];
+  cards[0].title = tr("Baseline");
+  cards[1].title = tr("Candidate");
+  if (m_session && m_session->Client().State().versions_size() >= 2) {
+    const v1::AgentState& s = m_session->Client().State();
+    const double candidate_percent = s.split().candidate_basis_points() / 100.0;
+    WindowSummary summaries[2];
+    for (int i = 0; i < 2; ++i) {
+      const v1::VersionInfo& v = s.versions(i);
+      VersionCardData& d = cards[i];
+      d.version = Q(v.version());
+      d.backend = QStringLiteral("%1 · %2").arg(Q(v.backend_kind()), Q(v.backend_target()));
+      d.health = CardHealth(v.health());
+      d.health_detail = Q(v.health_detail());
+      d.weight_percent = i == 0 ? 100 - candidate_percent : candidate_percent;
+      summaries[i] = m_session->History().Summarize(v.version(), kCardWindowSeconds);
+      d.window_seconds = kCardWindowSeconds;
+      d.has_traffic = summaries[i].requests > 0;
+      d.requests_per_second = summaries[i].requests_per_second;
+      d.error_rate = summaries[i].server_error_rate;
+      d.p50_ms = summaries[i].p50_ms;
+      d.p99_ms = summaries[i].p99_ms;
+    }
+    if (cards[0].has_traffic && cards[1].has_traffic) {
+      cards[1].p50_diff = RelativeDiff(summaries[1].p50_ms, summaries[0].p50_ms);
+      cards[1].p99_diff = RelativeDiff(summaries[1].p99_ms, summaries[0].p99_ms);
+      cards[1].worse = summaries[1].p99_ms > summaries[0].p99_ms * 1.1 ||
+                       summaries[1].server_error_rate > summaries[0].server_error_rate + 0.001;
+    }
+  }
+  m_baseline_card->Show(cards[0]);
+  m_candidate_card->Show(cards[1]);
+}
+
+void ReleaseView::RefreshCharts() {
+  QList<QPointF> p99[2], p50[2], rate[2], errors[2];
+  QList<ChartMarker> markers;
+  if (m_session && m_session->Client().State().versions_size() >= 2) {
+    const v1::AgentState& s = m_session->Client().State();
+    const MetricsHistory& history = m_session->History();
+    const int64_t newest = history.NewestUnixMs();
+    const int64_t from = newest - (int64_t{m_window_seconds} + 1) * 1000;
+    for (int i = 0; i < 2; ++i) {
+      const std::string& version = s.versions(i).version();
+      const QString slot = i == 0 ? tr("baseline") : tr("candidate");
+      m_latency->SetSeriesName(2 * i, tr("%1 p99 (%2)").arg(Q(version), slot));
+      m_latency->SetSeriesName(2 * i + 1, tr("%1 p50 (%2)").arg(Q(version), slot));
+      m_traffic->SetSeriesName(2 * i, tr("%1 req/s").arg(Q(version)));
+      m_traffic->SetSeriesName(2 * i + 1, tr("%1 errors %").arg(Q(version)));
+      const auto& points = history.Points(version);
+      // Only the visible window: walk back from the newest point.
+      auto first = points.end();
+      while (first != points.begin() && std::prev(first)->end_unix_ms > from) --first;
+      const qsizetype n = points.end() - first;
+      for (auto* list : {&p99[i], &p50[i], &rate[i], &errors[i]}) list->reserve(n);
+      for (auto it = first; it != points.end(); ++it) {
+        const double x = (it->end_unix_ms - newest) / 1000.0;
+        rate[i].append({x, static_cast<double>(it->requests)});
+        errors[i].append(
+            {x, it->requests ? 100.0 * static_cast<double>(it->server_errors) / it->requests : 0});
+        if (it->requests > it->server_errors) {  // latency exists only with successes
+          p99[i].append({x, it->p99_ms});
+          p50[i].append({x, it->p50_ms});
+        }
+      }
+    }
+    // A marker per change in force, from the audit trail.
+    const auto& records = m_session->Audit().Records();
+    for (auto it = records.rbegin(); it != records.rend(); ++it) {
+      if (it->time_unix_ms < from) break;
+      if (it->outcome != "ok") continue;
+      QColor colour(0x70, 0x78, 0x80);
+      QString label;
+      if (it->action == "rollback") {
+        colour = QColor(0xd9, 0x30, 0x25);
+        label =
+            tr("rollback → %1").arg(TrafficSplitControl::Percent(it->after.candidate_basis_points));
+      } else if (it->action == "promote") {
+        colour = QColor(0x2e, 0x9d, 0x4f);
+        label = tr("promote %1").arg(Q(it->after.baseline_version));
+      } else if (it->action == "set_split") {
+        label = tr("→ %1").arg(TrafficSplitControl::Percent(it->after.candidate_basis_points));
+      } else if (it->action == "load_candidate") {
+        label = tr("load %1").arg(Q(it->after.candidate_version));
+      } else {
+        continue;
+      }
+      markers.append({(it->time_unix_ms - newest) / 1000.0, label, colour});
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    m_latency->SetPoints(2 * i, p99[i]);
+    m_latency->SetPoints(2 * i + 1, p50[i]);
+    m_traffic->SetPoints(2 * i, rate[i]);
+    m_traffic->SetPoints(2 * i + 1, errors[i]);
+  }
+  m_latency->SetMarkers(markers);
+  m_traffic->SetMarkers(markers);
+  m_latency->SetWindow(m_window_seconds);
+  m_traffic->SetWindow(m_window_seconds);
+}
+
+void ReleaseView::OpenReasonDialog(const QString& action, const QString& title,
+                                   const QString& explanation, const QString& button,
+                                   const QString& default_reason, bool destructive) {
+  if (m_dialog) m_dialog->reject();  // rollback always wins over a half-typed apply
+  const QString reason = m_unsent_reason.value(action, default_reason);
+  auto* dialog = new ReasonDialog(title, explanation, button, reason, destructive, this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  m_dialog = dialog;
+  connect(dialog, &QDialog::accepted, this, [this, dialog, action] {
+    m_confirmed.start();
+    Send(action, dialog->Reason());
+  });
+  dialog->open();
+  dialog->ReasonEdit()->setFocus();
+}
+
+void ReleaseView::RequestRollback() {
+  if (!m_session || !m_session->CanOperate()) return;
+  const v1::AgentState& s = m_session->Client().State();
+  const QString candidate =
+      s.versions_size() >= 2 ? Q(s.versions(1).version()) : tr("the candidate");
+  OpenReasonDialog(
+      QStringLiteral("rollback"), tr("Roll back %1?").arg(m_session->Name()),
+      tr("All traffic goes back to the baseline <b>%1</b>; the candidate <b>%2</b> keeps 0 %.<br>"
+         "Press Enter to roll back now.")
+          .arg(s.versions_size() ? Q(s.versions(0).version()) : tr("baseline"), candidate),
+      tr("Roll back"), tr("Rolling back %1 from the console").arg(candidate), true);
+}
+
+void ReleaseView::RequestPromote() {
+  if (!m_session || !m_session->CanOperate()) return;
+  const v1::AgentState& s = m_session->Client().State();
+  if (s.versions_size() < 2) return;
+  OpenReasonDialog(QStringLiteral("promote"), tr("Promote %1?").arg(Q(s.versions(1).version())),
+                   tr("<b>%1</b> becomes the baseline at 100 %; <b>%2</b> stays loaded as the "
+                      "candidate at 0 %.")
+                       .arg(Q(s.versions(1).version()), Q(s.versions(0).version())),
+                   tr("Promote"), {}, false);
+}
+
+void ReleaseView::RequestApply() {
+  if (!m_session || !m_session->CanOperate() || !m_split->HasProposal()) return;
+  OpenReasonDialog(QStringLiteral("set_split"), tr("Change the split?"),
+                   tr("Candidate share <b>%1</b> → <b>%2</b> (based on revision %3).")
+                       .arg(TrafficSplitControl::Percent(m_split->InForce()),
+                            TrafficSplitControl::Percent(m_split->Proposed()))
+                       .arg(m_split->BasedOnRevision()),
+                   tr("Apply"), {}, false);
+}
+
+void ReleaseView::Send(const QString& action, const QString& reason) {
+  if (!m_session) return;
+  m_unsent_reason.insert(action, reason);  // until the agent confirms
+  m_in_flight = action;
+  AgentClient& client = m_session->Client();
+  if (action == QLatin1String("rollback")) {
+    ShowResult(tr("Rolling back…"));
+    client.Rollback(reason);
+  } else if (action == QLatin1String("promote")) {
+    ShowResult(tr("Promoting…"));
+    client.Promote(client.State().split().revision(), reason);
+  } else {
+    m_in_flight_split = m_split->Proposed();
+    ShowResult(tr("Applying %1…").arg(TrafficSplitControl::Percent(m_in_flight_split)));
+    client.SetSplit(m_in_flight_split, m_split->BasedOnRevision(), reason);
+  }
+  RefreshControls();
+}
+
+void ReleaseView::OnMutationFinished(const QString& action, int code, const QString& message,
+                                     const v1::AgentState& state, double elapsed_ms) {
+  m_in_flight.clear();
+  const double agent_ms = state.last_change().apply_micros() / 1000.0;
+  if (code == grpc::StatusCode::OK) {
+    m_unsent_reason.remove(action);
+    RefreshHeader();
+    RefreshControls();
+    m_confirm_to_shown_ms = m_confirmed.isValid() ? m_confirmed.nsecsElapsed() / 1e6 : 0;
+    const QString what = action == QLatin1String("rollback") ? tr("Rolled back: candidate at %1")
+                         : action == QLatin1String("promote")
+                             ? tr("Promoted: baseline is now %1")
+                             : tr("Split applied: candidate at %1");
+    const QString value = action == QLatin1String("promote") && state.versions_size()
+                              ? Q(state.versions(0).version())
+                              : SplitText(state);
+    ShowResult(tr("<b style='color:#2e9d4f'>✔ %1</b> (revision %2) · %3 ms from confirm to shown, "
+                  "RPC %4 ms, in force inside the agent after %5 ms")
+                   .arg(what.arg(value))
+                   .arg(state.split().revision())
+                   .arg(m_confirm_to_shown_ms, 0, 'f', 1)
+                   .arg(elapsed_ms, 0, 'f', 1)
+                   .arg(agent_ms, 0, 'f', 2));
+    Redraw();
+    return;
+  }
+  if (code == grpc::StatusCode::ABORTED) {
+    const v1::StateChange& c = state.last_change();
+    if (action == QLatin1String("set_split")) m_split->Rebase();
+    ShowResult(tr("<b style='color:#c77700'>Not applied: the state changed meanwhile.</b> %1 did "
+                  "%2 at %3 (“%4”); the split is now %5 at revision %6. Your proposal of %7 is "
+                  "kept: Apply… again to send it against revision %6. <small>(agent: %8)</small>")
+                   .arg(Q(c.actor()).toHtmlEscaped(), Q(c.action()), LocalTime(c.time_unix_ms()),
+                        Q(c.reason()).toHtmlEscaped(), SplitText(state))
+                   .arg(state.split().revision())
+                   .arg(TrafficSplitControl::Percent(m_split->Proposed()))
+                   .arg(message.toHtmlEscaped()));
+    RefreshHeader();
+    RefreshControls();
+    return;
+  }
+  ShowResult(tr("<b style='color:#d93025'>✖ %1 refused by %2:</b> %3 <i>(your reason is kept)</i>")
+                 .arg(action, m_session ? m_session->Name().toHtmlEscaped() : QString(),
+                      message.toHtmlEscaped()));
+  RefreshControls();
+}
+
+void ReleaseView::ShowResult(const QString& html) {
+  m_result->setText(html);
+  emit actionReported(Plain(html));
+}
+
+QString ReleaseView::HeaderText() const {
+  return Plain(QStringList{m_model->text(), m_phase->text(), m_split_text->text(),
+                           m_last_change->text(), m_link_banner->text()}
+                   .join(u'\n'));
+}
+
+QString ReleaseView::ResultText() const {
+  return Plain(m_result->text());
+}
+
+QString ReleaseView::CardsText() const {
+  return m_baseline_card->Text() + u'\n' + m_candidate_card->Text();
+}
+
+}  // namespace greylane

@@ -1,0 +1,112 @@
+#pragma once
+// The release view of one agent: header (model, phase, split, last change,
+// the result of the last action), the two version cards, the latency and
+// traffic charts, the split control, and rollback / promote. Charts redraw
+// on a coalescing single-shot timer, never once per message.
+#include <QElapsedTimer>
+#include <QPointer>
+#include <QTimer>
+#include <QWidget>
+
+#include "app/agent_session.h"
+#include "ui/reason_dialog.h"
+
+class QComboBox;
+class QLabel;
+class QPushButton;
+
+namespace greylane {
+
+class TimeSeriesChart;
+class TrafficSplitControl;
+class VersionCard;
+
+class ReleaseView final : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit ReleaseView(QWidget* parent = nullptr);
+
+  void SetSession(AgentSession* session);
+  AgentSession* Session() const { return m_session; }
+
+  // Opens the confirmation (reason filled in and focused; Enter sends).
+  void RequestRollback();
+  void RequestPromote();
+  void RequestApply();
+  void SetWindowSeconds(int seconds);
+  void SetPaused(bool paused);
+  bool Paused() const { return m_paused; }
+  void SetDark(bool dark);
+  // Redraws now (the timer calls this; benchmarks and tests may too).
+  void Redraw();
+
+  // For tests, benchmarks and accessibility.
+  TrafficSplitControl* SplitControl() const { return m_split; }
+  QPushButton* RollbackButton() const { return m_rollback; }
+  QPushButton* PromoteButton() const { return m_promote; }
+  TimeSeriesChart* LatencyChart() const { return m_latency; }
+  TimeSeriesChart* TrafficChart() const { return m_traffic; }
+  ReasonDialog* OpenDialog() const { return m_dialog; }
+  QString HeaderText() const;
+  QString ResultText() const;
+  QString CardsText() const;
+  // From the confirmation's OK to this view showing the agent's answer.
+  double LastConfirmToShownMs() const { return m_confirm_to_shown_ms; }
+  int RedrawCount() const { return m_redraws; }
+
+  static constexpr int kRedrawDelayMs = 33;
+  static constexpr int kCardWindowSeconds = 10;
+
+ signals:
+  // The result of an action, for the status bar.
+  void actionReported(const QString& text);
+
+ private:
+  void ScheduleRedraw();
+  void RefreshHeader();
+  void RefreshCards();
+  void RefreshCharts();
+  void RefreshControls();
+  void OnMutationFinished(const QString& action, int code, const QString& message,
+                          const v1::AgentState& state, double elapsed_ms);
+  void OpenReasonDialog(const QString& action, const QString& title, const QString& explanation,
+                        const QString& button, const QString& default_reason, bool destructive);
+  void Send(const QString& action, const QString& reason);
+  void ShowResult(const QString& html);
+
+  QPointer<AgentSession> m_session;
+  QList<QMetaObject::Connection> m_connections;
+  QLabel* m_model;
+  QLabel* m_phase;
+  QLabel* m_split_text;
+  QLabel* m_last_change;
+  QLabel* m_result;
+  QLabel* m_link_banner;
+  QPushButton* m_retry;
+  QPushButton* m_rollback;
+  QPushButton* m_promote;
+  VersionCard* m_baseline_card;
+  VersionCard* m_candidate_card;
+  TimeSeriesChart* m_latency;
+  TimeSeriesChart* m_traffic;
+  QComboBox* m_window;
+  QPushButton* m_pause;
+  TrafficSplitControl* m_split;
+  QPointer<ReasonDialog> m_dialog;
+  QTimer m_redraw_timer;
+  bool m_paused = false;
+  int m_window_seconds = 300;
+  int m_redraws = 0;
+  // What the user typed for an action that did not go through, offered
+  // again next time (nothing typed is lost on failure).
+  QHash<QString, QString> m_unsent_reason;
+  QString m_in_flight;  // the action awaiting its answer
+  uint32_t m_in_flight_split = 0;
+  QElapsedTimer m_confirmed;
+  double m_confirm_to_shown_ms = 0;
+};
+
+QString PhaseName(v1::Phase phase);
+
+}  // namespace greylane

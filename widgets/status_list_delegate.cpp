@@ -1,0 +1,86 @@
+#include "widgets/status_list_delegate.h"
+
+#include <QApplication>
+#include <QPainter>
+
+namespace greylane {
+
+StatusListDelegate::StatusListDelegate(int status_role, int summary_role, int healthy_role,
+                                       QObject* parent)
+    : QStyledItemDelegate(parent),
+      m_status_role(status_role),
+      m_summary_role(summary_role),
+      m_healthy_role(healthy_role) {}
+
+QColor StatusListDelegate::StatusColour(int status) {
+  switch (status) {
+    case 0:
+      return QColor(0x4a, 0x90, 0xe2);  // connecting: blue
+    case 1:
+      return QColor(0x2e, 0x9d, 0x4f);  // live: green
+    case 2:
+      return QColor(0xf2, 0x99, 0x00);  // stale: amber
+    default:
+      return QColor(0xd9, 0x30, 0x25);  // disconnected: red
+  }
+}
+
+QString StatusListDelegate::StatusName(int status) {
+  switch (status) {
+    case 0:
+      return tr("connecting");
+    case 1:
+      return tr("live");
+    case 2:
+      return tr("stale");
+    default:
+      return tr("disconnected");
+  }
+}
+
+void StatusListDelegate::paint(QPainter* painter, const QStyleOptionViewItem& option,
+                               const QModelIndex& index) const {
+  QStyleOptionViewItem opt = option;
+  initStyleOption(&opt, index);
+  opt.text.clear();
+  const QWidget* widget = option.widget;
+  QStyle* style = widget ? widget->style() : QApplication::style();
+  style->drawControl(QStyle::CE_ItemViewItem, &opt, painter, widget);
+
+  const int status = index.data(m_status_role).toInt();
+  const bool healthy = index.data(m_healthy_role).toBool();
+  const QRect r = option.rect.adjusted(8, 4, -6, -4);
+  painter->save();
+  painter->setRenderHint(QPainter::Antialiasing);
+  painter->setPen(Qt::NoPen);
+  painter->setBrush(StatusColour(status));
+  const int d = 12;
+  painter->drawEllipse(QRect(r.left(), r.top() + 3, d, d));
+  const QColor text = option.state & QStyle::State_Selected
+                          ? option.palette.color(QPalette::HighlightedText)
+                          : option.palette.color(QPalette::Text);
+  QFont bold = option.font;
+  bold.setBold(true);
+  painter->setFont(bold);
+  painter->setPen(text);
+  const QRect name_rect(r.left() + d + 8, r.top(), r.width() - d - 8, QFontMetrics(bold).height());
+  painter->drawText(
+      name_rect, Qt::AlignLeft | Qt::AlignVCenter,
+      index.data(Qt::DisplayRole).toString() + QStringLiteral("  ·  ") + StatusName(status));
+  painter->setFont(option.font);
+  painter->setPen(healthy || status == 0 ? text : StatusColour(3));
+  const QRect summary_rect(name_rect.left(), name_rect.bottom() + 2, name_rect.width(),
+                           option.fontMetrics.height());
+  painter->drawText(summary_rect, Qt::AlignLeft | Qt::AlignVCenter,
+                    index.data(m_summary_role).toString());
+  painter->restore();
+}
+
+QSize StatusListDelegate::sizeHint(const QStyleOptionViewItem& option,
+                                   const QModelIndex& index) const {
+  QSize size = QStyledItemDelegate::sizeHint(option, index);
+  size.setHeight(option.fontMetrics.height() * 2 + 14);
+  return size;
+}
+
+}  // namespace greylane

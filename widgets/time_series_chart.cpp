@@ -1,0 +1,207 @@
+#include "widgets/time_series_chart.h"
+
+#include <QChart>
+#include <QLegend>
+#include <QLineSeries>
+#include <QMouseEvent>
+#include <QValueAxis>
+
+#include <algorithm>
+#include <cmath>
+
+namespace greylane {
+namespace {
+// The smallest "round" number (1, 2 or 5 times a power of ten) >= value.
+double RoundUp(double value) {
+  if (value <= 0) return 1;
+  const double power = std::pow(10.0, std::floor(std::log10(value)));
+  for (const double step : {1.0, 2.0, 5.0, 10.0}) {
+    if (step * power >= value) return step * power;
+  }
+  return 10 * power;
+}
+
+QString FormatValue(double v, const QString& unit) {
+  const int decimals = v >= 100 ? 0 : v >= 10 ? 1 : v >= 1 ? 2 : 3;
+  return QStringLiteral("%1 %2").arg(v, 0, 'f', decimals).arg(unit);
+}
+}  // namespace
+
+TimeSeriesChart::TimeSeriesChart(const QString& left_title, const QString& right_title,
+                                 QWidget* parent)
+    : QChartView(parent) {
+  auto* chart = new QChart;
+  chart->setMargins(QMargins(4, 4, 4, 4));
+  chart->legend()->setAlignment(Qt::AlignBottom);
+  chart->setAnimationOptions(QChart::NoAnimation);
+  m_x = new QValueAxis;
+  m_x->setLabelFormat(QStringLiteral("%.0f s"));
+  m_x->setRange(-m_window, 0);
+  m_x->setTickCount(7);
+  chart->addAxis(m_x, Qt::AlignBottom);
+  m_left = new QValueAxis;
+  m_left->setTitleText(left_title);
+  m_left->setLabelFormat(QStringLiteral("%.3g"));
+  m_left->setRange(0, 1);
+  chart->addAxis(m_left, Qt::AlignLeft);
+  if (!right_title.isEmpty()) {
+    m_right = new QValueAxis;
+    m_right->setTitleText(right_title);
+    m_right->setLabelFormat(QStringLiteral("%.3g"));
+    m_right->setRange(0, 1);
+    chart->addAxis(m_right, Qt::AlignRight);
+  }
+  setChart(chart);
+  setRenderHint(QPainter::Antialiasing, true);
+  setMouseTracking(true);
+  setMinimumHeight(180);
+}
+
+int TimeSeriesChart::AddSeries(const QString& name, const QColor& color, Qt::PenStyle style,
+                               Axis axis, const QString& unit) {
+  auto* line = new QLineSeries;
+  line->setName(name);
+  QPen pen(color);
+  pen.setWidthF(style == Qt::SolidLine ? 2.0 : 1.6);
+  pen.setStyle(style);
+  line->setPen(pen);
+  chart()->addSeries(line);
+  line->attachAxis(m_x);
+  line->attachAxis(axis == Axis::Right && m_right ? m_right : m_left);
+  m_series.push_back({line, axis, unit, {}});
+  return static_cast<int>(m_series.size()) - 1;
+}
+
+void TimeSeriesChart::SetSeriesName(int series, const QString& name) {
+  QLineSeries* line = m_series[static_cast<size_t>(series)].line;
+  if (line->name() != name) line->setName(name);
+}
+
+void TimeSeriesChart::SetPoints(int series, const QList<QPointF>& points) {
+  Series& s = m_series[static_cast<size_t>(series)];
+  s.points = points;
+  s.line->replace(s.points);
+}
+
+void TimeSeriesChart::SetMarkers(QList<ChartMarker> markers) {
+  m_markers = std::move(markers);
+  viewport()->update();
+}
+
+void TimeSeriesChart::SetWindow(double seconds) {
+  m_window = seconds;
+  m_x->setRange(-seconds, 0);
+  RescaleValues();
+}
+
+void TimeSeriesChart::RescaleValues() {
+  double left = 0, right = 0;
+  for (const Series& s : m_series) {
+    double top = 0;
+    // Points are ascending in x: walk back from the newest to the window's start.
+    for (auto it = s.points.crbegin(); it != s.points.crend() && it->x() >= -m_window; ++it) {
+      top = std::max(top, it->y());
+    }
+    (s.axis == Axis::Right && m_right ? right : left) =
+        std::max(s.axis == Axis::Right && m_right ? right : left, top);
+  }
+  m_left->setRange(0, RoundUp(left * 1.1));
+  if (m_right) m_right->setRange(0, RoundUp(right * 1.1));
+}
+
+void TimeSeriesChart::SetDark(bool dark) {
+  m_dark = dark;
+  const QColor background = dark ? QColor(0x1e, 0x21, 0x26) : QColor(Qt::white);
+  const QColor text = dark ? QColor(0xd8, 0xdc, 0xe2) : QColor(0x30, 0x30, 0x30);
+  const QColor grid = dark ? QColor(0x3a, 0x3f, 0x47) : QColor(0xdd, 0xdd, 0xdd);
+  chart()->setBackgroundBrush(background);
+  chart()->setPlotAreaBackgroundVisible(false);
+  chart()->legend()->setLabelColor(text);
+  for (QValueAxis* axis : {m_x, m_left, m_right}) {
+    if (!axis) continue;
+    axis->setLabelsColor(text);
+    axis->setTitleBrush(text);
+    axis->setGridLineColor(grid);
+    axis->setLinePenColor(grid);
+  }
+  setBackgroundBrush(background);
+  viewport()->update();
+}
+
+QString TimeSeriesChart::ReadoutAt(double x) const {
+  QStringList lines{tr("%1 s").arg(x, 0, 'f', 0)};
+  for (const Series& s : m_series) {
+    const auto it = std::lower_bound(s.points.cbegin(), s.points.cend(), x,
+                                     [](const QPointF& p, double v) { return p.x() < v; });
+    const QPointF* nearest = nullptr;
+    if (it != s.points.cend()) nearest = &*it;
+    if (it != s.points.cbegin() &&
+        (!nearest || std::abs(std::prev(it)->x() - x) < std::abs(nearest->x() - x))) {
+      nearest = &*std::prev(it);
+    }
+    if (nearest && std::abs(nearest->x() - x) <= 1.5) {
+      lines << QStringLiteral("%1: %2").arg(s.line->name(), FormatValue(nearest->y(), s.unit));
+    }
+  }
+  return lines.join(u'\n');
+}
+
+void TimeSeriesChart::mouseMoveEvent(QMouseEvent* event) {
+  const QPointF at = chart()->mapFromScene(mapToScene(event->position().toPoint()));
+  const bool inside = chart()->plotArea().contains(at) && !m_series.empty();
+  if (inside) m_hover_x = chart()->mapToValue(at, m_series.front().line).x();
+  if (inside || m_hovering) {
+    m_hovering = inside;
+    viewport()->update();
+  }
+  QChartView::mouseMoveEvent(event);
+}
+
+void TimeSeriesChart::leaveEvent(QEvent* event) {
+  m_hovering = false;
+  viewport()->update();
+  QChartView::leaveEvent(event);
+}
+
+void TimeSeriesChart::drawForeground(QPainter* painter, const QRectF& rect) {
+  QChartView::drawForeground(painter, rect);
+  if (m_series.empty()) return;
+  QLineSeries* reference = m_series.front().line;
+  const QRectF plot = chart()->mapToScene(chart()->plotArea()).boundingRect();
+  painter->save();
+  painter->setClipRect(plot.adjusted(0, -2, 2, 2));
+  const QFontMetrics metrics(painter->font());
+  qreal label_y = plot.top() + metrics.ascent() + 2;
+  for (const ChartMarker& marker : m_markers) {
+    if (marker.x < -m_window || marker.x > 0) continue;
+    const qreal x = chart()->mapToScene(chart()->mapToPosition({marker.x, 0}, reference)).x();
+    painter->setPen(QPen(marker.color, 1.2, Qt::DashDotLine));
+    painter->drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()));
+    painter->setPen(marker.color);
+    // Right of the line, or left of it near the right edge.
+    const qreal width = metrics.horizontalAdvance(marker.label);
+    const qreal text_x = x + 3 + width > plot.right() ? x - 3 - width : x + 3;
+    painter->drawText(QPointF(text_x, label_y), marker.label);
+    // Stagger labels so neighbouring markers stay readable.
+    label_y += metrics.height();
+    if (label_y > plot.top() + 4 * metrics.height()) label_y = plot.top() + metrics.ascent() + 2;
+  }
+  if (m_hovering) {
+    const qreal x = chart()->mapToScene(chart()->mapToPosition({m_hover_x, 0}, reference)).x();
+    const QColor ink = m_dark ? QColor(0xee, 0xee, 0xee) : QColor(0x20, 0x20, 0x20);
+    painter->setPen(QPen(ink, 1, Qt::DotLine));
+    painter->drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()));
+    const QString text = ReadoutAt(m_hover_x);
+    QRectF box = metrics.boundingRect(QRect(0, 0, 400, 400), Qt::AlignLeft, text);
+    box.adjust(-6, -4, 6, 4);
+    box.moveTopLeft(QPointF(x + 8, plot.top() + 8));
+    if (box.right() > plot.right()) box.moveRight(x - 8);
+    painter->setPen(ink);
+    painter->setBrush(m_dark ? QColor(0x2b, 0x2f, 0x36, 235) : QColor(0xff, 0xff, 0xff, 235));
+    painter->drawRect(box);
+    painter->drawText(box.adjusted(6, 4, -6, -4), Qt::AlignLeft, text);
+  }
+  painter->restore();
+}
+
+}  // namespace greylane

@@ -1,0 +1,75 @@
+#pragma once
+// A Qt Charts view of a few time series over the last N seconds (x is
+// seconds relative to the newest point, so -900..0 for 15 minutes), with a
+// left and an optional right value axis, vertical event markers with labels
+// and a hover read-out of every series at the cursor. It is fed whole
+// series at once (one QXYSeries::replace() per series per redraw); the
+// owner decides when to redraw, so pausing is simply not feeding it.
+#include <QChartView>
+#include <QColor>
+#include <QList>
+#include <QPointF>
+#include <QString>
+
+#include <vector>
+
+class QLineSeries;
+class QValueAxis;
+
+namespace greylane {
+
+struct ChartMarker {
+  double x = 0;  // seconds, same scale as the points
+  QString label;
+  QColor color;
+};
+
+class TimeSeriesChart final : public QChartView {
+  Q_OBJECT
+
+ public:
+  enum class Axis { Left, Right };
+
+  explicit TimeSeriesChart(const QString& left_title, const QString& right_title = {},
+                           QWidget* parent = nullptr);
+
+  int AddSeries(const QString& name, const QColor& color, Qt::PenStyle style, Axis axis,
+                const QString& unit);
+  void SetSeriesName(int series, const QString& name);
+  // Replaces a series' points (x ascending).
+  void SetPoints(int series, const QList<QPointF>& points);
+  void SetMarkers(QList<ChartMarker> markers);
+  // Shows [-seconds, 0] and rescales the value axes to the visible data.
+  void SetWindow(double seconds);
+  void RescaleValues();
+  void SetDark(bool dark);
+  // The read-out the hover shows at chart x (also used by tests).
+  QString ReadoutAt(double x) const;
+  double WindowSeconds() const { return m_window; }
+  int SeriesCount() const { return static_cast<int>(m_series.size()); }
+  const QList<QPointF>& Points(int series) const { return m_series[series].points; }
+
+ protected:
+  void mouseMoveEvent(QMouseEvent* event) override;
+  void leaveEvent(QEvent* event) override;
+  void drawForeground(QPainter* painter, const QRectF& rect) override;
+
+ private:
+  struct Series {
+    QLineSeries* line = nullptr;
+    Axis axis = Axis::Left;
+    QString unit;
+    QList<QPointF> points;
+  };
+  std::vector<Series> m_series;
+  QValueAxis* m_x = nullptr;
+  QValueAxis* m_left = nullptr;
+  QValueAxis* m_right = nullptr;
+  QList<ChartMarker> m_markers;
+  double m_window = 300;
+  bool m_hovering = false;
+  double m_hover_x = 0;
+  bool m_dark = false;
+};
+
+}  // namespace greylane

@@ -1,0 +1,86 @@
+#include "widgets/version_card.h"
+
+#include <QLabel>
+#include <QRegularExpression>
+#include <QVBoxLayout>
+
+#include <cmath>
+
+namespace greylane {
+
+QString RelativeDiff(double value, double reference) {
+  if (reference <= 0) return {};
+  const double percent = (value / reference - 1) * 100;
+  return QStringLiteral("%1%2 %").arg(percent >= 0 ? "+" : "").arg(percent, 0, 'f', 0);
+}
+
+VersionCard::VersionCard(const QColor& accent, QWidget* parent) : QFrame(parent), m_accent(accent) {
+  setFrameShape(QFrame::StyledPanel);
+  setObjectName(QStringLiteral("VersionCard"));
+  auto* layout = new QVBoxLayout(this);
+  layout->setSpacing(2);
+  m_title = new QLabel;
+  m_title->setTextFormat(Qt::RichText);
+  m_health = new QLabel;
+  m_health->setTextFormat(Qt::RichText);
+  m_backend = new QLabel;
+  m_backend->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_traffic = new QLabel;
+  m_latency = new QLabel;
+  m_latency->setTextFormat(Qt::RichText);
+  for (QLabel* label : {m_title, m_health, m_backend, m_traffic, m_latency}) {
+    layout->addWidget(label);
+  }
+  layout->addStretch(1);
+  setMinimumWidth(260);
+}
+
+void VersionCard::Show(const VersionCardData& d) {
+  m_title->setText(QStringLiteral("<span style='color:%1;font-size:large'>■</span> "
+                                  "<b style='font-size:large'>%2 %3</b>")
+                       .arg(m_accent.name(), d.title.toHtmlEscaped(), d.version.toHtmlEscaped()));
+  switch (d.health) {
+    case VersionCardData::Health::Healthy:
+      m_health->setText(tr("<span style='color:#2e9d4f'>● healthy</span>"));
+      break;
+    case VersionCardData::Health::Unhealthy:
+      m_health->setText(tr("<span style='color:#d93025'><b>● UNHEALTHY</b></span> %1")
+                            .arg(d.health_detail.toHtmlEscaped()));
+      break;
+    default:
+      m_health->setText(tr("● health not probed yet"));
+  }
+  m_health->setToolTip(d.health_detail);
+  m_backend->setText(d.backend);
+  m_traffic->setText(tr("weight %1 %   ·   %2 req/s   ·   errors %3 %")
+                         .arg(d.weight_percent, 0, 'f', 2)
+                         .arg(d.requests_per_second, 0, 'f', 1)
+                         .arg(d.error_rate * 100, 0, 'f', 2));
+  if (!d.has_traffic) {
+    m_latency->setText(tr("p50 –  ·  p99 –  (no requests in the last %1 s)").arg(d.window_seconds));
+    return;
+  }
+  auto diff = [&](const QString& text) {
+    if (text.isEmpty()) return QString();
+    const QString colour = d.worse ? QStringLiteral("#d93025") : QStringLiteral("#808080");
+    return QStringLiteral(" <span style='color:%1'>(%2)</span>").arg(colour, text);
+  };
+  m_latency->setText(tr("p50 <b>%1 ms</b>%2  ·  p99 <b>%3 ms</b>%4  <small>last %5 s</small>")
+                         .arg(d.p50_ms, 0, 'f', 3)
+                         .arg(diff(d.p50_diff))
+                         .arg(d.p99_ms, 0, 'f', 3)
+                         .arg(diff(d.p99_diff))
+                         .arg(d.window_seconds));
+}
+
+QString VersionCard::Text() const {
+  QStringList parts;
+  for (const QLabel* label : {m_title, m_health, m_backend, m_traffic, m_latency}) {
+    QString text = label->text();
+    text.remove(QRegularExpression(QStringLiteral("<[^>]*>")));
+    parts << text;
+  }
+  return parts.join(u'\n');
+}
+
+}  // namespace greylane

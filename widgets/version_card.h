@@ -1,0 +1,52 @@
+#pragma once
+// One version of the canary pair at a glance: version, backend, health,
+// weight, requests/s, error rate and p50/p99 over the last seconds, with
+// the candidate's difference to the baseline.
+#include <QColor>
+#include <QFrame>
+#include <QString>
+
+class QLabel;
+
+namespace greylane {
+
+struct VersionCardData {
+  QString title;    // "Baseline" | "Candidate"
+  QString version;  // "v2"
+  QString backend;  // "builtin · /path/model.glm"
+  enum class Health { Unknown, Healthy, Unhealthy } health = Health::Unknown;
+  QString health_detail;
+  double weight_percent = 0;
+  bool has_traffic = false;  // false: no request in the window
+  double window_seconds = 10;
+  double requests_per_second = 0;
+  double error_rate = 0;  // of requests, 0..1
+  double p50_ms = 0;
+  double p99_ms = 0;
+  // Relative to the baseline, for the candidate only ("" for the baseline).
+  QString p50_diff;
+  QString p99_diff;
+  bool worse = false;  // the diff is bad enough to colour
+};
+
+class VersionCard final : public QFrame {
+  Q_OBJECT
+
+ public:
+  explicit VersionCard(const QColor& accent, QWidget* parent = nullptr);
+  void Show(const VersionCardData& data);
+  QString Text() const;  // every label, for tests and accessibility
+
+ private:
+  QColor m_accent;
+  QLabel* m_title;
+  QLabel* m_health;
+  QLabel* m_backend;
+  QLabel* m_traffic;
+  QLabel* m_latency;
+};
+
+// "+18 %" / "-3 %" of value against reference; "" when the reference is 0.
+QString RelativeDiff(double value, double reference);
+
+}  // namespace greylane
