@@ -76,14 +76,31 @@ demo() {
   load log       $state/load.log
 
   Try:  $BUILD/agent/greylane-load --target $data --rps 500 --duration 5
-  Live view below: one line per second per agent (Ctrl-C stops everything).
+        $BUILD/agent/greylane-ctl --control $control --token-file $state/demo-tokens state
 
 INFO
+  local console=("$BUILD/app/greylane-console" --connect "$control" --token-file "$state/demo-tokens"
+                 --name demo-node --settings "$state/console.ini")
+  if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    say "opening greylane-console as demo-operator (close its window to stop the demo)"
+    [ -n "${DEMO_SECONDS:-}" ] && console+=(--quit-after "$((DEMO_SECONDS * 1000))")
+    "${console[@]}"
+    return
+  fi
+  # No display (a server, CI): the console runs under Xvfb long enough to
+  # fill its charts, saves what it showed, and the text view follows.
+  say "no display: greylane-console runs under Xvfb and saves $state/console.png after 12 s"
+  xvfb-run -a -s "-screen 0 1600x1000x24" "${console[@]}" --screenshot "$state/console.png" \
+    --quit-after 12000 > "$state/console.log" 2>&1 &
+  pids+=($!)
+  say "live view: one line per second per agent (Ctrl-C stops everything)"
   if [ -n "${DEMO_SECONDS:-}" ]; then
     "$BUILD/agent/greylane-watch" --control "$control" --token-file "$state/demo-tokens" --frames "$DEMO_SECONDS"
   else
     "$BUILD/agent/greylane-watch" --control "$control" --token-file "$state/demo-tokens"
   fi
+  wait "${pids[-1]}" 2>/dev/null || true
+  [ -f "$state/console.png" ] && say "console screenshot: $state/console.png"
 }
 
 case "${1:-help}" in

@@ -296,6 +296,11 @@ void AgentClient::Mutate(const QString& action, Request request) {
   }
 }
 
+void AgentClient::AdoptState(const v1::AgentState& state) {
+  m_state = state;
+  emit stateChanged(m_state);
+}
+
 void AgentClient::VerifyAudit() {
   if (!m_stub) {
     QMetaObject::invokeMethod(

@@ -65,6 +65,10 @@ class AgentClient final : public QObject {
   // verifyFinished.
   void VerifyAudit();
 
+  // Shows a recorded state as if the agent had sent it (replays for
+  // benchmarks and tests; frames are replayed by emitting frameReceived).
+  void AdoptState(const v1::AgentState& state);
+
   // Milliseconds without a frame before a live link is called stale.
   static constexpr int kStaleAfterMs = 3000;
   static constexpr int kMaxBackoffMs = 10000;

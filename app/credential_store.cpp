@@ -68,7 +68,8 @@ void CredentialStore::Save(const QString& agent, const QString& token) {
       emit saved(agent, true);
       return;
     }
-    Fallback(tr("the keychain refused to store it (%1)").arg(detail));
+    Fallback(ServiceMissing(error) ? tr("no keychain service answered (%1)").arg(detail)
+                                   : tr("the keychain refused to store it (%1)").arg(detail));
     emit saved(agent, false);
   });
 }

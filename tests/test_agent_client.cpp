@@ -139,17 +139,20 @@ class TestAgentClient final : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(client.CurrentLink(), AgentClient::Link::Live, 5000);
     agent.reset();  // the agent goes away
     QTRY_COMPARE_WITH_TIMEOUT(client.CurrentLink(), AgentClient::Link::Disconnected, 8000);
-    // Back on the same port, same state dir (and so the same demo tokens? no:
-    // --demo mints new ones), so the client gets the operator's new token.
+    // Back on the same port and state dir: the demo tokens survive the
+    // restart, so the client comes back by itself (RetryNow skips the wait).
     agent = StartOn(address);
     QVERIFY(agent);
-    AgentClient again(Endpoint(address, test::DemoToken(*agent, "operator")));
-    again.Start();
-    QTRY_COMPARE_WITH_TIMEOUT(again.CurrentLink(), AgentClient::Link::Live, 5000);
-    // The first client keeps retrying with backoff; RetryNow tries at once,
-    // and its old token is refused, which it reports instead of looping.
+    QCOMPARE(test::DemoToken(*agent, "operator"), token);
     client.RetryNow();
-    QTRY_VERIFY_WITH_TIMEOUT(link.last().at(1).toString().contains("not known"), 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(client.CurrentLink(), AgentClient::Link::Live, 5000);
+    // A token the agent does not know is reported, not retried in a loop.
+    AgentClient stranger(Endpoint(address, "glt_not_a_token_this_agent_knows"));
+    QSignalSpy refused(&stranger, &AgentClient::linkChanged);
+    stranger.Start();
+    QTRY_VERIFY_WITH_TIMEOUT(stranger.CurrentLink() == AgentClient::Link::Disconnected &&
+                                 refused.last().at(1).toString().contains("not known"),
+                             5000);
   }
 
   void staleWhenFramesStopButTheStreamStaysOpen() {

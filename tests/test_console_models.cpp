@@ -1,0 +1,360 @@
+// The console's models and widgets without a network or a display: the
+// audit trail model (chain recomputed here, a remembered head, export),
+// the fleet model, settings, the command line, the split control and the
+// time-series chart.
+#include <QtTest>
+
+#include <QAbstractItemModelTester>
+#include <QDoubleSpinBox>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QPushButton>
+#include <QSlider>
+#include <QTemporaryDir>
+
+#include "agent/audit/audit_proto.h"
+#include "app/agent_directory.h"
+#include "app/audit_trail_model.h"
+#include "app/console_options.h"
+#include "app/fleet_model.h"
+#include "widgets/time_series_chart.h"
+#include "widgets/traffic_split_control.h"
+
+using greylane::AuditRecord;
+using greylane::AuditTrailModel;
+
+namespace {
+// A well-formed chain of set_split rows: 0 → 100 → 200 … basis points.
+std::vector<AuditRecord> Chain(int rows) {
+  std::vector<AuditRecord> chain;
+  std::string prev = greylane::kGenesisHash;
+  for (int i = 1; i <= rows; ++i) {
+    AuditRecord r;
+    r.sequence = static_cast<uint64_t>(i);
+    r.time_unix_ms = 1'795'000'000'000 + i * 1000;
+    r.actor = i % 3 == 0 ? "mallory" : "alice";
+    r.role = i % 3 == 0 ? "viewer" : "operator";
+    r.peer = "ipv4:127.0.0.1:5000";
+    r.action = "set_split";
+    r.outcome = i % 3 == 0 ? "denied" : "ok";
+    r.reason = "step " + std::to_string(i);
+    r.before = {static_cast<uint32_t>((i - 1) * 100), static_cast<uint64_t>(i), "v1", "v2",
+                "CANARY"};
+    r.after = r.outcome == "ok"
+                  ? greylane::AuditState{static_cast<uint32_t>(i * 100),
+                                         static_cast<uint64_t>(i + 1), "v1", "v2", "CANARY"}
+                  : r.before;
+    r.prev_hash = prev;
+    r.hash = greylane::ComputeRowHash(r);
+    prev = r.hash;
+    chain.push_back(r);
+  }
+  return chain;
+}
+
+greylane::v1::AuditEntry Entry(const AuditRecord& r) {
+  greylane::v1::AuditEntry e;
+  greylane::ToProto(r, &e);
+  return e;
+}
+
+QString WriteFile(const QTemporaryDir& dir, const QString& name, const QByteArray& text) {
+  QFile file(dir.filePath(name));
+  file.open(QIODevice::WriteOnly);
+  file.write(text);
+  return file.fileName();
+}
+}  // namespace
+
+class TestConsoleModels final : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void auditModelRecomputesTheChain() const {
+    AuditTrailModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QSignalSpy changed(&model, &AuditTrailModel::chainChanged);
+    for (const AuditRecord& r : Chain(6)) model.Append(Entry(r));
+    QCOMPARE(model.rowCount(), 6);
+    QCOMPARE(changed.count(), 6);
+    QVERIFY(model.ChainOk());
+    QCOMPARE(model.ChainSummary(), QStringLiteral("chain recomputed here through #6"));
+    QCOMPARE(model.data(model.index(1, AuditTrailModel::Change), Qt::DisplayRole).toString(),
+             QStringLiteral("1.00 % → 2.00 %"));
+    QCOMPARE(model.data(model.index(2, AuditTrailModel::Change), Qt::DisplayRole).toString(),
+             QStringLiteral("—"));  // denied: nothing changed
+    QCOMPARE(model.data(model.index(2, 0), AuditTrailModel::kOutcomeRole).toString(),
+             QStringLiteral("denied"));
+    QVERIFY(model.data(model.index(0, AuditTrailModel::Time), Qt::ToolTipRole)
+                .toString()
+                .endsWith('Z'));  // UTC in the tooltip
+    // A replayed row (after a reconnect) is ignored.
+    model.Append(Entry(Chain(6)[3]));
+    QCOMPARE(model.rowCount(), 6);
+  }
+
+  void auditModelFindsAnEditedRow() const {
+    AuditTrailModel model;
+    std::vector<AuditRecord> chain = Chain(5);
+    chain[2].reason = "edited afterwards";  // hash no longer matches
+    for (const AuditRecord& r : chain) model.Append(Entry(r));
+    QVERIFY(!model.ChainOk());
+    QVERIFY2(model.ChainSummary().startsWith("chain BROKEN at #3"),
+             qPrintable(model.ChainSummary()));
+    QVERIFY(!model.VerifiedHead());
+  }
+
+  void auditModelNoticesARewrittenHistory() const {
+    // A history re-hashed consistently verifies on its own; the head this
+    // console remembered from an earlier run does not match it.
+    const std::vector<AuditRecord> original = Chain(4);
+    AuditTrailModel first_run;
+    for (const AuditRecord& r : original) first_run.Append(Entry(r));
+    const auto head = first_run.VerifiedHead();
+    QVERIFY(head);
+    QCOMPARE(head->sequence, 4u);
+
+    std::vector<AuditRecord> rewritten = Chain(6);
+    rewritten[1].reason = "nothing to see";
+    std::string prev = greylane::kGenesisHash;
+    for (AuditRecord& r : rewritten) {
+      r.prev_hash = prev;
+      r.hash = greylane::ComputeRowHash(r);
+      prev = r.hash;
+    }
+    AuditTrailModel later;
+    later.SetRememberedHead(*head);
+    for (const AuditRecord& r : rewritten) later.Append(Entry(r));
+    QVERIFY(!later.ChainOk());
+    QVERIFY2(later.ChainSummary().contains("history rewritten: row #4"),
+             qPrintable(later.ChainSummary()));
+
+    // The honest history, continued, passes the same check.
+    AuditTrailModel honest;
+    honest.SetRememberedHead(*head);
+    for (const AuditRecord& r : Chain(6)) honest.Append(Entry(r));
+    QVERIFY(honest.ChainOk());
+  }
+
+  void auditModelExportsCsvAndJson() const {
+    AuditTrailModel model;
+    std::vector<AuditRecord> chain = Chain(3);
+    chain[0].reason = "comma, \"quote\"\nnewline";
+    chain[0].hash = greylane::ComputeRowHash(chain[0]);
+    for (size_t i = 1; i < chain.size(); ++i) {
+      chain[i].prev_hash = chain[i - 1].hash;
+      chain[i].hash = greylane::ComputeRowHash(chain[i]);
+    }
+    for (const AuditRecord& r : chain) model.Append(Entry(r));
+    const QByteArray csv = model.ToCsv();
+    QVERIFY(csv.startsWith("sequence,time_utc,actor"));
+    QVERIFY(csv.contains("\"comma, \"\"quote\"\"\nnewline\""));
+    QCOMPARE(csv.count("\r\n"), 4);  // header + 3 rows
+    QJsonParseError error;
+    const QJsonDocument json = QJsonDocument::fromJson(model.ToJson(), &error);
+    QCOMPARE(error.error, QJsonParseError::NoError);
+    QCOMPARE(json.array().size(), 3);
+    const QJsonObject first = json.array().at(0).toObject();
+    QCOMPARE(first.value("reason").toString(), QString("comma, \"quote\"\nnewline"));
+    QCOMPARE(first.value("after").toObject().value("candidate_basis_points").toInt(), 100);
+    QCOMPARE(first.value("hash").toString(), QString::fromStdString(chain[0].hash));
+  }
+
+  void fleetModelListsSessions() const {
+    greylane::FleetModel fleet;
+    QAbstractItemModelTester tester(&fleet, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    for (const char* name : {"a", "b", "c"}) {
+      greylane::AgentEndpoint e;
+      e.name = name;
+      e.address = "127.0.0.1:1";  // nothing listens: the sessions go disconnected
+      e.token = "t";
+      QVERIFY(fleet.Add(e));
+    }
+    greylane::AgentEndpoint duplicate;
+    duplicate.name = "b";
+    duplicate.address = "127.0.0.1:2";
+    QVERIFY(!fleet.Add(duplicate));
+    QCOMPARE(fleet.rowCount(), 3);
+    QCOMPARE(fleet.data(fleet.index(1), Qt::DisplayRole).toString(), QStringLiteral("b"));
+    QTRY_COMPARE_WITH_TIMEOUT(fleet.data(fleet.index(0), greylane::FleetModel::kLinkRole).toInt(),
+                              static_cast<int>(greylane::AgentClient::Link::Disconnected), 10000);
+    QVERIFY(fleet.data(fleet.index(0), Qt::ToolTipRole).toString().contains("127.0.0.1:1"));
+    fleet.Remove(1);
+    QCOMPARE(fleet.rowCount(), 2);
+    QCOMPARE(fleet.RowOf("c"), 1);
+    QCOMPARE(fleet.RowOf("b"), -1);
+  }
+
+  void directoryKeepsAgentsButNeverTokens() const {
+    QTemporaryDir dir;
+    const QString ini = dir.filePath("console.ini");
+    {
+      greylane::AgentDirectory directory(ini);
+      greylane::AgentEndpoint e;
+      e.name = "gpu-07";
+      e.address = "gpu-07.internal:7070";
+      e.token = "glt_must_not_be_written";
+      e.security = greylane::AgentEndpoint::Security::MutualTls;
+      e.ca_file = "/etc/greylane/ca.pem";
+      e.cert_file = "/home/sre/me.pem";
+      e.key_file = "/home/sre/me.key";
+      directory.SaveAgents({e});
+      directory.SetLastSelected("gpu-07");
+      directory.RememberHead("agent-123", {42, "abcdef"});
+      directory.Settings().sync();
+    }
+    QFile file(ini);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QVERIFY(!file.readAll().contains("glt_must_not_be_written"));
+    greylane::AgentDirectory directory(ini);
+    const auto agents = directory.Agents();
+    QCOMPARE(agents.size(), 1);
+    QCOMPARE(agents[0].address, QStringLiteral("gpu-07.internal:7070"));
+    QCOMPARE(agents[0].security, greylane::AgentEndpoint::Security::MutualTls);
+    QCOMPARE(agents[0].key_file, QStringLiteral("/home/sre/me.key"));
+    QVERIFY(agents[0].token.isEmpty());
+    QCOMPARE(directory.LastSelected(), QStringLiteral("gpu-07"));
+    QCOMPARE(directory.RememberedHead("agent-123")->sequence, 42u);
+    QCOMPARE(directory.RememberedHead("agent-123")->hash, QStringLiteral("abcdef"));
+    QVERIFY(!directory.RememberedHead("agent-999"));
+  }
+
+  void commandLine_data() const {
+    QTest::addColumn<QStringList>("arguments");
+    QTest::addColumn<QString>("error");  // empty: accepted
+    QTest::addColumn<QString>("token");
+    QTest::addColumn<QString>("name");
+    QTest::newRow("demo file picks operator")
+        << QStringList{"--connect", "127.0.0.1:7070", "--token-file", "DEMO"} << ""
+        << "glt_operator_token_000000"
+        << "127.0.0.1:7070";
+    QTest::newRow("role and name")
+        << QStringList{"--connect", "127.0.0.1:7070", "--token-file", "DEMO",
+                       "--role",    "viewer",         "--name",       "node-1"}
+        << ""
+        << "glt_viewer_token_00000000"
+        << "node-1";
+    QTest::newRow("bare token file")
+        << QStringList{"--connect", "[::1]:7070", "--token-file", "BARE"} << ""
+        << "glt_just_a_token_0000000"
+        << "[::1]:7070";
+    QTest::newRow("no token file")
+        << QStringList{"--connect", "127.0.0.1:7070"} << "needs --token-file"
+        << ""
+        << "";
+    QTest::newRow("missing file") << QStringList{"--connect", "127.0.0.1:7070", "--token-file",
+                                                 "/nonexistent/tokens"}
+                                  << "/nonexistent/tokens"
+                                  << ""
+                                  << "";
+    QTest::newRow("bad address") << QStringList{"--connect", "localhost", "--token-file", "BARE"}
+                                 << "HOST:PORT"
+                                 << ""
+                                 << "";
+    QTest::newRow("same name twice")
+        << QStringList{"--connect", "a:1", "--connect", "a:1", "--token-file", "BARE"}
+        << "two agents named"
+        << ""
+        << "";
+    QTest::newRow("bad theme") << QStringList{"--theme", "purple"} << "light or dark"
+                               << ""
+                               << "";
+    QTest::newRow("bad quit-after") << QStringList{"--quit-after", "soon"} << "milliseconds"
+                                    << ""
+                                    << "";
+  }
+
+  void commandLine() const {
+    QFETCH(QStringList, arguments);
+    QFETCH(QString, error);
+    QFETCH(QString, token);
+    QFETCH(QString, name);
+    QTemporaryDir dir;
+    const QString demo = WriteFile(dir, "demo-tokens",
+                                   "viewer demo-viewer glt_viewer_token_00000000\n"
+                                   "operator demo-operator glt_operator_token_000000\n"
+                                   "admin demo-admin glt_admin_token_000000000\n");
+    const QString bare = WriteFile(dir, "token", "glt_just_a_token_0000000\n");
+    arguments.replaceInStrings(QRegularExpression("^DEMO$"), demo);
+    arguments.replaceInStrings(QRegularExpression("^BARE$"), bare);
+    arguments.prepend("greylane-console");
+    QString why;
+    const auto options = greylane::ParseConsoleOptions(arguments, &why);
+    if (!error.isEmpty()) {
+      QVERIFY(!options);
+      QVERIFY2(why.contains(error), qPrintable(why));
+      return;
+    }
+    QVERIFY2(options, qPrintable(why));
+    QCOMPARE(options->connect.size(), 1);
+    QCOMPARE(options->connect[0].token, token);
+    QCOMPARE(options->connect[0].name, name);
+  }
+
+  void splitControlProposesAndKeepsProposals() const {
+    greylane::TrafficSplitControl control;
+    QSignalSpy apply(&control, &greylane::TrafficSplitControl::applyRequested);
+    control.SetInForce(500, 7);
+    QVERIFY(!control.HasProposal());
+    QVERIFY(!control.ApplyButton()->isEnabled());
+    // The spin box works in 0.01 % steps.
+    auto* spin = control.findChild<QDoubleSpinBox*>();
+    spin->setValue(12.34);
+    QCOMPARE(control.Proposed(), 1234u);
+    QCOMPARE(control.Slider()->value(), 1234);
+    QCOMPARE(control.BasedOnRevision(), 7u);
+    QVERIFY(control.ApplyButton()->isEnabled());
+    // Someone else changes the split: the proposal and its base stay.
+    control.SetInForce(2000, 8);
+    QCOMPARE(control.Proposed(), 1234u);
+    QCOMPARE(control.BasedOnRevision(), 7u);
+    QTest::mouseClick(control.ApplyButton(), Qt::LeftButton);
+    QCOMPARE(apply.count(), 1);
+    QCOMPARE(apply.at(0).at(0).toUInt(), 1234u);
+    QCOMPARE(apply.at(0).at(1).toULongLong(), 7u);
+    control.Rebase();  // after ABORTED
+    QCOMPARE(control.BasedOnRevision(), 8u);
+    // Presets.
+    for (QPushButton* b : control.findChildren<QPushButton*>()) {
+      if (b->text() == QStringLiteral("25 %")) QTest::mouseClick(b, Qt::LeftButton);
+    }
+    QCOMPARE(control.Proposed(), 2500u);
+    control.DiscardProposal();
+    QCOMPARE(control.Proposed(), 2000u);
+    QVERIFY(!control.HasProposal());
+    // A follower moves with the split in force when nothing is proposed.
+    control.SetInForce(0, 9);
+    QCOMPARE(control.Slider()->value(), 0);
+    control.SetEditable(false, "viewer");
+    QVERIFY(!control.Slider()->isEnabled());
+    QCOMPARE(control.Slider()->toolTip(), QStringLiteral("viewer"));
+  }
+
+  void chartReadsOutTheNearestPoints() const {
+    greylane::TimeSeriesChart chart("ms");
+    const int p99 = chart.AddSeries("v1 p99", Qt::blue, Qt::SolidLine,
+                                    greylane::TimeSeriesChart::Axis::Left, "ms");
+    const int p50 = chart.AddSeries("v1 p50", Qt::blue, Qt::DashLine,
+                                    greylane::TimeSeriesChart::Axis::Left, "ms");
+    QList<QPointF> high, low;
+    for (int i = -900; i <= 0; ++i) {
+      high.append({double(i), 2.0 + (i == -30 ? 10 : 0)});
+      low.append({double(i), 1.0});
+    }
+    chart.SetPoints(p99, high);
+    chart.SetPoints(p50, low);
+    chart.SetWindow(60);
+    const QString at = chart.ReadoutAt(-30.2);
+    QVERIFY2(at.contains("v1 p99: 12.0 ms"), qPrintable(at));
+    QVERIFY(at.contains("v1 p50: 1.00 ms"));
+    QVERIFY(!chart.ReadoutAt(-2000).contains("p99"));  // nothing near
+    chart.SetMarkers({{-10, "→ 5.00 %", Qt::gray}, {-5000, "outside", Qt::gray}});
+    chart.resize(800, 300);
+    QVERIFY(!chart.grab().isNull());  // paints markers (and skips the one outside)
+  }
+};
+
+QTEST_MAIN(TestConsoleModels)
+#include "test_console_models.moc"
