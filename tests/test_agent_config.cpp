@@ -130,6 +130,16 @@ class TestAgentConfig final : public QObject {
     QVERIFY(QString::fromStdString(error).contains("cannot read config file"));
     QVERIFY(!ParseCommandLine({"--demo", "--tls-cert", "c.pem"}, &error));
     QVERIFY(QString::fromStdString(error).contains("both a TLS certificate and key"));
+    // Every flag --help lists as taking a value takes one.
+    const auto valued = ParseCommandLine(
+        {"--demo", "--tokens", "/etc/greylane/tokens", "--tls-cert", "c.pem", "--tls-key", "k.pem",
+         "--tls-client-ca", "ca.pem", "--data-tls-cert", "d.pem", "--data-tls-key", "dk.pem",
+         "--data-tls-client-ca", "dca.pem"},
+        &error);
+    QVERIFY2(valued, error.c_str());
+    QCOMPARE(valued->config.tokens_file, std::string("/etc/greylane/tokens"));
+    QCOMPARE(valued->config.client_ca, std::string("ca.pem"));
+    QCOMPARE(valued->config.data_client_ca, std::string("dca.pem"));
     const auto cl = ParseCommandLine({"--demo", "--control-listen=127.0.0.1:9"}, &error);
     QVERIFY2(cl, error.c_str());
     QCOMPARE(cl->config.control_listen, std::string("127.0.0.1:9"));
