@@ -1,5 +1,7 @@
 #include "app/metrics_history.h"
 
+#include <algorithm>
+
 namespace greylane {
 
 void MetricsHistory::Add(const v1::MetricsFrame& frame) {
@@ -14,9 +16,11 @@ void MetricsHistory::Add(const v1::MetricsFrame& frame) {
     p.p50_ms = v.latency_p50_ms();
     p.p99_ms = v.latency_p99_ms();
     p.zero_count = v.latency().zero_count();
-    for (int i = 0; i < v.latency().bucket_index_size() && i < v.latency().bucket_count_size();
-         ++i) {
-      p.buckets.emplace_back(v.latency().bucket_index(i), v.latency().bucket_count(i));
+    const int n = std::min(v.latency().bucket_index_size(), v.latency().bucket_count_size());
+    p.buckets.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      const uint64_t count = std::min<uint64_t>(v.latency().bucket_count(i), UINT32_MAX);
+      p.buckets.push_back(uint64_t{v.latency().bucket_index(i)} << 32 | count);
     }
     auto& series = m_series[v.version()];
     series.push_back(std::move(p));
@@ -41,7 +45,9 @@ WindowSummary MetricsHistory::Summarize(const std::string& version, int seconds)
     s.requests += it->requests;
     server_errors += it->server_errors;
     merged.AddBucket(0, it->zero_count);
-    for (const auto& [index, count] : it->buckets) merged.AddBucket(static_cast<int>(index), count);
+    for (const uint64_t bucket : it->buckets) {
+      merged.AddBucket(static_cast<int>(bucket >> 32), bucket & UINT32_MAX);
+    }
   }
   s.seconds = seconds;
   s.requests_per_second = static_cast<double>(s.requests) / seconds;

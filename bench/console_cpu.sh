@@ -3,7 +3,7 @@
 # drawn on a real X server (Xvfb), as an SRE would leave it open.
 # usage: bench/console_cpu.sh BUILD_DIR [--agents N] [--seconds N] [--rps N]
 # Prints the console's CPU (percent of one core), Xvfb's, and the console's
-# resident and peak memory.
+# resident and peak memory. CONSOLE_SCREENSHOT=PATH saves what it showed.
 set -euo pipefail
 BUILD=${1:?usage: console_cpu.sh BUILD_DIR [--agents N] [--seconds N] [--rps N]}
 shift
@@ -50,6 +50,7 @@ done
 TOTAL_MS=$(((WARMUP + SECONDS_MEASURED + 5) * 1000))
 xvfb-run -a -s "-screen 0 1600x1000x24" "$BUILD/app/greylane-console" "${CONNECT[@]}" \
   --token-file "$TMP/token" --settings "$TMP/console.ini" --quit-after "$TOTAL_MS" \
+  ${CONSOLE_SCREENSHOT:+--screenshot "$CONSOLE_SCREENSHOT"} \
   > "$TMP/console.log" 2>&1 &
 PIDS+=($!)
 sleep 2
@@ -73,3 +74,7 @@ awk -v c="$((c1 - c0))" -v x="$((x1 - x0))" -v hz="$HZ" -v t0="$t0" -v t1="$t1" 
   printf "  Xvfb CPU      %5.2f %% of one core\n", 100 * x / hz / s
   printf "  console RSS   %.1f MiB -> %.1f MiB over the minute, peak %.1f MiB\n", r0 / 1024, r1 / 1024, hwm / 1024
 }'
+if [ -n "${CONSOLE_SCREENSHOT:-}" ]; then
+  wait "${PIDS[-1]}" || true
+  echo "  screenshot    $CONSOLE_SCREENSHOT"
+fi

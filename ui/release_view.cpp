@@ -230,6 +230,7 @@ void ReleaseView::ScheduleRedraw() {
 void ReleaseView::Redraw() {
   m_redraw_timer.stop();
   ++m_redraws;
+  RefreshHeader();  // "12 s ago" moves on
   RefreshCards();
   if (!m_paused) RefreshCharts();
 }
