@@ -131,11 +131,11 @@ class TestAgentConfig final : public QObject {
     QVERIFY(!ParseCommandLine({"--demo", "--tls-cert", "c.pem"}, &error));
     QVERIFY(QString::fromStdString(error).contains("both a TLS certificate and key"));
     // Every flag --help lists as taking a value takes one.
-    const auto valued = ParseCommandLine(
-        {"--demo", "--tokens", "/etc/greylane/tokens", "--tls-cert", "c.pem", "--tls-key", "k.pem",
-         "--tls-client-ca", "ca.pem", "--data-tls-cert", "d.pem", "--data-tls-key", "dk.pem",
-         "--data-tls-client-ca", "dca.pem"},
-        &error);
+    const auto valued =
+        ParseCommandLine({"--demo", "--tokens", "/etc/greylane/tokens", "--tls-cert", "c.pem",
+                          "--tls-key", "k.pem", "--tls-client-ca", "ca.pem", "--data-tls-cert",
+                          "d.pem", "--data-tls-key", "dk.pem", "--data-tls-client-ca", "dca.pem"},
+                         &error);
     QVERIFY2(valued, error.c_str());
     QCOMPARE(valued->config.tokens_file, std::string("/etc/greylane/tokens"));
     QCOMPARE(valued->config.client_ca, std::string("ca.pem"));

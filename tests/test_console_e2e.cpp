@@ -283,6 +283,39 @@ class TestConsoleE2e final : public QObject {
     QVERIFY(view->HeaderText().contains("ROLLED BACK"));
     QVERIFY(m_session->Audit().ChainOk());
   }
+
+  void verifiesTheChainOnTheAgent() {
+    MainWindow* window = m_console->window.get();
+    window->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(window));
+    QSignalSpy verdict(m_session, &AgentSession::verdictChanged);
+    QTest::keyClick(window, Qt::Key_E, Qt::ControlModifier);
+    QVERIFY(verdict.wait(10000));
+    QVERIFY(m_session->AgentVerdictOk());
+    const QString text = window->AuditView()->VerdictText();
+    QVERIFY2(text.contains("agent: chain verified through #"), qPrintable(text));
+    QVERIFY(text.contains("chain recomputed here through #"));
+  }
+
+  void promotesWithAReason() {
+    greylane::ReleaseView* view = m_console->window->Release();
+    QTRY_VERIFY_WITH_TIMEOUT(view->PromoteButton()->isEnabled(), 5000);
+    QTest::mouseClick(view->PromoteButton(), Qt::LeftButton);
+    greylane::ReasonDialog* dialog = WaitForDialog();
+    QVERIFY(dialog);
+    QVERIFY(dialog->Reason().isEmpty());  // no default: a promotion is a decision
+    QTest::keyClicks(dialog->ReasonEdit(), "v2 held for the whole evening peak");
+    QSignalSpy done(&m_session->Client(), &AgentClient::mutationFinished);
+    QTest::keyClick(dialog->ReasonEdit(), Qt::Key_Return);
+    QVERIFY2(done.wait(10000), qPrintable(view->ResultText()));
+    QCOMPARE(done.at(0).at(1).toInt(), 0);
+    const greylane::v1::AgentState truth = AgentTruth();
+    QCOMPARE(truth.phase(), greylane::v1::PROMOTED);
+    QCOMPARE(truth.versions(0).version(), std::string("v2"));
+    QVERIFY(view->HeaderText().contains("PROMOTED"));
+    QVERIFY(view->ResultText().contains("baseline is now v2"));
+    QTRY_VERIFY_WITH_TIMEOUT(view->CardsText().contains("Baseline v2"), 5000);
+  }
 };
 
 QTEST_MAIN(TestConsoleE2e)

@@ -10,6 +10,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QSlider>
 #include <QTemporaryDir>
@@ -18,7 +19,10 @@
 #include "app/agent_directory.h"
 #include "app/audit_trail_model.h"
 #include "app/console_options.h"
+#include "app/credential_store.h"
 #include "app/fleet_model.h"
+#include "ui/connect_dialog.h"
+#include "ui/main_window.h"
 #include "widgets/time_series_chart.h"
 #include "widgets/traffic_split_control.h"
 
@@ -219,6 +223,62 @@ class TestConsoleModels final : public QObject {
     QCOMPARE(directory.RememberedHead("agent-123")->sequence, 42u);
     QCOMPARE(directory.RememberedHead("agent-123")->hash, QStringLiteral("abcdef"));
     QVERIFY(!directory.RememberedHead("agent-999"));
+  }
+
+  void windowRestoresGeometryAndTheLastAgent() const {
+    QTemporaryDir dir;
+    QRect expected;
+    const QString ini = dir.filePath("console.ini");
+    {
+      greylane::AgentDirectory directory(ini);
+      greylane::CredentialStore credentials;
+      credentials.UseMemoryOnly("test");
+      greylane::FleetModel fleet;
+      greylane::MainWindow window(fleet, directory, credentials);
+      window.show();
+      window.setGeometry(40, 50, 1111, 877);
+      expected = window.geometry();
+      for (const char* name : {"a", "b", "c"}) {
+        greylane::AgentEndpoint e;
+        e.name = name;
+        e.address = "127.0.0.1:1";
+        e.token = "t";
+        QVERIFY(window.AddAgent(e, true));
+      }
+      window.Select(1);
+      QCOMPARE(window.Selected()->Name(), QStringLiteral("b"));
+      window.close();
+    }
+    greylane::AgentDirectory directory(ini);
+    QCOMPARE(directory.Agents().size(), 3);
+    greylane::CredentialStore credentials;
+    credentials.UseMemoryOnly("test");
+    greylane::FleetModel fleet;
+    greylane::MainWindow window(fleet, directory, credentials);
+    window.RestoreWindowState();
+    QCOMPARE(window.geometry(), expected);
+    window.RestoreSavedAgents();  // no token in memory: they start without one
+    QTRY_COMPARE(fleet.Count(), 3);
+    QVERIFY(window.Selected());
+    QCOMPARE(window.Selected()->Name(), QStringLiteral("b"));
+  }
+
+  void connectDialogSaysWhatIsMissing() const {
+    greylane::ConnectDialog dialog({"taken"});
+    auto edits = dialog.findChildren<QLineEdit*>();
+    QCOMPARE(edits.size(), 6);  // name, address, CA, certificate, key, token
+    QVERIFY(dialog.Problem().contains("name"));
+    edits[0]->setText("taken");
+    QVERIFY(dialog.Problem().contains("already"));
+    edits[0]->setText("gpu-9");
+    edits[1]->setText("gpu-9");
+    QVERIFY(dialog.Problem().contains("host:port"));
+    edits[1]->setText("gpu-9:7070");
+    QVERIFY(dialog.Problem().contains("token"));
+    edits[5]->setText("glt_x");
+    QVERIFY2(dialog.Problem().isEmpty(), qPrintable(dialog.Problem()));
+    QCOMPARE(dialog.Endpoint().address, QStringLiteral("gpu-9:7070"));
+    QCOMPARE(dialog.Endpoint().token, QStringLiteral("glt_x"));
   }
 
   void commandLine_data() const {

@@ -87,6 +87,8 @@ MainWindow::MainWindow(FleetModel& fleet, AgentDirectory& directory, CredentialS
   connect(m_release, &ReleaseView::actionReported, this,
           [this](const QString& text) { statusBar()->showMessage(text, 15000); });
   connect(&m_credentials, &CredentialStore::modeChanged, this, [this] { RefreshStatus(); });
+  connect(&m_credentials, &CredentialStore::loaded, this, &MainWindow::OnTokenLoaded);
+  m_wanted_selection = m_directory.LastSelected();
   BuildMenus();
   RefreshStatus();
   resize(1400, 950);
@@ -173,32 +175,37 @@ AgentSession* MainWindow::AddAgent(const AgentEndpoint& endpoint, bool persist) 
     m_persistent.insert(endpoint.name);
     SavePersistentAgents();
   }
-  if (m_fleet.Count() == 1 || endpoint.name == m_directory.LastSelected()) {
+  if (endpoint.name == m_wanted_selection) {
     Select(m_fleet.RowOf(endpoint.name));
+    m_wanted_selection.clear();
+  } else if (m_fleet.Count() == 1) {
+    // Something to look at while the last selected agent is still on its
+    // way; not remembered as the user's choice.
+    m_auto_selecting = true;
+    Select(m_fleet.RowOf(endpoint.name));
+    m_auto_selecting = false;
   }
   return session;
 }
 
 void MainWindow::RestoreSavedAgents() {
-  const QList<AgentEndpoint> saved = m_directory.Agents();
-  for (const AgentEndpoint& endpoint : saved) {
+  // Each session starts once the keychain answers for it, with or without
+  // a token (the agent then says UNAUTHENTICATED, and the list shows it).
+  for (const AgentEndpoint& endpoint : m_directory.Agents()) {
     m_persistent.insert(endpoint.name);
-    // The session starts once the keychain answers, with or without a token.
-    connect(
-        &m_credentials, &CredentialStore::loaded, this,
-        [this, endpoint](const QString& agent, const QString& token, bool found) {
-          if (agent != endpoint.name || m_fleet.RowOf(agent) >= 0) return;
-          AgentEndpoint e = endpoint;
-          e.token = token;
-          AddAgent(e, false);
-          if (!found) {
-            statusBar()->showMessage(
-                tr("No token stored for %1: remove it and add it again with its token").arg(agent),
-                15000);
-          }
-        },
-        Qt::SingleShotConnection);
+    m_awaiting_token.insert(endpoint.name, endpoint);
     m_credentials.Load(endpoint.name);
+  }
+}
+
+void MainWindow::OnTokenLoaded(const QString& agent, const QString& token, bool found) {
+  if (!m_awaiting_token.contains(agent)) return;
+  AgentEndpoint endpoint = m_awaiting_token.take(agent);
+  endpoint.token = token;
+  AddAgent(endpoint, false);
+  if (!found) {
+    statusBar()->showMessage(
+        tr("No token stored for %1: remove it and add it again with its token").arg(agent), 15000);
   }
 }
 
@@ -248,7 +255,10 @@ void MainWindow::OnSelectionChanged() {
   if (session == Selected()) return;
   m_release->SetSession(session);
   m_audit->SetModel(session ? &session->Audit() : nullptr);
-  if (session) m_directory.SetLastSelected(session->Name());
+  if (session && !m_auto_selecting) {
+    m_directory.SetLastSelected(session->Name());
+    m_wanted_selection.clear();  // the user chose
+  }
   RefreshVerdicts();
   RefreshStatus();
 }

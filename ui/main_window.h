@@ -2,6 +2,7 @@
 // The console's window: the fleet list (left), the release view of the
 // selected agent (centre) and its audit trail (bottom). Rollback is one
 // shortcut away from anywhere (Ctrl+Shift+R), then Enter.
+#include <QHash>
 #include <QMainWindow>
 #include <QSet>
 
@@ -53,6 +54,7 @@ class MainWindow final : public QMainWindow {
   void RemoveSelected();
   void ExportAudit(const QString& format);
   void SavePersistentAgents();
+  void OnTokenLoaded(const QString& agent, const QString& token, bool found);
 
   FleetModel& m_fleet;
   AgentDirectory& m_directory;
@@ -66,7 +68,10 @@ class MainWindow final : public QMainWindow {
   QAction* m_dark_action = nullptr;
   QSet<QString> m_persistent;  // agents saved in settings (not --connect ones)
   QSet<QString> m_heads_applied;
+  QHash<QString, AgentEndpoint> m_awaiting_token;  // saved agents, until the keychain answers
   bool m_dark = false;
+  QString m_wanted_selection;  // the agent selected when the console last ran
+  bool m_auto_selecting = false;
 };
 
 }  // namespace greylane

@@ -54,7 +54,7 @@ TimeSeriesChart::TimeSeriesChart(const QString& left_title, const QString& right
   setChart(chart);
   setRenderHint(QPainter::Antialiasing, true);
   setMouseTracking(true);
-  setMinimumHeight(180);
+  setMinimumHeight(140);
 }
 
 int TimeSeriesChart::AddSeries(const QString& name, const QColor& color, Qt::PenStyle style,
