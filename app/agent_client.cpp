@@ -44,7 +44,7 @@ class StreamReader final : public grpc::ClientReadReactor<Message>, public Track
           owner->OnStreamEnded(generation, what, code, message);
         },
         Qt::QueuedConnection);
-    m_owner->Untrack(this);  // may destroy this object: touch nothing after
+    m_owner->Untrack(this);  // the owner destroys this object later, on its own thread
   }
 
  private:
@@ -86,8 +86,11 @@ AgentClient::~AgentClient() {
   m_retry_timer.stop();
   m_generation = UINT64_MAX;  // nothing queued for this object is delivered now
   CancelAll();
-  std::unique_lock lock(m_calls_mutex);
-  m_calls_done.wait(lock, [this] { return m_calls.empty(); });
+  {
+    std::unique_lock lock(m_calls_mutex);
+    m_calls_done.wait(lock, [this] { return m_calls.empty(); });
+  }
+  ReapFinished();
 }
 
 void AgentClient::Track(std::shared_ptr<TrackedCall> call) {
@@ -96,18 +99,30 @@ void AgentClient::Track(std::shared_ptr<TrackedCall> call) {
 }
 
 void AgentClient::Untrack(TrackedCall* call) {
-  std::shared_ptr<TrackedCall> last;  // released after the lock, outside it
+  std::lock_guard lock(m_calls_mutex);
+  for (auto it = m_calls.begin(); it != m_calls.end(); ++it) {
+    if (it->get() == call) {
+      // The first finished call asks this object's thread to reap. Posted
+      // under the lock, so the destructor (waiting for it) cannot free this
+      // object in between; a post it never runs is reaped by the destructor.
+      if (m_finished.empty()) {
+        QMetaObject::invokeMethod(this, &AgentClient::ReapFinished, Qt::QueuedConnection);
+      }
+      m_finished.push_back(std::move(*it));
+      m_calls.erase(it);
+      break;
+    }
+  }
+  m_calls_done.notify_all();
+}
+
+void AgentClient::ReapFinished() {
+  std::vector<std::shared_ptr<TrackedCall>> finished;
   {
     std::lock_guard lock(m_calls_mutex);
-    for (auto it = m_calls.begin(); it != m_calls.end(); ++it) {
-      if (it->get() == call) {
-        last = std::move(*it);
-        m_calls.erase(it);
-        break;
-      }
-    }
-    m_calls_done.notify_all();
+    finished.swap(m_finished);
   }
+  // Destroyed here, outside the lock, on this object's thread.
 }
 
 void AgentClient::CancelAll() {

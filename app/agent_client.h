@@ -94,6 +94,7 @@ class AgentClient final : public QObject {
   void Connect();
   void Track(std::shared_ptr<TrackedCall> call);
   void Untrack(TrackedCall* call);
+  void ReapFinished();
   void CancelAll();
   void Authorize(grpc::ClientContext* context) const;
   void SetLink(Link link, const QString& detail);
@@ -123,6 +124,11 @@ class AgentClient final : public QObject {
   std::mutex m_calls_mutex;
   std::condition_variable m_calls_done;
   std::vector<std::shared_ptr<TrackedCall>> m_calls;
+  // Finished calls, destroyed on this object's thread, never on gRPC's: a
+  // call's context may hold the last reference to its channel, and gRPC
+  // 1.51 frees a channel's completion queue twice when that channel dies
+  // inside one of its own callbacks (found under AddressSanitizer).
+  std::vector<std::shared_ptr<TrackedCall>> m_finished;
 };
 
 }  // namespace greylane

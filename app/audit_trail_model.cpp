@@ -53,6 +53,7 @@ QVariant AuditTrailModel::data(const QModelIndex& index, int role) const {
     if (index.column() == Time) return Q(AuditIsoTime(r.time_unix_ms));
     if (index.column() == Outcome && !r.evidence.empty()) return Q(r.evidence);
     if (index.column() == Actor) return tr("peer %1").arg(Q(r.peer));
+    if (index.column() == Reason) return Q(r.reason);
     return {};
   }
   if (role != Qt::DisplayRole) return {};

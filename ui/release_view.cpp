@@ -176,8 +176,8 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   }
   m_latency->SetWindow(m_window_seconds);
   m_traffic->SetWindow(m_window_seconds);
-  layout->addWidget(m_latency, 3);
-  layout->addWidget(m_traffic, 2);
+  layout->addWidget(m_latency, 1);
+  layout->addWidget(m_traffic, 1);
 
   m_split = new TrafficSplitControl;
   layout->addWidget(m_split);

@@ -11,9 +11,13 @@
 #include <QScrollBar>
 #include <QSortFilterProxyModel>
 #include <QTableView>
+#include <QTimer>
 #include <QVBoxLayout>
 
 namespace greylane {
+namespace {
+constexpr int kMaxColumnWidth = 380;
+}  // namespace
 
 // Colours refused attempts from the model's outcome role, readable on both
 // light and dark palettes (a tinted background, the palette's own text).
@@ -85,7 +89,17 @@ AuditTrailView::AuditTrailView(int outcome_role, QWidget* parent) : QWidget(pare
   m_table->setAlternatingRowColors(true);
   m_table->verticalHeader()->hide();
   m_table->horizontalHeader()->setStretchLastSection(true);
-  m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  m_fit_columns = new QTimer(this);
+  m_fit_columns->setSingleShot(true);
+  m_fit_columns->setInterval(100);
+  connect(m_fit_columns, &QTimer::timeout, this, [this] {
+    m_table->resizeColumnsToContents();
+    // A long reason stays readable in its tooltip; the table stays usable.
+    QHeaderView* header = m_table->horizontalHeader();
+    for (int c = 0; c + 1 < header->count(); ++c) {
+      if (header->sectionSize(c) > kMaxColumnWidth) header->resizeSection(c, kMaxColumnWidth);
+    }
+  });
   m_table->setWordWrap(false);
   m_table->setAccessibleName(tr("Audit trail"));
   layout->addWidget(m_table, 1);
@@ -103,9 +117,11 @@ AuditTrailView::AuditTrailView(int outcome_role, QWidget* parent) : QWidget(pare
 void AuditTrailView::SetModel(QAbstractItemModel* model) {
   m_tint->setSourceModel(model);
   m_table->scrollToBottom();
+  m_fit_columns->start();
 }
 
 void AuditTrailView::FollowNewRows() {
+  if (!m_fit_columns->isActive()) m_fit_columns->start();
   // Follow the newest row unless the user scrolled up to read.
   QScrollBar* bar = m_table->verticalScrollBar();
   if (bar->value() >= bar->maximum() - 2) m_table->scrollToBottom();

@@ -10,6 +10,7 @@ class QLineEdit;
 class QPushButton;
 class QSortFilterProxyModel;
 class QTableView;
+class QTimer;
 
 namespace greylane {
 
@@ -42,6 +43,7 @@ class AuditTrailView final : public QWidget {
   QSortFilterProxyModel* m_filter;
   QLabel* m_agent_verdict;
   QLabel* m_console_verdict;
+  QTimer* m_fit_columns;  // coalesces column fitting while rows stream in
 };
 
 }  // namespace greylane

@@ -27,12 +27,14 @@ QString FormatValue(double v, const QString& unit) {
 }
 }  // namespace
 
+// The chart is handed to QChartView's constructor: setChart() would orphan
+// the default chart QChartView(parent) makes (it "releases" it, unfreed).
 TimeSeriesChart::TimeSeriesChart(const QString& left_title, const QString& right_title,
                                  QWidget* parent)
-    : QChartView(parent) {
-  auto* chart = new QChart;
+    : QChartView(new QChart, parent) {
+  QChart* chart = this->chart();
   chart->setMargins(QMargins(4, 4, 4, 4));
-  chart->legend()->setAlignment(Qt::AlignBottom);
+  chart->legend()->setAlignment(Qt::AlignRight);  // beside the plot: height is scarcer than width
   chart->setAnimationOptions(QChart::NoAnimation);
   m_x = new QValueAxis;
   m_x->setLabelFormat(QStringLiteral("%.0f s"));
@@ -51,7 +53,6 @@ TimeSeriesChart::TimeSeriesChart(const QString& left_title, const QString& right
     m_right->setRange(0, 1);
     chart->addAxis(m_right, Qt::AlignRight);
   }
-  setChart(chart);
   setRenderHint(QPainter::Antialiasing, true);
   setMouseTracking(true);
   setMinimumHeight(140);
