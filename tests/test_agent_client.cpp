@@ -9,6 +9,7 @@
 
 #include "app/agent_client.h"
 #include "support/agent_test_support.h"
+#include "support/test_certificates.h"
 
 using namespace greylane;
 
@@ -153,6 +154,55 @@ class TestAgentClient final : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(stranger.CurrentLink() == AgentClient::Link::Disconnected &&
                                  refused.last().at(1).toString().contains("not known"),
                              5000);
+  }
+
+  void connectsOverTlsAndMutualTls() {
+    QVERIFY(QDir().mkpath(m_dir.filePath("pki")));
+    const test::TestPki pki = test::MakeTestPki(m_dir.filePath("pki").toStdString(), "sre-bob");
+    QVERIFY(!pki.server_key.empty());
+    AgentConfig config = test::DemoTestConfig(500);
+    config.state_dir = m_dir.filePath("tls-state").toStdString();
+    config.control_tls = {pki.server_cert, pki.server_key};
+    config.client_ca = pki.ca_cert;
+    std::string error;
+    auto agent = test::StartAgent(config, &error);
+    QVERIFY2(agent, error.c_str());
+    const std::string address = agent->ControlAddress();
+    // The certificate names localhost, so the console dials that name.
+    AgentEndpoint e = Endpoint("localhost" + address.substr(address.rfind(':')),
+                               test::DemoToken(*agent, "operator"));
+    e.security = AgentEndpoint::Security::MutualTls;
+    e.ca_file = QString::fromStdString(pki.ca_cert);
+    e.cert_file = QString::fromStdString(pki.client_cert);
+    e.key_file = QString::fromStdString(pki.client_key);
+    {
+      AgentClient client(e);
+      client.Start();
+      QTRY_COMPARE_WITH_TIMEOUT(client.CurrentLink(), AgentClient::Link::Live, 10000);
+      QTRY_VERIFY_WITH_TIMEOUT(client.Identity().identity().find("sre-bob") != std::string::npos,
+                               5000);
+    }
+    {
+      // A certificate from another CA: refused, and said so.
+      AgentEndpoint stranger = e;
+      stranger.cert_file = QString::fromStdString(pki.stranger_cert);
+      stranger.key_file = QString::fromStdString(pki.stranger_key);
+      AgentClient client(stranger);
+      QSignalSpy link(&client, &AgentClient::linkChanged);
+      client.Start();
+      QTRY_VERIFY_WITH_TIMEOUT(client.CurrentLink() == AgentClient::Link::Disconnected, 10000);
+      QVERIFY(client.Identity().identity().empty());
+    }
+    {
+      // A CA file that is not there: a setup mistake, named, not retried.
+      AgentEndpoint missing = e;
+      missing.ca_file = m_dir.filePath("no-such-ca.pem");
+      AgentClient client(missing);
+      QSignalSpy link(&client, &AgentClient::linkChanged);
+      client.Start();
+      QCOMPARE(client.CurrentLink(), AgentClient::Link::Disconnected);
+      QVERIFY(link.last().at(1).toString().contains("no-such-ca.pem"));
+    }
   }
 
   void staleWhenFramesStopButTheStreamStaysOpen() {
