@@ -62,7 +62,15 @@ HZ=$(getconf CLK_TCK)
 sleep "$WARMUP"
 c0=$(ticks "$CONSOLE"); x0=$([ -n "$XVFB" ] && ticks "$XVFB" || echo 0); t0=$(date +%s.%N)
 rss0=$(awk '/VmRSS/ {print $2}' "/proc/$CONSOLE/status")
-sleep "$SECONDS_MEASURED"
+# Resident memory once a minute, to see it level off once the rings are full
+# (1024 s of points per version).
+left=$SECONDS_MEASURED
+while [ "$left" -gt 0 ]; do
+  step=$((left < 60 ? left : 60))
+  sleep "$step"
+  left=$((left - step))
+  echo "  after $((SECONDS_MEASURED - left)) s: console RSS $(awk '/VmRSS/ {printf "%.1f MiB", $2 / 1024}' "/proc/$CONSOLE/status")"
+done
 c1=$(ticks "$CONSOLE"); x1=$([ -n "$XVFB" ] && ticks "$XVFB" || echo 0); t1=$(date +%s.%N)
 rss1=$(awk '/VmRSS/ {print $2}' "/proc/$CONSOLE/status")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$CONSOLE/status")
@@ -72,7 +80,7 @@ awk -v c="$((c1 - c0))" -v x="$((x1 - x0))" -v hz="$HZ" -v t0="$t0" -v t1="$t1" 
   printf "console streaming from %d agents (%d req/s each) for %.0f s under Xvfb:\n", n, rps, s
   printf "  console CPU   %5.2f %% of one core  (target <= 5 %%)\n", 100 * c / hz / s
   printf "  Xvfb CPU      %5.2f %% of one core\n", 100 * x / hz / s
-  printf "  console RSS   %.1f MiB -> %.1f MiB over the minute, peak %.1f MiB\n", r0 / 1024, r1 / 1024, hwm / 1024
+  printf "  console RSS   %.1f MiB -> %.1f MiB while measured, peak %.1f MiB\n", r0 / 1024, r1 / 1024, hwm / 1024
 }'
 if [ -n "${CONSOLE_SCREENSHOT:-}" ]; then
   wait "${PIDS[-1]}" || true

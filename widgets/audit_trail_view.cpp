@@ -93,10 +93,11 @@ AuditTrailView::AuditTrailView(int outcome_role, QWidget* parent) : QWidget(pare
   m_fit_columns->setSingleShot(true);
   m_fit_columns->setInterval(100);
   connect(m_fit_columns, &QTimer::timeout, this, [this] {
-    m_table->resizeColumnsToContents();
-    // A long reason stays readable in its tooltip; the table stays usable.
+    // Every column but the last (which stretches) fits its contents; a
+    // long reason stays readable in its tooltip, the table stays usable.
     QHeaderView* header = m_table->horizontalHeader();
     for (int c = 0; c + 1 < header->count(); ++c) {
+      m_table->resizeColumnToContents(c);
       if (header->sectionSize(c) > kMaxColumnWidth) header->resizeSection(c, kMaxColumnWidth);
     }
   });
