@@ -5,11 +5,11 @@
 // the confirmation's OK to the console showing the agent's answer (the
 // header updated), next to the RPC's own time and the agent's
 // arrival-to-in-force time.
-// usage: greylane-bench-console-apply AGENT_BIN LOAD_BIN [--rounds N] [--rps N]
+// usage: greylane-bench-console-apply AGENT_BIN LOAD_BIN [--rounds N] [--rps N] [--hidden]
 #include <QApplication>
 #include <QElapsedTimer>
-#include <QLineEdit>
 #include <QEventLoop>
+#include <QLineEdit>
 #include <QTemporaryDir>
 #include <QTimer>
 
@@ -50,14 +50,20 @@ Stats Summarize(std::vector<double> v) {
 int main(int argc, char** argv) {
   QApplication app(argc, argv);
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s AGENT_BIN LOAD_BIN [--rounds N] [--rps N]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s AGENT_BIN LOAD_BIN [--rounds N] [--rps N] [--hidden]\n",
+                 argv[0]);
     return 2;
   }
   int rounds = 100, rps = 200;
-  for (int i = 3; i + 1 < argc; i += 2) {
+  bool hidden = false;  // --hidden: no window to repaint, to see what painting costs
+  for (int i = 3; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--rounds") rounds = std::max(5, std::atoi(argv[i + 1]));
-    else if (flag == "--rps") rps = std::max(0, std::atoi(argv[i + 1]));
+    if (flag == "--hidden")
+      hidden = true;
+    else if (flag == "--rounds" && i + 1 < argc)
+      rounds = std::max(5, std::atoi(argv[++i]));
+    else if (flag == "--rps" && i + 1 < argc)
+      rps = std::max(0, std::atoi(argv[++i]));
   }
   QTemporaryDir dir;
   greylane::test::DemoAgentProcess agent(argv[1], dir.filePath("state"));
@@ -72,7 +78,7 @@ int main(int argc, char** argv) {
   credentials.UseMemoryOnly(QStringLiteral("benchmark"));
   greylane::FleetModel fleet;
   greylane::MainWindow window(fleet, directory, credentials);
-  window.show();
+  if (!hidden) window.show();
   greylane::AgentEndpoint e;
   e.name = QStringLiteral("demo");
   e.address = agent.Control();
@@ -96,7 +102,8 @@ int main(int argc, char** argv) {
           rpc_ms = ms;
         });
     if (!WaitFor([&] { return view->OpenDialog() != nullptr; }, 5000)) return;
-    view->OpenDialog()->ReasonEdit()->setText(kind == 0 ? "bench: roll back" : "bench: back to 5 %");
+    view->OpenDialog()->ReasonEdit()->setText(kind == 0 ? "bench: roll back"
+                                                        : "bench: back to 5 %");
     view->OpenDialog()->accept();
     const bool answered = WaitFor([&] { return code >= 0; }, 10000);
     QObject::disconnect(connection);
@@ -115,15 +122,18 @@ int main(int argc, char** argv) {
     view->RequestApply();
     confirm(1);
   }
-  std::printf("click-to-applied over loopback, %d rounds, load %d req/s, platform %s "
-              "(failures: %d)\n",
-              rounds, rps, qPrintable(QGuiApplication::platformName()), failures);
+  std::printf(
+      "click-to-applied over loopback, %d rounds, load %d req/s, platform %s%s "
+      "(failures: %d)\n",
+      rounds, rps, qPrintable(QGuiApplication::platformName()), hidden ? ", window hidden" : "",
+      failures);
   const char* names[2] = {"rollback ", "set split"};
   for (int k = 0; k < 2; ++k) {
     if (shown[k].empty()) continue;
     const Stats s = Summarize(shown[k]), r = Summarize(rpc[k]), f = Summarize(in_force[k]);
-    std::printf("  %s confirm -> shown  p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  (target <= 50 ms)\n",
-                names[k], s.p50, s.p99, s.max);
+    std::printf(
+        "  %s confirm -> shown  p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  (target <= 50 ms)\n",
+        names[k], s.p50, s.p99, s.max);
     std::printf("  %s RPC               p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms\n", names[k],
                 r.p50, r.p99, r.max);
     std::printf("  %s in force (agent)  p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms\n", names[k],
