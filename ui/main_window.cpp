@@ -269,8 +269,9 @@ void MainWindow::RefreshVerdicts() {
     m_audit->SetVerdicts({}, true, {}, true);
     return;
   }
-  m_audit->SetVerdicts(s->AgentVerdict(), s->AgentVerdictOk(), s->Audit().ChainSummary(),
-                       s->Audit().ChainOk());
+  // No verdict of the console's own before it has rows to check.
+  const QString console = s->Audit().rowCount() ? s->Audit().ChainSummary() : QString();
+  m_audit->SetVerdicts(s->AgentVerdict(), s->AgentVerdictOk(), console, s->Audit().ChainOk());
 }
 
 void MainWindow::RefreshStatus() {

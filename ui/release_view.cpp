@@ -367,6 +367,7 @@ void ReleaseView::RefreshCards() {
     for (int i = 0; i < 2; ++i) {
       const v1::VersionInfo& v = s.versions(i);
       VersionCardData& d = cards[i];
+      d.known = true;
       d.version = Q(v.version());
       d.backend = QStringLiteral("%1 · %2").arg(Q(v.backend_kind()), Q(v.backend_target()));
       d.health = CardHealth(v.health());

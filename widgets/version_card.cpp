@@ -36,6 +36,15 @@ VersionCard::VersionCard(const QColor& accent, QWidget* parent) : QFrame(parent)
 }
 
 void VersionCard::Show(const VersionCardData& d) {
+  if (!d.known) {
+    m_title->setText(QStringLiteral("<span style='color:%1;font-size:large'>■</span> "
+                                    "<b style='font-size:large'>%2</b>")
+                         .arg(m_accent.name(), d.title.toHtmlEscaped()));
+    m_health->setText(tr("no state from the agent yet"));
+    m_health->setToolTip({});
+    for (QLabel* label : {m_backend, m_traffic, m_latency}) label->clear();
+    return;
+  }
   m_title->setText(QStringLiteral("<span style='color:%1;font-size:large'>■</span> "
                                   "<b style='font-size:large'>%2 %3</b>")
                        .arg(m_accent.name(), d.title.toHtmlEscaped(), d.version.toHtmlEscaped()));

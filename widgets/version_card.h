@@ -11,9 +11,10 @@ class QLabel;
 namespace greylane {
 
 struct VersionCardData {
-  QString title;    // "Baseline" | "Candidate"
-  QString version;  // "v2"
-  QString backend;  // "builtin · /path/model.glm"
+  QString title;       // "Baseline" | "Candidate"
+  bool known = false;  // false: no state from the agent yet (nothing else is shown)
+  QString version;     // "v2"
+  QString backend;     // "builtin · /path/model.glm"
   enum class Health { Unknown, Healthy, Unhealthy } health = Health::Unknown;
   QString health_detail;
   double weight_percent = 0;
