@@ -55,6 +55,7 @@ TimeSeriesChart::TimeSeriesChart(const QString& left_title, const QString& right
   }
   setRenderHint(QPainter::Antialiasing, true);
   setMouseTracking(true);
+  setFocusPolicy(Qt::NoFocus);  // nothing to do with keys: Tab skips it
   setMinimumHeight(140);
 }
 
