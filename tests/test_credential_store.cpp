@@ -1,9 +1,15 @@
 // Tokens in the desktop keychain, for real: ctest runs keychainRoundTrip
 // under a private D-Bus session with an unlocked gnome-keyring-daemon, and
-// memoryFallbackWithoutService with no D-Bus at all.
+// memoryFallbackWithoutService with no D-Bus at all; and the console restoring
+// a saved agent with its token from the keychain.
 #include <QtTest>
 
+#include <QTemporaryDir>
+
+#include "app/agent_directory.h"
 #include "app/credential_store.h"
+#include "app/fleet_model.h"
+#include "ui/main_window.h"
 
 using greylane::CredentialStore;
 
@@ -74,7 +80,48 @@ class TestCredentialStore final : public QObject {
       QCOMPARE(store.CurrentMode(), CredentialStore::Mode::Keychain);
     }
   }
+
+  // The console's own path: an agent added with its token, the console
+  // closed, a new console restores the agent with the token from the
+  // keychain, and the settings file never held it.
+  void savedAgentComesBackWithItsToken() const {
+    if (qEnvironmentVariable("GREYLANE_KEYCHAIN_TEST") != QLatin1String("1")) {
+      QSKIP("needs the D-Bus session ctest sets up (test_credential_store_keychain)");
+    }
+    QTemporaryDir dir;
+    const QString ini = dir.filePath("console.ini");
+    const QString name = QStringLiteral("gpu-%1").arg(QCoreApplication::applicationPid());
+    {
+      greylane::AgentDirectory directory(ini);
+      greylane::CredentialStore credentials(QStringLiteral("greylane-test"));
+      greylane::FleetModel fleet;
+      greylane::MainWindow window(fleet, directory, credentials);
+      QSignalSpy saved(&credentials, &CredentialStore::saved);
+      greylane::AgentEndpoint e;
+      e.name = name;
+      e.address = QStringLiteral("127.0.0.1:1");
+      e.token = QStringLiteral("glt_kept_in_the_keychain");
+      credentials.Save(e.name, e.token);  // what the connect dialog does
+      QVERIFY(window.AddAgent(e, true));
+      QVERIFY(saved.wait(CredentialStore::kTimeoutMs + 2000));
+      QVERIFY(saved.at(0).at(1).toBool());
+    }
+    QFile file(ini);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QByteArray settings = file.readAll();
+    QVERIFY(settings.contains(name.toUtf8()));
+    QVERIFY(!settings.contains("glt_kept_in_the_keychain"));
+    greylane::AgentDirectory directory(ini);
+    greylane::CredentialStore credentials(QStringLiteral("greylane-test"));
+    greylane::FleetModel fleet;
+    greylane::MainWindow window(fleet, directory, credentials);
+    window.RestoreSavedAgents();
+    QTRY_COMPARE_WITH_TIMEOUT(fleet.Count(), 1, CredentialStore::kTimeoutMs + 2000);
+    QCOMPARE(fleet.At(0)->Client().Endpoint().token, QStringLiteral("glt_kept_in_the_keychain"));
+    QCOMPARE(credentials.CurrentMode(), CredentialStore::Mode::Keychain);
+    credentials.Forget(name);
+  }
 };
 
-QTEST_GUILESS_MAIN(TestCredentialStore)
+QTEST_MAIN(TestCredentialStore)
 #include "test_credential_store.moc"
