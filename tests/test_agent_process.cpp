@@ -16,11 +16,14 @@
 
 #include "agent/auth/client_token.h"
 #include "greylane/v1/agent.grpc.pb.h"
+#include "support/agent_process.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+using greylane::test::DemoAgentProcess;
 
 namespace {
 // A loopback port that something else holds, for as long as this lives.
@@ -49,32 +52,6 @@ class HeldPort {
 
 class TestAgentProcess final : public QObject {
   Q_OBJECT
-
-  struct Running {
-    std::unique_ptr<QProcess> process;
-    QString control;
-    std::string token;  // the demo operator
-  };
-
-  static Running StartDemo(const QString& state_dir, const QString& ready) {
-    QFile::remove(ready);
-    Running r;
-    r.process = std::make_unique<QProcess>();
-    r.process->start(GREYLANE_AGENT_BIN,
-                     {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0",
-                      "--state-dir", state_dir, "--ready-file", ready});
-    if (!r.process->waitForStarted()) return r;
-    for (int i = 0; i < 300 && !QFile::exists(ready); ++i) {
-      if (r.process->waitForFinished(50)) return r;  // it died: control stays empty
-    }
-    r.control = WaitForReadyFile(ready).value("control");
-    std::string error;
-    if (auto token = greylane::ReadTokenFile((state_dir + "/demo-tokens").toStdString(), "operator",
-                                             &error)) {
-      r.token = token->token;
-    }
-    return r;
-  }
 
   static QString RunCli(const QStringList& args, int* exit_code) {
     QProcess cli;
@@ -150,20 +127,21 @@ class TestAgentProcess final : public QObject {
 
   void killNineMidBurstNeverLosesOrInventsASplit() const {
     QTemporaryDir dir;
-    const QString state_dir = dir.filePath("state"), ready = dir.filePath("ready");
+    const QString state_dir = dir.filePath("state");
     std::mt19937 rng(7);
     int restarts_checked = 0;
     int acknowledged = 0, in_flight_committed = 0;
     uint32_t acked_bp = 500;  // the demo's first split
     for (int round = 0; round < 12; ++round) {
-      Running agent = StartDemo(state_dir, ready);
-      QVERIFY2(!agent.control.isEmpty(), "the agent did not start");
+      DemoAgentProcess agent(GREYLANE_AGENT_BIN, state_dir);
+      QVERIFY2(agent.Start(), qPrintable(agent.Error()));
+      const std::string token = agent.Token("operator").toStdString();
       auto stub = greylane::v1::Agent::NewStub(
-          grpc::CreateChannel(agent.control.toStdString(), grpc::InsecureChannelCredentials()));
+          grpc::CreateChannel(agent.Control().toStdString(), grpc::InsecureChannelCredentials()));
       auto call = [&](auto method, const auto& request, greylane::v1::AgentState* out) {
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-        context.AddMetadata("authorization", "Bearer " + agent.token);
+        context.AddMetadata("authorization", "Bearer " + token);
         return ((*stub).*method)(&context, request, out);
       };
       greylane::v1::AgentState state;
@@ -198,8 +176,7 @@ class TestAgentProcess final : public QObject {
         }
       });
       QTest::qWait(static_cast<int>(20 + rng() % 250));  // a different kill point each round
-      agent.process->kill();                             // SIGKILL: no chance to clean up
-      agent.process->waitForFinished(5000);
+      agent.Kill();                                      // SIGKILL: no chance to clean up
       stop = true;
       burst.join();
     }
@@ -239,10 +216,9 @@ class TestAgentProcess final : public QObject {
 
   void onCallRollsBackFromATerminal() const {
     QTemporaryDir dir;
-    Running agent = StartDemo(dir.filePath("state"), dir.filePath("ready"));
-    QVERIFY(!agent.control.isEmpty());
-    const QStringList connect = {"--control", agent.control, "--token-file",
-                                 dir.filePath("state") + "/demo-tokens"};
+    DemoAgentProcess agent(GREYLANE_AGENT_BIN, dir.filePath("state"));
+    QVERIFY2(agent.Start(), qPrintable(agent.Error()));
+    const QStringList connect = {"--control", agent.Control(), "--token-file", agent.TokenFile()};
     auto ctl = [&](const QStringList& args, int* code) {
       QProcess p;
       p.start(GREYLANE_CTL_BIN, connect + args);
@@ -269,8 +245,7 @@ class TestAgentProcess final : public QObject {
     out = ctl({"audit"}, &code);
     QCOMPARE(code, 0);
     QVERIFY(out.contains("\"outcome\":\"denied\"") && out.contains("\"action\":\"rollback\""));
-    agent.process->terminate();
-    QVERIFY(agent.process->waitForFinished(10000));
+    QCOMPARE(agent.Stop(), 0);  // SIGTERM: drains and exits 0
   }
 
   void startupMistakesExplainThemselves_data() const {

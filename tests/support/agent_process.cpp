@@ -72,6 +72,15 @@ void DemoAgentProcess::Kill() {
   m_process.reset();
 }
 
+int DemoAgentProcess::Stop() {
+  if (!m_process) return -1;
+  m_process->terminate();
+  if (!m_process->waitForFinished(10000)) return -1;
+  const int code = m_process->exitStatus() == QProcess::NormalExit ? m_process->exitCode() : -1;
+  m_process.reset();
+  return code;
+}
+
 QString DemoAgentProcess::Token(const QString& role) const {
   std::string error;
   const auto token = ReadTokenFile(TokenFile().toStdString(), role.toStdString(), &error);

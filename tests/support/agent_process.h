@@ -21,6 +21,8 @@ class DemoAgentProcess {
   void Pause();
   void Resume();
   void Kill();  // SIGKILL and reap
+  // SIGTERM; the exit code, or -1 when it did not exit within 10 s.
+  int Stop();
 
   QString Control() const { return m_control; }
   QString Data() const { return m_data; }
