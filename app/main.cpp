@@ -3,27 +3,41 @@
 #include <QTimer>
 
 #include <cstdio>
+#include <optional>
 
 #include "app/console_options.h"
 #include "ui/main_window.h"
 
 int main(int argc, char** argv) {
-  // Read our options before QApplication strips the ones it knows (it
-  // would take --name for the X11 window class).
-  QStringList arguments;
-  for (int i = 0; i < argc; ++i) arguments << QString::fromLocal8Bit(argv[i]);
+  // Options first, under a plain QCoreApplication: --help and mistakes work
+  // without a display, and QApplication would take --name for itself (the
+  // X11 window class).
+  std::optional<greylane::ConsoleOptions> options;
+  {
+    QCoreApplication probe(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("greylane-console"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(GREYLANE_VERSION));
+    QString error;
+    options = greylane::ParseConsoleOptions(QCoreApplication::arguments(), &error);
+    if (!options) {
+      std::fprintf(stderr, "greylane-console: %s\n", qPrintable(error));
+      return 2;
+    }
+  }
+  if (qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY") &&
+      qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
+    std::fprintf(
+        stderr,
+        "greylane-console: no display (DISPLAY and WAYLAND_DISPLAY are unset). Run it on "
+        "a desktop, under xvfb-run, or with QT_QPA_PLATFORM=offscreen and --screenshot.\n");
+    return 2;
+  }
   QApplication app(argc, argv);
   QApplication::setOrganizationName(QStringLiteral("Greylane"));
   QApplication::setApplicationName(QStringLiteral("greylane-console"));
   QApplication::setApplicationVersion(QStringLiteral(GREYLANE_VERSION));
   QApplication::setDesktopFileName(QStringLiteral("greylane-console"));
 
-  QString error;
-  const auto options = greylane::ParseConsoleOptions(arguments, &error);
-  if (!options) {
-    std::fprintf(stderr, "greylane-console: %s\n", qPrintable(error));
-    return 2;
-  }
   greylane::AgentDirectory directory(options->settings_file);
   greylane::CredentialStore credentials;
   if (options->no_keychain)
