@@ -8,6 +8,7 @@
 
 #include <QLineEdit>
 #include <QListView>
+#include <QProcess>
 #include <QPushButton>
 #include <QSlider>
 #include <QTemporaryDir>
@@ -238,6 +239,39 @@ class TestConsoleE2e final : public QObject {
     const QString path = QStringLiteral(GREYLANE_TEST_OUTPUT_DIR "/console-e2e.png");
     QVERIFY(window->grab().save(path));
     qInfo("screenshot: %s", qPrintable(path));
+  }
+
+  // The executable itself: the screenshot a script asks for, and the
+  // mistakes a person makes at the command line.
+  void executableTakesAScreenshotAndExplainsMistakes() {
+    const QString png = m_dir.filePath("cli.png");
+    QProcess console;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("QT_QPA_PLATFORM", "offscreen");
+    console.setProcessEnvironment(env);
+    console.start(GREYLANE_CONSOLE_BIN,
+                  {"--connect", m_agent->Control(), "--token-file", m_agent->TokenFile(), "--name",
+                   "scripted", "--settings", m_dir.filePath("cli.ini"), "--screenshot", png,
+                   "--quit-after", "2500"});
+    QVERIFY(console.waitForFinished(30000));
+    QCOMPARE(console.exitCode(), 0);
+    QImage image(png);
+    QVERIFY(!image.isNull());
+    QVERIFY(image.width() >= 800 && image.height() >= 600);
+
+    env.remove("QT_QPA_PLATFORM");
+    env.remove("DISPLAY");
+    env.remove("WAYLAND_DISPLAY");
+    console.setProcessEnvironment(env);
+    console.start(GREYLANE_CONSOLE_BIN,
+                  {"--connect", m_agent->Control(), "--token-file", m_agent->TokenFile()});
+    QVERIFY(console.waitForFinished(10000));
+    QCOMPARE(console.exitCode(), 2);
+    QVERIFY(console.readAllStandardError().contains("no display"));
+    console.start(GREYLANE_CONSOLE_BIN, {"--connect", "nowhere"});
+    QVERIFY(console.waitForFinished(10000));
+    QCOMPARE(console.exitCode(), 2);
+    QVERIFY(console.readAllStandardError().contains("--token-file"));
   }
 
   void viewerSeesEveryControlDisabled() {
