@@ -207,7 +207,24 @@ class TestConsoleE2e final : public QObject {
     MainWindow* window = m_console->window.get();
     window->activateWindow();
     QVERIFY(QTest::qWaitForWindowActive(window));
-    // From anywhere: focus sits in the audit filter box.
+    // In the middle of another change: the shortcut works from its dialog.
+    greylane::ReleaseView* release = window->Release();
+    release->SplitControl()->Propose(4000);
+    QTest::mouseClick(release->SplitControl()->ApplyButton(), Qt::LeftButton);
+    greylane::ReasonDialog* apply = WaitForDialog();
+    QVERIFY(apply);
+    QTest::keyClicks(apply->ReasonEdit(), "half-typed");
+    apply->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(apply));
+    QTest::keyClick(apply->ReasonEdit(), Qt::Key_R, Qt::ControlModifier | Qt::ShiftModifier);
+    QTRY_VERIFY(release->OpenDialog() && release->OpenDialog() != apply);
+    QVERIFY(release->OpenDialog()->windowTitle().startsWith("Roll back"));
+    release->OpenDialog()->reject();
+    release->SplitControl()->DiscardProposal();
+    QTRY_VERIFY(!release->OpenDialog());
+    // From anywhere in the window: focus sits in the audit filter box.
+    window->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(window));
     window->AuditView()->findChild<QLineEdit*>()->setFocus();
     QTest::keyClick(window, Qt::Key_R, Qt::ControlModifier | Qt::ShiftModifier);
     greylane::ReasonDialog* dialog = WaitForDialog();

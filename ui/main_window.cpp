@@ -19,6 +19,7 @@
 
 #include "ui/connect_dialog.h"
 #include "ui/release_view.h"
+#include "ui/rollback_keys.h"
 #include "ui/theme.h"
 #include "widgets/audit_trail_view.h"
 #include "widgets/status_list_delegate.h"
@@ -115,7 +116,7 @@ void MainWindow::BuildMenus() {
   m_rollback_action =
       release->addAction(QIcon(QStringLiteral(":/icons/rollback.svg")), tr("&Rollback…"), m_release,
                          &ReleaseView::RequestRollback);
-  m_rollback_action->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R));
+  m_rollback_action->setShortcut(RollbackKeys::kKeys);
   m_rollback_action->setShortcutContext(Qt::ApplicationShortcut);
   release->addAction(QIcon(QStringLiteral(":/icons/promote.svg")), tr("&Promote…"), m_release,
                      &ReleaseView::RequestPromote);
@@ -294,6 +295,14 @@ void MainWindow::ShowConnectDialog() {
   for (int i = 0; i < m_fleet.Count(); ++i) taken << m_fleet.At(i)->Name();
   auto* dialog = new ConnectDialog(taken, this);
   dialog->setAttribute(Qt::WA_DeleteOnClose);
+  // Modal, but never in the way of a rollback.
+  connect(
+      new RollbackKeys(dialog), &RollbackKeys::pressed, this,
+      [this, dialog] {
+        dialog->reject();
+        m_release->RequestRollback();
+      },
+      Qt::QueuedConnection);
   connect(dialog, &QDialog::accepted, this, [this, dialog] {
     const AgentEndpoint endpoint = dialog->Endpoint();
     m_credentials.Save(endpoint.name, endpoint.token);

@@ -14,6 +14,7 @@
 
 #include "app/fleet_model.h"
 #include "ui/reason_dialog.h"
+#include "ui/rollback_keys.h"
 #include "widgets/time_series_chart.h"
 #include "widgets/traffic_split_control.h"
 #include "widgets/version_card.h"
@@ -468,6 +469,11 @@ void ReleaseView::OpenReasonDialog(const QString& action, const QString& title,
   auto* dialog = new ReasonDialog(title, explanation, button, reason, destructive, this);
   dialog->setAttribute(Qt::WA_DeleteOnClose);
   m_dialog = dialog;
+  if (action != QLatin1String("rollback")) {
+    // The dialog is modal: without this, rollback would wait for it.
+    connect(new RollbackKeys(dialog), &RollbackKeys::pressed, this, &ReleaseView::RequestRollback,
+            Qt::QueuedConnection);
+  }
   connect(dialog, &QDialog::accepted, this, [this, dialog, action] {
     m_confirmed.start();
     Send(action, dialog->Reason());
