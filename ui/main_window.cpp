@@ -229,7 +229,12 @@ void MainWindow::WatchHeads(AgentSession* session) {
       m_heads_applied.insert(session->Name());
       if (auto head = m_directory.RememberedHead(id)) session->Audit().SetRememberedHead(*head);
     }
-    if (auto head = session->Audit().VerifiedHead()) m_directory.RememberHead(id, *head);
+    // Written when it moves, not on every state change or replayed row.
+    const auto head = session->Audit().VerifiedHead();
+    if (head && m_remembered_sequence.value(session->Name()) != head->sequence) {
+      m_directory.RememberHead(id, *head);
+      m_remembered_sequence.insert(session->Name(), head->sequence);
+    }
   };
   connect(session, &AgentSession::changed, this, update);
   connect(&session->Audit(), &AuditTrailModel::chainChanged, this, [this, session, update] {
@@ -324,6 +329,7 @@ void MainWindow::RemoveSelected() {
   m_audit->SetModel(nullptr);
   m_persistent.remove(name);
   m_heads_applied.remove(name);
+  m_remembered_sequence.remove(name);
   m_credentials.Forget(name);
   m_fleet.Remove(m_fleet.RowOf(name));
   SavePersistentAgents();

@@ -68,6 +68,7 @@ class MainWindow final : public QMainWindow {
   QAction* m_dark_action = nullptr;
   QSet<QString> m_persistent;  // agents saved in settings (not --connect ones)
   QSet<QString> m_heads_applied;
+  QHash<QString, uint64_t> m_remembered_sequence;  // the head last written to settings
   QHash<QString, AgentEndpoint> m_awaiting_token;  // saved agents, until the keychain answers
   bool m_dark = false;
   QString m_wanted_selection;  // the agent selected when the console last ran

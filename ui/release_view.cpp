@@ -28,6 +28,12 @@ QString Q(const std::string& s) {
   return QString::fromStdString(s);
 }
 
+// QWidget::setStyleSheet re-polishes even for the same sheet; the header is
+// refreshed on every redraw, so only a real change is applied.
+void SetStyle(QWidget* widget, const QString& sheet) {
+  if (widget->styleSheet() != sheet) widget->setStyleSheet(sheet);
+}
+
 QString Plain(QString html) {
   html.remove(QRegularExpression(QStringLiteral("<[^>]*>")));
   return html;
@@ -279,10 +285,9 @@ void ReleaseView::RefreshHeader() {
     QFont bold = m_phase->font();
     bold.setBold(true);
     m_phase->setMinimumWidth(QFontMetrics(bold).horizontalAdvance(m_phase->text()) + 28);
-    m_phase->setStyleSheet(
-        QStringLiteral("QLabel#PhaseBadge { background: %1; color: white; "
-                       "font-weight: bold; padding: 3px 10px; border-radius: 3px; }")
-            .arg(colour.name()));
+    SetStyle(m_phase, QStringLiteral("QLabel#PhaseBadge { background: %1; color: white; "
+                                     "font-weight: bold; padding: 3px 10px; border-radius: 3px; }")
+                          .arg(colour.name()));
     m_phase->show();
   } else {
     m_phase->hide();
@@ -312,7 +317,7 @@ void ReleaseView::RefreshHeader() {
                 .arg(Q(m_session->Client().Identity().identity()), m_session->RoleName());
   if (link == AgentClient::Link::Live) {
     m_link_banner->setText(tr("● live · %1%2").arg(m_session->Client().Endpoint().address, you));
-    m_link_banner->setStyleSheet(QStringLiteral("color: #2e9d4f"));
+    SetStyle(m_link_banner, QStringLiteral("color: #2e9d4f"));
     m_retry->hide();
   } else {
     const bool stale = link == AgentClient::Link::Stale;
@@ -322,11 +327,11 @@ void ReleaseView::RefreshHeader() {
                                 ? tr("● connecting: %1%2")
                                 : tr("● DISCONNECTED: %1 — the figures below are the last known%2"))
                                .arg(m_session->LinkDetail(), you));
-    m_link_banner->setStyleSheet(
-        QStringLiteral("background: %1; color: white; padding: 4px; font-weight: bold;")
-            .arg(stale        ? "#c77700"
-                 : connecting ? "#4a6fa5"
-                              : "#b3261e"));
+    SetStyle(m_link_banner,
+             QStringLiteral("background: %1; color: white; padding: 4px; font-weight: bold;")
+                 .arg(stale        ? "#c77700"
+                      : connecting ? "#4a6fa5"
+                                   : "#b3261e"));
     m_retry->setVisible(!connecting);
   }
   m_link_banner->show();

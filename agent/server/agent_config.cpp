@@ -283,9 +283,9 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   };
   std::vector<Override> overrides;
   static const std::set<std::string> kValued = {
-      "--config",        "--control-listen", "--data-listen", "--state-dir",
-      "--agent-id",      "--models-dir",     "--tls-cert",    "--tls-key",
-      "--data-tls-cert", "--data-tls-key",   "--ready-file",  "--tokens",
+      "--config",        "--control-listen",    "--data-listen", "--state-dir",
+      "--agent-id",      "--models-dir",        "--tls-cert",    "--tls-key",
+      "--data-tls-cert", "--data-tls-key",      "--ready-file",  "--tokens",
       "--tls-client-ca", "--data-tls-client-ca"};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string flag = args[i];
