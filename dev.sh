@@ -10,7 +10,7 @@ BUILD=${GREYLANE_BUILD_DIR:-$ROOT/build}
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libyaml-cpp-dev libsqlite3-dev libssl-dev
+  libyaml-cpp-dev libsqlite3-dev libssl-dev libcli11-dev libutfcpp-dev
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev qtkeychain-qt6-dev
   libqt6opengl6-dev
   xvfb xauth dbus dbus-x11 gnome-keyring fonts-dejavu-core
@@ -109,6 +109,6 @@ case "${1:-help}" in
   build) shift; build "$@" ;;
   bench) build; shift; "$ROOT/bench/run_benchmarks.sh" "$BUILD" "$@" ;;
   soak) build; ctest --test-dir "$BUILD" --output-on-failure --label-regex soak ;;
-  format) find agent app ui widgets tests bench -name '*.cpp' -o -name '*.h' 2>/dev/null | xargs clang-format -i ;;
+  format) find agent app common ui widgets tests bench -name '*.cpp' -o -name '*.h' 2>/dev/null | xargs clang-format -i ;;
   *) echo "usage: ./dev.sh test | demo | build | bench | soak | format"; exit 2 ;;
 esac

@@ -1,12 +1,13 @@
 // greylane-agent: wires the server library to the command line and signals.
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 
 #include "agent/server/agent_config.h"
 #include "agent/server/audit_command.h"
 #include "agent/server/canary_agent.h"
 #include "agent/server/process_tuning.h"
+#include "common/audit_vocabulary.h"
+#include "common/text.h"
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "audit") {
@@ -15,7 +16,7 @@ int main(int argc, char** argv) {
   std::string error;
   const auto cl = greylane::ParseCommandLine({argv + 1, argv + argc}, &error);
   if (!cl) {
-    std::fprintf(stderr, "greylane-agent: %s\n", error.c_str());
+    std::fprintf(stderr, "greylane-agent: %s\n", greylane::TerminalSafe(error, true).c_str());
     return 2;
   }
   if (cl->help) {
@@ -33,35 +34,49 @@ int main(int argc, char** argv) {
 
   auto agent = greylane::CanaryAgent::Create(cl->config, &error);
   if (!agent || !agent->Start(&error)) {
-    std::fprintf(stderr, "greylane-agent: %s\n", error.c_str());
+    std::fprintf(stderr, "greylane-agent: %s\n", greylane::TerminalSafe(error, true).c_str());
     return 1;
   }
+  if (!agent->TokensWarning().empty()) {
+    std::fprintf(stderr, "greylane-agent: warning: %s\n", agent->TokensWarning().c_str());
+  }
   const auto& c = agent->Config();
+  // What is in force: the restored state, which may differ from the config.
+  const greylane::v1::AgentState state = agent->Release().State();
   std::printf("greylane-agent %s: agent '%s', model '%s'\n", greylane::kAgentVersion,
-              c.agent_id.c_str(), c.model_name.c_str());
-  std::printf("  baseline  %s (%s %s)\n", c.baseline.version.c_str(), c.baseline.backend.c_str(),
-              c.baseline.backend == "builtin" ? c.baseline.model_file.c_str()
-                                              : c.baseline.upstream.address.c_str());
-  std::printf("  candidate %s (%s %s) at %.2f %%\n", c.candidate.version.c_str(),
-              c.candidate.backend.c_str(),
-              c.candidate.backend == "builtin" ? c.candidate.model_file.c_str()
-                                               : c.candidate.upstream.address.c_str(),
-              c.initial_candidate_basis_points / 100.0);
+              greylane::TerminalSafe(c.agent_id).c_str(),
+              greylane::TerminalSafe(c.model_name).c_str());
+  for (const auto& v : state.versions()) {
+    std::printf("  %-9s %s (%s %s)\n",
+                v.slot() == greylane::v1::BASELINE ? "baseline" : "candidate", v.version().c_str(),
+                v.backend_kind().c_str(), greylane::TerminalSafe(v.backend_target()).c_str());
+  }
+  std::printf("  split: candidate %s, revision %llu, phase %s\n",
+              greylane::FormatBasisPoints(state.split().candidate_basis_points()).c_str(),
+              static_cast<unsigned long long>(state.split().revision()),
+              greylane::PhaseName(state.phase()));
+  if (state.audit_rows_pending()) {
+    std::printf("  AUDIT ROWS PENDING: %u (%s)\n", state.audit_rows_pending(),
+                greylane::TerminalSafe(state.audit_pending_detail()).c_str());
+  }
   std::printf("  control plane (greylane.v1.Agent)             %s%s\n",
               agent->ControlAddress().c_str(), c.control_tls.Enabled() ? " TLS" : "");
   std::printf("  data plane (inference.GRPCInferenceService)   %s%s\n",
               agent->DataAddress().c_str(), c.data_tls.Enabled() ? " TLS" : "");
-  std::printf("  state dir %s%s\n", c.state_dir.c_str(),
+  std::printf("  state dir %s%s\n", greylane::TerminalSafe(c.state_dir).c_str(),
               agent->Restored() ? " (release state restored from the audit trail)" : "");
   if (!agent->DemoTokensFile().empty()) {
     std::printf("  demo tokens (role identity token) in %s\n", agent->DemoTokensFile().c_str());
   }
   std::fflush(stdout);
   if (!cl->ready_file.empty()) {
-    const std::string tmp = cl->ready_file + ".tmp";
-    std::ofstream(tmp) << "control=" << agent->ControlAddress() << "\n"
-                       << "data=" << agent->DataAddress() << "\n";
-    std::rename(tmp.c_str(), cl->ready_file.c_str());
+    // A supervisor waits on this file: one that cannot be written must not
+    // leave it waiting on an agent that looks stuck.
+    if (const absl::Status s = agent->WriteReadyFile(cl->ready_file); !s.ok()) {
+      std::fprintf(stderr, "greylane-agent: %s; stopping\n", std::string(s.message()).c_str());
+      agent->Shutdown();
+      return 1;
+    }
   }
 
   const int signal = greylane::WaitForStopSignal();

@@ -6,6 +6,8 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include "common/credentials.h"
+
 namespace greylane {
 // Reads one server stream and hands each message to the client's thread.
 template <typename Message>
@@ -137,7 +139,7 @@ void AgentClient::CancelAll() {
 }
 
 void AgentClient::Authorize(grpc::ClientContext* context) const {
-  context->AddMetadata("authorization", "Bearer " + m_endpoint.token.toStdString());
+  context->AddMetadata(kAuthorizationHeader, BearerHeader(m_endpoint.token.toStdString()));
 }
 
 void AgentClient::Start() {
@@ -163,25 +165,21 @@ void AgentClient::Connect() {
   // stubs kept here are belt and braces, bounded for week-long sessions.
   if (m_stub) m_retired_stubs.push_back(std::move(m_stub));
   if (m_retired_stubs.size() > 4) m_retired_stubs.erase(m_retired_stubs.begin());
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (m_endpoint.security != AgentEndpoint::Security::Plaintext || !m_endpoint.ca_file.isEmpty()) {
-    grpc::SslCredentialsOptions tls;
-    // A file that cannot be read is a setup mistake: say which, and do not
-    // retry until the user changes something.
-    for (const auto& [path, field] : {std::pair{m_endpoint.ca_file, &tls.pem_root_certs},
-                                      std::pair{m_endpoint.cert_file, &tls.pem_cert_chain},
-                                      std::pair{m_endpoint.key_file, &tls.pem_private_key}}) {
-      if (path.isEmpty()) continue;
-      QFile file(path);
-      if (!file.open(QIODevice::ReadOnly)) {
-        SetLink(Link::Disconnected, tr("cannot read %1: %2").arg(path, file.errorString()));
-        return;
-      }
-      *field = file.readAll().toStdString();
-    }
-    credentials = grpc::SslCredentials(tls);
+  ClientTlsFiles tls;
+  tls.tls = m_endpoint.security != AgentEndpoint::Security::Plaintext;
+  tls.ca = m_endpoint.ca_file.toStdString();
+  tls.cert = m_endpoint.cert_file.toStdString();
+  tls.key = m_endpoint.key_file.toStdString();
+  // A file that cannot be read is a setup mistake: say which, and do not
+  // retry until the user changes something. (Small local files: reading
+  // them here does not touch the network.)
+  const auto credentials = ChannelCredentialsFor(tls);
+  if (!credentials.ok()) {
+    SetLink(Link::Disconnected,
+            QString::fromStdString(std::string(credentials.status().message())));
+    return;
   }
-  m_channel = grpc::CreateChannel(m_endpoint.address.toStdString(), credentials);
+  m_channel = grpc::CreateChannel(m_endpoint.address.toStdString(), *credentials);
   m_stub = v1::Agent::NewStub(m_channel);
   SetLink(Link::Connecting, tr("connecting to %1").arg(m_endpoint.address));
 

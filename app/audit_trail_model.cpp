@@ -3,8 +3,8 @@
 #include <QDateTime>
 #include <QLocale>
 
-#include "agent/audit/audit_export.h"
-#include "agent/audit/audit_proto.h"
+#include "common/audit_export.h"
+#include "common/audit_proto.h"
 
 namespace greylane {
 namespace {

@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "agent/audit/audit_record.h"
+#include "common/audit_record.h"
 #include "greylane/v1/agent.pb.h"
 
 namespace greylane {

@@ -3,7 +3,7 @@
 #include <QCommandLineParser>
 #include <QRegularExpression>
 
-#include "agent/auth/client_token.h"
+#include "common/client_token.h"
 
 namespace greylane {
 
@@ -91,11 +91,10 @@ std::optional<ConsoleOptions> ParseConsoleOptions(const QStringList& arguments, 
         "a token)");
     return std::nullopt;
   }
-  std::string why;
   const auto token =
-      ReadTokenFile(parser.value(token_file).toStdString(), parser.value(role).toStdString(), &why);
-  if (!token) {
-    *error = QString::fromStdString(why);
+      ReadTokenFile(parser.value(token_file).toStdString(), parser.value(role).toStdString());
+  if (!token.ok()) {
+    *error = QString::fromStdString(std::string(token.status().message()));
     return std::nullopt;
   }
   static const QRegularExpression kAddress(

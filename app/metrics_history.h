@@ -9,7 +9,7 @@
 #include <map>
 #include <vector>
 
-#include "agent/metrics/latency_sketch.h"
+#include "common/latency_sketch.h"
 #include "greylane/v1/agent.pb.h"
 
 namespace greylane {

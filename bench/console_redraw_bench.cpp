@@ -23,10 +23,10 @@
 #include <string>
 #include <vector>
 
-#include "agent/metrics/latency_sketch.h"
 #include "app/agent_directory.h"
 #include "app/credential_store.h"
 #include "app/fleet_model.h"
+#include "common/latency_sketch.h"
 #include "ui/main_window.h"
 #include "ui/release_view.h"
 #include "widgets/time_series_chart.h"

@@ -6,6 +6,7 @@
 #include <string>
 
 #include <grpcpp/server_builder.h>
+#include <CLI/CLI.hpp>
 
 #include "agent/backends/builtin_backend.h"
 #include "agent/server/process_tuning.h"
@@ -51,26 +52,23 @@ class ReferenceService final : public inference::GRPCInferenceService::CallbackS
 
 int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:0", model, ready_file;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--listen") listen = argv[i + 1];
-    if (flag == "--model") model = argv[i + 1];
-    if (flag == "--ready-file") ready_file = argv[i + 1];
-  }
-  std::string error;
-  auto backend = greylane::BuiltinBackend::Open(model, &error);
-  if (!backend) {
-    std::fprintf(stderr,
-                 "greylane-bench-reference: %s\nusage: greylane-bench-reference --model FILE.glm "
-                 "[--listen ADDR] [--ready-file F]\n",
-                 error.c_str());
+  CLI::App app("greylane-bench-reference: the bare OIP server the agent is measured against",
+               "greylane-bench-reference");
+  app.add_option("--model", model, "a built-in model file (.glm)")->required();
+  app.add_option("--listen", listen, "address (default 127.0.0.1:0)");
+  app.add_option("--ready-file", ready_file, "written with port=N once listening");
+  CLI11_PARSE(app, argc, argv);
+  auto backend = greylane::BuiltinBackend::Open(model);
+  if (!backend.ok()) {
+    std::fprintf(stderr, "greylane-bench-reference: %s\n",
+                 std::string(backend.status().message()).c_str());
     return 2;
   }
   // Same process settings as the agent, so the comparison is like for like.
   greylane::ApplyServerProcessTuning();
   greylane::BlockStopSignals();
 
-  ReferenceService service(*backend);
+  ReferenceService service(**backend);
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);

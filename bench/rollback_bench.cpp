@@ -8,8 +8,10 @@
 #include <vector>
 
 #include <grpcpp/create_channel.h>
+#include <CLI/CLI.hpp>
 
-#include "agent/auth/client_token.h"
+#include "common/client_token.h"
+#include "common/credentials.h"
 #include "greylane/v1/agent.grpc.pb.h"
 
 namespace {
@@ -23,23 +25,23 @@ double Percentile(std::vector<double> v, double q) {
 int main(int argc, char** argv) {
   std::string control = "127.0.0.1:7070", token_file, label = "idle";
   int count = 500;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--control") control = argv[i + 1];
-    if (flag == "--token-file") token_file = argv[i + 1];
-    if (flag == "--count") count = std::stoi(argv[i + 1]);
-    if (flag == "--label") label = argv[i + 1];
-  }
-  std::string error;
-  const auto token = greylane::ReadTokenFile(token_file, "operator", &error);
-  if (!token) {
-    std::fprintf(stderr, "greylane-bench-rollback: %s (--token-file)\n", error.c_str());
+  CLI::App app("greylane-bench-rollback: rollback and split round trips against a running agent",
+               "greylane-bench-rollback");
+  app.add_option("--control", control, "the agent's control API");
+  app.add_option("--token-file", token_file, "an operator token, or the demo file")->required();
+  app.add_option("--count", count, "round trips")->check(CLI::Range(1, 1000000));
+  app.add_option("--label", label, "printed with the figures");
+  CLI11_PARSE(app, argc, argv);
+  const auto token = greylane::ReadTokenFile(token_file, "operator");
+  if (!token.ok()) {
+    std::fprintf(stderr, "greylane-bench-rollback: %s (--token-file)\n",
+                 std::string(token.status().message()).c_str());
     return 2;
   }
   auto stub = greylane::v1::Agent::NewStub(
       grpc::CreateChannel(control, grpc::InsecureChannelCredentials()));
   auto prepare = [&](grpc::ClientContext* c) {
-    c->AddMetadata("authorization", "Bearer " + token->token);
+    c->AddMetadata(greylane::kAuthorizationHeader, greylane::BearerHeader(token->token));
     c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   };
   greylane::v1::AgentState state;

@@ -8,9 +8,11 @@
 #include <vector>
 
 #include <grpcpp/create_channel.h>
+#include <CLI/CLI.hpp>
 
-#include "agent/auth/client_token.h"
 #include "agent/load/digits_dataset.h"
+#include "common/client_token.h"
+#include "common/credentials.h"
 #include "greylane/v1/agent.grpc.pb.h"
 #include "inference/grpc_service.grpc.pb.h"
 
@@ -27,20 +29,20 @@ double Percentile(std::vector<double> v, double q) {
 int main(int argc, char** argv) {
   std::string control = "127.0.0.1:7070", data = "127.0.0.1:8001", token_file;
   int flips = 1000;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--control") control = argv[i + 1];
-    if (flag == "--data") data = argv[i + 1];
-    if (flag == "--flips") flips = std::stoi(argv[i + 1]);
-    if (flag == "--token-file") token_file = argv[i + 1];
-  }
-  std::string token_error;
-  const auto token = greylane::ReadTokenFile(token_file, "operator", &token_error);
-  if (!token) {
-    std::fprintf(stderr, "greylane-bench-split: %s (--token-file)\n", token_error.c_str());
+  CLI::App app("greylane-bench-split: does the very next request follow a split change?",
+               "greylane-bench-split");
+  app.add_option("--control", control, "the agent's control API");
+  app.add_option("--data", data, "the agent's data plane");
+  app.add_option("--flips", flips, "split changes")->check(CLI::Range(1, 1000000));
+  app.add_option("--token-file", token_file, "an operator token, or the demo file")->required();
+  CLI11_PARSE(app, argc, argv);
+  const auto token = greylane::ReadTokenFile(token_file, "operator");
+  if (!token.ok()) {
+    std::fprintf(stderr, "greylane-bench-split: %s (--token-file)\n",
+                 std::string(token.status().message()).c_str());
     return 2;
   }
-  const std::string bearer = "Bearer " + token->token;
+  const std::string bearer = greylane::BearerHeader(token->token);
   auto agent = greylane::v1::Agent::NewStub(
       grpc::CreateChannel(control, grpc::InsecureChannelCredentials()));
   auto infer = inference::GRPCInferenceService::NewStub(
@@ -65,7 +67,7 @@ int main(int argc, char** argv) {
   greylane::v1::AgentState state;
   {
     grpc::ClientContext context;
-    context.AddMetadata("authorization", bearer);
+    context.AddMetadata(greylane::kAuthorizationHeader, bearer);
     if (!agent->GetState(&context, {}, &state).ok()) {
       std::fprintf(stderr, "greylane-bench-split: cannot reach %s\n", control.c_str());
       return 1;
@@ -81,7 +83,7 @@ int main(int argc, char** argv) {
     set.set_expected_revision(state.split().revision());
     set.set_reason("split-change benchmark");
     grpc::ClientContext set_context;
-    set_context.AddMetadata("authorization", bearer);
+    set_context.AddMetadata(greylane::kAuthorizationHeader, bearer);
     const auto t0 = Clock::now();
     const grpc::Status status = agent->SetSplit(&set_context, set, &state);
     const auto t1 = Clock::now();
@@ -113,7 +115,7 @@ int main(int argc, char** argv) {
   restore.set_expected_revision(state.split().revision());
   restore.set_reason("split-change benchmark done");
   grpc::ClientContext context;
-  context.AddMetadata("authorization", bearer);
+  context.AddMetadata(greylane::kAuthorizationHeader, bearer);
   agent->SetSplit(&context, restore, &state);
   return wrong == 0 ? 0 : 1;
 }

@@ -71,7 +71,7 @@ class TestAgentConfig final : public QObject {
     QTest::newRow("bad backend") << QString(good).replace("backend: builtin", "backend: onnx")
                                  << "must be 'builtin' or 'oip-grpc'";
     QTest::newRow("no address") << QString(good).replace("address: 127.0.0.1:9001", "")
-                                << "needs 'address'";
+                                << "needs an address";
     QTest::newRow("same versions")
         << QString(good).replace("version: v2", "version: v1") << "different versions";
     QTest::newRow("no candidate") << QString(good).left(good.indexOf("candidate:"))

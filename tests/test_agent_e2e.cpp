@@ -194,7 +194,7 @@ class TestAgentE2E final : public QObject {
     QVERIFY(reader->Read(&frame));
     uint64_t last = frame.sequence();
 
-    VersionRecorder& recorder = m_agent->Pair().Recorder(SlotId::kBaseline);
+    VersionRecorder& recorder = m_agent->Pair().Recorder(ReleaseRole::kBaseline);
     const WindowSource sources[] = {{v1::BASELINE, "v1", &recorder}};
     const int frames = 3000;
     int served_during_stall = 0;
@@ -325,17 +325,19 @@ class TestAgentE2E final : public QObject {
         request.set_raw_input_contents(0, std::string(7, '\xff'));
         break;
     }
-    const uint64_t before = m_agent->Pair().Recorder(SlotId::kBaseline).Snapshot().client_errors +
-                            m_agent->Pair().Recorder(SlotId::kCandidate).Snapshot().client_errors;
+    const uint64_t before =
+        m_agent->Pair().Recorder(ReleaseRole::kBaseline).Snapshot().client_errors +
+        m_agent->Pair().Recorder(ReleaseRole::kCandidate).Snapshot().client_errors;
     inference::ModelInferResponse response;
     const grpc::Status status = Infer(*m_clients.data, request, &response, "user-5");
     QCOMPARE(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     QVERIFY2(QString::fromStdString(status.error_message()).contains(expected),
              status.error_message().c_str());
-    const uint64_t after = m_agent->Pair().Recorder(SlotId::kBaseline).Snapshot().client_errors +
-                           m_agent->Pair().Recorder(SlotId::kCandidate).Snapshot().client_errors;
+    const uint64_t after =
+        m_agent->Pair().Recorder(ReleaseRole::kBaseline).Snapshot().client_errors +
+        m_agent->Pair().Recorder(ReleaseRole::kCandidate).Snapshot().client_errors;
     QCOMPARE(after, before + 1);
-    QCOMPARE(m_agent->Pair().Recorder(SlotId::kBaseline).Snapshot().server_errors, 0ull);
+    QCOMPARE(m_agent->Pair().Recorder(ReleaseRole::kBaseline).Snapshot().server_errors, 0ull);
     // And the next good request is served.
     QVERIFY(Infer(*m_clients.data, test::DigitsRequest(test::Holdout()[2]), &response).ok());
   }
@@ -391,7 +393,7 @@ class TestAgentE2E final : public QObject {
     QCOMPARE(answered, rounds);
     inference::ModelInferResponse response;
     QVERIFY(Infer(*m_clients.data, test::DigitsRequest(test::Holdout()[0]), &response).ok());
-    QCOMPARE(m_agent->Pair().Recorder(SlotId::kBaseline).Snapshot().server_errors, 0ull);
+    QCOMPARE(m_agent->Pair().Recorder(ReleaseRole::kBaseline).Snapshot().server_errors, 0ull);
   }
 
   void healthAndMetadata() {
@@ -445,7 +447,7 @@ class TestAgentE2E final : public QObject {
     auto front = test::StartAgent(config, &error);
     QVERIFY2(front, error.c_str());
     test::Clients clients = test::Connect(*front);
-    QCOMPARE(front->Pair().Health(SlotId::kCandidate).health, v1::HEALTHY);
+    QCOMPARE(front->Pair().Health(ReleaseRole::kCandidate).health, v1::HEALTHY);
 
     int correct = 0;
     for (int i = 0; i < 100; ++i) {
@@ -465,7 +467,7 @@ class TestAgentE2E final : public QObject {
     inference::ModelInferResponse response;
     QCOMPARE(Infer(*clients.data, bad, &response, {}, "candidate").error_code(),
              grpc::StatusCode::INVALID_ARGUMENT);
-    QCOMPARE(front->Pair().Recorder(SlotId::kCandidate).Snapshot().client_errors, 1ull);
+    QCOMPARE(front->Pair().Recorder(ReleaseRole::kCandidate).Snapshot().client_errors, 1ull);
 
     m_clients = {};
     m_agent.reset();  // the upstream goes away
@@ -474,9 +476,9 @@ class TestAgentE2E final : public QObject {
     QVERIFY(!down.ok());
     QVERIFY2(QString::fromStdString(down.error_message()).startsWith("upstream "),
              down.error_message().c_str());
-    QCOMPARE(front->Pair().Recorder(SlotId::kCandidate).Snapshot().server_errors, 1ull);
+    QCOMPARE(front->Pair().Recorder(ReleaseRole::kCandidate).Snapshot().server_errors, 1ull);
     front->ProbeOnce();
-    QCOMPARE(front->Pair().Health(SlotId::kCandidate).health, v1::UNHEALTHY);
+    QCOMPARE(front->Pair().Health(ReleaseRole::kCandidate).health, v1::UNHEALTHY);
     // The baseline keeps serving.
     QVERIFY(Infer(*clients.data, test::DigitsRequest(test::Holdout()[0]), &response).ok());
     QCOMPARE(response.model_version(), std::string("v1"));

@@ -14,7 +14,7 @@
 
 #include <grpcpp/create_channel.h>
 
-#include "agent/auth/client_token.h"
+#include "common/client_token.h"
 #include "greylane/v1/agent.grpc.pb.h"
 #include "support/agent_process.h"
 
@@ -232,8 +232,8 @@ class TestAgentProcess final : public QObject {
     out = ctl({"--as", "viewer", "rollback", "--reason", "not mine to do"}, &code);
     QVERIFY2(code == 1 && out.contains("PERMISSION_DENIED: role viewer may not rollback"),
              qPrintable(out));
-    out = ctl({"rollback"}, &code);
-    QVERIFY2(code == 1 && out.contains("a reason is required"), qPrintable(out));
+    out = ctl({"rollback"}, &code);  // refused before it reaches the agent: a usage mistake
+    QVERIFY2(code == 2 && out.contains("--reason is required"), qPrintable(out));
     out = ctl({"rollback", "--reason", "p99 +40 % on v2"}, &code);
     QVERIFY2(code == 0 && out.contains("phase ROLLED_BACK") && out.contains("candidate 0.00 %"),
              qPrintable(out));
@@ -263,7 +263,7 @@ class TestAgentProcess final : public QObject {
     QTest::newRow("missing models")
         << QStringList{"--demo",      "--models-dir",  "/nonexistent", "--control-listen",
                        "127.0.0.1:0", "--data-listen", "127.0.0.1:0"}
-        << 1 << "cannot open model file";
+        << 1 << "cannot read the model file";
     QTest::newRow("port in use") << QStringList{"--demo", "--control-listen", "127.0.0.1:HELD",
                                                 "--data-listen", "127.0.0.1:0"}
                                  << 1 << "cannot listen on 127.0.0.1:";

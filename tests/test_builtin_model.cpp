@@ -2,6 +2,8 @@
 // digits well and differently, bad files and bad tensors get clear errors.
 #include <QtTest>
 
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "agent/backends/builtin_backend.h"
@@ -36,11 +38,12 @@ class TestBuiltinModel final : public QObject {
 
  private slots:
   void bothVersionsLoadAndClassify() const {
-    std::string error;
-    const MlpModel v1 = MlpModel::Load(test::ModelsDir() + "/digits-v1.glm", &error);
-    QVERIFY2(error.empty(), error.c_str());
-    const MlpModel v2 = MlpModel::Load(test::ModelsDir() + "/digits-v2.glm", &error);
-    QVERIFY2(error.empty(), error.c_str());
+    const auto loaded1 = MlpModel::Load(test::ModelsDir() + "/digits-v1.glm");
+    QVERIFY2(loaded1.ok(), std::string(loaded1.status().message()).c_str());
+    const auto loaded2 = MlpModel::Load(test::ModelsDir() + "/digits-v2.glm");
+    QVERIFY2(loaded2.ok(), std::string(loaded2.status().message()).c_str());
+    const MlpModel& v1 = *loaded1;
+    const MlpModel& v2 = *loaded2;
     QCOMPARE(v1.InputWidth(), 64);
     QCOMPARE(v2.OutputWidth(), 10);
     QVERIFY(v2.ParameterCount() > 4 * v1.ParameterCount());  // v2 is the larger network
@@ -54,8 +57,7 @@ class TestBuiltinModel final : public QObject {
   }
 
   void batchEqualsSingleRows() const {
-    std::string error;
-    const MlpModel v2 = MlpModel::Load(test::ModelsDir() + "/digits-v2.glm", &error);
+    const MlpModel v2 = *MlpModel::Load(test::ModelsDir() + "/digits-v2.glm");
     std::vector<float> batch;
     for (int r = 0; r < 8; ++r) {
       const auto& px = test::Holdout()[static_cast<size_t>(r)].pixels;
@@ -83,16 +85,66 @@ class TestBuiltinModel final : public QObject {
         << "does not fit";
     QTest::newRow("truncated weights")
         << QByteArray("greylane-mlp 1\nlayers 1\ndense 2 2 softmax\nend\n\x01\x02", 47)
-        << "truncated";
+        << "declares 24 bytes of weights but 1 follow";
+    // A 92-byte file declaring 2^32 weights once ended in std::bad_alloc:
+    // the declared sizes are now checked against the bytes present first.
+    QTest::newRow("huge declared layer")
+        << QByteArray(
+               "greylane-mlp 1\nmodel m\nversion x\nlayers 1\ndense 65536 65536 softmax\nend\n"
+               "0123456789012345")
+        << "declares 17180131328 bytes of weights but 16 follow";
+    QTest::newRow("too wide") << QByteArray("greylane-mlp 1\nlayers 1\ndense 65537 2 relu\nend\n")
+                              << "widths 1..65536";
+    QTest::newRow("too many layers")
+        << QByteArray("greylane-mlp 1\nlayers 100000\nend\n") << "at most 64";
+    QTest::newRow("latin-1 name")
+        << QByteArray("greylane-mlp 1\nmodel ren\xe9\nlayers 1\ndense 2 2 softmax\nend\n")
+        << "not valid UTF-8";
+    QTest::newRow("escape in header")
+        << QByteArray("greylane-mlp 1\nversion \x1b[31mred\nend\n") << "control character";
+    QTest::newRow("endless header line")
+        << (QByteArray("greylane-mlp 1\nmodel ") + QByteArray(100000, 'a')) << "malformed";
+    QTest::newRow("not a number")
+        << QByteArray("greylane-mlp 1\ninput_scale nan\nlayers 1\ndense 2 2 softmax\nend\n")
+        << "input_scale nan";
+    QTest::newRow("trailing words")
+        << QByteArray("greylane-mlp 1\nlayers 1 2\ndense 2 2 softmax\nend\n") << "cannot parse";
   }
   void badFilesAreRefusedWithReason() const {
     QFETCH(QByteArray, bytes);
     QFETCH(QString, expected);
-    std::string error;
-    MlpModel::Load(WriteTemp(QTest::currentDataTag(), bytes.toStdString()), &error);
-    QVERIFY2(QString::fromStdString(error).contains(expected), error.c_str());
-    MlpModel::Load("/nonexistent/model.glm", &error);
-    QVERIFY(QString::fromStdString(error).contains("cannot open"));
+    const auto model = MlpModel::Load(WriteTemp(QTest::currentDataTag(), bytes.toStdString()));
+    QVERIFY(!model.ok());
+    const QString error = QString::fromStdString(std::string(model.status().message()));
+    QVERIFY2(error.contains(expected), qPrintable(error));
+  }
+
+  // Only regular files of bounded size: a FIFO would block the loader (and
+  // with it LoadCandidate and the agent's shutdown), a device never ends.
+  void onlyRegularFilesOfBoundedSize() const {
+    QTemporaryDir dir;
+    const std::string fifo = dir.filePath("fifo").toStdString();
+    QCOMPARE(::mkfifo(fifo.c_str(), 0600), 0);
+    QElapsedTimer timer;
+    timer.start();
+    auto model = MlpModel::Load(fifo);
+    QVERIFY(timer.elapsed() < 2000);
+    QVERIFY(!model.ok());
+    QVERIFY(std::string(model.status().message()).find("not a regular file") != std::string::npos);
+    model = MlpModel::Load("/dev/zero");
+    QVERIFY(std::string(model.status().message()).find("not a regular file") != std::string::npos);
+    model = MlpModel::Load(dir.path().toStdString());
+    QVERIFY(!model.ok());
+    // A sparse file: 300 MB on paper, nothing on disk.
+    const std::string big = dir.filePath("big.glm").toStdString();
+    QFile file(QString::fromStdString(big));
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    QVERIFY(file.resize(300ll << 20));
+    file.close();
+    model = MlpModel::Load(big);
+    QVERIFY(std::string(model.status().message()).find("at most") != std::string::npos);
+    model = MlpModel::Load("/nonexistent/model.glm");
+    QVERIFY(std::string(model.status().message()).find("No such file") != std::string::npos);
   }
 
   void malformedRequestsNameTheProblem_data() const {
@@ -113,9 +165,9 @@ class TestBuiltinModel final : public QObject {
   void malformedRequestsNameTheProblem() const {
     QFETCH(int, mutation);
     QFETCH(QString, expected);
-    std::string error;
-    auto backend = BuiltinBackend::Open(test::ModelsDir() + "/digits-v1.glm", &error);
-    QVERIFY(backend);
+    auto opened = BuiltinBackend::Open(test::ModelsDir() + "/digits-v1.glm");
+    QVERIFY(opened.ok());
+    auto& backend = *opened;
     auto request = test::DigitsRequest(test::Holdout()[0], /*raw=*/mutation != 5 && mutation != 6);
     auto* input = request.mutable_inputs(0);
     switch (mutation) {
@@ -162,8 +214,9 @@ class TestBuiltinModel final : public QObject {
   }
 
   void answersInTheFormItWasAsked() const {
-    std::string error;
-    auto backend = BuiltinBackend::Open(test::ModelsDir() + "/digits-v2.glm", &error);
+    auto opened = BuiltinBackend::Open(test::ModelsDir() + "/digits-v2.glm");
+    QVERIFY(opened.ok());
+    auto& backend = *opened;
     for (const bool raw : {true, false}) {
       inference::ModelInferResponse response;
       QVERIFY(

@@ -15,12 +15,12 @@
 #include <QSlider>
 #include <QTemporaryDir>
 
-#include "agent/audit/audit_proto.h"
 #include "app/agent_directory.h"
 #include "app/audit_trail_model.h"
 #include "app/console_options.h"
 #include "app/credential_store.h"
 #include "app/fleet_model.h"
+#include "common/audit_proto.h"
 #include "ui/connect_dialog.h"
 #include "ui/main_window.h"
 #include "widgets/time_series_chart.h"

@@ -7,9 +7,9 @@
 #include <thread>
 
 #include "agent/metrics/frame_queue.h"
-#include "agent/metrics/latency_sketch.h"
 #include "agent/metrics/metrics_hub.h"
 #include "agent/metrics/version_recorder.h"
+#include "common/latency_sketch.h"
 #include "greylane/v1/agent.pb.h"
 
 using greylane::LatencySketch;

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "agent/audit/audit_log.h"
-#include "agent/audit/audit_proto.h"
 #include "agent/load/load_generator.h"
+#include "common/audit_proto.h"
 #include "support/agent_test_support.h"
 
 using namespace greylane;
@@ -285,7 +285,8 @@ class TestReleaseControl final : public QObject {
     revision = admin.SetSplit(0, revision).state.split().revision();
     call = admin.LoadCandidate("v3", "/nonexistent/model.glm", revision);
     QCOMPARE(call.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    QVERIFY(QString::fromStdString(call.status.error_message()).contains("cannot open model file"));
+    QVERIFY(
+        QString::fromStdString(call.status.error_message()).contains("cannot read the model file"));
     call = admin.LoadCandidate("v1", test::ModelsDir() + "/digits-v1.glm", revision);
     QCOMPARE(call.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // the baseline's name
     call = admin.LoadCandidate("v3", "resources/models/digits-v1.glm", revision);
@@ -425,10 +426,9 @@ class TestReleaseControl final : public QObject {
     QVERIFY2(rc == SQLITE_OK, message);
     sqlite3_close(handle);
 
-    std::string error;
-    auto log = AuditLog::Open(db, AuditLog::Mode::kReadOnly, &error);
-    QVERIFY2(log, error.c_str());
-    const ChainVerdict verdict = log->Verify();
+    auto log = AuditLog::Open(db, AuditLog::Mode::kReadOnly);
+    QVERIFY2(log.ok(), std::string(log.status().message()).c_str());
+    const ChainVerdict verdict = (*log)->Verify();
     QVERIFY(!verdict.ok);
     QCOMPARE(verdict.broken_at, uint64_t(brokenAt));
     QVERIFY2(QString::fromStdString(verdict.why).contains(why), verdict.why.c_str());
@@ -448,7 +448,7 @@ class TestReleaseControl final : public QObject {
     LoadReport report;
     std::thread client([&] { report = RunLoad(load, {}, &error); });
     // Let traffic reach both versions, then roll back mid-stream.
-    VersionRecorder& candidate = m_agent->Pair().Recorder(SlotId::kCandidate);
+    VersionRecorder& candidate = m_agent->Pair().Recorder(ReleaseRole::kCandidate);
     QTRY_VERIFY_WITH_TIMEOUT(candidate.Snapshot().ok > 200, 5000);
     const Call rolled = op.Rollback("error spike");
     const VersionTotals at_rollback = candidate.Snapshot();

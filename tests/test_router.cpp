@@ -9,8 +9,8 @@
 #include "agent/routing/router.h"
 #include "agent/routing/traffic_split.h"
 
+using greylane::ReleaseRole;
 using greylane::Router;
-using greylane::SlotId;
 using greylane::TrafficSplit;
 
 class TestRouter final : public QObject {
@@ -20,7 +20,7 @@ class TestRouter final : public QObject {
   void thousandUsersAtTenPercent() const {
     int candidate = 0;
     for (int u = 0; u < 1000; ++u) {
-      candidate += Router::Route("user-" + std::to_string(u), 1000).slot == SlotId::kCandidate;
+      candidate += Router::Route("user-" + std::to_string(u), 1000).role == ReleaseRole::kCandidate;
     }
     // 10 % +- 1 %: the bound for 1000 users.
     QVERIFY2(candidate >= 90 && candidate <= 110, qPrintable(QString::number(candidate)));
@@ -40,8 +40,8 @@ class TestRouter final : public QObject {
     const int users = 200000;
     int candidate = 0;
     for (int u = 0; u < users; ++u) {
-      candidate +=
-          Router::Route("u" + std::to_string(u * 7919), basisPoints).slot == SlotId::kCandidate;
+      candidate += Router::Route("u" + std::to_string(u * 7919), basisPoints).role ==
+                   ReleaseRole::kCandidate;
     }
     // Within 4 standard deviations of a binomial with p = weight.
     const double p = basisPoints / 10000.0;
@@ -65,8 +65,8 @@ class TestRouter final : public QObject {
   void userNeverChangesVersionAtSameWeight() const {
     for (int u = 0; u < 2000; ++u) {
       const std::string key = "user-" + std::to_string(u);
-      const SlotId first = Router::Route(key, 3300).slot;
-      for (int i = 0; i < 5; ++i) QCOMPARE(Router::Route(key, 3300).slot, first);
+      const ReleaseRole first = Router::Route(key, 3300).role;
+      for (int i = 0; i < 5; ++i) QCOMPARE(Router::Route(key, 3300).role, first);
     }
   }
 
@@ -75,7 +75,8 @@ class TestRouter final : public QObject {
     for (uint32_t bp = 0; bp <= 10000; bp += 50) {
       int count = 0;
       for (size_t u = 0; u < was_candidate.size(); ++u) {
-        const bool now = Router::Route("user-" + std::to_string(u), bp).slot == SlotId::kCandidate;
+        const bool now =
+            Router::Route("user-" + std::to_string(u), bp).role == ReleaseRole::kCandidate;
         QVERIFY2(now || !was_candidate[u], "a candidate user moved back to the baseline");
         was_candidate[u] = now;
         count += now;
@@ -88,7 +89,8 @@ class TestRouter final : public QObject {
   void noKeyIsRandomAtTheWeight() const {
     const int n = 100000;
     int candidate = 0;
-    for (int i = 0; i < n; ++i) candidate += Router::Route({}, 2500).slot == SlotId::kCandidate;
+    for (int i = 0; i < n; ++i)
+      candidate += Router::Route({}, 2500).role == ReleaseRole::kCandidate;
     QVERIFY2(std::abs(candidate - 25000) < 4 * std::sqrt(n * 0.25 * 0.75),
              qPrintable(QString::number(candidate)));
     QCOMPARE(Router::Route({}, 2500).basis, greylane::RouteBasis::kRandom);

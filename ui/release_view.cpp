@@ -75,7 +75,7 @@ VersionCardData::Health CardHealth(v1::Health health) {
 }
 }  // namespace
 
-QString PhaseName(v1::Phase phase) {
+QString PhaseTitle(v1::Phase phase) {
   switch (phase) {
     case v1::STEADY:
       return QObject::tr("STEADY");
@@ -281,7 +281,7 @@ void ReleaseView::RefreshHeader() {
                             node.toHtmlEscaped()));
   if (s.phase() != v1::PHASE_UNSPECIFIED) {
     const QColor colour = PhaseColour(s.phase());
-    m_phase->setText(PhaseName(s.phase()));
+    m_phase->setText(PhaseTitle(s.phase()));
     QFont bold = m_phase->font();
     bold.setBold(true);
     m_phase->setMinimumWidth(QFontMetrics(bold).horizontalAdvance(m_phase->text()) + 28);

@@ -107,6 +107,6 @@ class ReleaseView final : public QWidget {
   double m_confirm_to_shown_ms = 0;
 };
 
-QString PhaseName(v1::Phase phase);
+QString PhaseTitle(v1::Phase phase);
 
 }  // namespace greylane

@@ -1,9 +1,20 @@
 #include "agent/audit/audit_log.h"
 
+#include <fcntl.h>
+#include <openssl/sha.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdio>
+#include <cstring>
+
+#include "common/audit_proto.h"
+#include "common/text.h"
+#include "greylane/v1/agent.pb.h"
 
 namespace greylane {
 namespace {
@@ -32,6 +43,18 @@ constexpr char kColumns[] =
     "before_basis_points, before_revision, before_baseline, before_candidate, before_phase, "
     "after_basis_points, after_revision, after_baseline, after_candidate, after_phase, "
     "evidence, prev_hash, hash";
+
+constexpr char kStoreState[] =
+    "INSERT INTO release_state (id, audit_sequence, state) VALUES (1, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET audit_sequence=excluded.audit_sequence, state=excluded.state";
+
+// The write-ahead log is checkpointed when it passes this many 4 KiB pages,
+// and truncated back to this size after a checkpoint resets it.
+constexpr int kCheckpointAfterFrames = 1024;
+constexpr int64_t kWalSizeLimitBytes = 4 << 20;
+// A writer waits this long for a lock another process holds: a rollback
+// must not hang behind someone's open sqlite3 shell.
+constexpr int kBusyTimeoutMs = 250;
 
 // A prepared statement that finalises itself, or borrows a cached one
 // (reset and cleared for reuse when done).
@@ -76,10 +99,6 @@ class Statement {
   bool m_owned = true;
 };
 
-constexpr char kStoreState[] =
-    "INSERT INTO release_state (id, audit_sequence, state) VALUES (1, ?, ?) "
-    "ON CONFLICT(id) DO UPDATE SET audit_sequence=excluded.audit_sequence, state=excluded.state";
-
 AuditRecord ReadRow(const Statement& s) {
   AuditRecord r;
   r.sequence = static_cast<uint64_t>(s.ColumnInt(0));
@@ -100,84 +119,336 @@ AuditRecord ReadRow(const Statement& s) {
   return r;
 }
 
-}  // namespace
-
-bool AuditLog::Exec(sqlite3* db, const char* sql, std::string* error) {
-  char* message = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) == SQLITE_OK) return true;
-  *error = "audit database " + m_path + ": " + (message ? message : sqlite3_errmsg(db));
-  sqlite3_free(message);
-  return false;
+// A path as an SQLite URI ("file:" + percent-encoded path).
+std::string FileUri(const std::string& path) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (const unsigned char c : path) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      uri += static_cast<char>(c);
+    } else {
+      uri += '%';
+      uri += kHex[c >> 4];
+      uri += kHex[c & 15];
+    }
+  }
+  return uri;
 }
 
-std::unique_ptr<AuditLog> AuditLog::Open(const std::string& path, Mode mode, std::string* error) {
+bool Exists(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0;
+}
+
+}  // namespace
+
+// Two halves written alternately, each with a generation and a SHA-256, so
+// a crash while writing one leaves the other intact. The file is filled
+// with zeros when created: later writes overwrite blocks it already owns
+// and need no free space.
+class AuditLog::Journal {
+ public:
+  static constexpr size_t kHalfBytes = 512 * 1024;
+  static constexpr size_t kHeaderBytes = 16;  // "GLPJ", u32 format 1, u64 payload length
+
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& path, bool writable) {
+    const int fd = ::open(path.c_str(), (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return absl::FailedPreconditionError("cannot open the pending-rows journal " + path + ": " +
+                                           std::strerror(errno));
+    }
+    std::unique_ptr<Journal> journal(new Journal(fd, path));
+    struct stat info {};
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+      return absl::FailedPreconditionError("the pending-rows journal " + path +
+                                           " is not a regular file");
+    }
+    if (writable && static_cast<size_t>(info.st_size) < 2 * kHalfBytes) {
+      const std::string zeros(64 * 1024, '\0');
+      for (size_t at = static_cast<size_t>(info.st_size) / zeros.size() * zeros.size();
+           at < 2 * kHalfBytes; at += zeros.size()) {
+        if (::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(at)) !=
+            static_cast<ssize_t>(zeros.size())) {
+          return absl::ResourceExhaustedError(
+              "cannot reserve 1 MiB for the pending-rows journal " + path + ": " +
+              std::strerror(errno) +
+              " (it lets a rollback take effect while the disk is full; free some space)");
+        }
+      }
+      if (::fsync(fd) != 0) {
+        return absl::FailedPreconditionError("cannot sync " + path + ": " + std::strerror(errno));
+      }
+    }
+    return journal;
+  }
+
+  ~Journal() { ::close(m_fd); }
+
+  absl::StatusOr<std::vector<PendingRow>> Read() {
+    v1::PendingAuditJournal newest;
+    bool found = false;
+    for (size_t half = 0; half < 2; ++half) {
+      v1::PendingAuditJournal candidate;
+      if (!ReadHalf(half, &candidate)) continue;
+      if (!found || candidate.generation() > newest.generation()) {
+        newest = std::move(candidate);
+        found = true;
+        m_next_half = 1 - half;
+      }
+    }
+    m_generation = newest.generation();
+    std::vector<PendingRow> rows;
+    for (const v1::PendingAuditRow& r : newest.rows()) {
+      PendingRow row{FromProto(r.entry()), std::nullopt};
+      if (r.has_state()) row.state = r.state();
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
+  absl::Status Write(const std::vector<PendingRow>& rows) {
+    v1::PendingAuditJournal journal;
+    journal.set_generation(m_generation + 1);
+    for (const PendingRow& row : rows) {
+      v1::PendingAuditRow* r = journal.add_rows();
+      ToProto(row.record, r->mutable_entry());
+      if (row.state) {
+        r->set_state(*row.state);
+        r->set_has_state(true);
+      }
+    }
+    const std::string payload = journal.SerializeAsString();
+    if (kHeaderBytes + payload.size() + SHA256_DIGEST_LENGTH > kHalfBytes) {
+      return absl::ResourceExhaustedError("the pending-rows journal is full (" +
+                                          std::to_string(rows.size()) + " rows)");
+    }
+    std::string image = "GLPJ";
+    const uint32_t format = 1;
+    const uint64_t length = payload.size();
+    image.append(reinterpret_cast<const char*>(&format), sizeof(format));
+    image.append(reinterpret_cast<const char*>(&length), sizeof(length));
+    image += payload;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest);
+    image.append(reinterpret_cast<const char*>(digest), sizeof(digest));
+    const off_t offset = static_cast<off_t>(m_next_half * kHalfBytes);
+    if (::pwrite(m_fd, image.data(), image.size(), offset) != static_cast<ssize_t>(image.size()) ||
+        ::fdatasync(m_fd) != 0) {
+      return absl::UnavailableError("cannot write the pending-rows journal " + m_path + ": " +
+                                    std::strerror(errno));
+    }
+    m_generation = journal.generation();
+    m_next_half = 1 - m_next_half;
+    return absl::OkStatus();
+  }
+
+ private:
+  Journal(int fd, std::string path) : m_fd(fd), m_path(std::move(path)) {}
+
+  bool ReadHalf(size_t half, v1::PendingAuditJournal* out) {
+    char header[kHeaderBytes];
+    const off_t offset = static_cast<off_t>(half * kHalfBytes);
+    if (::pread(m_fd, header, sizeof(header), offset) != static_cast<ssize_t>(sizeof(header)) ||
+        std::memcmp(header, "GLPJ", 4) != 0) {
+      return false;
+    }
+    uint32_t format = 0;
+    uint64_t length = 0;
+    std::memcpy(&format, header + 4, sizeof(format));
+    std::memcpy(&length, header + 8, sizeof(length));
+    if (format != 1 || length > kHalfBytes - kHeaderBytes - SHA256_DIGEST_LENGTH) return false;
+    std::string body(length + SHA256_DIGEST_LENGTH, '\0');
+    if (::pread(m_fd, body.data(), body.size(), offset + static_cast<off_t>(kHeaderBytes)) !=
+        static_cast<ssize_t>(body.size())) {
+      return false;
+    }
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(body.data()), length, digest);
+    if (std::memcmp(digest, body.data() + length, sizeof(digest)) != 0) return false;
+    return out->ParseFromArray(body.data(), static_cast<int>(length));
+  }
+
+  int m_fd;
+  std::string m_path;
+  uint64_t m_generation = 0;
+  size_t m_next_half = 0;
+};
+
+absl::Status AuditLog::Exec(sqlite3* db, const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) == SQLITE_OK) return absl::OkStatus();
+  const std::string text = message ? message : sqlite3_errmsg(db);
+  sqlite3_free(message);
+  return absl::UnavailableError("audit database " + m_path + ": " + text);
+}
+
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, Mode mode) {
   std::unique_ptr<AuditLog> log(new AuditLog);
   log->m_path = path;
-  const int flags =
-      mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  if (sqlite3_open_v2(path.c_str(), &log->m_writer, flags | SQLITE_OPEN_FULLMUTEX, nullptr) !=
-      SQLITE_OK) {
-    *error = "cannot open audit database " + path + ": " + sqlite3_errmsg(log->m_writer);
-    return nullptr;
-  }
-  sqlite3_busy_timeout(log->m_writer, 5000);
-  if (mode == Mode::kReadWrite) {
-    if (!log->Exec(log->m_writer,
-                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                   "PRAGMA wal_autocheckpoint=0;",
-                   error) ||
-        !log->Exec(log->m_writer, kSchema, error)) {
-      return nullptr;
-    }
-    const std::string insert = std::string("INSERT INTO audit (") + kColumns +
-                               ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-    if (sqlite3_prepare_v2(log->m_writer, insert.c_str(), -1, &log->m_insert_row, nullptr) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v2(log->m_writer, kStoreState, -1, &log->m_store_state, nullptr) !=
-            SQLITE_OK ||
-        sqlite3_open_v2(path.c_str(), &log->m_checkpointer,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
-      *error = "audit database " + path + ": " + sqlite3_errmsg(log->m_writer);
-      return nullptr;
-    }
-  }
-  if (sqlite3_open_v2(path.c_str(), &log->m_reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    *error =
-        "cannot open audit database " + path + " for reading: " + sqlite3_errmsg(log->m_reader);
-    return nullptr;
-  }
-  sqlite3_busy_timeout(log->m_reader, 5000);
-  if (auto last = log->Last()) {
-    log->m_last_sequence = last->sequence;
-    log->m_last_hash = last->hash;
-  } else if (mode == Mode::kReadOnly) {
-    Statement probe(log->m_reader, "SELECT count(*) FROM audit");
-    if (!probe.ok()) {
-      *error = path + " is not a Greylane audit database";
-      return nullptr;
-    }
-  }
+  absl::Status status = mode == Mode::kReadOnly ? log->OpenReadOnly() : log->OpenReadWrite();
+  if (!status.ok()) return status;
   return log;
 }
 
+absl::Status AuditLog::OpenReadWrite() {
+  absl::MutexLock write(&m_write_mutex);
+  if (sqlite3_open_v2(m_path.c_str(), &m_writer,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    return absl::FailedPreconditionError("cannot open audit database " + m_path + ": " +
+                                         sqlite3_errmsg(m_writer));
+  }
+  sqlite3_busy_timeout(m_writer, kBusyTimeoutMs);
+  const std::string pragmas =
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+      "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=" +
+      std::to_string(kWalSizeLimitBytes) + ";";
+  if (absl::Status s = Exec(m_writer, pragmas.c_str()); !s.ok()) return s;
+  if (absl::Status s = Exec(m_writer, kSchema); !s.ok()) return s;
+  const std::string insert = std::string("INSERT INTO audit (") + kColumns +
+                             ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  if (sqlite3_prepare_v2(m_writer, insert.c_str(), -1, &m_insert_row, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(m_writer, kStoreState, -1, &m_store_state, nullptr) != SQLITE_OK) {
+    return absl::FailedPreconditionError("audit database " + m_path + ": " +
+                                         sqlite3_errmsg(m_writer));
+  }
+  sqlite3_wal_hook(m_writer, &AuditLog::OnWalCommit, this);
+  {
+    absl::MutexLock lock(&m_checkpoint_mutex);
+    if (sqlite3_open_v2(m_path.c_str(), &m_checkpointer,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+      return absl::FailedPreconditionError("audit database " + m_path + ": " +
+                                           sqlite3_errmsg(m_checkpointer));
+    }
+    // A connection learns that the file is in WAL mode only when it first
+    // reads it; until then sqlite3_wal_checkpoint_v2 does nothing (this is
+    // why no checkpoint ever ran before).
+    if (absl::Status s = Exec(m_checkpointer, "SELECT count(*) FROM sqlite_master"); !s.ok()) {
+      return s;
+    }
+  }
+  {
+    absl::MutexLock lock(&m_read_mutex);
+    if (sqlite3_open_v2(m_path.c_str(), &m_reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+      return absl::FailedPreconditionError("cannot open audit database " + m_path +
+                                           " for reading: " + sqlite3_errmsg(m_reader));
+    }
+    sqlite3_busy_timeout(m_reader, 5000);
+  }
+  if (auto last = LastStored()) {
+    m_last_sequence = last->sequence;
+    m_last_hash = last->hash;
+  }
+  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(m_path + "-pending", true);
+  if (!journal.ok()) return journal.status();
+  m_journal = std::move(*journal);
+  if (absl::Status s = ReplayJournal(); !s.ok()) return s;
+  m_checkpoint_thread = std::thread([this] { CheckpointLoop(); });
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::OpenReadOnly() {
+  // Without a -wal file no agent has the database open: read it as
+  // immutable, which creates no -wal/-shm files and works in a read-only
+  // folder. With one, SQLite reads through it (the -shm must exist).
+  const bool live = Exists(m_path + "-wal");
+  const std::string uri = FileUri(m_path) + (live ? "?mode=ro" : "?mode=ro&immutable=1");
+  {
+    absl::MutexLock lock(&m_read_mutex);
+    if (sqlite3_open_v2(uri.c_str(), &m_reader,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+      return absl::FailedPreconditionError("cannot open audit database " + m_path + ": " +
+                                           sqlite3_errmsg(m_reader));
+    }
+    sqlite3_busy_timeout(m_reader, 5000);
+    Statement probe(m_reader, "SELECT count(*) FROM audit");
+    if (!probe.ok()) {
+      const std::string why = sqlite3_errmsg(m_reader);
+      if (why.find("no such table") != std::string::npos ||
+          why.find("not a database") != std::string::npos) {
+        return absl::InvalidArgumentError(m_path + " is not a Greylane audit database (" + why +
+                                          ")");
+      }
+      return absl::FailedPreconditionError("cannot read audit database " + m_path + ": " + why);
+    }
+  }
+  absl::MutexLock write(&m_write_mutex);
+  if (auto last = LastStored()) {
+    m_last_sequence = last->sequence;
+    m_last_hash = last->hash;
+  }
+  // Rows an agent kept pending belong to the trail as it will be replayed.
+  if (Exists(m_path + "-pending")) {
+    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(m_path + "-pending", false);
+    if (journal.ok()) {
+      absl::StatusOr<std::vector<PendingRow>> rows = (*journal)->Read();
+      if (rows.ok()) {
+        for (PendingRow& row : *rows) {
+          if (row.record.sequence != m_last_sequence + 1) continue;
+          m_last_sequence = row.record.sequence;
+          m_last_hash = row.record.hash;
+          m_pending.push_back(std::move(row));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 AuditLog::~AuditLog() {
+  {
+    absl::MutexLock lock(&m_keeper_mutex);
+    m_stopping = true;
+  }
+  if (m_checkpoint_thread.joinable()) m_checkpoint_thread.join();
+  {
+    absl::MutexLock lock(&m_checkpoint_mutex);
+    sqlite3_close_v2(m_checkpointer);
+  }
+  {
+    absl::MutexLock lock(&m_read_mutex);
+    sqlite3_close_v2(m_reader);
+  }
+  absl::MutexLock lock(&m_write_mutex);
   sqlite3_finalize(m_insert_row);
   sqlite3_finalize(m_store_state);
-  sqlite3_close_v2(m_checkpointer);
-  sqlite3_close_v2(m_reader);
   sqlite3_close_v2(m_writer);
 }
 
+int AuditLog::OnWalCommit(void* self, sqlite3*, const char*, int frames) {
+  if (frames >= kCheckpointAfterFrames) static_cast<AuditLog*>(self)->RequestCheckpoint();
+  return SQLITE_OK;
+}
+
+void AuditLog::RequestCheckpoint() {
+  absl::MutexLock lock(&m_keeper_mutex);
+  m_checkpoint_wanted = true;
+}
+
+void AuditLog::CheckpointLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&m_keeper_mutex);
+      m_keeper_mutex.AwaitWithTimeout(absl::Condition(this, &AuditLog::KeeperWoken),
+                                      absl::Seconds(2));
+      if (m_stopping) return;
+      m_checkpoint_wanted = false;
+    }
+    Checkpoint();
+  }
+}
+
 void AuditLog::Checkpoint() {
-  std::lock_guard lock(m_checkpoint_mutex);
+  absl::MutexLock lock(&m_checkpoint_mutex);
   if (m_checkpointer) {
     sqlite3_wal_checkpoint_v2(m_checkpointer, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   }
 }
 
-bool AuditLog::Append(AuditRecord* r, const std::string* state_blob, std::string* error) {
-  std::lock_guard lock(m_write_mutex);
+void AuditLog::ChainLocked(AuditRecord* r) {
+  BoundAuditRecord(r);
   r->sequence = m_last_sequence + 1;
   if (r->time_unix_ms == 0) {
     r->time_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -186,82 +457,218 @@ bool AuditLog::Append(AuditRecord* r, const std::string* state_blob, std::string
   }
   r->prev_hash = m_last_hash;
   r->hash = ComputeRowHash(*r);
+}
 
-  if (!Exec(m_writer, "BEGIN IMMEDIATE", error)) return false;
+absl::Status AuditLog::Insert(const AuditRecord& r, const std::string* state_blob) {
+  if (absl::Status s = Exec(m_writer, "BEGIN IMMEDIATE"); !s.ok()) return s;
   bool ok = false;
   {
     Statement insert(m_insert_row);
     if (insert.ok()) {
-      insert.Int(1, static_cast<int64_t>(r->sequence));
-      insert.Int(2, r->time_unix_ms);
-      insert.Text(3, r->actor);
-      insert.Text(4, r->role);
-      insert.Text(5, r->peer);
-      insert.Text(6, r->action);
-      insert.Text(7, r->outcome);
-      insert.Text(8, r->reason);
+      insert.Int(1, static_cast<int64_t>(r.sequence));
+      insert.Int(2, r.time_unix_ms);
+      insert.Text(3, r.actor);
+      insert.Text(4, r.role);
+      insert.Text(5, r.peer);
+      insert.Text(6, r.action);
+      insert.Text(7, r.outcome);
+      insert.Text(8, r.reason);
       int i = 9;
-      for (const AuditState* s : {&r->before, &r->after}) {
+      for (const AuditState* s : {&r.before, &r.after}) {
         insert.Int(i++, s->candidate_basis_points);
         insert.Int(i++, static_cast<int64_t>(s->revision));
         insert.Text(i++, s->baseline_version);
         insert.Text(i++, s->candidate_version);
         insert.Text(i++, s->phase);
       }
-      insert.Text(19, r->evidence);
-      insert.Text(20, r->prev_hash);
-      insert.Text(21, r->hash);
+      insert.Text(19, r.evidence);
+      insert.Text(20, r.prev_hash);
+      insert.Text(21, r.hash);
       ok = sqlite3_step(insert.get()) == SQLITE_DONE;
     }
     if (ok && state_blob) {
       Statement state(m_store_state);
       ok = state.ok();
       if (ok) {
-        state.Int(1, static_cast<int64_t>(r->sequence));
+        state.Int(1, static_cast<int64_t>(r.sequence));
         state.Blob(2, *state_blob);
         ok = sqlite3_step(state.get()) == SQLITE_DONE;
       }
     }
   }
+  absl::Status status = absl::OkStatus();
   if (!ok) {
-    *error = "audit database " + m_path + ": " + sqlite3_errmsg(m_writer);
-    std::string ignored;
-    Exec(m_writer, "ROLLBACK", &ignored);
-    return false;
+    status = absl::UnavailableError("audit database " + m_path + ": " + sqlite3_errmsg(m_writer));
+  } else {
+    status = Exec(m_writer, "COMMIT");
   }
-  if (!Exec(m_writer, "COMMIT", error)) {
-    std::string ignored;
-    Exec(m_writer, "ROLLBACK", &ignored);
-    return false;
+  if (!status.ok()) Exec(m_writer, "ROLLBACK").IgnoreError();
+  return status;
+}
+
+absl::Status AuditLog::Append(AuditRecord* record, const std::string* state_blob) {
+  absl::MutexLock lock(&m_write_mutex);
+  if (!m_writer) return absl::FailedPreconditionError("the audit trail is open read-only");
+  if (absl::Status s = FlushPendingLocked(); !s.ok()) {
+    return absl::UnavailableError("earlier rows are still waiting to be written (" +
+                                  std::string(s.message()) + ")");
   }
-  m_last_sequence = r->sequence;
-  m_last_hash = r->hash;
-  return true;
+  ChainLocked(record);
+  if (absl::Status s = Insert(*record, state_blob); !s.ok()) return s;
+  m_last_sequence = record->sequence;
+  m_last_hash = record->hash;
+  return absl::OkStatus();
+}
+
+AuditLog::Durability AuditLog::AppendSafety(AuditRecord* record, const std::string* state_blob,
+                                            std::string* why) {
+  absl::MutexLock lock(&m_write_mutex);
+  absl::Status status = m_writer ? FlushPendingLocked()
+                                 : absl::FailedPreconditionError("the trail is open read-only");
+  ChainLocked(record);
+  if (status.ok()) status = Insert(*record, state_blob);
+  m_last_sequence = record->sequence;
+  m_last_hash = record->hash;
+  if (status.ok()) return Durability::kTrail;
+  *why = std::string(status.message());
+  m_pending.push_back({*record, state_blob ? std::optional<std::string>(*state_blob)
+                                           : std::optional<std::string>()});
+  m_pending_why = *why;
+  if (m_journal) {
+    absl::Status saved = SaveJournal();
+    if (saved.ok()) return Durability::kJournal;
+    *why += "; " + std::string(saved.message());
+  }
+  m_pending_why = *why;
+  return Durability::kMemory;
+}
+
+absl::Status AuditLog::SaveJournal() {
+  return m_journal->Write(m_pending);
+}
+
+absl::Status AuditLog::FlushPendingLocked() {
+  if (m_pending.empty()) return absl::OkStatus();
+  while (!m_pending.empty()) {
+    const PendingRow& row = m_pending.front();
+    if (absl::Status s = Insert(row.record, row.state ? &*row.state : nullptr); !s.ok()) {
+      m_pending_why = std::string(s.message());
+      return s;
+    }
+    m_pending.erase(m_pending.begin());
+  }
+  m_pending_why.clear();
+  // Rows the journal still lists are now in the trail (a replay skips them),
+  // so a failure to clear it costs nothing.
+  if (m_journal) SaveJournal().IgnoreError();
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::FlushPending() {
+  absl::MutexLock lock(&m_write_mutex);
+  if (!m_writer) return absl::FailedPreconditionError("the audit trail is open read-only");
+  return FlushPendingLocked();
+}
+
+size_t AuditLog::PendingRows(std::string* detail) {
+  absl::MutexLock lock(&m_write_mutex);
+  if (detail) *detail = m_pending_why;
+  return m_pending.size();
+}
+
+absl::Status AuditLog::ReplayJournal() {
+  absl::StatusOr<std::vector<PendingRow>> rows = m_journal->Read();
+  if (!rows.ok()) return rows.status();
+  for (PendingRow& row : *rows) {
+    const AuditRecord& r = row.record;
+    if (!RowHashHolds(r)) {
+      return absl::DataLossError("the pending-rows journal's row #" + std::to_string(r.sequence) +
+                                 " does not match its hash");
+    }
+    if (r.sequence <= m_last_sequence) {
+      const std::optional<AuditRecord> stored = StoredRow(r.sequence);
+      if (!stored || stored->hash != r.hash) {
+        return absl::DataLossError("the pending-rows journal's row #" + std::to_string(r.sequence) +
+                                   " differs from the trail's row of that number");
+      }
+      continue;  // written before the journal was cleared
+    }
+    if (r.sequence != m_last_sequence + 1 || r.prev_hash != m_last_hash) {
+      return absl::DataLossError("the pending-rows journal's row #" + std::to_string(r.sequence) +
+                                 " does not follow the trail's last row #" +
+                                 std::to_string(m_last_sequence));
+    }
+    m_last_sequence = r.sequence;
+    m_last_hash = r.hash;
+    m_pending.push_back(std::move(row));
+  }
+  if (!m_pending.empty()) m_pending_why = "rows from the journal of an earlier run";
+  FlushPendingLocked().IgnoreError();  // still pending if the disk is still full
+  return absl::OkStatus();
 }
 
 std::optional<std::string> AuditLog::LoadState(uint64_t* sequence) {
-  std::lock_guard lock(m_read_mutex);
+  {
+    absl::MutexLock lock(&m_write_mutex);
+    for (auto it = m_pending.rbegin(); it != m_pending.rend(); ++it) {
+      if (!it->state) continue;
+      if (sequence) *sequence = it->record.sequence;
+      return it->state;
+    }
+  }
+  absl::MutexLock lock(&m_read_mutex);
   Statement s(m_reader, "SELECT audit_sequence, state FROM release_state WHERE id = 1");
   if (!s.ok() || sqlite3_step(s.get()) != SQLITE_ROW) return std::nullopt;
   if (sequence) *sequence = static_cast<uint64_t>(s.ColumnInt(0));
   return s.ColumnBlob(1);
 }
 
-std::vector<AuditRecord> AuditLog::List(uint64_t after_sequence, size_t limit) {
-  std::lock_guard lock(m_read_mutex);
-  const std::string sql = std::string("SELECT ") + kColumns +
-                          " FROM audit WHERE sequence > ? ORDER BY sequence LIMIT ?";
-  Statement s(m_reader, sql.c_str());
+std::vector<AuditRecord> AuditLog::List(uint64_t after_sequence, size_t max_rows,
+                                        size_t max_bytes) {
   std::vector<AuditRecord> rows;
-  if (!s.ok()) return rows;
-  s.Int(1, static_cast<int64_t>(after_sequence));
-  s.Int(2, static_cast<int64_t>(limit));
-  while (sqlite3_step(s.get()) == SQLITE_ROW) rows.push_back(ReadRow(s));
+  if (max_rows == 0) return rows;
+  // Pending rows first: one flushed meanwhile is then found in the
+  // database as well (and skipped here), never in neither.
+  std::vector<AuditRecord> pending;
+  {
+    absl::MutexLock lock(&m_write_mutex);
+    for (const PendingRow& p : m_pending) {
+      if (p.record.sequence > after_sequence) pending.push_back(p.record);
+    }
+  }
+  size_t bytes = 0;
+  bool page_full = false;
+  if (after_sequence < static_cast<uint64_t>(INT64_MAX)) {
+    absl::MutexLock lock(&m_read_mutex);
+    const std::string sql = std::string("SELECT ") + kColumns +
+                            " FROM audit WHERE sequence > ? ORDER BY sequence LIMIT ?";
+    Statement s(m_reader, sql.c_str());
+    if (!s.ok()) return rows;
+    s.Int(1, static_cast<int64_t>(after_sequence));
+    s.Int(2, static_cast<int64_t>(std::min<size_t>(max_rows, INT_MAX)));
+    while (sqlite3_step(s.get()) == SQLITE_ROW) {
+      rows.push_back(ReadRow(s));
+      bytes += std::min(AuditRecordBytes(rows.back()), kMaxAuditEntryWireBytes);
+      if (bytes >= max_bytes) {
+        page_full = true;
+        break;
+      }
+    }
+    page_full = page_full || rows.size() >= max_rows;
+  }
+  const uint64_t last = rows.empty() ? after_sequence : rows.back().sequence;
+  for (AuditRecord& p : pending) {
+    if (page_full || rows.size() >= max_rows) break;
+    if (p.sequence <= last) continue;
+    rows.push_back(std::move(p));
+    bytes += AuditRecordBytes(rows.back());
+    page_full = bytes >= max_bytes;
+  }
   return rows;
 }
 
-std::optional<AuditRecord> AuditLog::Last() {
-  std::lock_guard lock(m_read_mutex);
+std::optional<AuditRecord> AuditLog::LastStored() {
+  absl::MutexLock lock(&m_read_mutex);
   const std::string sql =
       std::string("SELECT ") + kColumns + " FROM audit ORDER BY sequence DESC LIMIT 1";
   Statement s(m_reader, sql.c_str());
@@ -269,8 +676,26 @@ std::optional<AuditRecord> AuditLog::Last() {
   return ReadRow(s);
 }
 
+std::optional<AuditRecord> AuditLog::StoredRow(uint64_t sequence) {
+  absl::MutexLock lock(&m_read_mutex);
+  const std::string sql = std::string("SELECT ") + kColumns + " FROM audit WHERE sequence = ?";
+  Statement s(m_reader, sql.c_str());
+  if (!s.ok() || sequence > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+  s.Int(1, static_cast<int64_t>(sequence));
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return std::nullopt;
+  return ReadRow(s);
+}
+
+std::optional<AuditRecord> AuditLog::Last() {
+  {
+    absl::MutexLock lock(&m_write_mutex);
+    if (!m_pending.empty()) return m_pending.back().record;
+  }
+  return LastStored();
+}
+
 uint64_t AuditLog::LastSequence() {
-  std::lock_guard lock(m_write_mutex);
+  absl::MutexLock lock(&m_write_mutex);
   return m_last_sequence;
 }
 
@@ -282,7 +707,7 @@ ChainVerdict AuditLog::Verify() {
     for (const AuditRecord& row : rows) {
       if (!verifier.Add(row)) return verifier.Verdict();
     }
-    if (rows.size() < 1000) break;
+    if (rows.empty()) break;
     after = rows.back().sequence;
   }
   return verifier.Verdict();

@@ -6,10 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <sstream>
 
-#include "agent/audit/audit_record.h"
+#include "common/audit_record.h"
+#include "common/files.h"
+#include "common/text.h"
 
 namespace greylane {
 
@@ -54,6 +55,13 @@ std::optional<TokenStore> TokenStore::Parse(const std::string& text, std::string
                "<viewer|operator|admin>`";
       return std::nullopt;
     }
+    if (std::string problem =
+            TextProblem("the identity", identity, kMaxIdentityBytes, TextKind::kName);
+        !problem.empty()) {
+      *error = "line " + std::to_string(number) + ": " + problem +
+               " (the file must be UTF-8: identities go into the audit trail)";
+      return std::nullopt;
+    }
     if (store.m_by_hash.count(hash)) {
       *error = "line " + std::to_string(number) + ": the same token is listed twice";
       return std::nullopt;
@@ -63,17 +71,31 @@ std::optional<TokenStore> TokenStore::Parse(const std::string& text, std::string
   return store;
 }
 
-std::optional<TokenStore> TokenStore::LoadFile(const std::string& path, std::string* error) {
-  std::ifstream in(path);
-  if (!in) {
-    *error = "cannot read tokens file '" + path + "'";
-    return std::nullopt;
+absl::StatusOr<TokenStore> TokenStore::LoadFile(const std::string& path, std::string* warning) {
+  struct stat info {};
+  absl::StatusOr<std::string> text = ReadRegularFile(path, kMaxTokensBytes, "tokens file", &info);
+  if (!text.ok()) return text.status();
+  char mode[8];
+  std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(info.st_mode & 07777));
+  if (info.st_mode & (S_IWGRP | S_IWOTH)) {
+    return absl::PermissionDeniedError(
+        "tokens file " + Quote(path, 300) + " is writable by " +
+        ((info.st_mode & S_IWOTH) ? "everyone" : "its group") + " (mode " + mode +
+        "): whoever can write it can make themselves admin. Run: chmod go-w " + path);
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  auto store = Parse(text.str(), error);
-  if (!store) *error = path + ": " + *error;
-  return store;
+  if (info.st_uid != 0 && info.st_uid != ::geteuid()) {
+    return absl::PermissionDeniedError(
+        "tokens file " + Quote(path, 300) + " belongs to uid " + std::to_string(info.st_uid) +
+        ", neither root nor the agent's user (uid " + std::to_string(::geteuid()) + "); chown it");
+  }
+  if (warning && (info.st_mode & S_IROTH)) {
+    *warning = "tokens file " + Quote(path, 300) + " is readable by everyone (mode " + mode +
+               "); it holds only token hashes, but chmod o-r " + path + " is wiser";
+  }
+  std::string error;
+  auto store = Parse(*text, &error);
+  if (!store) return absl::InvalidArgumentError("tokens file " + Quote(path, 300) + ": " + error);
+  return std::move(*store);
 }
 
 void TokenStore::Add(const std::string& token_sha256_hex, Principal principal) {
@@ -126,13 +148,17 @@ std::optional<std::vector<DemoToken>> CreateDemoTokens(const std::string& path,
 std::optional<std::vector<DemoToken>> LoadOrCreateDemoTokens(const std::string& path,
                                                              std::string* error) {
   struct stat info {};
-  std::ifstream in(path);
-  if (::stat(path.c_str(), &info) == 0 && (info.st_mode & 077) == 0 && in) {
+  absl::StatusOr<std::string> text = ReadRegularFile(path, kMaxTokensBytes, "demo tokens", &info);
+  if (text.ok() && (info.st_mode & 077) == 0) {
+    std::istringstream in(*text);
     std::vector<DemoToken> tokens;
     std::string role, identity, token;
     while (in >> role >> identity >> token) {
       const auto parsed = ParseRole(role);
-      if (!parsed || token.size() < 20) break;
+      if (!parsed || token.size() < 20 ||
+          !TextProblem("identity", identity, kMaxIdentityBytes, TextKind::kName).empty()) {
+        break;
+      }
       tokens.push_back({*parsed, identity, token});
     }
     if (tokens.size() == 3) return tokens;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace greylane {
 
 enum class Role { kViewer = 0, kOperator = 1, kAdmin = 2 };
@@ -20,9 +22,17 @@ struct Principal {
 
 class TokenStore {
  public:
+  static constexpr size_t kMaxIdentityBytes = 128;
+
   // Lines: `<64 hex sha256> <identity> <viewer|operator|admin>`; '#' comments.
+  // Identities are valid UTF-8 without control characters: they are stored
+  // in the audit trail and sent to every console.
   static std::optional<TokenStore> Parse(const std::string& text, std::string* error);
-  static std::optional<TokenStore> LoadFile(const std::string& path, std::string* error);
+  // Like OpenSSH with its credential files: refused when group- or
+  // world-writable (anyone who can write it can make themselves admin) or
+  // owned by someone other than root or this process's user; a
+  // world-readable file is used, with `warning` set.
+  static absl::StatusOr<TokenStore> LoadFile(const std::string& path, std::string* warning);
 
   // The principal a bearer token belongs to, if any.
   std::optional<Principal> Authenticate(const std::string& token) const;

@@ -2,11 +2,11 @@
 
 namespace greylane {
 
-std::unique_ptr<BuiltinBackend> BuiltinBackend::Open(const std::string& model_file,
-                                                     std::string* error) {
-  MlpModel model = MlpModel::Load(model_file, error);
-  if (!error->empty()) return nullptr;
-  return std::unique_ptr<BuiltinBackend>(new BuiltinBackend(std::move(model), model_file));
+absl::StatusOr<std::unique_ptr<BuiltinBackend>> BuiltinBackend::Open(
+    const std::string& model_file) {
+  absl::StatusOr<MlpModel> model = MlpModel::Load(model_file);
+  if (!model.ok()) return model.status();
+  return std::unique_ptr<BuiltinBackend>(new BuiltinBackend(std::move(*model), model_file));
 }
 
 BuiltinBackend::BuiltinBackend(MlpModel model, std::string file)

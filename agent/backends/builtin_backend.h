@@ -15,8 +15,8 @@ class BuiltinBackend final : public Backend {
   static constexpr const char* kInputName = "input";
   static constexpr const char* kOutputName = "probabilities";
 
-  // Null and `error` set when the file cannot be used.
-  static std::unique_ptr<BuiltinBackend> Open(const std::string& model_file, std::string* error);
+  // Reads and checks the model file.
+  static absl::StatusOr<std::unique_ptr<BuiltinBackend>> Open(const std::string& model_file);
 
   void Infer(const inference::ModelInferRequest& request, inference::ModelInferResponse* response,
              InferCompletion* done) override;

@@ -3,27 +3,59 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
-namespace greylane {
+#include "common/files.h"
+#include "common/text.h"
 
-MlpModel MlpModel::Load(const std::string& path, std::string* error) {
+namespace greylane {
+namespace {
+// The built-in backend serves small CPU models; a larger file is a mistake.
+constexpr size_t kMaxModelBytes = 256u << 20;
+}  // namespace
+
+absl::StatusOr<MlpModel> MlpModel::Load(const std::string& path) {
+  absl::StatusOr<std::string> bytes = ReadRegularFile(path, kMaxModelBytes, "the model file");
+  if (!bytes.ok()) return bytes.status();
+  return Parse(*bytes, path);
+}
+
+absl::StatusOr<MlpModel> MlpModel::Parse(std::string_view bytes, std::string_view name) {
+  const std::string where = Quote(name, 200);
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError("model file " + where + ": " + why);
+  };
+  // The header: short text lines up to "end".
+  size_t at = 0;
+  auto next_line = [&](std::string_view* line) {
+    if (at >= bytes.size()) return false;
+    const size_t newline = bytes.find('\n', at);
+    const size_t end = newline == std::string_view::npos ? bytes.size() : newline;
+    *line = bytes.substr(at, end - at);
+    at = newline == std::string_view::npos ? bytes.size() : newline + 1;
+    return true;
+  };
+  std::string_view line;
+  if (!next_line(&line) || line != "greylane-mlp 1") return bad("not a greylane-mlp 1 model file");
   MlpModel model;
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    *error = "cannot open model file '" + path + "'";
-    return {};
-  }
-  std::string line;
-  if (!std::getline(file, line) || line != "greylane-mlp 1") {
-    *error = "'" + path + "' is not a greylane-mlp 1 model file";
-    return {};
-  }
   size_t declared_layers = 0;
-  while (std::getline(file, line) && line != "end") {
-    std::istringstream in(line);
-    std::string key;
+  bool ended = false;
+  for (size_t n = 0; !ended && next_line(&line); ++n) {
+    if (line.size() > kMaxHeaderLineBytes || n > kMaxLayers + 8) {
+      return bad("the header is malformed (a line over " + std::to_string(kMaxHeaderLineBytes) +
+                 " bytes, or too many lines)");
+    }
+    if (std::string problem =
+            TextProblem("a header line", line, kMaxHeaderLineBytes, TextKind::kName);
+        !problem.empty()) {
+      return bad(problem);
+    }
+    if (line == "end") {
+      ended = true;
+      break;
+    }
+    std::istringstream in{std::string(line)};
+    std::string key, rest;
     in >> key;
     if (key == "model") {
       in >> model.m_model;
@@ -31,47 +63,63 @@ MlpModel MlpModel::Load(const std::string& path, std::string* error) {
       in >> model.m_version;
     } else if (key == "input_scale") {
       in >> model.m_input_scale;
+      if (!std::isfinite(model.m_input_scale)) return bad("input_scale is not a finite number");
     } else if (key == "layers") {
       in >> declared_layers;
+      if (declared_layers > kMaxLayers) {
+        return bad("it declares " + std::to_string(declared_layers) + " layers; at most " +
+                   std::to_string(kMaxLayers));
+      }
     } else if (key == "dense") {
       Layer layer;
       std::string activation;
       in >> layer.in >> layer.out >> activation;
-      if (layer.in <= 0 || layer.out <= 0 || layer.in > 65536 || layer.out > 65536 ||
-          (activation != "relu" && activation != "softmax")) {
-        *error = "'" + path + "': bad layer line '" + line + "'";
-        return {};
+      if (in.fail() || layer.in <= 0 || layer.out <= 0 || layer.in > kMaxLayerWidth ||
+          layer.out > kMaxLayerWidth || (activation != "relu" && activation != "softmax")) {
+        return bad("bad layer line " + Quote(line) + " (expected `dense IN OUT relu|softmax`, " +
+                   "widths 1.." + std::to_string(kMaxLayerWidth) + ")");
       }
+      if (model.m_layers.size() >= kMaxLayers) return bad("too many dense lines");
       layer.softmax = activation == "softmax";
       model.m_layers.push_back(std::move(layer));
     }
-    if (in.fail()) {
-      *error = "'" + path + "': cannot parse header line '" + line + "'";
-      return {};
+    // Unknown keys are skipped (newer writers may add some); known ones must parse whole.
+    const bool known = key == "model" || key == "version" || key == "input_scale" ||
+                       key == "layers" || key == "dense";
+    if (known && (in.fail() || (in >> rest))) {
+      return bad("cannot parse header line " + Quote(line));
     }
   }
-  if (line != "end" || model.m_layers.empty() || declared_layers != model.m_layers.size()) {
-    *error = "'" + path + "': header is incomplete (layers, dense lines, end)";
-    return {};
+  if (!ended || model.m_layers.empty() || declared_layers != model.m_layers.size()) {
+    return bad("the header is incomplete (layers, dense lines, end)");
   }
   for (size_t i = 1; i < model.m_layers.size(); ++i) {
     if (model.m_layers[i].in != model.m_layers[i - 1].out) {
-      *error = "'" + path + "': layer " + std::to_string(i) + " does not fit the previous one";
-      return {};
+      return bad("layer " + std::to_string(i) + " does not fit the previous one");
     }
   }
+  // The declared sizes must account for exactly the bytes that follow,
+  // before a single weight is allocated.
+  uint64_t floats = 0;
+  for (const Layer& layer : model.m_layers) {
+    floats += static_cast<uint64_t>(layer.in) * static_cast<uint64_t>(layer.out) +
+              static_cast<uint64_t>(layer.out);
+  }
+  const uint64_t remaining = bytes.size() - at;
+  if (floats * sizeof(float) != remaining) {
+    return bad("the header declares " + std::to_string(floats * sizeof(float)) +
+               " bytes of weights but " + std::to_string(remaining) + " follow");
+  }
+  const char* data = bytes.data() + at;
   for (Layer& layer : model.m_layers) {
-    std::vector<float> out_major(static_cast<size_t>(layer.in) * layer.out);
+    const size_t count = static_cast<size_t>(layer.in) * static_cast<size_t>(layer.out);
+    std::vector<float> out_major(count);
+    std::memcpy(out_major.data(), data, count * sizeof(float));
+    data += count * sizeof(float);
     layer.bias.resize(static_cast<size_t>(layer.out));
-    file.read(reinterpret_cast<char*>(out_major.data()),
-              static_cast<std::streamsize>(out_major.size() * sizeof(float)));
-    file.read(reinterpret_cast<char*>(layer.bias.data()),
-              static_cast<std::streamsize>(layer.bias.size() * sizeof(float)));
-    if (!file) {
-      *error = "'" + path + "': weights are truncated";
-      return {};
-    }
-    layer.weights_in_major.resize(out_major.size());
+    std::memcpy(layer.bias.data(), data, layer.bias.size() * sizeof(float));
+    data += layer.bias.size() * sizeof(float);
+    layer.weights_in_major.resize(count);
     for (int o = 0; o < layer.out; ++o) {
       for (int i = 0; i < layer.in; ++i) {
         layer.weights_in_major[static_cast<size_t>(i) * layer.out + o] =
@@ -80,11 +128,6 @@ MlpModel MlpModel::Load(const std::string& path, std::string* error) {
     }
     model.m_widest = std::max({model.m_widest, layer.in, layer.out});
   }
-  if (file.peek() != std::char_traits<char>::eof()) {
-    *error = "'" + path + "': unexpected bytes after the weights";
-    return {};
-  }
-  error->clear();
   return model;
 }
 

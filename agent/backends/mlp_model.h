@@ -1,17 +1,29 @@
 #pragma once
 // A small dense network (ReLU hidden layers, softmax output) computed on the
 // CPU: the built-in model behind the demo pair. The file format is written
-// by scripts/train_digits.py and described there.
+// by scripts/train_digits.py and described there. Files come from outside,
+// so the header is bounded line by line and the layer sizes it declares
+// must add up to exactly the bytes that follow before anything is
+// allocated for them.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "absl/status/statusor.h"
 
 namespace greylane {
 
 class MlpModel {
  public:
-  // Empty error on success; otherwise says what is wrong with the file.
-  static MlpModel Load(const std::string& path, std::string* error);
+  static constexpr int kMaxLayerWidth = 65536;
+  static constexpr size_t kMaxLayers = 64;
+  static constexpr size_t kMaxHeaderLineBytes = 256;
+
+  // Reads a model file (regular files only, bounded in size).
+  static absl::StatusOr<MlpModel> Load(const std::string& path);
+  // Parses a model file's bytes; `name` says which file in errors.
+  static absl::StatusOr<MlpModel> Parse(std::string_view bytes, std::string_view name);
 
   const std::string& ModelName() const { return m_model; }
   const std::string& Version() const { return m_version; }

@@ -1,65 +1,29 @@
 #include "agent/ctl/control_cli.h"
 
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
-#include <map>
-#include <sstream>
 
 #include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
 
-#include "agent/audit/audit_log.h"
-#include "agent/audit/audit_proto.h"
-#include "agent/auth/client_token.h"
 #include "agent/load/metrics_watch.h"
+#include "common/audit_export.h"
+#include "common/audit_proto.h"
+#include "common/client_token.h"
+#include "common/credentials.h"
+#include "common/text.h"
 #include "greylane/v1/agent.grpc.pb.h"
 
 namespace greylane {
 namespace {
 
-constexpr char kUsage[] = R"(usage: greylane-ctl [connection] COMMAND [options]
-
-connection:
-  --control HOST:PORT   the agent's control API        (default 127.0.0.1:7070)
-  --token-file FILE     a token, or the demo file (lines `role identity token`)
-  --as ROLE             which line of a demo file       (default operator)
-  --ca FILE             TLS: trust this CA (enables TLS)
-  --cert FILE --key FILE  mutual TLS: this client certificate
-
-commands:
-  whoami
-  state
-  split PERCENT --reason TEXT [--revision N]      e.g. split 5 or split 0.25
-  rollback --reason TEXT                          100 % back to the baseline
-  promote --reason TEXT [--revision N]
-  load-candidate --version V (--model-file F | --address HOST:PORT --upstream-model M
-                 [--upstream-version X]) --reason TEXT [--revision N]
-  audit [--after N] [--follow]                    rows as JSON lines
-  verify                                          recompute the hash chain on the agent
-
+constexpr char kFooter[] = R"(
 Without --revision a change is based on the revision read just before it;
 if someone changes the split in between, the agent refuses (ABORTED).
-)";
+Exit codes: 0 done, 1 refused or failed, 2 a usage mistake.)";
 
-struct Options {
-  std::string control = "127.0.0.1:7070";
-  std::string token_file, role = "operator", ca, cert, key;
-  std::string command;
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> values;
-  bool follow = false;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-int Fail(const grpc::Status& status) {
+const char* CodeName(grpc::StatusCode code) {
   static const char* kNames[] = {"OK",
                                  "CANCELLED",
                                  "UNKNOWN",
@@ -77,9 +41,19 @@ int Fail(const grpc::Status& status) {
                                  "UNAVAILABLE",
                                  "DATA_LOSS",
                                  "UNAUTHENTICATED"};
-  const int code = status.error_code();
-  std::fprintf(stderr, "greylane-ctl: %s: %s\n", code >= 0 && code <= 16 ? kNames[code] : "ERROR",
-               status.error_message().c_str());
+  const int i = static_cast<int>(code);
+  return i >= 0 && i <= 16 ? kNames[i] : "ERROR";
+}
+
+int Fail(const grpc::Status& status, bool mutation = false) {
+  std::fprintf(stderr, "greylane-ctl: %s: %s\n", CodeName(status.error_code()),
+               TerminalSafe(status.error_message()).c_str());
+  if (mutation && (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                   status.error_code() == grpc::StatusCode::CANCELLED)) {
+    std::fprintf(stderr,
+                 "greylane-ctl: the outcome is unknown: the agent may have applied it. Check "
+                 "with `greylane-ctl state`.\n");
+  }
   return 1;
 }
 
@@ -93,16 +67,21 @@ std::string When(int64_t unix_ms) {
 }
 
 void PrintState(const v1::AgentState& s) {
-  std::printf("%s\n", FormatState(s).c_str());
+  std::printf("%s\n", FormatState(s).c_str());  // FormatState escapes what the agent sent
   const auto& c = s.last_change();
   if (c.time_unix_ms()) {
-    std::printf("  last change: %s by %s at %s: \"%s\" (audit #%llu", c.action().c_str(),
-                c.actor().c_str(), When(c.time_unix_ms()).c_str(), c.reason().c_str(),
+    std::printf("  last change: %s by %s at %s: \"%s\" (audit #%llu",
+                TerminalSafe(c.action()).c_str(), TerminalSafe(c.actor()).c_str(),
+                When(c.time_unix_ms()).c_str(), TerminalSafe(c.reason()).c_str(),
                 static_cast<unsigned long long>(c.audit_sequence()));
     if (c.apply_micros() > 0) {
       std::printf(", in force %.2f ms after the request arrived", c.apply_micros() / 1000.0);
     }
     std::printf(")\n");
+  }
+  if (s.audit_rows_pending() > 0) {
+    std::printf("  AUDIT ROWS PENDING: %u (%s); they are written as soon as the trail can be\n",
+                s.audit_rows_pending(), TerminalSafe(s.audit_pending_detail()).c_str());
   }
 }
 
@@ -114,182 +93,226 @@ bool ParsePercent(const std::string& text, uint32_t* bp) {
   return true;
 }
 
+struct Connection {
+  std::string control = "127.0.0.1:7070";
+  std::string token_file;
+  std::string role = "operator";
+  ClientTlsFiles tls;
+};
+
 }  // namespace
 
 int RunControlCli(const std::vector<std::string>& args) {
-  Options o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string { return i + 1 < args.size() ? args[++i] : std::string(); };
-    if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else if (a == "--control")
-      o.control = value();
-    else if (a == "--token-file")
-      o.token_file = value();
-    else if (a == "--as")
-      o.role = value();
-    else if (a == "--ca")
-      o.ca = value();
-    else if (a == "--cert")
-      o.cert = value();
-    else if (a == "--key")
-      o.key = value();
-    else if (a == "--follow")
-      o.follow = true;
-    else if (a.rfind("--", 0) == 0) {
-      const std::string v = value();
-      if (v.empty()) {
-        std::fprintf(stderr, "greylane-ctl: %s needs a value\n", a.c_str());
-        return 2;
-      }
-      o.values[a.substr(2)] = v;
-    } else if (o.command.empty())
-      o.command = a;
-    else
-      o.positional.push_back(a);
-  }
-  if (o.command.empty()) {
-    std::fputs(kUsage, stderr);
+  CLI::App app(
+      "greylane-ctl: the control API from a terminal, for the on-call engineer and "
+      "scripts.\nusage: greylane-ctl [connection] COMMAND [options]",
+      "greylane-ctl");
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  app.fallthrough();  // connection flags may also follow the command
+  Connection conn;
+  app.add_option("--control", conn.control, "the agent's control API (default 127.0.0.1:7070)");
+  app.add_option("--token-file", conn.token_file,
+                 "a token, or the demo file (lines `role identity token`)");
+  app.add_option("--as", conn.role, "which line of a demo file (default operator)");
+  app.add_flag("--tls", conn.tls.tls, "TLS with the system's trusted roots");
+  app.add_option("--ca", conn.tls.ca, "TLS: trust this CA (enables TLS)");
+  app.add_option("--cert", conn.tls.cert, "mutual TLS: this client certificate");
+  app.add_option("--key", conn.tls.key, "mutual TLS: the certificate's key");
+
+  std::string reason, percent, version, model_file, address, upstream_model, upstream_version;
+  uint64_t revision = 0, after = 0;
+  uint32_t deadline_ms = 0, connections = 0;
+  bool follow = false;
+  auto add_reason = [&](CLI::App* command) {
+    command->add_option("--reason", reason, "why (recorded in the audit trail)")->required();
+  };
+  auto add_revision = [&](CLI::App* command) {
+    command->add_option("--revision", revision, "the revision this change is based on");
+  };
+  CLI::App* whoami = app.add_subcommand("whoami", "who the agent takes this token for");
+  CLI::App* state = app.add_subcommand("state", "the split, versions and last change");
+  CLI::App* split = app.add_subcommand("split", "set the candidate's share: split 5 or split 0.25");
+  split->add_option("percent", percent, "0..100 in 0.01 steps")->required();
+  add_reason(split);
+  add_revision(split);
+  CLI::App* rollback = app.add_subcommand("rollback", "100 % back to the baseline");
+  add_reason(rollback);
+  CLI::App* promote = app.add_subcommand("promote", "the candidate becomes the baseline");
+  add_reason(promote);
+  add_revision(promote);
+  CLI::App* load = app.add_subcommand(
+      "load-candidate",
+      "replace the candidate (--model-file F, or --address and --upstream-model)");
+  load->add_option("--version", version, "the new candidate's version name")->required();
+  load->add_option("--model-file", model_file, "a built-in model file on the agent's node");
+  load->add_option("--address", address, "an upstream OIP server host:port");
+  load->add_option("--upstream-model", upstream_model, "the upstream's model name");
+  load->add_option("--upstream-version", upstream_version, "the upstream's version");
+  load->add_option("--deadline-ms", deadline_ms, "per-request upstream deadline");
+  load->add_option("--connections", connections, "upstream connections (1..64)");
+  add_reason(load);
+  add_revision(load);
+  CLI::App* audit = app.add_subcommand("audit", "audit rows as JSON lines");
+  audit->add_option("--after", after, "rows after this sequence");
+  audit->add_flag("--follow", follow, "keep printing new rows as they are written");
+  CLI::App* verify = app.add_subcommand("verify", "recompute the hash chain on the agent");
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "greylane-ctl: %s (see --help)\n", TerminalSafe(e.what()).c_str());
     return 2;
   }
-  std::string error;
-  const auto token = ReadTokenFile(o.token_file, o.role, &error);
-  if (!token) {
-    std::fprintf(stderr, "greylane-ctl: %s (give --token-file)\n", error.c_str());
+
+  const absl::StatusOr<ClientToken> token = ReadTokenFile(conn.token_file, conn.role);
+  if (!token.ok()) {
+    std::fprintf(stderr, "greylane-ctl: %s (give --token-file)\n",
+                 TerminalSafe(std::string(token.status().message())).c_str());
     return 2;
   }
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (!o.ca.empty()) {
-    grpc::SslCredentialsOptions tls;
-    tls.pem_root_certs = Slurp(o.ca);
-    if (!o.cert.empty()) {
-      tls.pem_cert_chain = Slurp(o.cert);
-      tls.pem_private_key = Slurp(o.key);
-    }
-    credentials = grpc::SslCredentials(tls);
+  const auto credentials = ChannelCredentialsFor(conn.tls);
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "greylane-ctl: %s\n",
+                 TerminalSafe(std::string(credentials.status().message())).c_str());
+    return 2;
   }
-  auto stub = v1::Agent::NewStub(grpc::CreateChannel(o.control, credentials));
+  auto stub = v1::Agent::NewStub(grpc::CreateChannel(conn.control, *credentials));
   auto context = [&](grpc::ClientContext* c, int seconds = 10) {
-    c->AddMetadata("authorization", "Bearer " + token->token);
+    c->AddMetadata(kAuthorizationHeader, BearerHeader(token->token));
     if (seconds) c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
   };
-  auto reason = [&]() -> std::string { return o.values.count("reason") ? o.values["reason"] : ""; };
-  auto revision = [&](uint64_t* out) -> grpc::Status {
-    if (o.values.count("revision")) {
-      *out = std::stoull(o.values["revision"]);
+  auto current_revision = [&](CLI::App* command, uint64_t* out) -> grpc::Status {
+    if (command->count("--revision")) {
+      *out = revision;
       return grpc::Status::OK;
     }
     grpc::ClientContext c;
     context(&c);
-    v1::AgentState state;
-    grpc::Status s = stub->GetState(&c, {}, &state);
-    *out = state.split().revision();
+    v1::AgentState now;
+    grpc::Status s = stub->GetState(&c, {}, &now);
+    *out = now.split().revision();
     return s;
   };
-  const std::string& cmd = o.command;
-  v1::AgentState state;
+  v1::AgentState answer;
 
-  if (cmd == "whoami") {
+  if (whoami->parsed()) {
     grpc::ClientContext c;
     context(&c);
     v1::Identity identity;
     if (auto s = stub->WhoAmI(&c, {}, &identity); !s.ok()) return Fail(s);
-    std::printf("%s (%s) from %s\n", identity.identity().c_str(),
-                v1::Role_Name(identity.role()).c_str(), identity.peer().c_str());
+    std::printf("%s (%s) from %s\n", TerminalSafe(identity.identity()).c_str(),
+                v1::Role_Name(identity.role()).c_str(), TerminalSafe(identity.peer()).c_str());
     return 0;
   }
-  if (cmd == "state") {
+  if (state->parsed()) {
     grpc::ClientContext c;
     context(&c);
-    if (auto s = stub->GetState(&c, {}, &state); !s.ok()) return Fail(s);
-    PrintState(state);
+    if (auto s = stub->GetState(&c, {}, &answer); !s.ok()) return Fail(s);
+    PrintState(answer);
     return 0;
   }
-  if (cmd == "split") {
+  if (split->parsed()) {
     uint32_t bp = 0;
-    if (o.positional.size() != 1 || !ParsePercent(o.positional[0], &bp)) {
+    if (!ParsePercent(percent, &bp)) {
       std::fprintf(stderr,
                    "greylane-ctl: split takes the candidate's share in percent, 0..100 "
                    "(0.01 steps), e.g. `split 5 --reason \"...\"`\n");
       return 2;
     }
     uint64_t rev = 0;
-    if (auto s = revision(&rev); !s.ok()) return Fail(s);
+    if (auto s = current_revision(split, &rev); !s.ok()) return Fail(s);
     v1::SetSplitRequest r;
     r.set_expected_revision(rev);
     r.set_candidate_basis_points(bp);
-    r.set_reason(reason());
+    r.set_reason(reason);
     grpc::ClientContext c;
     context(&c);
-    if (auto s = stub->SetSplit(&c, r, &state); !s.ok()) return Fail(s);
-    PrintState(state);
+    if (auto s = stub->SetSplit(&c, r, &answer); !s.ok()) return Fail(s, true);
+    PrintState(answer);
     return 0;
   }
-  if (cmd == "rollback") {
+  if (rollback->parsed()) {
     v1::RollbackRequest r;
-    r.set_reason(reason());
+    r.set_reason(reason);
     grpc::ClientContext c;
     context(&c);
-    if (auto s = stub->Rollback(&c, r, &state); !s.ok()) return Fail(s);
-    PrintState(state);
+    if (auto s = stub->Rollback(&c, r, &answer); !s.ok()) return Fail(s, true);
+    PrintState(answer);
     return 0;
   }
-  if (cmd == "promote") {
+  if (promote->parsed()) {
     uint64_t rev = 0;
-    if (auto s = revision(&rev); !s.ok()) return Fail(s);
+    if (auto s = current_revision(promote, &rev); !s.ok()) return Fail(s);
     v1::PromoteRequest r;
     r.set_expected_revision(rev);
-    r.set_reason(reason());
+    r.set_reason(reason);
     grpc::ClientContext c;
     context(&c);
-    if (auto s = stub->Promote(&c, r, &state); !s.ok()) return Fail(s);
-    PrintState(state);
+    if (auto s = stub->Promote(&c, r, &answer); !s.ok()) return Fail(s, true);
+    PrintState(answer);
     return 0;
   }
-  if (cmd == "load-candidate") {
+  if (load->parsed()) {
+    if (model_file.empty() == address.empty()) {
+      std::fprintf(stderr,
+                   "greylane-ctl: load-candidate needs either --model-file or --address with "
+                   "--upstream-model\n");
+      return 2;
+    }
     uint64_t rev = 0;
-    if (auto s = revision(&rev); !s.ok()) return Fail(s);
+    if (auto s = current_revision(load, &rev); !s.ok()) return Fail(s);
     v1::LoadCandidateRequest r;
     auto* spec = r.mutable_spec();
-    spec->set_version(o.values["version"]);
-    spec->set_backend(o.values.count("address") ? "oip-grpc" : "builtin");
-    spec->set_model_file(o.values["model-file"]);
-    spec->set_address(o.values["address"]);
-    spec->set_upstream_model(o.values["upstream-model"]);
-    spec->set_upstream_version(o.values["upstream-version"]);
+    spec->set_version(version);
+    spec->set_backend(address.empty() ? "builtin" : "oip-grpc");
+    spec->set_model_file(model_file);
+    spec->set_address(address);
+    spec->set_upstream_model(upstream_model);
+    spec->set_upstream_version(upstream_version);
+    spec->set_deadline_ms(deadline_ms);
+    spec->set_connections(connections);
     r.set_expected_revision(rev);
-    r.set_reason(reason());
+    r.set_reason(reason);
     grpc::ClientContext c;
-    context(&c, 30);
-    if (auto s = stub->LoadCandidate(&c, r, &state); !s.ok()) return Fail(s);
-    PrintState(state);
+    context(&c, 90);
+    if (auto s = stub->LoadCandidate(&c, r, &answer); !s.ok()) return Fail(s, true);
+    PrintState(answer);
     return 0;
   }
-  if (cmd == "verify") {
+  if (verify->parsed()) {
     grpc::ClientContext c;
-    context(&c, 60);
+    context(&c, 120);
     v1::VerifyAuditResponse v;
     if (auto s = stub->VerifyAudit(&c, {}, &v); !s.ok()) return Fail(s);
-    std::printf("%s%s\n", v.ok() ? "" : "BROKEN: ", v.detail().c_str());
+    std::printf("%s%s\n", v.ok() ? "" : "BROKEN: ", TerminalSafe(v.detail()).c_str());
     return v.ok() ? 0 : 1;
   }
-  if (cmd == "audit") {
-    const uint64_t after = o.values.count("after") ? std::stoull(o.values["after"]) : 0;
-    grpc::ClientContext c;
-    context(&c, o.follow ? 0 : 30);
-    v1::WatchAuditRequest r;
-    r.set_after_sequence(after);
-    if (!o.follow) {
+  if (audit->parsed() && !follow) {
+    // Pages end by rows or by bytes; go on until the newest row.
+    for (uint64_t from = after;;) {
+      grpc::ClientContext c;
+      context(&c, 30);
       v1::ListAuditRequest list;
-      list.set_after_sequence(after);
+      list.set_after_sequence(from);
       list.set_limit(1000);
       v1::ListAuditResponse rows;
       if (auto s = stub->ListAudit(&c, list, &rows); !s.ok()) return Fail(s);
       for (const auto& e : rows.entries()) std::fputs(AuditJsonLine(FromProto(e)).c_str(), stdout);
-      return 0;
+      if (rows.entries().empty()) return 0;
+      from = rows.entries(rows.entries_size() - 1).sequence();
+      if (from >= rows.last_sequence()) return 0;
     }
+  }
+  if (audit->parsed()) {
+    grpc::ClientContext c;
+    context(&c, 0);
+    v1::WatchAuditRequest r;
+    r.set_after_sequence(after);
     auto reader = stub->WatchAudit(&c, r);
     v1::AuditEntry e;
     while (reader->Read(&e)) {
@@ -299,7 +322,6 @@ int RunControlCli(const std::vector<std::string>& args) {
     if (auto s = reader->Finish(); !s.ok()) return Fail(s);
     return 0;
   }
-  std::fprintf(stderr, "greylane-ctl: unknown command '%s'\n%s", cmd.c_str(), kUsage);
   return 2;
 }
 

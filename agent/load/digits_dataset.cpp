@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "agent/server/agent_config.h"
+#include "common/models_dir.h"
 
 namespace greylane {
 

@@ -14,10 +14,21 @@
 #include <grpcpp/create_channel.h>
 
 #include "agent/load/digits_dataset.h"
+#include "common/text.h"
 #include "inference/grpc_service.grpc.pb.h"
 
 namespace greylane {
 namespace {
+
+// A server names its versions; a hostile one could name a new one per
+// response, so the tally keeps a bounded number of names.
+constexpr size_t kMaxTalliedVersions = 32;
+std::string TallyKey(const LoadStats& stats, const std::string& version) {
+  std::string key = ClampText(version, 128);
+  if (stats.by_version.size() < kMaxTalliedVersions || stats.by_version.count(key)) return key;
+  return "(other versions)";
+}
+
 using Clock = std::chrono::steady_clock;
 
 struct Prepared {
@@ -160,13 +171,15 @@ class LoadRun {
       if (status.ok()) {
         ++m_second.ok;
         m_second.latency.Add(std::chrono::duration<double, std::micro>(latency).count());
-        VersionTally& tally = m_second.by_version[call->response.model_version()];
+        VersionTally& tally =
+            m_second.by_version[TallyKey(m_second, call->response.model_version())];
         tally.served += 1;
         tally.correct += CountCorrect(*call);
       } else {
         ++m_second.errors;
         ++m_second.errors_by_code[status.error_code()];
-        m_second.first_error_message.emplace(status.error_code(), status.error_message());
+        m_second.first_error_message.emplace(status.error_code(),
+                                             ClampText(status.error_message(), 512));
       }
       --m_in_flight;
       again = m_options.concurrency > 0 && !m_stopping.load() &&
@@ -263,8 +276,9 @@ void LoadStats::Merge(const LoadStats& other) {
     first_error_message.emplace(code, message);
   }
   for (const auto& [version, tally] : other.by_version) {
-    by_version[version].served += tally.served;
-    by_version[version].correct += tally.correct;
+    VersionTally& mine = by_version[TallyKey(*this, version)];
+    mine.served += tally.served;
+    mine.correct += tally.correct;
   }
   latency.Merge(other.latency);
 }
@@ -300,7 +314,7 @@ std::string FormatSecond(int second, const LoadStats& stats) {
   out << "  p50 " << Ms(stats.latency.QuantileMicros(0.5)) << " ms  p99 "
       << Ms(stats.latency.QuantileMicros(0.99)) << " ms  |";
   for (const auto& [version, tally] : stats.by_version)
-    out << " " << version << " " << tally.served;
+    out << " " << TerminalSafe(version) << " " << tally.served;
   return out.str();
 }
 
@@ -317,16 +331,16 @@ std::string FormatSummary(const LoadReport& report) {
       << " ms  p99.9 " << Ms(t.latency.QuantileMicros(0.999)) << " ms  max "
       << Ms(t.latency.MaxMicros()) << " ms\n";
   for (const auto& [version, tally] : t.by_version) {
-    char line[160];
+    char line[1024];
     std::snprintf(line, sizeof(line), "served by %s: %llu (%.2f %%), accuracy %.2f %%\n",
-                  version.c_str(), static_cast<unsigned long long>(tally.served),
+                  TerminalSafe(version).c_str(), static_cast<unsigned long long>(tally.served),
                   t.ok ? 100.0 * tally.served / t.ok : 0.0,
                   tally.served ? 100.0 * tally.correct / tally.served : 0.0);
     out << line;
   }
   for (const auto& [code, n] : t.errors_by_code) {
     out << "errors with status " << code << ": " << n
-        << " (first: " << t.first_error_message.at(code) << ")\n";
+        << " (first: " << TerminalSafe(t.first_error_message.at(code)) << ")\n";
   }
   return out.str();
 }
@@ -348,7 +362,7 @@ std::string FormatSummaryJson(const LoadReport& report) {
       << ",\"p999_ms\":" << num(t.latency.QuantileMillis(0.999)) << ",\"served\":{";
   bool first = true;
   for (const auto& [version, tally] : t.by_version) {
-    out << (first ? "" : ",") << "\"" << version << "\":" << tally.served;
+    out << (first ? "" : ",") << JsonString(version) << ":" << tally.served;
     first = false;
   }
   out << "}}";

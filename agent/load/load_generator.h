@@ -10,7 +10,7 @@
 #include <map>
 #include <string>
 
-#include "agent/metrics/latency_sketch.h"
+#include "common/latency_sketch.h"
 
 namespace greylane {
 

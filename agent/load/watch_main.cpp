@@ -1,37 +1,43 @@
 // greylane-watch: prints an agent's state and then one line per second.
+#include <CLI/CLI.hpp>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
-#include "agent/auth/client_token.h"
 #include "agent/load/metrics_watch.h"
+#include "common/client_token.h"
+#include "common/text.h"
 
 int main(int argc, char** argv) {
   greylane::WatchOptions options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if ((flag == "--control" || flag == "--backfill" || flag == "--frames" ||
-         flag == "--token-file") &&
-        i + 1 < argc) {
-      const std::string value = argv[++i];
-      if (flag == "--token-file") {
-        std::string error;
-        const auto token = greylane::ReadTokenFile(value, "viewer", &error);
-        if (!token) {
-          std::fprintf(stderr, "greylane-watch: %s\n", error.c_str());
-          return 2;
-        }
-        options.token = token->token;
-      }
-      if (flag == "--control") options.control = value;
-      if (flag == "--backfill") options.backfill_seconds = static_cast<uint32_t>(std::stoul(value));
-      if (flag == "--frames") options.frames = std::stoull(value);
-    } else {
-      std::fprintf(stderr,
-                   "usage: greylane-watch --token-file FILE [--control HOST:PORT] "
-                   "[--backfill SECONDS] [--frames N]\n");
-      return flag == "--help" ? 0 : 2;
-    }
+  std::string token_file, role = "viewer";
+  CLI::App app("greylane-watch: an agent's state, then one line per second of metrics",
+               "greylane-watch");
+  app.add_option("--token-file", token_file, "a token, or the demo file")->required();
+  app.add_option("--as", role, "which line of a demo file (default viewer)");
+  app.add_option("--control", options.control, "the agent's control API (default 127.0.0.1:7070)");
+  app.add_option("--backfill", options.backfill_seconds, "seconds of history first")
+      ->check(CLI::Range(0u, 86400u));
+  app.add_option("--frames", options.frames, "stop after N frames (default: until the end)");
+  app.add_flag("--tls", options.tls.tls, "TLS with the system's trusted roots");
+  app.add_option("--ca", options.tls.ca, "TLS: trust this CA");
+  app.add_option("--cert", options.tls.cert, "mutual TLS: this client certificate");
+  app.add_option("--key", options.tls.key, "mutual TLS: the certificate's key");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "greylane-watch: %s (see --help)\n",
+                 greylane::TerminalSafe(e.what()).c_str());
+    return 2;
   }
+  const auto token = greylane::ReadTokenFile(token_file, role);
+  if (!token.ok()) {
+    std::fprintf(stderr, "greylane-watch: %s\n",
+                 greylane::TerminalSafe(std::string(token.status().message())).c_str());
+    return 2;
+  }
+  options.token = token->token;
   return greylane::RunWatch(options);
 }

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "agent/metrics/latency_sketch.h"
+#include "common/latency_sketch.h"
 
 namespace greylane {
 

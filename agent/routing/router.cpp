@@ -35,7 +35,7 @@ uint32_t Router::RandomBucket() {
 RouteDecision Router::Route(std::string_view sticky_key, uint32_t candidate_basis_points) {
   const bool sticky = !sticky_key.empty();
   const uint32_t bucket = sticky ? BucketOf(sticky_key) : RandomBucket();
-  return {bucket < candidate_basis_points ? SlotId::kCandidate : SlotId::kBaseline,
+  return {bucket < candidate_basis_points ? ReleaseRole::kCandidate : ReleaseRole::kBaseline,
           sticky ? RouteBasis::kSticky : RouteBasis::kRandom};
 }
 

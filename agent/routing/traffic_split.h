@@ -1,5 +1,5 @@
 #pragma once
-// The candidate's share, which physical slot plays the baseline, and the
+// The candidate's share, which slot plays the baseline, and the
 // revision, packed into one atomic word: a change (a promotion swaps the
 // roles and the share together) is visible, whole, to the very next request,
 // and two writers cannot both win against the same revision.
@@ -14,7 +14,7 @@ inline constexpr uint32_t kMaxBasisPoints = 10000;
 struct SplitValue {
   uint32_t candidate_basis_points = 0;
   uint64_t revision = 0;
-  // false: physical slot 0 is the baseline; true: slot 1 is (after a promotion).
+  // false: slot 0 is the baseline; true: slot 1 is (after a promotion).
   bool roles_swapped = false;
   friend bool operator==(const SplitValue&, const SplitValue&) = default;
 };

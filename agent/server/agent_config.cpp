@@ -1,12 +1,17 @@
 #include "agent/server/agent_config.h"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
-#include <cstdlib>
+#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
+#include <map>
 #include <set>
-#include <sstream>
+
+#include "agent/routing/traffic_split.h"
+#include "common/files.h"
+#include "common/text.h"
 
 namespace greylane {
 namespace fs = std::filesystem;
@@ -18,6 +23,7 @@ bool ReadScalar(const YAML::Node& node, const std::string& key, T* out, std::str
   const YAML::Node value = node[key];
   if (!value) return true;
   try {
+    if (!value.IsScalar()) throw YAML::BadConversion(value.Mark());
     *out = value.as<T>();
     return true;
   } catch (const YAML::Exception&) {
@@ -27,13 +33,28 @@ bool ReadScalar(const YAML::Node& node, const std::string& key, T* out, std::str
   }
 }
 
+// Unknown keys are errors (a typo must not fall back to a default), and so
+// are repeated ones: yaml-cpp would silently keep the first.
 bool CheckKeys(const YAML::Node& node, const std::set<std::string>& known, const std::string& where,
                std::string* error) {
+  std::set<std::string> seen;
   for (const auto& entry : node) {
-    const auto key = entry.first.as<std::string>();
+    std::string key;
+    try {
+      key = entry.first.as<std::string>();
+    } catch (const YAML::Exception&) {
+      *error = "a key in " + where + " (line " + std::to_string(entry.first.Mark().line + 1) +
+               ") is not a plain word";
+      return false;
+    }
+    const std::string line = std::to_string(entry.first.Mark().line + 1);
     if (!known.count(key)) {
-      *error = "unknown key '" + key + "' in " + where + " (line " +
-               std::to_string(entry.first.Mark().line + 1) + ")";
+      *error = "unknown key " + Quote(key) + " in " + where + " (line " + line + ")";
+      return false;
+    }
+    if (!seen.insert(key).second) {
+      *error = "key " + Quote(key) + " appears twice in " + where + " (again at line " + line +
+               "); say it once";
       return false;
     }
   }
@@ -41,7 +62,7 @@ bool CheckKeys(const YAML::Node& node, const std::set<std::string>& known, const
 }
 
 bool ParseSlot(const YAML::Node& node, const std::string& name, const std::string& base_dir,
-               SlotConfig* slot, std::string* error) {
+               VersionSpec* slot, std::string* error) {
   if (!node || !node.IsMap()) {
     *error = "'" + name + "' must be a map with version and backend";
     return false;
@@ -53,6 +74,7 @@ bool ParseSlot(const YAML::Node& node, const std::string& name, const std::strin
     return false;
   }
   int64_t deadline_ms = 1000;
+  int64_t connections = 2;
   if (!ReadScalar(node, "version", &slot->version, error) ||
       !ReadScalar(node, "backend", &slot->backend, error) ||
       !ReadScalar(node, "model_file", &slot->model_file, error) ||
@@ -60,33 +82,24 @@ bool ParseSlot(const YAML::Node& node, const std::string& name, const std::strin
       !ReadScalar(node, "upstream_model", &slot->upstream.model, error) ||
       !ReadScalar(node, "upstream_version", &slot->upstream.version, error) ||
       !ReadScalar(node, "deadline_ms", &deadline_ms, error) ||
-      !ReadScalar(node, "connections", &slot->upstream.connections, error)) {
+      !ReadScalar(node, "connections", &connections, error)) {
     return false;
   }
-  slot->upstream.deadline = std::chrono::milliseconds(deadline_ms);
-  if (slot->version.empty()) {
-    *error = "'" + name + ".version' is required";
-    return false;
+  // Clamped only so the cast is defined; VersionSpecProblem names the bound.
+  slot->upstream.deadline = std::chrono::milliseconds(
+      std::clamp<int64_t>(deadline_ms, -1, kMaxUpstreamDeadline.count() + 1));
+  slot->upstream.connections =
+      static_cast<int>(std::clamp<int64_t>(connections, -1, kMaxUpstreamConnections + 1));
+  // Relative paths are the config file's folder's (the working folder's
+  // when there is no file): the agent keeps only absolute ones.
+  if (slot->backend == "builtin" && !slot->model_file.empty() &&
+      fs::path(slot->model_file).is_relative()) {
+    std::error_code ec;
+    const fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(base_dir, ec);
+    slot->model_file = (base / slot->model_file).lexically_normal().string();
   }
-  if (slot->backend == "builtin") {
-    if (slot->model_file.empty()) {
-      *error = "'" + name + ".model_file' is required for a builtin backend";
-      return false;
-    }
-    if (fs::path(slot->model_file).is_relative() && !base_dir.empty()) {
-      slot->model_file = (fs::path(base_dir) / slot->model_file).string();
-    }
-  } else if (slot->backend == "oip-grpc") {
-    if (slot->upstream.address.empty() || slot->upstream.model.empty()) {
-      *error = "'" + name + "' with backend oip-grpc needs 'address' and 'upstream_model'";
-      return false;
-    }
-    if (deadline_ms <= 0 || slot->upstream.connections < 1 || slot->upstream.connections > 64) {
-      *error = "'" + name + "': deadline_ms must be > 0 and connections 1..64";
-      return false;
-    }
-  } else {
-    *error = "'" + name + ".backend' must be 'builtin' or 'oip-grpc', not '" + slot->backend + "'";
+  if (std::string problem = VersionSpecProblem(*slot); !problem.empty()) {
+    *error = "'" + name + "': " + problem;
     return false;
   }
   return true;
@@ -109,10 +122,32 @@ bool ParseHostPort(const std::string& host_port, std::string* host) {
   return host->find(':') == std::string::npos;
 }
 
+std::string DurationProblem(const char* key, std::chrono::milliseconds value,
+                            const std::chrono::milliseconds (&bounds)[2]) {
+  if (value >= bounds[0] && value <= bounds[1]) return {};
+  return std::string(key) + " must be " + std::to_string(bounds[0].count()) + ".." +
+         std::to_string(bounds[1].count()) + " ms, not " + std::to_string(value.count());
+}
+
+// Reads a millisecond key, clamped just outside its bounds so the
+// conversion is defined and ValidateConfig names the bound.
+bool ReadMillis(const YAML::Node& root, const char* key, std::chrono::milliseconds* out,
+                const std::chrono::milliseconds (&bounds)[2], std::string* error) {
+  int64_t value = out->count();
+  if (!ReadScalar(root, key, &value, error)) return false;
+  *out = std::chrono::milliseconds(
+      std::clamp<int64_t>(value, bounds[0].count() - 1, bounds[1].count() + 1));
+  return true;
+}
+
 }  // namespace
 
 std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::string& base_dir,
                                            std::string* error) {
+  if (yaml.size() > kMaxConfigBytes || !IsValidUtf8(yaml)) {
+    *error = TextProblem("the config", yaml, kMaxConfigBytes, TextKind::kProse);
+    return std::nullopt;
+  }
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
@@ -124,42 +159,40 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
     *error = "the config must be a YAML map";
     return std::nullopt;
   }
-  if (!CheckKeys(root,
-                 {"agent_id", "model", "control_listen", "data_listen", "state_dir",
-                  "sticky_header", "initial_candidate_basis_points", "probe_interval_ms",
-                  "probe_timeout_ms", "drain_timeout_ms", "tokens_file", "baseline", "candidate"},
-                 "the config", error)) {
+  if (!CheckKeys(
+          root,
+          {"agent_id", "model", "control_listen", "data_listen", "state_dir", "sticky_header",
+           "initial_candidate_basis_points", "probe_interval_ms", "probe_timeout_ms",
+           "drain_timeout_ms", "tokens_file", "models_root", "baseline", "candidate"},
+          "the config", error)) {
     return std::nullopt;
   }
   AgentConfig config;
-  int64_t probe_interval_ms = config.probe_interval.count();
-  int64_t probe_timeout_ms = config.probe_timeout.count();
-  int64_t drain_timeout_ms = config.drain_timeout.count();
+  int64_t initial_bp = 0;
   if (!ReadScalar(root, "agent_id", &config.agent_id, error) ||
       !ReadScalar(root, "model", &config.model_name, error) ||
       !ReadScalar(root, "control_listen", &config.control_listen, error) ||
       !ReadScalar(root, "data_listen", &config.data_listen, error) ||
       !ReadScalar(root, "state_dir", &config.state_dir, error) ||
       !ReadScalar(root, "tokens_file", &config.tokens_file, error) ||
+      !ReadScalar(root, "models_root", &config.models_root, error) ||
       !ReadScalar(root, "sticky_header", &config.sticky_header, error) ||
-      !ReadScalar(root, "initial_candidate_basis_points", &config.initial_candidate_basis_points,
-                  error) ||
-      !ReadScalar(root, "probe_interval_ms", &probe_interval_ms, error) ||
-      !ReadScalar(root, "probe_timeout_ms", &probe_timeout_ms, error) ||
-      !ReadScalar(root, "drain_timeout_ms", &drain_timeout_ms, error)) {
+      !ReadScalar(root, "initial_candidate_basis_points", &initial_bp, error) ||
+      !ReadMillis(root, "probe_interval_ms", &config.probe_interval, kProbeIntervalBounds, error) ||
+      !ReadMillis(root, "probe_timeout_ms", &config.probe_timeout, kProbeTimeoutBounds, error) ||
+      !ReadMillis(root, "drain_timeout_ms", &config.drain_timeout, kDrainTimeoutBounds, error)) {
     return std::nullopt;
   }
-  if (probe_interval_ms < 100 || probe_timeout_ms < 10 || drain_timeout_ms < 0) {
-    *error = "probe_interval_ms must be >= 100, probe_timeout_ms >= 10, drain_timeout_ms >= 0";
+  if (initial_bp < 0 || initial_bp > int64_t{kMaxBasisPoints}) {
+    *error = "initial_candidate_basis_points must be 0..10000, not " + std::to_string(initial_bp);
     return std::nullopt;
   }
-  if (!config.tokens_file.empty() && fs::path(config.tokens_file).is_relative() &&
-      !base_dir.empty()) {
-    config.tokens_file = (fs::path(base_dir) / config.tokens_file).string();
+  config.initial_candidate_basis_points = static_cast<uint32_t>(initial_bp);
+  for (std::string* path : {&config.tokens_file, &config.models_root}) {
+    if (!path->empty() && fs::path(*path).is_relative() && !base_dir.empty()) {
+      *path = (fs::path(base_dir) / *path).lexically_normal().string();
+    }
   }
-  config.probe_interval = std::chrono::milliseconds(probe_interval_ms);
-  config.probe_timeout = std::chrono::milliseconds(probe_timeout_ms);
-  config.drain_timeout = std::chrono::milliseconds(drain_timeout_ms);
   for (char& c : config.sticky_header) c = static_cast<char>(std::tolower(c));
   if (!ParseSlot(root["baseline"], "baseline", base_dir, &config.baseline, error) ||
       !ParseSlot(root["candidate"], "candidate", base_dir, &config.candidate, error)) {
@@ -183,20 +216,17 @@ AgentConfig DemoConfig(const std::string& models_dir) {
   return config;
 }
 
-std::string FindModelsDir(const std::string& flag_value) {
-  if (!flag_value.empty()) return flag_value;
-  if (const char* env = std::getenv("GREYLANE_MODELS_DIR"); env && *env) return env;
-  std::error_code ec;
-  if (fs::exists(fs::path(GREYLANE_MODELS_INSTALL_DIR) / "digits-v1.glm", ec)) {
-    return GREYLANE_MODELS_INSTALL_DIR;
-  }
-  return GREYLANE_MODELS_SOURCE_DIR;
-}
-
 bool IsLoopbackAddress(const std::string& host_port) {
   std::string host;
   if (!ParseHostPort(host_port, &host)) return false;
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  // Only address literals: a name such as 127.0.0.1.example.com resolves
+  // to whatever its owner likes.
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
 }
 
 std::string ValidateConfig(const AgentConfig& config) {
@@ -209,8 +239,8 @@ std::string ValidateConfig(const AgentConfig& config) {
                              Plane{"data", config.data_listen, config.data_tls}}) {
     std::string host;
     if (!ParseHostPort(plane.address, &host)) {
-      return std::string("--") + plane.name + "-listen '" + plane.address +
-             "' is not host:port (e.g. 127.0.0.1:7070 or [::1]:7070)";
+      return std::string("--") + plane.name + "-listen " + Quote(plane.address) +
+             " is not host:port (e.g. 127.0.0.1:7070 or [::1]:7070)";
     }
     if (plane.tls.cert.empty() != plane.tls.key.empty()) {
       return std::string("the ") + plane.name + " plane needs both a TLS certificate and key";
@@ -223,8 +253,40 @@ std::string ValidateConfig(const AgentConfig& config) {
              "), listen on a loopback address, or pass --insecure to accept the risk.";
     }
   }
-  if (config.initial_candidate_basis_points > 10000) {
+  if (config.initial_candidate_basis_points > kMaxBasisPoints) {
     return "initial_candidate_basis_points must be 0..10000";
+  }
+  for (const std::string& problem :
+       {DurationProblem("probe_interval_ms", config.probe_interval, kProbeIntervalBounds),
+        DurationProblem("probe_timeout_ms", config.probe_timeout, kProbeTimeoutBounds),
+        DurationProblem("drain_timeout_ms", config.drain_timeout, kDrainTimeoutBounds)}) {
+    if (!problem.empty()) return problem;
+  }
+  if (config.ring_frames < kRingFramesBounds[0] || config.ring_frames > kRingFramesBounds[1]) {
+    return "the metrics ring must hold " + std::to_string(kRingFramesBounds[0]) + ".." +
+           std::to_string(kRingFramesBounds[1]) + " frames";
+  }
+  for (const auto& [what, text] :
+       {std::pair{"agent_id", &config.agent_id}, std::pair{"model", &config.model_name}}) {
+    if (std::string problem = TextProblem(what, *text, 256, TextKind::kName); !problem.empty()) {
+      return problem;
+    }
+  }
+  if (config.model_name.empty()) return "model must not be empty";
+  if (config.sticky_header.empty() || config.sticky_header.size() > 128 ||
+      config.sticky_header.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") !=
+          std::string::npos) {
+    return "sticky_header " + Quote(config.sticky_header) +
+           " must be a lower-case header name (letters, digits, - _ .)";
+  }
+  for (const VersionSpec* spec : {&config.baseline, &config.candidate}) {
+    if (std::string problem = VersionSpecProblem(*spec, config.models_root); !problem.empty()) {
+      return problem;
+    }
+  }
+  if (config.baseline.version == config.candidate.version) {
+    return "baseline and candidate must have different versions (both are '" +
+           config.baseline.version + "')";
   }
   if (config.tokens_file.empty() && !config.demo_tokens) {
     return "no tokens: give --tokens FILE (or tokens_file in the config) with lines "
@@ -256,12 +318,17 @@ the greylane.v1.Agent control API.
   --data-listen ADDR      inference (OIP gRPC) address (default 127.0.0.1:8001)
                           port 0 picks a free port; the chosen ones are printed
   --state-dir DIR         audit trail and release state (created if missing;
-                          --demo without it uses a fresh temporary folder)
+                          --demo without it uses a fresh temporary folder);
+                          one agent per state dir (it is locked)
   --tokens FILE           who may call: lines `sha256(token) identity role`,
                           roles viewer | operator | admin (--demo mints its own
-                          into <state-dir>/demo-tokens, mode 0600)
+                          into <state-dir>/demo-tokens, mode 0600); refused when
+                          group- or world-writable
   --agent-id ID           name shown in consoles     (default: the node name)
   --models-dir DIR        where --demo finds its model files
+  --models-root DIR       built-in model files must lie under DIR
+  --recover-state         rebuild a missing or unreadable release state from the
+                          audit trail's last row and the config's version specs
   --tls-cert F --tls-key F            TLS for the control plane
   --tls-client-ca F       mutual TLS: require client certificates from this CA
   --data-tls-cert F --data-tls-key F  TLS for the data plane
@@ -275,51 +342,39 @@ the greylane.v1.Agent control API.
 std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
                                             std::string* error) {
   CommandLine cl;
-  std::string config_file;
-  std::string models_dir;
-  struct Override {
-    std::string flag;
-    std::string value;
-  };
-  std::vector<Override> overrides;
-  static const std::set<std::string> kValued = {
-      "--config",        "--control-listen",    "--data-listen", "--state-dir",
-      "--agent-id",      "--models-dir",        "--tls-cert",    "--tls-key",
-      "--data-tls-cert", "--data-tls-key",      "--ready-file",  "--tokens",
-      "--tls-client-ca", "--data-tls-client-ca"};
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::string value;
-    if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-    } else if (kValued.count(flag)) {
-      if (i + 1 >= args.size()) {
-        *error = flag + " needs a value";
-        return std::nullopt;
-      }
-      value = args[++i];
-    }
-    if (flag == "--demo") {
-      cl.demo = true;
-    } else if (flag == "--help" || flag == "-h") {
-      cl.help = true;
-    } else if (flag == "--version") {
-      cl.version = true;
-    } else if (flag == "--insecure") {
-      cl.config.insecure = true;
-    } else if (flag == "--config") {
-      config_file = value;
-    } else if (flag == "--models-dir") {
-      models_dir = value;
-    } else if (flag == "--ready-file") {
-      cl.ready_file = value;
-    } else if (kValued.count(flag)) {
-      overrides.push_back({flag, value});
-    } else {
-      *error = "unknown flag '" + args[i] + "' (see --help)";
-      return std::nullopt;
-    }
+  std::string config_file, models_dir;
+  // Flags given on the command line override the config file's values.
+  std::map<std::string, std::string> overrides;
+  CLI::App app("greylane-agent");
+  app.set_help_flag();  // --help prints UsageText(), which groups the flags for people
+  app.add_flag("--help,-h", cl.help);
+  app.add_flag("--version", cl.version);
+  app.add_flag("--demo", cl.demo);
+  app.add_flag("--insecure", cl.config.insecure);
+  app.add_flag("--recover-state", cl.config.recover_state);
+  app.add_option("--config", config_file);
+  app.add_option("--models-dir", models_dir);
+  app.add_option("--ready-file", cl.ready_file);
+  for (const char* flag :
+       {"--control-listen", "--data-listen", "--state-dir", "--agent-id", "--models-root",
+        "--tls-cert", "--tls-key", "--data-tls-cert", "--data-tls-key", "--tokens",
+        "--tls-client-ca", "--data-tls-client-ca"}) {
+    app.add_option(flag, overrides[flag]);
+  }
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ExtrasError&) {
+    const std::vector<std::string> extra = app.remaining();
+    *error = "unknown flag " + Quote(extra.empty() ? "" : extra.front()) + " (see --help)";
+    return std::nullopt;
+  } catch (const CLI::ParseError& e) {
+    const std::string what = e.what();
+    *error =
+        what.find("required") != std::string::npos || what.find("expected") != std::string::npos
+            ? what.substr(0, what.find(':')) + " needs a value (see --help)"
+            : what + " (see --help)";
+    return std::nullopt;
   }
   if (cl.help || cl.version) return cl;
   if (cl.demo == !config_file.empty()) {
@@ -327,17 +382,16 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
     return std::nullopt;
   }
   const bool insecure = cl.config.insecure;
+  const bool recover = cl.config.recover_state;
   if (cl.demo) {
     cl.config = DemoConfig(FindModelsDir(models_dir));
   } else {
-    std::ifstream in(config_file);
-    if (!in) {
-      *error = "cannot read config file '" + config_file + "'";
+    absl::StatusOr<std::string> text = ReadRegularFile(config_file, kMaxConfigBytes, "config file");
+    if (!text.ok()) {
+      *error = std::string(text.status().message());
       return std::nullopt;
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    auto parsed = ParseConfigYaml(text.str(), fs::path(config_file).parent_path().string(), error);
+    auto parsed = ParseConfigYaml(*text, fs::path(config_file).parent_path().string(), error);
     if (!parsed) {
       *error = config_file + ": " + *error;
       return std::nullopt;
@@ -345,19 +399,17 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
     cl.config = std::move(*parsed);
   }
   cl.config.insecure = insecure;
-  for (const Override& o : overrides) {
-    AgentConfig& c = cl.config;
-    if (o.flag == "--control-listen") c.control_listen = o.value;
-    if (o.flag == "--data-listen") c.data_listen = o.value;
-    if (o.flag == "--state-dir") c.state_dir = o.value;
-    if (o.flag == "--agent-id") c.agent_id = o.value;
-    if (o.flag == "--tls-cert") c.control_tls.cert = o.value;
-    if (o.flag == "--tls-key") c.control_tls.key = o.value;
-    if (o.flag == "--data-tls-cert") c.data_tls.cert = o.value;
-    if (o.flag == "--data-tls-key") c.data_tls.key = o.value;
-    if (o.flag == "--tokens") c.tokens_file = o.value;
-    if (o.flag == "--tls-client-ca") c.client_ca = o.value;
-    if (o.flag == "--data-tls-client-ca") c.data_client_ca = o.value;
+  cl.config.recover_state = recover;
+  AgentConfig& c = cl.config;
+  const std::map<std::string, std::string*> targets = {
+      {"--control-listen", &c.control_listen}, {"--data-listen", &c.data_listen},
+      {"--state-dir", &c.state_dir},           {"--agent-id", &c.agent_id},
+      {"--models-root", &c.models_root},       {"--tls-cert", &c.control_tls.cert},
+      {"--tls-key", &c.control_tls.key},       {"--data-tls-cert", &c.data_tls.cert},
+      {"--data-tls-key", &c.data_tls.key},     {"--tokens", &c.tokens_file},
+      {"--tls-client-ca", &c.client_ca},       {"--data-tls-client-ca", &c.data_client_ca}};
+  for (const auto& [flag, target] : targets) {
+    if (app.count(flag)) *target = overrides[flag];
   }
   if (std::string problem = ValidateConfig(cl.config); !problem.empty()) {
     *error = problem;

@@ -7,16 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "agent/backends/oip_grpc_backend.h"
+#include "agent/backends/version_spec.h"
+#include "common/models_dir.h"
 
 namespace greylane {
-
-struct SlotConfig {
-  std::string version;
-  std::string backend;      // "builtin" | "oip-grpc"
-  std::string model_file;   // builtin
-  OipGrpcOptions upstream;  // oip-grpc
-};
 
 struct TlsFiles {
   std::string cert;
@@ -43,9 +37,25 @@ struct AgentConfig {
   bool demo_tokens = false;    // mint demo-viewer/-operator/-admin into <state-dir>/demo-tokens
   std::string client_ca;       // control plane: require client certificates signed by this CA
   std::string data_client_ca;  // data plane: the same, separately
-  SlotConfig baseline;
-  SlotConfig candidate;
+  // When set, built-in model files (config, LoadCandidate, restart) must
+  // lie under this folder.
+  std::string models_root;
+  // Rebuild a missing or unreadable release state from the trail's last
+  // row and this config's version specs (--recover-state).
+  bool recover_state = false;
+  VersionSpec baseline;
+  VersionSpec candidate;
 };
+
+// Bounds on every duration the agent waits for (a huge value would
+// overflow a deadline and spin a core; a tiny one would spin it too).
+inline constexpr std::chrono::milliseconds kProbeIntervalBounds[2] = {
+    std::chrono::milliseconds(100), std::chrono::hours(1)};
+inline constexpr std::chrono::milliseconds kProbeTimeoutBounds[2] = {std::chrono::milliseconds(10),
+                                                                     std::chrono::minutes(1)};
+inline constexpr std::chrono::milliseconds kDrainTimeoutBounds[2] = {std::chrono::milliseconds(0),
+                                                                     std::chrono::minutes(10)};
+inline constexpr size_t kRingFramesBounds[2] = {16, 86400};
 
 struct CommandLine {
   AgentConfig config;
@@ -59,9 +69,6 @@ struct CommandLine {
 std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::string& base_dir,
                                            std::string* error);
 AgentConfig DemoConfig(const std::string& models_dir);
-// Where the demo models are: --models-dir, $GREYLANE_MODELS_DIR, the
-// installed data folder, then the source tree this binary was built from.
-std::string FindModelsDir(const std::string& flag_value);
 
 std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
                                             std::string* error);

@@ -1,70 +1,74 @@
 #include "agent/server/audit_command.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 
 #include "agent/audit/audit_log.h"
+#include "common/audit_export.h"
+#include "common/text.h"
 
 namespace greylane {
 
 int RunAuditCommand(const std::vector<std::string>& args) {
-  const char* usage =
-      "usage: greylane-agent audit verify --state-dir DIR\n"
-      "       greylane-agent audit export --state-dir DIR --format csv|jsonl\n";
-  if (args.empty() || (args[0] != "verify" && args[0] != "export")) {
-    std::fputs(usage, stderr);
-    return 2;
-  }
+  CLI::App app(
+      "greylane-agent audit: offline work on a state dir's audit trail (release reviews, "
+      "forensics). Reads only: works beside a running agent and in a read-only folder, and "
+      "creates no files.",
+      "greylane-agent audit");
+  app.require_subcommand(1);
   std::string state_dir, format = "csv";
-  for (size_t i = 1; i + 1 < args.size(); i += 2) {
-    if (args[i] == "--state-dir")
-      state_dir = args[i + 1];
-    else if (args[i] == "--format")
-      format = args[i + 1];
-    else {
-      std::fprintf(stderr, "greylane-agent audit: unknown flag '%s'\n%s", args[i].c_str(), usage);
-      return 2;
-    }
-  }
-  if (state_dir.empty() || (format != "csv" && format != "jsonl") || args.size() % 2 == 0) {
-    std::fputs(usage, stderr);
+  CLI::App* verify = app.add_subcommand("verify", "recompute the hash chain over every row");
+  verify->add_option("--state-dir", state_dir, "the agent's state dir")->required();
+  CLI::App* exporter = app.add_subcommand("export", "every row as CSV or JSON lines on stdout");
+  exporter->add_option("--state-dir", state_dir, "the agent's state dir")->required();
+  exporter->add_option("--format", format, "csv (spreadsheet-safe) or jsonl (exact)")
+      ->check(CLI::IsMember({"csv", "jsonl"}));
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "greylane-agent audit: %s (see --help)\n", TerminalSafe(e.what()).c_str());
     return 2;
   }
   const std::string path = (std::filesystem::path(state_dir) / "audit.db").string();
   if (!std::filesystem::exists(path)) {
-    std::fprintf(stderr, "greylane-agent audit: no audit trail at %s\n", path.c_str());
+    std::fprintf(stderr, "greylane-agent audit: no audit trail at %s\n",
+                 TerminalSafe(path).c_str());
     return 1;
   }
-  std::string error;
-  auto log = AuditLog::Open(path, AuditLog::Mode::kReadOnly, &error);
-  if (!log) {
-    std::fprintf(stderr, "greylane-agent audit: %s\n", error.c_str());
+  absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(path, AuditLog::Mode::kReadOnly);
+  if (!log.ok()) {
+    std::fprintf(stderr, "greylane-agent audit: %s\n",
+                 TerminalSafe(std::string(log.status().message())).c_str());
     return 1;
   }
-  if (args[0] == "verify") {
-    const ChainVerdict v = log->Verify();
+  if (verify->parsed()) {
+    const ChainVerdict v = (*log)->Verify();
     if (v.ok) {
       std::printf("audit trail %s: chain verified through #%llu (%llu rows), head %s\n",
-                  path.c_str(), static_cast<unsigned long long>(v.verified_through),
+                  TerminalSafe(path).c_str(), static_cast<unsigned long long>(v.verified_through),
                   static_cast<unsigned long long>(v.rows), v.head_hash.c_str());
       return 0;
     }
-    std::printf("audit trail %s: BROKEN at #%llu: %s (verified through #%llu)\n", path.c_str(),
-                static_cast<unsigned long long>(v.broken_at), v.why.c_str(),
-                static_cast<unsigned long long>(v.verified_through));
+    std::printf("audit trail %s: BROKEN at #%llu: %s (verified through #%llu)\n",
+                TerminalSafe(path).c_str(), static_cast<unsigned long long>(v.broken_at),
+                TerminalSafe(v.why).c_str(), static_cast<unsigned long long>(v.verified_through));
     return 1;
   }
   if (format == "csv") std::fputs(AuditCsvHeader().c_str(), stdout);
-  uint64_t after = 0;
-  for (;;) {
-    const auto rows = log->List(after, 1000);
+  for (uint64_t after = 0;;) {
+    const auto rows = (*log)->List(after, 1000);
     for (const AuditRecord& row : rows) {
       std::fputs((format == "csv" ? AuditCsvRow(row) : AuditJsonLine(row)).c_str(), stdout);
     }
-    if (rows.size() < 1000) break;
+    if (rows.empty()) break;
     after = rows.back().sequence;
   }
-  return 0;
+  return std::ferror(stdout) ? 1 : 0;
 }
 
 }  // namespace greylane

@@ -3,17 +3,18 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
 #include "agent/auth/token_store.h"
-#include "agent/backends/builtin_backend.h"
-#include "agent/backends/oip_grpc_backend.h"
+#include "common/files.h"
+#include "common/text.h"
 
 namespace greylane {
 namespace {
@@ -25,16 +26,7 @@ int64_t UnixMillis(std::chrono::system_clock::time_point t) {
 std::string NodeName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0) return "unknown-node";
-  return name;
-}
-
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream text;
-  text << in.rdbuf();
-  *out = text.str();
-  return true;
+  return ClampText(name, 128);
 }
 
 std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsFiles& tls,
@@ -42,17 +34,27 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsFiles& tls,
                                                      const char* plane, std::string* error) {
   if (!tls.Enabled()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  if (!ReadFile(tls.key, &pair.private_key) || !ReadFile(tls.cert, &pair.cert_chain)) {
-    *error = std::string("cannot read the ") + plane + " plane's TLS key '" + tls.key +
-             "' or certificate '" + tls.cert + "'";
-    return nullptr;
-  }
   grpc::SslServerCredentialsOptions options(
       client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                         : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  if (!client_ca.empty() && !ReadFile(client_ca, &options.pem_root_certs)) {
-    *error = "cannot read the client CA '" + client_ca + "'";
-    return nullptr;
+  struct Wanted {
+    const std::string& path;
+    std::string* field;
+    std::string what;
+  };
+  for (const Wanted& w :
+       {Wanted{tls.key, &pair.private_key, std::string("the ") + plane + " plane's TLS key"},
+        Wanted{tls.cert, &pair.cert_chain,
+               std::string("the ") + plane + " plane's TLS certificate"},
+        Wanted{client_ca, &options.pem_root_certs,
+               std::string("the ") + plane + " plane's client CA"}}) {
+    if (w.path.empty()) continue;
+    absl::StatusOr<std::string> text = ReadRegularFile(w.path, kMaxPemBytes, w.what);
+    if (!text.ok()) {
+      *error = std::string(text.status().message());
+      return nullptr;
+    }
+    *w.field = std::move(*text);
   }
   options.pem_key_cert_pairs.push_back(std::move(pair));
   return grpc::SslServerCredentials(options);
@@ -63,17 +65,6 @@ std::string WithPort(const std::string& listen, int port) {
 }
 
 }  // namespace
-
-std::unique_ptr<Backend> MakeBackend(const SlotConfig& slot, std::string* error) {
-  if (slot.backend == "builtin") {
-    std::unique_ptr<BuiltinBackend> backend = BuiltinBackend::Open(slot.model_file, error);
-    if (!backend) return nullptr;
-    return backend;
-  }
-  if (slot.backend == "oip-grpc") return std::make_unique<OipGrpcBackend>(slot.upstream);
-  *error = "unknown backend kind '" + slot.backend + "'";
-  return nullptr;
-}
 
 CanaryAgent::CanaryAgent(AgentConfig config) : m_config(std::move(config)) {}
 
@@ -104,6 +95,14 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
     return nullptr;
   }
 
+  // One agent per state dir, before anything in it is read or written.
+  absl::StatusOr<std::unique_ptr<StateDirLock>> lock = StateDirLock::Acquire(c.state_dir);
+  if (!lock.ok()) {
+    *error = std::string(lock.status().message());
+    return nullptr;
+  }
+  agent->m_lock = std::move(*lock);
+
   // Tokens: the agent keeps only their hashes.
   TokenStore tokens;
   if (c.demo_tokens && c.tokens_file.empty()) {
@@ -112,8 +111,12 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
     if (!minted) return nullptr;
     tokens = StoreFor(*minted);
   } else {
-    auto loaded = TokenStore::LoadFile(c.tokens_file, error);
-    if (!loaded) return nullptr;
+    absl::StatusOr<TokenStore> loaded =
+        TokenStore::LoadFile(c.tokens_file, &agent->m_tokens_warning);
+    if (!loaded.ok()) {
+      *error = std::string(loaded.status().message());
+      return nullptr;
+    }
     if (loaded->Size() == 0) {
       *error = c.tokens_file + " lists no tokens: nobody could call the control API";
       return nullptr;
@@ -121,39 +124,32 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
     tokens = std::move(*loaded);
   }
 
-  agent->m_audit = AuditLog::Open((std::filesystem::path(c.state_dir) / "audit.db").string(),
-                                  AuditLog::Mode::kReadWrite, error);
-  if (!agent->m_audit) return nullptr;
-
-  // The release state: the last committed one wins over the config.
-  ReleaseState release;
-  uint64_t stored_at = 0;
-  if (auto blob = agent->m_audit->LoadState(&stored_at)) {
-    auto decoded = DecodeReleaseState(*blob, error);
-    if (!decoded) {
-      *error = "state dir " + c.state_dir + ": " + *error;
-      return nullptr;
-    }
-    release = std::move(*decoded);
-    agent->m_restored = true;
-    agent->m_restore_detail =
-        "restored split " + std::to_string(release.split.candidate_basis_points) +
-        " bp, revision " + std::to_string(release.split.revision) + ", phase " +
-        PhaseName(release.phase) + " from audit row #" + std::to_string(stored_at);
-  } else {
-    release.split = {c.initial_candidate_basis_points, 1, false};
-    release.phase = c.initial_candidate_basis_points == 0 ? v1::STEADY : v1::CANARY;
-    release.slot_specs = {c.baseline, c.candidate};
+  absl::StatusOr<std::unique_ptr<AuditLog>> audit = AuditLog::Open(
+      (std::filesystem::path(c.state_dir) / "audit.db").string(), AuditLog::Mode::kReadWrite);
+  if (!audit.ok()) {
+    *error = std::string(audit.status().message());
+    return nullptr;
   }
+  agent->m_audit = std::move(*audit);
+
+  // The release state: the stored one when the trail agrees with it.
+  absl::StatusOr<RestoredRelease> restored = RestoreRelease(*agent->m_audit, c);
+  if (!restored.ok()) {
+    *error = std::string(restored.status().message());
+    return nullptr;
+  }
+  agent->m_restored = std::move(*restored);
+  const ReleaseState& release = agent->m_restored.state;
 
   std::array<SlotVersion, 2> versions;
   for (size_t i = 0; i < 2; ++i) {
-    std::unique_ptr<Backend> backend = MakeBackend(release.slot_specs[i], error);
-    if (!backend) {
-      *error = "version " + release.slot_specs[i].version + ": " + *error;
+    absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(release.slot_specs[i]);
+    if (!backend.ok()) {
+      *error = "version " + release.slot_specs[i].version + ": " +
+               std::string(backend.status().message());
       return nullptr;
     }
-    versions[i] = {release.slot_specs[i].version, std::move(backend), release.slot_specs[i]};
+    versions[i] = {release.slot_specs[i].version, std::move(*backend), release.slot_specs[i]};
   }
   agent->m_pair =
       std::make_unique<CanaryPair>(std::move(versions[0]), std::move(versions[1]), release.split);
@@ -161,8 +157,9 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
   AgentIdentity identity{c.agent_id,    NodeName(),
                          c.model_name,  c.sticky_header,
                          kAgentVersion, UnixMillis(std::chrono::system_clock::now())};
-  agent->m_release = std::make_unique<ReleaseController>(*agent->m_pair, *agent->m_audit, identity,
-                                                         std::move(release), c.probe_timeout);
+  agent->m_release =
+      std::make_unique<ReleaseController>(*agent->m_pair, *agent->m_audit, identity, release,
+                                          ReleaseLimits{c.probe_timeout, c.models_root});
   agent->m_control =
       std::make_unique<ControlService>(*agent->m_release, *agent->m_hub, std::move(tokens));
   agent->m_inference = std::make_unique<InferenceService>(
@@ -175,10 +172,10 @@ CanaryAgent::~CanaryAgent() {
 }
 
 void CanaryAgent::ProbeOnce() {
-  for (size_t physical = 0; physical < CanaryPair::kPhysicalSlots; ++physical) {
-    const SlotVersion* version = &m_pair->VersionAt(physical);
+  for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
+    const SlotVersion* version = &m_pair->VersionAt(slot);
     const grpc::Status status = version->backend->Probe(m_config.probe_timeout);
-    m_pair->SetHealthAt(physical, version,
+    m_pair->SetHealthAt(slot, version,
                         {status.ok() ? v1::HEALTHY : v1::UNHEALTHY, status.error_message(),
                          UnixMillis(std::chrono::system_clock::now())});
   }
@@ -189,10 +186,7 @@ void CanaryAgent::ProbeOnce() {
 
 bool CanaryAgent::Start(std::string* error) {
   ProbeOnce();
-  const std::string how = m_restored ? m_restore_detail
-                                     : std::string("first start: ") +
-                                           (m_config.demo_tokens ? "--demo" : "from the config");
-  if (!m_release->RecordStart(m_restored, how, error)) return false;
+  m_release->RecordStart(m_restored);
   grpc::EnableDefaultHealthCheckService(true);
 
   auto build = [&](const std::string& listen, const TlsFiles& tls, const char* plane,
@@ -225,14 +219,42 @@ bool CanaryAgent::Start(std::string* error) {
     return false;
   }
   m_data_server->GetHealthCheckService()->SetServingStatus(m_pair->Ready());
+  m_lock->Describe("control " + m_control_address + ", data " + m_data_address);
   m_ticker = std::thread([this] { TickerLoop(); });
   m_prober = std::thread([this] { ProberLoop(); });
+  m_housekeeper = std::thread([this] { HousekeeperLoop(); });
   return true;
 }
 
+absl::Status CanaryAgent::WriteReadyFile(const std::string& path) const {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "control=" << m_control_address << "\n"
+        << "data=" << m_data_address << "\n";
+    out.close();
+    if (!out) {
+      const int err = errno;
+      std::remove(tmp.c_str());
+      return absl::FailedPreconditionError("cannot write the ready file " + Quote(tmp, 300) + ": " +
+                                           std::strerror(err));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    return absl::FailedPreconditionError("cannot write the ready file " + Quote(path, 300) + ": " +
+                                         std::strerror(err));
+  }
+  return absl::OkStatus();
+}
+
 bool CanaryAgent::Sleep(std::chrono::system_clock::time_point until) {
-  std::unique_lock lock(m_stop_mutex);
-  return !m_stop_cv.wait_until(lock, until, [this] { return m_stopping; });
+  absl::MutexLock lock(&m_stop_mutex);
+  // absl::FromChrono saturates a far-off time rather than wrapping it.
+  m_stop_mutex.AwaitWithDeadline(absl::Condition(this, &CanaryAgent::Stopping),
+                                 absl::FromChrono(until));
+  return !m_stopping;
 }
 
 void CanaryAgent::TickerLoop() {
@@ -241,10 +263,10 @@ void CanaryAgent::TickerLoop() {
   auto next = ceil<seconds>(system_clock::now());
   while (Sleep(next)) {
     const SplitValue split = m_pair->Split().Load();
-    // Sources stay in physical order (the hub keeps per-source totals); each
+    // Sources stay in slot order (the hub keeps per-source totals); each
     // is labelled with the role it plays now.
-    WindowSource sources[CanaryPair::kPhysicalSlots];
-    for (size_t i = 0; i < CanaryPair::kPhysicalSlots; ++i) {
+    WindowSource sources[CanaryPair::kSlots];
+    for (size_t i = 0; i < CanaryPair::kSlots; ++i) {
       sources[i] = {ToProto(CanaryPair::RoleOf(i, split)), m_pair->VersionAt(i).version,
                     &m_pair->RecorderAt(i)};
     }
@@ -256,20 +278,21 @@ void CanaryAgent::TickerLoop() {
 }
 
 void CanaryAgent::ProberLoop() {
-  while (Sleep(std::chrono::system_clock::now() + m_config.probe_interval)) {
-    ProbeOnce();
-    m_audit->Checkpoint();
-  }
+  while (Sleep(std::chrono::system_clock::now() + m_config.probe_interval)) ProbeOnce();
+}
+
+void CanaryAgent::HousekeeperLoop() {
+  // Pending audit rows are retried and refusal summaries written each second.
+  while (Sleep(std::chrono::system_clock::now() + std::chrono::seconds(1))) m_release->Housekeep();
 }
 
 void CanaryAgent::Shutdown() {
   {
-    std::lock_guard lock(m_stop_mutex);
+    absl::MutexLock lock(&m_stop_mutex);
     if (m_shut_down) return;
     m_shut_down = true;
     m_stopping = true;
   }
-  m_stop_cv.notify_all();
   if (m_data_server) {
     m_data_server->GetHealthCheckService()->SetServingStatus(false);
     m_data_server->Shutdown(std::chrono::system_clock::now() + m_config.drain_timeout);
@@ -281,9 +304,12 @@ void CanaryAgent::Shutdown() {
   }
   if (m_ticker.joinable()) m_ticker.join();
   if (m_prober.joinable()) m_prober.join();
+  if (m_housekeeper.joinable()) m_housekeeper.join();
+  // Queued slow calls finish (their calls are cancelled) before the server waits on them.
+  if (m_control) m_control->JoinWorkers();
   if (m_data_server) m_data_server->Wait();
   if (m_control_server) m_control_server->Wait();
-  if (m_control) m_control->JoinWorkers();
+  if (m_release) m_release->Housekeep(/*final=*/true);
 }
 
 }  // namespace greylane

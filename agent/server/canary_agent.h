@@ -1,14 +1,13 @@
 #pragma once
 // One running agent: builds the backends a config names, serves both planes,
 // seals a metrics window every second and deep-probes each version.
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include <grpcpp/server.h>
 
+#include "absl/synchronization/mutex.h"
 #include "agent/audit/audit_log.h"
 #include "agent/metrics/metrics_hub.h"
 #include "agent/server/agent_config.h"
@@ -16,6 +15,7 @@
 #include "agent/server/control_service.h"
 #include "agent/server/inference_service.h"
 #include "agent/server/release_controller.h"
+#include "agent/server/state_dir_lock.h"
 
 namespace greylane {
 
@@ -23,9 +23,10 @@ inline constexpr char kAgentVersion[] = "0.1.0";
 
 class CanaryAgent {
  public:
-  // Opens the state dir and restores the last committed release state, if
-  // any; else starts from the config. Null with `error` set when something
-  // cannot be used (bad model file, unreadable tokens, broken database...).
+  // Locks the state dir and restores the last committed release state, if
+  // any (checked against the audit trail); else starts from the config.
+  // Null with `error` set when something cannot be used (bad model file,
+  // unreadable tokens, a state dir in use or inconsistent...).
   static std::unique_ptr<CanaryAgent> Create(const AgentConfig& config, std::string* error);
   ~CanaryAgent();
 
@@ -35,6 +36,9 @@ class CanaryAgent {
   // Stops accepting, lets in-flight requests finish (bounded by the drain
   // timeout), ends streams. Idempotent.
   void Shutdown();
+
+  // Writes "control=ADDR\ndata=ADDR\n" to `path` (atomically, by rename).
+  absl::Status WriteReadyFile(const std::string& path) const;
 
   // Addresses with the ports actually bound (port 0 resolved).
   const std::string& ControlAddress() const { return m_control_address; }
@@ -46,9 +50,11 @@ class CanaryAgent {
   ReleaseController& Release() { return *m_release; }
   const AgentConfig& Config() const { return m_config; }
   // True when the release state came from the state dir, not the config.
-  bool Restored() const { return m_restored; }
+  bool Restored() const { return m_restored.how != RestoredRelease::How::kFirstStart; }
   // demo-tokens file, when --demo minted tokens.
   const std::string& DemoTokensFile() const { return m_demo_tokens_file; }
+  // A warning about the tokens file (world-readable), empty when none.
+  const std::string& TokensWarning() const { return m_tokens_warning; }
   // Runs one round of deep probes now (the prober does this periodically).
   void ProbeOnce();
 
@@ -56,9 +62,13 @@ class CanaryAgent {
   explicit CanaryAgent(AgentConfig config);
   void TickerLoop();
   void ProberLoop();
-  bool Sleep(std::chrono::system_clock::time_point until);  // false once stopping
+  void HousekeeperLoop();
+  // Waits until `until` or until the agent stops; false once stopping.
+  bool Sleep(std::chrono::system_clock::time_point until);
+  bool Stopping() const ABSL_SHARED_LOCKS_REQUIRED(m_stop_mutex) { return m_stopping; }
 
   AgentConfig m_config;
+  std::unique_ptr<StateDirLock> m_lock;
   std::unique_ptr<AuditLog> m_audit;
   std::unique_ptr<CanaryPair> m_pair;
   std::unique_ptr<ReleaseController> m_release;
@@ -69,18 +79,16 @@ class CanaryAgent {
   std::unique_ptr<grpc::Server> m_data_server;
   std::string m_control_address;
   std::string m_data_address;
-  bool m_restored = false;
-  std::string m_restore_detail;
+  RestoredRelease m_restored;
   std::string m_demo_tokens_file;
+  std::string m_tokens_warning;
 
-  std::mutex m_stop_mutex;
-  std::condition_variable m_stop_cv;
-  bool m_stopping = false;
-  bool m_shut_down = false;
+  absl::Mutex m_stop_mutex;
+  bool m_stopping ABSL_GUARDED_BY(m_stop_mutex) = false;
+  bool m_shut_down ABSL_GUARDED_BY(m_stop_mutex) = false;
   std::thread m_ticker;
   std::thread m_prober;
+  std::thread m_housekeeper;
 };
-
-std::unique_ptr<Backend> MakeBackend(const SlotConfig& slot, std::string* error);
 
 }  // namespace greylane

@@ -3,23 +3,21 @@
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/auth_context.h>
 
-#include "agent/audit/audit_proto.h"
+#include "agent/backends/version_spec.h"
 #include "agent/metrics/frame_queue.h"
+#include "agent/server/raw_unary.h"
+#include "common/audit_proto.h"
+#include "common/credentials.h"
+#include "common/text.h"
 
 namespace greylane {
 namespace {
-
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Status status) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(std::move(status));
-  return reactor;
-}
 
 // A stream that fails before it starts (unauthenticated...).
 template <typename T>
 class RefusedStream final : public grpc::ServerWriteReactor<T> {
  public:
-  explicit RefusedStream(grpc::Status status) { this->Finish(std::move(status)); }
+  explicit RefusedStream(grpc::Status status) { this->Finish(Bounded(status)); }
   void OnDone() override { delete this; }
 };
 
@@ -30,7 +28,7 @@ template <typename T>
 class SerialStream : public grpc::ServerWriteReactor<T> {
  public:
   void OnWriteDone(bool ok) override {
-    std::lock_guard lock(m_mutex);
+    absl::MutexLock lock(&m_mutex);
     m_writing = false;
     if (!ok) {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
@@ -43,7 +41,7 @@ class SerialStream : public grpc::ServerWriteReactor<T> {
     PumpLocked();
   }
   void OnCancel() override {
-    std::lock_guard lock(m_mutex);
+    absl::MutexLock lock(&m_mutex);
     FinishLocked(grpc::Status::CANCELLED);
   }
   void OnDone() override {
@@ -54,17 +52,17 @@ class SerialStream : public grpc::ServerWriteReactor<T> {
  protected:
   // The next message, kept alive by the derived class until the next call;
   // null when there is nothing to write now.
-  virtual const T* NextLocked() = 0;
+  virtual const T* NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex) = 0;
   virtual void Detach() = 0;
 
-  void PumpLocked() {
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex) {
     if (m_writing || m_finished || m_closing) return;
     const T* next = NextLocked();
     if (!next) return;
     m_writing = true;
     this->StartWrite(next);
   }
-  void FinishLocked(grpc::Status status) {
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex) {
     if (m_finished) return;
     if (m_writing) {
       m_closing = true;
@@ -75,18 +73,18 @@ class SerialStream : public grpc::ServerWriteReactor<T> {
     this->Finish(std::move(status));
   }
   void CloseForShutdown() {
-    std::lock_guard lock(m_mutex);
+    absl::MutexLock lock(&m_mutex);
     FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the agent is shutting down"));
   }
-  bool FinishedLocked() const { return m_finished; }
+  bool FinishedLocked() const ABSL_SHARED_LOCKS_REQUIRED(m_mutex) { return m_finished; }
 
-  std::mutex m_mutex;
+  absl::Mutex m_mutex;
 
  private:
-  bool m_writing = false;
-  bool m_closing = false;
-  bool m_finished = false;
-  grpc::Status m_close_status;
+  bool m_writing ABSL_GUARDED_BY(m_mutex) = false;
+  bool m_closing ABSL_GUARDED_BY(m_mutex) = false;
+  bool m_finished ABSL_GUARDED_BY(m_mutex) = false;
+  grpc::Status m_close_status ABSL_GUARDED_BY(m_mutex);
 };
 
 // Streams frames to one subscriber. A subscriber that reads too slowly loses
@@ -99,13 +97,13 @@ class MetricsWriter final : public SerialStream<v1::MetricsFrame>, public FrameS
   }
 
   void OnBackfill(std::vector<FramePtr> history) override {
-    std::lock_guard lock(m_mutex);
+    absl::MutexLock lock(&m_mutex);
     m_queue.SetCapacity(history.size() + kSubscriberLagFrames);
     for (FramePtr& frame : history) m_queue.Push(std::move(frame), true);
     PumpLocked();
   }
   void OnFrame(const FramePtr& frame) override {
-    std::lock_guard lock(m_mutex);
+    absl::MutexLock lock(&m_mutex);
     if (FinishedLocked()) return;
     m_queue.Push(frame);
     PumpLocked();
@@ -113,7 +111,7 @@ class MetricsWriter final : public SerialStream<v1::MetricsFrame>, public FrameS
   void OnClosed() override { CloseForShutdown(); }
 
  private:
-  const v1::MetricsFrame* NextLocked() override {
+  const v1::MetricsFrame* NextLocked() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex) {
     if (m_queue.Empty()) return nullptr;
     m_in_write = m_queue.Pop();
     return m_in_write.get();
@@ -121,8 +119,8 @@ class MetricsWriter final : public SerialStream<v1::MetricsFrame>, public FrameS
   void Detach() override { m_hub.Unsubscribe(this); }
 
   MetricsHub& m_hub;
-  FrameQueue m_queue;
-  FramePtr m_in_write;
+  FrameQueue m_queue ABSL_GUARDED_BY(m_mutex);
+  FramePtr m_in_write ABSL_GUARDED_BY(m_mutex);
 };
 
 // A stream fed by the release controller.
@@ -146,7 +144,7 @@ class StateWriter final : public ReleaseStream<v1::AgentState> {
     m_controller.Watch(this);
   }
   void OnState(const v1::AgentState& state) override {
-    std::lock_guard lock(m_mutex);
+    absl::MutexLock lock(&m_mutex);
     m_pending = state;
     m_has_pending = true;
     PumpLocked();
@@ -154,14 +152,14 @@ class StateWriter final : public ReleaseStream<v1::AgentState> {
   void OnAuditRow(uint64_t) override {}
 
  private:
-  const v1::AgentState* NextLocked() override {
+  const v1::AgentState* NextLocked() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex) {
     if (!m_has_pending) return nullptr;
     m_next = std::move(m_pending);
     m_has_pending = false;
     return &m_next;
   }
-  v1::AgentState m_pending;
-  bool m_has_pending = false;
+  v1::AgentState m_pending ABSL_GUARDED_BY(m_mutex);
+  bool m_has_pending ABSL_GUARDED_BY(m_mutex) = false;
 };
 
 // Every row after `after`, history then live, none dropped: rows are read
@@ -172,19 +170,19 @@ class AuditWriter final : public ReleaseStream<v1::AuditEntry> {
   AuditWriter(ReleaseController& controller, uint64_t after)
       : ReleaseStream(controller), m_sent(after) {
     m_controller.Watch(this);
-    std::lock_guard lock(m_mutex);
+    absl::MutexLock lock(&m_mutex);
     m_known = std::max(m_known, m_controller.Audit().LastSequence());
     PumpLocked();
   }
   void OnState(const v1::AgentState&) override {}
   void OnAuditRow(uint64_t sequence) override {
-    std::lock_guard lock(m_mutex);
+    absl::MutexLock lock(&m_mutex);
     m_known = std::max(m_known, sequence);
     PumpLocked();
   }
 
  private:
-  const v1::AuditEntry* NextLocked() override {
+  const v1::AuditEntry* NextLocked() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex) {
     if (m_page.empty() && m_sent < m_known) {
       std::vector<AuditRecord> rows = m_controller.Audit().List(m_sent, 100);
       m_page.assign(rows.rbegin(), rows.rend());  // pop from the back
@@ -195,9 +193,9 @@ class AuditWriter final : public ReleaseStream<v1::AuditEntry> {
     m_page.pop_back();
     return &m_next;
   }
-  uint64_t m_sent;
-  uint64_t m_known = 0;
-  std::vector<AuditRecord> m_page;
+  uint64_t m_sent ABSL_GUARDED_BY(m_mutex);
+  uint64_t m_known ABSL_GUARDED_BY(m_mutex) = 0;
+  std::vector<AuditRecord> m_page ABSL_GUARDED_BY(m_mutex);
 };
 
 v1::Role ToProto(Role role) {
@@ -212,26 +210,21 @@ v1::Role ToProto(Role role) {
   return v1::ROLE_UNSPECIFIED;
 }
 
+// The client certificate's subject, as valid bounded UTF-8 (it is stored
+// in the trail and sent to consoles).
 std::string CertificateSubject(const grpc::CallbackServerContext* ctx) {
   const auto auth = ctx->auth_context();
   if (!auth || !auth->IsPeerAuthenticated()) return {};
   for (const char* property : {GRPC_X509_SUBJECT_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME}) {
     const auto values = auth->FindPropertyValues(property);
-    if (!values.empty()) return std::string(values.front().data(), values.front().size());
+    if (!values.empty()) {
+      return ClampText(std::string(values.front().data(), values.front().size()), 200);
+    }
   }
   return {};
 }
 
 }  // namespace
-
-std::string BearerToken(const std::string& authorization) {
-  static const std::string kScheme = "bearer ";
-  if (authorization.size() <= kScheme.size()) return {};
-  for (size_t i = 0; i < kScheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
-  }
-  return authorization.substr(kScheme.size());
-}
 
 ControlService::ControlService(ReleaseController& controller, MetricsHub& hub, TokenStore tokens)
     : m_controller(controller), m_hub(hub), m_tokens(std::move(tokens)) {}
@@ -241,22 +234,17 @@ ControlService::~ControlService() {
 }
 
 void ControlService::JoinWorkers() {
-  std::vector<Worker> workers;
-  {
-    std::lock_guard lock(m_workers_mutex);
-    workers.swap(m_workers);
-  }
-  for (Worker& w : workers) w.thread.join();
+  m_workers.Shutdown();
 }
 
 grpc::Status ControlService::Authenticate(grpc::CallbackServerContext* ctx, Caller* caller) const {
   const auto& md = ctx->client_metadata();
-  const auto it = md.find("authorization");
+  const auto it = md.find(kAuthorizationHeader);
   if (it == md.end()) {
     return {grpc::StatusCode::UNAUTHENTICATED,
             "no credentials: send the header `authorization: Bearer <token>`"};
   }
-  const std::string token = BearerToken(std::string(it->second.data(), it->second.size()));
+  const std::string token = BearerToken(std::string_view(it->second.data(), it->second.size()));
   const auto principal = m_tokens.Authenticate(token);
   if (!principal) {
     return {grpc::StatusCode::UNAUTHENTICATED,
@@ -264,38 +252,67 @@ grpc::Status ControlService::Authenticate(grpc::CallbackServerContext* ctx, Call
   }
   caller->identity = principal->identity;
   caller->role = principal->role;
-  caller->peer = ctx->peer();
+  caller->peer = ClampText(ctx->peer(), kMaxPeerBytes);
   const std::string subject = CertificateSubject(ctx);
   if (!subject.empty()) caller->identity += " [" + subject + "]";
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::Admit(grpc::CallbackServerContext* ctx, Role needed,
-                                   const std::string& action, const std::string& reason,
-                                   Caller* caller) {
-  if (grpc::Status status = Authenticate(ctx, caller); !status.ok()) return status;
-  if (caller->role < needed) return m_controller.Deny(*caller, action, reason, needed);
+grpc::Status ControlService::Admit(const Caller& caller, Role needed, AuditAction action,
+                                   const std::string& reason) {
+  if (caller.role < needed) return m_controller.Deny(caller, action, reason, needed);
   return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* ControlService::WhoAmI(grpc::CallbackServerContext* ctx,
-                                                 const v1::WhoAmIRequest*, v1::Identity* response) {
+template <typename Request, typename Response, typename Handle>
+grpc::ServerUnaryReactor* ControlService::Serve(grpc::CallbackServerContext* ctx,
+                                                const Raw* raw_request, Raw* raw_response,
+                                                Handle handle, bool slow) {
   Caller caller;
   if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) return FinishNow(ctx, s);
-  response->set_identity(caller.identity);
-  response->set_role(ToProto(caller.role));
-  response->set_peer(caller.peer);
-  response->set_certificate_subject(CertificateSubject(ctx));
-  return FinishNow(ctx, grpc::Status::OK);
+  auto request = std::make_shared<Request>();  // may outlive this frame on the pool
+  if (grpc::Status s = ParseRequest(*raw_request, request.get()); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
+  auto* reactor = ctx->DefaultReactor();
+  auto work = [caller, request, raw_response, reactor, handle] {
+    Response response;
+    grpc::Status status = handle(caller, *request, &response);
+    if (status.ok()) status = SerializeResponse(response, raw_response);
+    reactor->Finish(Bounded(status));
+  };
+  if (!slow) {
+    work();
+  } else if (!m_workers.Submit(work)) {
+    reactor->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     "the agent is busy with slow requests (VerifyAudit, ListAudit, "
+                     "LoadCandidate); try again in a moment"});
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::WhoAmI(grpc::CallbackServerContext* ctx,
+                                                 const Raw* request, Raw* response) {
+  const std::string subject = CertificateSubject(ctx);
+  return Serve<v1::WhoAmIRequest, v1::Identity>(
+      ctx, request, response,
+      [subject](const Caller& caller, const v1::WhoAmIRequest&, v1::Identity* out) {
+        out->set_identity(caller.identity);
+        out->set_role(ToProto(caller.role));
+        out->set_peer(caller.peer);
+        out->set_certificate_subject(subject);
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* ControlService::GetState(grpc::CallbackServerContext* ctx,
-                                                   const v1::GetStateRequest*,
-                                                   v1::AgentState* response) {
-  Caller caller;
-  if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) return FinishNow(ctx, s);
-  *response = m_controller.State();
-  return FinishNow(ctx, grpc::Status::OK);
+                                                   const Raw* request, Raw* response) {
+  return Serve<v1::GetStateRequest, v1::AgentState>(
+      ctx, request, response,
+      [this](const Caller&, const v1::GetStateRequest&, v1::AgentState* out) {
+        *out = m_controller.State();
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerWriteReactor<v1::AgentState>* ControlService::WatchState(
@@ -308,63 +325,52 @@ grpc::ServerWriteReactor<v1::AgentState>* ControlService::WatchState(
 }
 
 grpc::ServerUnaryReactor* ControlService::SetSplit(grpc::CallbackServerContext* ctx,
-                                                   const v1::SetSplitRequest* request,
-                                                   v1::AgentState* response) {
-  Caller caller;
-  grpc::Status s = Admit(ctx, Role::kOperator, "set_split", request->reason(), &caller);
-  if (s.ok()) {
-    s = m_controller.SetSplit(caller, request->candidate_basis_points(),
-                              request->expected_revision(), request->reason(), response);
-  }
-  return FinishNow(ctx, s);
+                                                   const Raw* request, Raw* response) {
+  return Serve<v1::SetSplitRequest, v1::AgentState>(
+      ctx, request, response,
+      [this](const Caller& caller, const v1::SetSplitRequest& r, v1::AgentState* out) {
+        grpc::Status s = Admit(caller, Role::kOperator, AuditAction::kSetSplit, r.reason());
+        if (!s.ok()) return s;
+        return m_controller.SetSplit(caller, r.candidate_basis_points(), r.expected_revision(),
+                                     r.reason(), out);
+      });
 }
 
 grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* ctx,
-                                                   const v1::RollbackRequest* request,
-                                                   v1::AgentState* response) {
-  Caller caller;
-  grpc::Status s = Admit(ctx, Role::kOperator, "rollback", request->reason(), &caller);
-  if (s.ok()) s = m_controller.Rollback(caller, request->reason(), response);
-  return FinishNow(ctx, s);
+                                                   const Raw* request, Raw* response) {
+  return Serve<v1::RollbackRequest, v1::AgentState>(
+      ctx, request, response,
+      [this](const Caller& caller, const v1::RollbackRequest& r, v1::AgentState* out) {
+        grpc::Status s = Admit(caller, Role::kOperator, AuditAction::kRollback, r.reason());
+        if (!s.ok()) return s;
+        return m_controller.Rollback(caller, r.reason(), out);
+      });
 }
 
 grpc::ServerUnaryReactor* ControlService::Promote(grpc::CallbackServerContext* ctx,
-                                                  const v1::PromoteRequest* request,
-                                                  v1::AgentState* response) {
-  Caller caller;
-  grpc::Status s = Admit(ctx, Role::kOperator, "promote", request->reason(), &caller);
-  if (s.ok()) {
-    s = m_controller.Promote(caller, request->expected_revision(), request->reason(), response);
-  }
-  return FinishNow(ctx, s);
+                                                  const Raw* request, Raw* response) {
+  return Serve<v1::PromoteRequest, v1::AgentState>(
+      ctx, request, response,
+      [this](const Caller& caller, const v1::PromoteRequest& r, v1::AgentState* out) {
+        grpc::Status s = Admit(caller, Role::kOperator, AuditAction::kPromote, r.reason());
+        if (!s.ok()) return s;
+        return m_controller.Promote(caller, r.expected_revision(), r.reason(), out);
+      });
 }
 
 grpc::ServerUnaryReactor* ControlService::LoadCandidate(grpc::CallbackServerContext* ctx,
-                                                        const v1::LoadCandidateRequest* request,
-                                                        v1::AgentState* response) {
-  Caller caller;
-  grpc::Status s = Admit(ctx, Role::kAdmin, "load_candidate", request->reason(), &caller);
-  if (!s.ok()) return FinishNow(ctx, s);
+                                                        const Raw* request, Raw* response) {
   // Building and probing the new version can take up to the probe timeout:
-  // that happens on a worker thread, never on a gRPC callback thread.
-  auto* reactor = ctx->DefaultReactor();
-  std::lock_guard lock(m_workers_mutex);
-  // An exited thread keeps its stack until joined: reap the finished ones.
-  std::erase_if(m_workers, [](Worker& w) {
-    if (!w.done->load()) return false;
-    w.thread.join();
-    return true;
-  });
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread([this, reactor, request, response, caller, done] {
-    const grpc::Status status =
-        m_controller.LoadCandidate(caller, SlotFromSpec(request->spec()),
-                                   request->expected_revision(), request->reason(), response);
-    done->store(true);
-    reactor->Finish(status);
-  });
-  m_workers.push_back({std::move(thread), std::move(done)});
-  return reactor;
+  // that happens on a worker, never on a gRPC callback thread.
+  return Serve<v1::LoadCandidateRequest, v1::AgentState>(
+      ctx, request, response,
+      [this](const Caller& caller, const v1::LoadCandidateRequest& r, v1::AgentState* out) {
+        grpc::Status s = Admit(caller, Role::kAdmin, AuditAction::kLoadCandidate, r.reason());
+        if (!s.ok()) return s;
+        return m_controller.LoadCandidate(caller, VersionSpecFromProto(r.spec()),
+                                          r.expected_revision(), r.reason(), out);
+      },
+      /*slow=*/true);
 }
 
 grpc::ServerWriteReactor<v1::MetricsFrame>* ControlService::WatchMetrics(
@@ -379,20 +385,24 @@ grpc::ServerWriteReactor<v1::MetricsFrame>* ControlService::WatchMetrics(
 }
 
 grpc::ServerUnaryReactor* ControlService::ListAudit(grpc::CallbackServerContext* ctx,
-                                                    const v1::ListAuditRequest* request,
-                                                    v1::ListAuditResponse* response) {
-  Caller caller;
-  if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) return FinishNow(ctx, s);
-  if (request->limit() > 1000) {
-    return FinishNow(ctx, {grpc::StatusCode::INVALID_ARGUMENT,
-                           "limit is at most 1000 rows a call; page with after_sequence"});
-  }
-  const size_t limit = request->limit() ? request->limit() : 100;
-  for (const AuditRecord& row : m_controller.Audit().List(request->after_sequence(), limit)) {
-    greylane::ToProto(row, response->add_entries());
-  }
-  response->set_last_sequence(m_controller.Audit().LastSequence());
-  return FinishNow(ctx, grpc::Status::OK);
+                                                    const Raw* request, Raw* response) {
+  return Serve<v1::ListAuditRequest, v1::ListAuditResponse>(
+      ctx, request, response,
+      [this](const Caller&, const v1::ListAuditRequest& r, v1::ListAuditResponse* out) {
+        if (r.limit() > 1000) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "limit is at most 1000 rows a call; page with after_sequence");
+        }
+        AuditLog& audit = m_controller.Audit();
+        // Read the newest sequence first: every row listed is then at most it.
+        out->set_last_sequence(audit.LastSequence());
+        const size_t limit = r.limit() ? r.limit() : 100;
+        for (const AuditRecord& row : audit.List(r.after_sequence(), limit, kAuditPageBytes)) {
+          greylane::ToProto(row, out->add_entries());
+        }
+        return grpc::Status::OK;
+      },
+      /*slow=*/true);
 }
 
 grpc::ServerWriteReactor<v1::AuditEntry>* ControlService::WatchAudit(
@@ -405,20 +415,22 @@ grpc::ServerWriteReactor<v1::AuditEntry>* ControlService::WatchAudit(
 }
 
 grpc::ServerUnaryReactor* ControlService::VerifyAudit(grpc::CallbackServerContext* ctx,
-                                                      const v1::VerifyAuditRequest*,
-                                                      v1::VerifyAuditResponse* response) {
-  Caller caller;
-  if (grpc::Status s = Authenticate(ctx, &caller); !s.ok()) return FinishNow(ctx, s);
-  const ChainVerdict verdict = m_controller.Audit().Verify();
-  response->set_ok(verdict.ok);
-  response->set_rows(verdict.rows);
-  response->set_verified_through(verdict.verified_through);
-  response->set_broken_at(verdict.broken_at);
-  response->set_detail(verdict.ok
-                           ? "chain verified through #" + std::to_string(verdict.verified_through)
-                           : verdict.why);
-  response->set_head_hash(verdict.head_hash);
-  return FinishNow(ctx, grpc::Status::OK);
+                                                      const Raw* request, Raw* response) {
+  return Serve<v1::VerifyAuditRequest, v1::VerifyAuditResponse>(
+      ctx, request, response,
+      [this](const Caller&, const v1::VerifyAuditRequest&, v1::VerifyAuditResponse* out) {
+        const ChainVerdict verdict = m_controller.Audit().Verify();
+        out->set_ok(verdict.ok);
+        out->set_rows(verdict.rows);
+        out->set_verified_through(verdict.verified_through);
+        out->set_broken_at(verdict.broken_at);
+        out->set_detail(verdict.ok
+                            ? "chain verified through #" + std::to_string(verdict.verified_through)
+                            : verdict.why);
+        out->set_head_hash(verdict.head_hash);
+        return grpc::Status::OK;
+      },
+      /*slow=*/true);
 }
 
 }  // namespace greylane

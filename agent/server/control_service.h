@@ -1,16 +1,15 @@
 #pragma once
 // The control plane (greylane.v1.Agent): authenticates every call, checks
-// the caller's role, and hands mutations to the ReleaseController.
-#include <atomic>
+// the caller's role, and hands mutations to the ReleaseController. Unary
+// requests are parsed here from raw bytes (see raw_unary.h); slow calls
+// (VerifyAudit, ListAudit, LoadCandidate) run on a small worker pool.
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "agent/auth/token_store.h"
 #include "agent/metrics/metrics_hub.h"
 #include "agent/server/release_controller.h"
+#include "agent/server/worker_pool.h"
 #include "greylane/v1/agent.grpc.pb.h"
 
 namespace greylane {
@@ -18,63 +17,64 @@ namespace greylane {
 // Live frames a subscriber may fall behind before the oldest are dropped.
 inline constexpr size_t kSubscriberLagFrames = 32;
 
-class ControlService final : public v1::Agent::CallbackService {
+using AgentServiceBase = v1::Agent::WithRawCallbackMethod_WhoAmI<
+    v1::Agent::WithRawCallbackMethod_GetState<v1::Agent::WithCallbackMethod_WatchState<
+        v1::Agent::WithRawCallbackMethod_SetSplit<v1::Agent::WithRawCallbackMethod_Rollback<
+            v1::Agent::WithRawCallbackMethod_Promote<v1::Agent::WithRawCallbackMethod_LoadCandidate<
+                v1::Agent::WithCallbackMethod_WatchMetrics<
+                    v1::Agent::WithRawCallbackMethod_ListAudit<
+                        v1::Agent::WithCallbackMethod_WatchAudit<
+                            v1::Agent::WithRawCallbackMethod_VerifyAudit<
+                                v1::Agent::Service>>>>>>>>>>>;
+
+class ControlService final : public AgentServiceBase {
  public:
   ControlService(ReleaseController& controller, MetricsHub& hub, TokenStore tokens);
   ~ControlService() override;
 
-  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const v1::WhoAmIRequest*,
-                                   v1::Identity* response) override;
-  grpc::ServerUnaryReactor* GetState(grpc::CallbackServerContext* ctx,
-                                     const v1::GetStateRequest* request,
-                                     v1::AgentState* response) override;
+  using Raw = grpc::ByteBuffer;
+  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const Raw* request,
+                                   Raw* response) override;
+  grpc::ServerUnaryReactor* GetState(grpc::CallbackServerContext* ctx, const Raw* request,
+                                     Raw* response) override;
   grpc::ServerWriteReactor<v1::AgentState>* WatchState(grpc::CallbackServerContext* ctx,
                                                        const v1::WatchStateRequest*) override;
-  grpc::ServerUnaryReactor* SetSplit(grpc::CallbackServerContext* ctx,
-                                     const v1::SetSplitRequest* request,
-                                     v1::AgentState* response) override;
-  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* ctx,
-                                     const v1::RollbackRequest* request,
-                                     v1::AgentState* response) override;
-  grpc::ServerUnaryReactor* Promote(grpc::CallbackServerContext* ctx,
-                                    const v1::PromoteRequest* request,
-                                    v1::AgentState* response) override;
-  grpc::ServerUnaryReactor* LoadCandidate(grpc::CallbackServerContext* ctx,
-                                          const v1::LoadCandidateRequest* request,
-                                          v1::AgentState* response) override;
+  grpc::ServerUnaryReactor* SetSplit(grpc::CallbackServerContext* ctx, const Raw* request,
+                                     Raw* response) override;
+  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* ctx, const Raw* request,
+                                     Raw* response) override;
+  grpc::ServerUnaryReactor* Promote(grpc::CallbackServerContext* ctx, const Raw* request,
+                                    Raw* response) override;
+  grpc::ServerUnaryReactor* LoadCandidate(grpc::CallbackServerContext* ctx, const Raw* request,
+                                          Raw* response) override;
   grpc::ServerWriteReactor<v1::MetricsFrame>* WatchMetrics(
       grpc::CallbackServerContext* ctx, const v1::WatchMetricsRequest* request) override;
-  grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx,
-                                      const v1::ListAuditRequest* request,
-                                      v1::ListAuditResponse* response) override;
+  grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx, const Raw* request,
+                                      Raw* response) override;
   grpc::ServerWriteReactor<v1::AuditEntry>* WatchAudit(
       grpc::CallbackServerContext* ctx, const v1::WatchAuditRequest* request) override;
-  grpc::ServerUnaryReactor* VerifyAudit(grpc::CallbackServerContext* ctx,
-                                        const v1::VerifyAuditRequest*,
-                                        v1::VerifyAuditResponse* response) override;
+  grpc::ServerUnaryReactor* VerifyAudit(grpc::CallbackServerContext* ctx, const Raw* request,
+                                        Raw* response) override;
 
-  // Waits for background work (LoadCandidate probes) to finish.
+  // Lets queued slow calls finish, then stops the workers.
   void JoinWorkers();
 
  private:
   // The caller, or a non-OK status (UNAUTHENTICATED) to answer with.
   grpc::Status Authenticate(grpc::CallbackServerContext* ctx, Caller* caller) const;
-  // Authenticates and checks the role; a mutation refused for its role is audited.
-  grpc::Status Admit(grpc::CallbackServerContext* ctx, Role needed, const std::string& action,
-                     const std::string& reason, Caller* caller);
+  // Checks the caller's role; a mutation refused for its role is audited.
+  grpc::Status Admit(const Caller& caller, Role needed, AuditAction action,
+                     const std::string& reason);
+  // Parses, admits and answers one unary call; `handle` fills the response.
+  // With `slow`, `handle` runs on the worker pool.
+  template <typename Request, typename Response, typename Handle>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, const Raw* request,
+                                  Raw* response, Handle handle, bool slow = false);
 
   ReleaseController& m_controller;
   MetricsHub& m_hub;
   const TokenStore m_tokens;
-  struct Worker {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
-  std::mutex m_workers_mutex;
-  std::vector<Worker> m_workers;  // finished ones are joined when the next starts
+  WorkerPool m_workers{3, 32};
 };
-
-// "Bearer <token>" -> token; empty when the header is missing or malformed.
-std::string BearerToken(const std::string& authorization);
 
 }  // namespace greylane

@@ -2,6 +2,9 @@
 
 #include <chrono>
 
+#include "agent/server/raw_unary.h"
+#include "common/text.h"
+
 namespace greylane {
 namespace {
 
@@ -12,10 +15,16 @@ std::string_view MetadataValue(const grpc::CallbackServerContext* ctx, std::stri
   return {it->second.data(), it->second.size()};
 }
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Status status) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(std::move(status));
-  return reactor;
+// A small unary call: parse, answer, serialize, finish.
+template <typename Request, typename Response, typename Handle>
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+                                 grpc::ByteBuffer* out, Handle handle) {
+  Request request;
+  grpc::Status status = ParseRequest(*raw, &request);
+  Response response;
+  if (status.ok()) status = handle(request, &response);
+  if (status.ok()) status = SerializeResponse(response, out);
+  return FinishNow(ctx, status);
 }
 
 }  // namespace
@@ -28,12 +37,12 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, grpc::Stat
 class InferCall final : public InferCompletion {
  public:
   InferCall(InferenceService& service, grpc::CallbackServerContext* ctx,
-            const inference::ModelInferRequest* request, inference::ModelInferResponse* response)
+            const grpc::ByteBuffer* raw_request, grpc::ByteBuffer* raw_response)
       : m_service(service),
         m_ctx(ctx),
         m_reactor(ctx->DefaultReactor()),
-        m_request(request),
-        m_response(response) {}
+        m_raw_request(raw_request),
+        m_raw_response(raw_response) {}
 
   grpc::ServerUnaryReactor* Reactor() const { return m_reactor; }
 
@@ -43,52 +52,56 @@ class InferCall final : public InferCompletion {
     const std::string_view key = MetadataValue(m_ctx, m_service.m_identity.sticky_header);
     RouteDecision route = Router::Route(key, split.candidate_basis_points);
 
-    std::string problem;
-    std::string_view pin = m_request->model_version();
+    // A request that does not parse is still routed by its headers, so it
+    // is counted (as a client error) where it would have gone.
+    const grpc::Status parsed = ParseRequest(*m_raw_request, &m_request);
+    std::string problem = parsed.ok() ? std::string() : parsed.error_message();
+    std::string_view pin = m_request.model_version();
     if (pin.empty()) pin = MetadataValue(m_ctx, kPinHeader);
-    if (!pin.empty()) {
-      SlotId pinned;
+    if (problem.empty() && !pin.empty()) {
+      ReleaseRole pinned;
       if (m_service.ResolvePin(pin, split, &pinned)) {
         route = Router::Pinned(pinned);
       } else {
-        problem = "version '" + std::string(pin) + "' is not served here; " +
-                  m_service.ServedVersionsText();
+        problem =
+            "version " + Quote(pin) + " is not served here; " + m_service.ServedVersionsText();
       }
     }
-    if (problem.empty() && m_request->model_name() != m_service.m_identity.model_name) {
-      problem = "unknown model '" + m_request->model_name() + "'; this agent serves '" +
-                m_service.m_identity.model_name + "'";
+    if (problem.empty() && m_request.model_name() != m_service.m_identity.model_name) {
+      problem = m_service.UnknownModel(m_request.model_name());
     }
 
-    m_slot = route.slot;
+    m_role = route.role;
     // Role, slot and version all come from the one split read above.
-    m_physical = CanaryPair::Physical(m_slot, split);
-    m_version = &pair.VersionAt(m_physical);
-    pair.RecorderAt(m_physical).BeginRequest();
+    m_slot = CanaryPair::SlotOf(m_role, split);
+    m_version = &pair.VersionAt(m_slot);
+    pair.RecorderAt(m_slot).BeginRequest();
     if (!problem.empty()) {
       OnInferDone({grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, problem), true});
       return;
     }
-    m_version->backend->Infer(*m_request, m_response, this);
+    m_version->backend->Infer(m_request, &m_response, this);
   }
 
   void OnInferDone(const InferOutcome& outcome) override {
-    VersionRecorder& recorder = m_service.m_pair.RecorderAt(m_physical);
+    VersionRecorder& recorder = m_service.m_pair.RecorderAt(m_slot);
     const auto elapsed = std::chrono::steady_clock::now() - m_start;
-    if (outcome.status.ok()) {
+    grpc::Status status = outcome.status;
+    if (status.ok()) {
       recorder.RecordOk(static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()));
-      m_response->set_model_name(m_service.m_identity.model_name);
-      m_response->set_model_version(m_version->version);
-      m_response->set_id(m_request->id());
+      m_response.set_model_name(m_service.m_identity.model_name);
+      m_response.set_model_version(m_version->version);
+      m_response.set_id(m_request.id());
+      status = SerializeResponse(m_response, m_raw_response);
     } else if (outcome.client_error) {
       recorder.RecordClientError();
     } else {
       recorder.RecordServerError();
     }
     recorder.EndRequest();
-    m_ctx->AddTrailingMetadata(kSlotTrailer, SlotName(m_slot));
-    m_reactor->Finish(outcome.status);
+    m_ctx->AddTrailingMetadata(kSlotTrailer, ReleaseRoleName(m_role));
+    m_reactor->Finish(Bounded(status));
     delete this;
   }
 
@@ -96,11 +109,13 @@ class InferCall final : public InferCompletion {
   InferenceService& m_service;
   grpc::CallbackServerContext* m_ctx;
   grpc::ServerUnaryReactor* m_reactor;
-  const inference::ModelInferRequest* m_request;
-  inference::ModelInferResponse* m_response;
+  const grpc::ByteBuffer* m_raw_request;
+  grpc::ByteBuffer* m_raw_response;
+  inference::ModelInferRequest m_request;
+  inference::ModelInferResponse m_response;
   const std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
-  SlotId m_slot = SlotId::kBaseline;
-  size_t m_physical = 0;
+  ReleaseRole m_role = ReleaseRole::kBaseline;
+  SlotIndex m_slot = 0;
   const SlotVersion* m_version = nullptr;
 };
 
@@ -108,10 +123,11 @@ InferenceService::InferenceService(CanaryPair& pair, InferenceIdentity identity)
     : m_pair(pair), m_identity(std::move(identity)) {}
 
 bool InferenceService::ResolvePin(std::string_view pin, const SplitValue& split,
-                                  SlotId* slot) const {
-  for (const SlotId s : {SlotId::kBaseline, SlotId::kCandidate}) {
-    if (pin == SlotName(s) || pin == m_pair.VersionAt(CanaryPair::Physical(s, split)).version) {
-      *slot = s;
+                                  ReleaseRole* role) const {
+  for (const ReleaseRole r : {ReleaseRole::kBaseline, ReleaseRole::kCandidate}) {
+    if (pin == ReleaseRoleName(r) ||
+        pin == m_pair.VersionAt(CanaryPair::SlotOf(r, split)).version) {
+      *role = r;
       return true;
     }
   }
@@ -119,96 +135,106 @@ bool InferenceService::ResolvePin(std::string_view pin, const SplitValue& split,
 }
 
 std::string InferenceService::ServedVersionsText() const {
-  return "versions: " + m_pair.Version(SlotId::kBaseline).version + " (baseline), " +
-         m_pair.Version(SlotId::kCandidate).version + " (candidate)";
+  return "versions: " + m_pair.Version(ReleaseRole::kBaseline).version + " (baseline), " +
+         m_pair.Version(ReleaseRole::kCandidate).version + " (candidate)";
+}
+
+std::string InferenceService::UnknownModel(const std::string& name) const {
+  return "unknown model " + Quote(name) + "; this agent serves " + Quote(m_identity.model_name);
 }
 
 grpc::ServerUnaryReactor* InferenceService::ServerLive(grpc::CallbackServerContext* ctx,
-                                                       const inference::ServerLiveRequest*,
-                                                       inference::ServerLiveResponse* response) {
-  response->set_live(true);
-  return FinishNow(ctx, grpc::Status::OK);
+                                                       const Raw* request, Raw* response) {
+  return Answer<inference::ServerLiveRequest, inference::ServerLiveResponse>(
+      ctx, request, response,
+      [](const inference::ServerLiveRequest&, inference::ServerLiveResponse* out) {
+        out->set_live(true);
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* InferenceService::ServerReady(grpc::CallbackServerContext* ctx,
-                                                        const inference::ServerReadyRequest*,
-                                                        inference::ServerReadyResponse* response) {
-  response->set_ready(m_pair.Ready());
-  return FinishNow(ctx, grpc::Status::OK);
+                                                        const Raw* request, Raw* response) {
+  return Answer<inference::ServerReadyRequest, inference::ServerReadyResponse>(
+      ctx, request, response,
+      [this](const inference::ServerReadyRequest&, inference::ServerReadyResponse* out) {
+        out->set_ready(m_pair.Ready());
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerContext* ctx,
-                                                       const inference::ModelReadyRequest* request,
-                                                       inference::ModelReadyResponse* response) {
-  if (request->name() != m_identity.model_name) {
-    return FinishNow(ctx, {grpc::StatusCode::NOT_FOUND, "unknown model '" + request->name() +
-                                                            "'; this agent serves '" +
-                                                            m_identity.model_name + "'"});
-  }
-  if (request->version().empty()) {
-    response->set_ready(m_pair.Ready());
-    return FinishNow(ctx, grpc::Status::OK);
-  }
-  SlotId slot;
-  if (!ResolvePin(request->version(), m_pair.Split().Load(), &slot)) {
-    return FinishNow(
-        ctx, {grpc::StatusCode::NOT_FOUND,
-              "version '" + request->version() + "' is not served here; " + ServedVersionsText()});
-  }
-  response->set_ready(m_pair.Health(slot).health == v1::HEALTHY);
-  return FinishNow(ctx, grpc::Status::OK);
+                                                       const Raw* request, Raw* response) {
+  return Answer<inference::ModelReadyRequest, inference::ModelReadyResponse>(
+      ctx, request, response,
+      [this](const inference::ModelReadyRequest& r, inference::ModelReadyResponse* out) {
+        if (r.name() != m_identity.model_name) {
+          return grpc::Status(grpc::StatusCode::NOT_FOUND, UnknownModel(r.name()));
+        }
+        if (r.version().empty()) {
+          out->set_ready(m_pair.Ready());
+          return grpc::Status::OK;
+        }
+        ReleaseRole role;
+        if (!ResolvePin(r.version(), m_pair.Split().Load(), &role)) {
+          return grpc::Status(
+              grpc::StatusCode::NOT_FOUND,
+              "version " + Quote(r.version()) + " is not served here; " + ServedVersionsText());
+        }
+        out->set_ready(m_pair.Health(role).health == v1::HEALTHY);
+        return grpc::Status::OK;
+      });
 }
 
-grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
-    grpc::CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
-    inference::ServerMetadataResponse* response) {
-  response->set_name("greylane-agent");
-  response->set_version(m_identity.server_version);
-  return FinishNow(ctx, grpc::Status::OK);
+grpc::ServerUnaryReactor* InferenceService::ServerMetadata(grpc::CallbackServerContext* ctx,
+                                                           const Raw* request, Raw* response) {
+  return Answer<inference::ServerMetadataRequest, inference::ServerMetadataResponse>(
+      ctx, request, response,
+      [this](const inference::ServerMetadataRequest&, inference::ServerMetadataResponse* out) {
+        out->set_name("greylane-agent");
+        out->set_version(m_identity.server_version);
+        return grpc::Status::OK;
+      });
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
-    grpc::CallbackServerContext* ctx, const inference::ModelMetadataRequest* request,
-    inference::ModelMetadataResponse* response) {
-  if (request->name() != m_identity.model_name) {
-    return FinishNow(ctx, {grpc::StatusCode::NOT_FOUND, "unknown model '" + request->name() +
-                                                            "'; this agent serves '" +
-                                                            m_identity.model_name + "'"});
-  }
-  SlotId slot = SlotId::kBaseline;
-  if (!request->version().empty() &&
-      !ResolvePin(request->version(), m_pair.Split().Load(), &slot)) {
-    return FinishNow(
-        ctx, {grpc::StatusCode::NOT_FOUND,
-              "version '" + request->version() + "' is not served here; " + ServedVersionsText()});
-  }
-  const BackendDescription d = m_pair.Version(slot).backend->Description();
-  response->set_name(m_identity.model_name);
-  if (request->version().empty()) {
-    response->add_versions(m_pair.Version(SlotId::kBaseline).version);
-    response->add_versions(m_pair.Version(SlotId::kCandidate).version);
-  } else {
-    response->add_versions(m_pair.Version(slot).version);
-  }
-  response->set_platform(d.platform);
-  for (const TensorSpec& t : d.inputs) {
-    auto* m = response->add_inputs();
-    m->set_name(t.name);
-    m->set_datatype(t.datatype);
-    for (const int64_t dim : t.shape) m->add_shape(dim);
-  }
-  for (const TensorSpec& t : d.outputs) {
-    auto* m = response->add_outputs();
-    m->set_name(t.name);
-    m->set_datatype(t.datatype);
-    for (const int64_t dim : t.shape) m->add_shape(dim);
-  }
-  return FinishNow(ctx, grpc::Status::OK);
+grpc::ServerUnaryReactor* InferenceService::ModelMetadata(grpc::CallbackServerContext* ctx,
+                                                          const Raw* request, Raw* response) {
+  return Answer<inference::ModelMetadataRequest, inference::ModelMetadataResponse>(
+      ctx, request, response,
+      [this](const inference::ModelMetadataRequest& r, inference::ModelMetadataResponse* out) {
+        if (r.name() != m_identity.model_name) {
+          return grpc::Status(grpc::StatusCode::NOT_FOUND, UnknownModel(r.name()));
+        }
+        ReleaseRole role = ReleaseRole::kBaseline;
+        if (!r.version().empty() && !ResolvePin(r.version(), m_pair.Split().Load(), &role)) {
+          return grpc::Status(
+              grpc::StatusCode::NOT_FOUND,
+              "version " + Quote(r.version()) + " is not served here; " + ServedVersionsText());
+        }
+        const BackendDescription d = m_pair.Version(role).backend->Description();
+        out->set_name(m_identity.model_name);
+        if (r.version().empty()) {
+          out->add_versions(m_pair.Version(ReleaseRole::kBaseline).version);
+          out->add_versions(m_pair.Version(ReleaseRole::kCandidate).version);
+        } else {
+          out->add_versions(m_pair.Version(role).version);
+        }
+        out->set_platform(ClampText(d.platform, 256));
+        for (const auto& [specs, tensors] : {std::pair{&d.inputs, out->mutable_inputs()},
+                                             std::pair{&d.outputs, out->mutable_outputs()}}) {
+          for (const TensorSpec& t : *specs) {
+            auto* m = tensors->Add();
+            m->set_name(ClampText(t.name, 256));
+            m->set_datatype(ClampText(t.datatype, 32));
+            for (const int64_t dim : t.shape) m->add_shape(dim);
+          }
+        }
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* ctx,
-                                                       const inference::ModelInferRequest* request,
-                                                       inference::ModelInferResponse* response) {
+                                                       const Raw* request, Raw* response) {
   auto* call = new InferCall(*this, ctx, request, response);
   grpc::ServerUnaryReactor* reactor = call->Reactor();
   call->Start();  // may answer, and delete the call, before returning

@@ -1,7 +1,9 @@
 #pragma once
 // The data plane: the Open Inference Protocol over gRPC. Each ModelInfer is
-// routed to a slot, served by that slot's backend and recorded in that
-// slot's counters; the answer names the version that served it.
+// routed to a role, served by that role's backend and recorded in its
+// slot's counters; the answer names the version that served it. Requests
+// arrive as bytes and are parsed here (raw_unary.h), so one that does not
+// parse is answered INVALID_ARGUMENT and counted as a client error.
 #include <string>
 
 #include "agent/server/canary_pair.h"
@@ -18,36 +20,40 @@ struct InferenceIdentity {
 inline constexpr char kPinHeader[] = "x-greylane-version";
 inline constexpr char kSlotTrailer[] = "x-greylane-slot";
 
-class InferenceService final : public inference::GRPCInferenceService::CallbackService {
+using InferenceServiceBase = inference::GRPCInferenceService::WithRawCallbackMethod_ServerLive<
+    inference::GRPCInferenceService::WithRawCallbackMethod_ServerReady<
+        inference::GRPCInferenceService::WithRawCallbackMethod_ModelReady<
+            inference::GRPCInferenceService::WithRawCallbackMethod_ServerMetadata<
+                inference::GRPCInferenceService::WithRawCallbackMethod_ModelMetadata<
+                    inference::GRPCInferenceService::WithRawCallbackMethod_ModelInfer<
+                        inference::GRPCInferenceService::Service>>>>>>;
+
+class InferenceService final : public InferenceServiceBase {
  public:
   InferenceService(CanaryPair& pair, InferenceIdentity identity);
 
-  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx,
-                                       const inference::ServerLiveRequest*,
-                                       inference::ServerLiveResponse* response) override;
-  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* ctx,
-                                        const inference::ServerReadyRequest*,
-                                        inference::ServerReadyResponse* response) override;
-  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* ctx,
-                                       const inference::ModelReadyRequest* request,
-                                       inference::ModelReadyResponse* response) override;
-  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* ctx,
-                                           const inference::ServerMetadataRequest*,
-                                           inference::ServerMetadataResponse* response) override;
-  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx,
-                                          const inference::ModelMetadataRequest* request,
-                                          inference::ModelMetadataResponse* response) override;
-  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx,
-                                       const inference::ModelInferRequest* request,
-                                       inference::ModelInferResponse* response) override;
+  using Raw = grpc::ByteBuffer;
+  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx, const Raw* request,
+                                       Raw* response) override;
+  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* ctx, const Raw* request,
+                                        Raw* response) override;
+  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* ctx, const Raw* request,
+                                       Raw* response) override;
+  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* ctx, const Raw* request,
+                                           Raw* response) override;
+  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx, const Raw* request,
+                                          Raw* response) override;
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx, const Raw* request,
+                                       Raw* response) override;
 
   CanaryPair& Pair() { return m_pair; }
   const InferenceIdentity& Identity() const { return m_identity; }
 
  private:
-  // The slot named by a model version or "baseline"/"candidate"; false if none.
-  bool ResolvePin(std::string_view pin, const SplitValue& split, SlotId* slot) const;
+  // The role named by a model version or "baseline"/"candidate"; false if none.
+  bool ResolvePin(std::string_view pin, const SplitValue& split, ReleaseRole* role) const;
   std::string ServedVersionsText() const;
+  std::string UnknownModel(const std::string& name) const;
   friend class InferCall;
 
   CanaryPair& m_pair;

@@ -2,7 +2,8 @@
 
 #include <cstdio>
 
-#include "agent/server/canary_agent.h"
+#include "agent/backends/version_spec.h"
+#include "common/text.h"
 
 namespace greylane {
 namespace {
@@ -10,18 +11,6 @@ int64_t NowUnixMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-grpc::Status CheckReason(const std::string& reason) {
-  if (reason.empty()) {
-    return {grpc::StatusCode::INVALID_ARGUMENT, "a reason is required: say why"};
-  }
-  if (reason.size() > kMaxReasonBytes) {
-    return {grpc::StatusCode::INVALID_ARGUMENT, "the reason is " + std::to_string(reason.size()) +
-                                                    " bytes; at most " +
-                                                    std::to_string(kMaxReasonBytes)};
-  }
-  return grpc::Status::OK;
 }
 
 grpc::Status Stale(uint64_t expected, const SplitValue& now) {
@@ -32,60 +21,102 @@ grpc::Status Stale(uint64_t expected, const SplitValue& now) {
 }
 }  // namespace
 
+grpc::Status CheckReason(const std::string& reason) {
+  if (reason.empty()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "a reason is required: say why"};
+  }
+  if (std::string problem = TextProblem("the reason", reason, kMaxReasonBytes, TextKind::kProse);
+      !problem.empty()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, problem};
+  }
+  return grpc::Status::OK;
+}
+
 ReleaseController::ReleaseController(CanaryPair& pair, AuditLog& audit, AgentIdentity identity,
-                                     ReleaseState initial, std::chrono::milliseconds probe_timeout)
+                                     ReleaseState initial, ReleaseLimits limits)
     : m_pair(pair),
       m_audit(audit),
       m_identity(std::move(identity)),
-      m_probe_timeout(probe_timeout),
+      m_limits(std::move(limits)),
       m_state(std::move(initial)) {}
 
-AuditState ReleaseController::Snapshot(const ReleaseState& s) const {
-  return {s.split.candidate_basis_points, s.split.revision,
-          s.slot_specs[CanaryPair::Physical(SlotId::kBaseline, s.split)].version,
-          s.slot_specs[CanaryPair::Physical(SlotId::kCandidate, s.split)].version,
-          PhaseName(s.phase)};
-}
-
-AuditRecord ReleaseController::Row(const Caller& caller, const std::string& action,
+AuditRecord ReleaseController::Row(const Caller& caller, AuditAction action,
                                    const std::string& reason) const {
   AuditRecord row;
   row.actor = caller.identity;
   row.role = RoleName(caller.role);
   row.peer = caller.peer;
-  row.action = action;
+  row.action = std::string(AuditActionName(action));
   row.reason = reason;
   return row;
 }
 
-bool ReleaseController::RecordStart(bool restored, const std::string& detail, std::string* error) {
-  std::lock_guard lock(m_mutex);
-  AuditRecord row;
-  row.actor = "agent";
-  row.role = "system";
-  row.action = restored ? "start" : "initialize";
-  row.outcome = "ok";
-  row.reason = detail;
-  row.before = restored ? Snapshot(m_state) : AuditState{};
-  row.after = Snapshot(m_state);
-  if (!restored) {
-    m_state.last_change.set_time_unix_ms(NowUnixMillis());
-    m_state.last_change.set_actor("agent");
-    m_state.last_change.set_action("initialize");
-    m_state.last_change.set_reason(detail);
-    m_state.last_change.set_audit_sequence(m_audit.LastSequence() + 1);
+void ReleaseController::Complain(const std::string& what, const absl::Status& status) {
+  // A flood of failing writes must not become a flood of log lines.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - m_last_complaint < std::chrono::seconds(10)) return;
+  m_last_complaint = now;
+  std::fprintf(stderr, "greylane-agent: could not record %s: %s\n", what.c_str(),
+               std::string(status.message()).c_str());
+}
+
+void ReleaseController::RecordRefusal(AuditRecord* row) {
+  if (!m_refusals.Admit(*row, std::chrono::steady_clock::now())) return;
+  if (absl::Status s = m_audit.Append(row, nullptr); !s.ok()) {
+    Complain("a " + row->outcome + " " + row->action, s);
+    row->sequence = 0;
   }
-  const std::string blob = EncodeReleaseState(m_state);
-  return m_audit.Append(&row, restored ? nullptr : &blob, error);
+}
+
+void ReleaseController::RecordStart(const RestoredRelease& restored) {
+  uint64_t sequence = 0;
+  {
+    absl::MutexLock lock(&m_mutex);
+    AuditRecord row;
+    row.actor = "agent";
+    row.role = "system";
+    row.outcome = std::string(AuditOutcomeName(AuditOutcome::kOk));
+    row.reason = restored.detail;
+    const bool first = restored.how == RestoredRelease::How::kFirstStart;
+    const bool recovered = restored.how == RestoredRelease::How::kRecovered;
+    row.action = std::string(AuditActionName(first       ? AuditAction::kInitialize
+                                             : recovered ? AuditAction::kRecover
+                                                         : AuditAction::kStart));
+    if (recovered) {
+      // The trail's last row says what is in force: the recovery row goes
+      // from that to the same state, now stored again.
+      if (auto last = m_audit.Last()) row.before = last->after;
+    } else if (!first) {
+      row.before = SnapshotOf(m_state);
+    }
+    row.after = SnapshotOf(m_state);
+    const bool stores_state = first || recovered;
+    if (stores_state) {
+      m_state.last_change.set_time_unix_ms(NowUnixMillis());
+      m_state.last_change.set_actor("agent");
+      m_state.last_change.set_action(row.action);
+      m_state.last_change.set_reason(restored.detail);
+      m_state.last_change.set_audit_sequence(m_audit.LastSequence() + 1);
+    }
+    const std::string blob = EncodeReleaseState(m_state);
+    std::string why;
+    if (m_audit.AppendSafety(&row, stores_state ? &blob : nullptr, &why) !=
+        AuditLog::Durability::kTrail) {
+      std::fprintf(stderr, "greylane-agent: the %s row is pending: %s\n", row.action.c_str(),
+                   why.c_str());
+    }
+    sequence = row.sequence;
+  }
+  Notify(nullptr, sequence);
 }
 
 template <typename PlanFn>
-grpc::Status ReleaseController::Mutate(const Caller& caller, const std::string& action,
+grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
                                        const std::string& reason, PlanFn plan,
                                        v1::AgentState* out) {
-  std::unique_lock lock(m_mutex);
+  absl::ReleasableMutexLock lock(&m_mutex);
   AuditRecord row = Row(caller, action, reason);
-  row.before = Snapshot(m_state);
+  row.before = SnapshotOf(m_state);
   Plan p;
   p.refusal = CheckReason(reason);
   if (p.refusal.ok()) {
@@ -93,44 +124,50 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, const std::string& 
     plan(m_state, &p);
   }
   if (!p.refusal.ok()) {
-    row.outcome = "rejected";
+    row.outcome = std::string(AuditOutcomeName(AuditOutcome::kRejected));
     row.after = row.before;
     row.evidence = p.refusal.error_message();
-    std::string error;
-    if (!m_audit.Append(&row, nullptr, &error)) {
-      std::fprintf(stderr, "greylane-agent: could not record a rejected %s: %s\n", action.c_str(),
-                   error.c_str());
-    }
-    lock.unlock();
+    RecordRefusal(&row);
+    lock.Release();
     Notify(nullptr, row.sequence);
     return p.refusal;
   }
 
-  row.outcome = "ok";
+  row.outcome = std::string(AuditOutcomeName(AuditOutcome::kOk));
   row.evidence = p.evidence;
   if (p.changes) {
     p.next.last_change.set_time_unix_ms(NowUnixMillis());
     p.next.last_change.set_actor(caller.identity);
-    p.next.last_change.set_action(action);
+    p.next.last_change.set_action(row.action);
     p.next.last_change.set_reason(reason);
     if (p.install) {
-      p.next.slot_specs[CanaryPair::Physical(SlotId::kCandidate, p.next.split)] = p.version.spec;
+      p.next.slot_specs[CanaryPair::SlotOf(ReleaseRole::kCandidate, p.next.split)] = p.version.spec;
     }
   }
-  row.after = p.changes ? Snapshot(p.next) : row.before;
+  row.after = p.changes ? SnapshotOf(p.next) : row.before;
   // The sequence this row will get: the state stored with it names it.
   p.next.last_change.set_audit_sequence(m_audit.LastSequence() + 1);
   const std::string blob = EncodeReleaseState(p.next);
-  std::string error;
-  if (!m_audit.Append(&row, p.changes ? &blob : nullptr, &error)) {
+  if (action == AuditAction::kRollback) {
+    // Safety first: in force whether or not the trail can be written now.
+    std::string why;
+    if (m_audit.AppendSafety(&row, p.changes ? &blob : nullptr, &why) !=
+        AuditLog::Durability::kTrail) {
+      std::fprintf(
+          stderr, "greylane-agent: rollback by %s applied; its audit row #%llu is pending: %s\n",
+          caller.identity.c_str(), static_cast<unsigned long long>(row.sequence), why.c_str());
+    }
+  } else if (absl::Status s = m_audit.Append(&row, p.changes ? &blob : nullptr); !s.ok()) {
     return {grpc::StatusCode::UNAVAILABLE,
-            "the audit trail could not be written, so nothing was changed: " + error};
+            "the audit trail could not be written, so nothing was changed (a rollback would "
+            "still take effect): " +
+                std::string(s.message())};
   }
   if (p.changes) {
     if (p.install) {
-      const size_t physical = CanaryPair::Physical(SlotId::kCandidate, p.next.split);
-      m_pair.InstallAt(physical, std::move(p.version));
-      m_pair.SetHealthAt(physical, &m_pair.VersionAt(physical), std::move(p.health));
+      const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kCandidate, p.next.split);
+      m_pair.InstallAt(slot, std::move(p.version));
+      m_pair.SetHealthAt(slot, &m_pair.VersionAt(slot), std::move(p.health));
     }
     m_pair.Split().Publish(p.next.split);  // in force for the very next request
     p.next.last_change.set_apply_micros(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -139,8 +176,9 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, const std::string& 
     m_state = std::move(p.next);
   }
   *out = StateLocked();
-  lock.unlock();
-  Notify(p.changes ? out : nullptr, row.sequence);
+  m_pending_seen = out->audit_rows_pending();
+  lock.Release();
+  Notify(p.changes || out->audit_rows_pending() ? out : nullptr, row.sequence);
   return grpc::Status::OK;
 }
 
@@ -148,7 +186,7 @@ grpc::Status ReleaseController::SetSplit(const Caller& caller, uint32_t basis_po
                                          uint64_t expected_revision, const std::string& reason,
                                          v1::AgentState* out) {
   return Mutate(
-      caller, "set_split", reason,
+      caller, AuditAction::kSetSplit, reason,
       [&](const ReleaseState& now, Plan* p) {
         if (basis_points > kMaxBasisPoints) {
           p->refusal = {grpc::StatusCode::INVALID_ARGUMENT,
@@ -169,7 +207,7 @@ grpc::Status ReleaseController::SetSplit(const Caller& caller, uint32_t basis_po
 grpc::Status ReleaseController::Rollback(const Caller& caller, const std::string& reason,
                                          v1::AgentState* out) {
   return Mutate(
-      caller, "rollback", reason,
+      caller, AuditAction::kRollback, reason,
       [&](const ReleaseState& now, Plan* p) {
         if (now.split.candidate_basis_points == 0 && now.phase == v1::ROLLED_BACK) {
           p->changes = false;
@@ -185,9 +223,9 @@ grpc::Status ReleaseController::Rollback(const Caller& caller, const std::string
 
 grpc::Status ReleaseController::Promote(const Caller& caller, uint64_t expected_revision,
                                         const std::string& reason, v1::AgentState* out) {
-  const SlotHealth candidate_health = m_pair.Health(SlotId::kCandidate);
+  const SlotHealth candidate_health = m_pair.Health(ReleaseRole::kCandidate);
   return Mutate(
-      caller, "promote", reason,
+      caller, AuditAction::kPromote, reason,
       [&](const ReleaseState& now, Plan* p) {
         if (expected_revision != now.split.revision) {
           p->refusal = Stale(expected_revision, now.split);
@@ -195,7 +233,8 @@ grpc::Status ReleaseController::Promote(const Caller& caller, uint64_t expected_
         }
         if (candidate_health.health == v1::UNHEALTHY) {
           p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
-                        "the candidate failed its last deep probe (" + candidate_health.detail +
+                        "the candidate failed its last deep probe (" +
+                            ClampText(candidate_health.detail, 300) +
                             "); it cannot become the baseline"};
           return;
         }
@@ -206,23 +245,21 @@ grpc::Status ReleaseController::Promote(const Caller& caller, uint64_t expected_
       out);
 }
 
-grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const SlotConfig& spec,
+grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const VersionSpec& spec,
                                               uint64_t expected_revision, const std::string& reason,
                                               v1::AgentState* out) {
   // Cheap checks first, so a doomed request does not build or probe anything.
-  grpc::Status problem;
-  {
-    std::lock_guard lock(m_mutex);
+  grpc::Status problem = CheckReason(reason);
+  if (problem.ok()) {
+    if (std::string bad = VersionSpecProblem(spec, m_limits.models_root); !bad.empty()) {
+      problem = {grpc::StatusCode::INVALID_ARGUMENT, bad};
+    }
+  }
+  if (problem.ok()) {
+    absl::MutexLock lock(&m_mutex);
     const std::string baseline =
-        m_state.slot_specs[CanaryPair::Physical(SlotId::kBaseline, m_state.split)].version;
-    if (spec.version.empty()) {
-      problem = {grpc::StatusCode::INVALID_ARGUMENT, "the version spec needs a version name"};
-    } else if (spec.backend == "builtin" && !spec.model_file.empty() &&
-               spec.model_file.front() != '/') {
-      problem = {
-          grpc::StatusCode::INVALID_ARGUMENT,
-          "model_file must be an absolute path on the agent's node, not '" + spec.model_file + "'"};
-    } else if (spec.version == baseline) {
+        m_state.slot_specs[CanaryPair::SlotOf(ReleaseRole::kBaseline, m_state.split)].version;
+    if (spec.version == baseline) {
       problem = {grpc::StatusCode::INVALID_ARGUMENT,
                  "version '" + spec.version + "' is the baseline; give the candidate another name"};
     } else if (expected_revision != m_state.split.revision) {
@@ -236,24 +273,23 @@ grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const SlotCo
   SlotVersion version{spec.version, nullptr, spec};
   std::string probe_detail;
   if (problem.ok()) {
-    std::string error;
-    std::unique_ptr<Backend> backend = MakeBackend(spec, &error);
-    if (!backend) {
-      problem = {grpc::StatusCode::INVALID_ARGUMENT, "cannot build the version: " + error};
+    absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(spec);
+    if (!backend.ok()) {
+      problem = {grpc::StatusCode::INVALID_ARGUMENT,
+                 "cannot build the version: " + std::string(backend.status().message())};
     } else {
-      const grpc::Status probe = backend->Probe(m_probe_timeout);
+      const grpc::Status probe = (*backend)->Probe(m_limits.probe_timeout);
       if (!probe.ok()) {
-        problem = {grpc::StatusCode::FAILED_PRECONDITION,
-                   "the new version failed its deep probe: " + probe.error_message()};
+        problem = {
+            grpc::StatusCode::FAILED_PRECONDITION,
+            "the new version failed its deep probe: " + ClampText(probe.error_message(), 400)};
       }
-      version.backend = std::move(backend);
-      probe_detail = spec.backend + " " +
-                     (spec.backend == "builtin" ? spec.model_file : spec.upstream.address) +
-                     "; deep probe passed";
+      version.backend = std::move(*backend);
+      probe_detail = spec.backend + " " + BackendTarget(spec) + "; deep probe passed";
     }
   }
   return Mutate(
-      caller, "load_candidate", reason,
+      caller, AuditAction::kLoadCandidate, reason,
       [&](const ReleaseState& now, Plan* p) {
         if (!problem.ok()) {
           p->refusal = problem;
@@ -274,33 +310,55 @@ grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const SlotCo
       out);
 }
 
-grpc::Status ReleaseController::Deny(const Caller& caller, const std::string& action,
+grpc::Status ReleaseController::Deny(const Caller& caller, AuditAction action,
                                      const std::string& reason, Role needed) {
-  const std::string message = std::string("role ") + RoleName(caller.role) + " may not " + action +
-                              ": it needs " + RoleName(needed) + " or higher";
-  AuditRecord row = Row(caller, action, reason.substr(0, kMaxReasonBytes));
-  row.outcome = "denied";
+  const std::string message = std::string("role ") + RoleName(caller.role) + " may not " +
+                              std::string(AuditActionName(action)) + ": it needs " +
+                              RoleName(needed) + " or higher";
+  AuditRecord row = Row(caller, action, reason);
+  row.outcome = std::string(AuditOutcomeName(AuditOutcome::kDenied));
   row.evidence = message;
   {
-    std::lock_guard lock(m_mutex);
-    row.before = row.after = Snapshot(m_state);
-    std::string error;
-    if (!m_audit.Append(&row, nullptr, &error)) {
-      std::fprintf(stderr, "greylane-agent: could not record a denied %s: %s\n", action.c_str(),
-                   error.c_str());
-    }
+    absl::MutexLock lock(&m_mutex);
+    row.before = row.after = SnapshotOf(m_state);
+    RecordRefusal(&row);
   }
   Notify(nullptr, row.sequence);
   return {grpc::StatusCode::PERMISSION_DENIED, message};
 }
 
+void ReleaseController::Housekeep(bool final) {
+  v1::AgentState state;
+  bool state_changed = false;
+  uint64_t newest = 0;
+  {
+    absl::MutexLock lock(&m_mutex);
+    if (m_audit.PendingRows() > 0) m_audit.FlushPending().IgnoreError();
+    for (AuditRecord& row : m_refusals.TakeSummaries(std::chrono::steady_clock::now(), final)) {
+      row.before = row.after = SnapshotOf(m_state);
+      if (absl::Status s = m_audit.Append(&row, nullptr); !s.ok()) {
+        Complain("a summary of refused attempts", s);
+      } else {
+        newest = row.sequence;
+      }
+    }
+    const size_t pending = m_audit.PendingRows();
+    if (pending != m_pending_seen) {
+      m_pending_seen = pending;
+      state = StateLocked();
+      state_changed = true;
+    }
+  }
+  if (state_changed || newest) Notify(state_changed ? &state : nullptr, newest);
+}
+
 v1::AgentState ReleaseController::State() const {
-  std::lock_guard lock(m_mutex);
+  absl::MutexLock lock(&m_mutex);
   return StateLocked();
 }
 
 ReleaseState ReleaseController::Persistent() const {
-  std::lock_guard lock(m_mutex);
+  absl::MutexLock lock(&m_mutex);
   return m_state;
 }
 
@@ -313,16 +371,15 @@ v1::AgentState ReleaseController::StateLocked() const {
   state.set_agent_version(m_identity.agent_version);
   state.set_started_unix_ms(m_identity.started_unix_ms);
   const SplitValue split = m_state.split;
-  for (const SlotId role : {SlotId::kBaseline, SlotId::kCandidate}) {
-    const size_t physical = CanaryPair::Physical(role, split);
-    const SlotVersion& version = m_pair.VersionAt(physical);
-    const SlotHealth health = m_pair.HealthAt(physical);
+  for (const ReleaseRole role : {ReleaseRole::kBaseline, ReleaseRole::kCandidate}) {
+    const SlotIndex slot = CanaryPair::SlotOf(role, split);
+    const SlotVersion& version = m_pair.VersionAt(slot);
+    const SlotHealth health = m_pair.HealthAt(slot);
     auto* v = state.add_versions();
     v->set_slot(ToProto(role));
     v->set_version(version.version);
     v->set_backend_kind(version.spec.backend);
-    v->set_backend_target(version.spec.backend == "builtin" ? version.spec.model_file
-                                                            : version.spec.upstream.address);
+    v->set_backend_target(BackendTarget(version.spec));
     v->set_health(health.health);
     v->set_health_detail(health.detail);
     v->set_health_checked_unix_ms(health.checked_unix_ms);
@@ -331,11 +388,14 @@ v1::AgentState ReleaseController::StateLocked() const {
   state.mutable_split()->set_revision(split.revision);
   state.set_phase(m_state.phase);
   *state.mutable_last_change() = m_state.last_change;
+  std::string detail;
+  state.set_audit_rows_pending(static_cast<uint32_t>(m_audit.PendingRows(&detail)));
+  if (state.audit_rows_pending()) state.set_audit_pending_detail(ClampText(detail, 512));
   return state;
 }
 
 void ReleaseController::Notify(const v1::AgentState* state, uint64_t sequence) {
-  std::lock_guard lock(m_watch_mutex);
+  absl::MutexLock lock(&m_watch_mutex);
   for (ReleaseWatcher* w : m_watchers) {
     if (state) w->OnState(*state);
     if (sequence) w->OnAuditRow(sequence);
@@ -345,7 +405,7 @@ void ReleaseController::Notify(const v1::AgentState* state, uint64_t sequence) {
 void ReleaseController::Watch(ReleaseWatcher* watcher) {
   // The state is read under the watchers' lock: a change either lands before
   // it (and is in this state) or notifies after the registration.
-  std::lock_guard lock(m_watch_mutex);
+  absl::MutexLock lock(&m_watch_mutex);
   watcher->OnState(State());
   if (m_closed) {
     watcher->OnClosed();
@@ -355,12 +415,12 @@ void ReleaseController::Watch(ReleaseWatcher* watcher) {
 }
 
 void ReleaseController::Unwatch(ReleaseWatcher* watcher) {
-  std::lock_guard lock(m_watch_mutex);
+  absl::MutexLock lock(&m_watch_mutex);
   std::erase(m_watchers, watcher);
 }
 
 void ReleaseController::CloseWatchers() {
-  std::lock_guard lock(m_watch_mutex);
+  absl::MutexLock lock(&m_watch_mutex);
   m_closed = true;
   for (ReleaseWatcher* w : m_watchers) w->OnClosed();
 }

@@ -2,19 +2,28 @@
 // Every change to what the agent serves goes through here, one at a time:
 // validate -> append to the audit trail durably -> apply -> notify watchers.
 // A crash at any point leaves the trail and the applied state consistent:
-// the state restored at start-up is the one the last `ok` row produced.
+// the state restored at start-up is the one the last row says is in force.
+//
+// The one exception is a rollback: safety first. When the trail cannot be
+// written at that moment (disk full, I/O error) the rollback still takes
+// effect, its row waits in the audit log's reserved journal, the answer
+// and every state pushed say "audit row pending", and Housekeep() writes
+// the row as soon as the trail accepts it.
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <grpcpp/support/status.h>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/audit/audit_log.h"
 #include "agent/auth/token_store.h"
 #include "agent/server/canary_pair.h"
+#include "agent/server/refusal_ledger.h"
 #include "agent/server/release_state.h"
+#include "common/audit_vocabulary.h"
 #include "greylane/v1/agent.pb.h"
 
 namespace greylane {
@@ -35,7 +44,10 @@ struct Caller {
   std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();
 };
 
-inline constexpr size_t kMaxReasonBytes = 1024;
+struct ReleaseLimits {
+  std::chrono::milliseconds probe_timeout{1000};
+  std::string models_root;  // empty: any absolute path
+};
 
 // Told about every state change and every new audit row. Called with the
 // controller's notification lock held: queue and return, never block.
@@ -50,10 +62,12 @@ class ReleaseWatcher {
 class ReleaseController {
  public:
   ReleaseController(CanaryPair& pair, AuditLog& audit, AgentIdentity identity, ReleaseState initial,
-                    std::chrono::milliseconds probe_timeout);
+                    ReleaseLimits limits);
 
-  // The first row of a new trail ("initialize") or a restart's ("start").
-  bool RecordStart(bool restored, const std::string& detail, std::string* error);
+  // The first row of a run: "initialize" (a new trail), "start" (restored)
+  // or "recover" (rebuilt with --recover-state). Like a rollback it may go
+  // pending, so an agent restarts even on a full disk.
+  void RecordStart(const RestoredRelease& restored);
 
   grpc::Status SetSplit(const Caller& caller, uint32_t basis_points, uint64_t expected_revision,
                         const std::string& reason, v1::AgentState* out);
@@ -62,12 +76,17 @@ class ReleaseController {
                        v1::AgentState* out);
   // Builds and probes the new version (up to the probe timeout) before it
   // takes the lock, so a rollback is never kept waiting by it.
-  grpc::Status LoadCandidate(const Caller& caller, const SlotConfig& spec,
+  grpc::Status LoadCandidate(const Caller& caller, const VersionSpec& spec,
                              uint64_t expected_revision, const std::string& reason,
                              v1::AgentState* out);
   // Records an attempt refused for its role and returns PERMISSION_DENIED.
-  grpc::Status Deny(const Caller& caller, const std::string& action, const std::string& reason,
+  grpc::Status Deny(const Caller& caller, AuditAction action, const std::string& reason,
                     Role needed);
+
+  // Once a second: writes pending rows when the trail accepts them again,
+  // and the summaries of refused attempts that were only counted. `final`
+  // at shutdown writes every open summary.
+  void Housekeep(bool final = false);
 
   v1::AgentState State() const;
   ReleaseState Persistent() const;
@@ -84,30 +103,40 @@ class ReleaseController {
     grpc::Status refusal;  // not OK: the attempt is recorded as rejected
     ReleaseState next;
     bool changes = true;   // false: recorded, nothing applied (an idempotent repeat)
-    bool install = false;  // install `version` into the candidate's physical slot
+    bool install = false;  // install `version` into the candidate's slot
     SlotVersion version;
     SlotHealth health;  // of `version`, from the probe it passed
     std::string evidence;
   };
   template <typename PlanFn>
-  grpc::Status Mutate(const Caller& caller, const std::string& action, const std::string& reason,
+  grpc::Status Mutate(const Caller& caller, AuditAction action, const std::string& reason,
                       PlanFn plan, v1::AgentState* out);
-  AuditState Snapshot(const ReleaseState& state) const;
-  v1::AgentState StateLocked() const;
+  v1::AgentState StateLocked() const ABSL_SHARED_LOCKS_REQUIRED(m_mutex);
   void Notify(const v1::AgentState* state, uint64_t sequence);
-  AuditRecord Row(const Caller& caller, const std::string& action, const std::string& reason) const;
+  // Writes a refused attempt's row unless the ledger only counts it.
+  void RecordRefusal(AuditRecord* row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex);
+  void Complain(const std::string& what, const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex);
+  AuditRecord Row(const Caller& caller, AuditAction action, const std::string& reason) const;
 
   CanaryPair& m_pair;
   AuditLog& m_audit;
   const AgentIdentity m_identity;
-  const std::chrono::milliseconds m_probe_timeout;
+  const ReleaseLimits m_limits;
 
-  mutable std::mutex m_mutex;  // serialises mutations; guards m_state
-  ReleaseState m_state;
+  mutable absl::Mutex m_mutex;  // serialises mutations and every append
+  ReleaseState m_state ABSL_GUARDED_BY(m_mutex);
+  RefusalLedger m_refusals ABSL_GUARDED_BY(m_mutex);
+  std::chrono::steady_clock::time_point m_last_complaint ABSL_GUARDED_BY(m_mutex);
+  size_t m_pending_seen ABSL_GUARDED_BY(m_mutex) = 0;
 
-  std::mutex m_watch_mutex;
-  std::vector<ReleaseWatcher*> m_watchers;
-  bool m_closed = false;
+  absl::Mutex m_watch_mutex;  // taken before m_mutex (Watch reads the state under it)
+  std::vector<ReleaseWatcher*> m_watchers ABSL_GUARDED_BY(m_watch_mutex);
+  bool m_closed ABSL_GUARDED_BY(m_watch_mutex) = false;
 };
+
+// A reason is required, at most kMaxReasonBytes of UTF-8; newlines and
+// tabs are fine, other control characters are not.
+grpc::Status CheckReason(const std::string& reason);
 
 }  // namespace greylane

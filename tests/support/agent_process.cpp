@@ -7,7 +7,7 @@
 
 #include <csignal>
 
-#include "agent/auth/client_token.h"
+#include "common/client_token.h"
 
 namespace greylane::test {
 
@@ -82,9 +82,8 @@ int DemoAgentProcess::Stop() {
 }
 
 QString DemoAgentProcess::Token(const QString& role) const {
-  std::string error;
-  const auto token = ReadTokenFile(TokenFile().toStdString(), role.toStdString(), &error);
-  return token ? QString::fromStdString(token->token) : QString();
+  const auto token = ReadTokenFile(TokenFile().toStdString(), role.toStdString());
+  return token.ok() ? QString::fromStdString(token->token) : QString();
 }
 
 std::unique_ptr<QProcess> StartLoad(const QString& load_binary, const QString& data, int rps,

@@ -1,6 +1,6 @@
 #include "support/agent_test_support.h"
 
-#include "agent/auth/client_token.h"
+#include "common/client_token.h"
 
 #include <cstring>
 #include <filesystem>
@@ -99,9 +99,10 @@ void SetDeadline(grpc::ClientContext& context, int seconds) {
 }
 
 std::string DemoToken(const CanaryAgent& agent, const std::string& role) {
-  std::string error;
-  const auto token = ReadTokenFile(agent.DemoTokensFile(), role, &error);
-  if (!token || token->role != role) qFatal("no %s demo token: %s", role.c_str(), error.c_str());
+  const auto token = ReadTokenFile(agent.DemoTokensFile(), role);
+  if (!token.ok() || token->role != role) {
+    qFatal("no %s demo token: %s", role.c_str(), std::string(token.status().message()).c_str());
+  }
   return token->token;
 }
 

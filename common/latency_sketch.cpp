@@ -1,4 +1,4 @@
-#include "agent/metrics/latency_sketch.h"
+#include "common/latency_sketch.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "agent/audit/audit_proto.h"
+#include "common/audit_proto.h"
 
 namespace greylane {
 namespace {
@@ -16,7 +16,18 @@ AuditState StateFromProto(const v1::AuditState& s) {
 }
 }  // namespace
 
-void ToProto(const AuditRecord& r, v1::AuditEntry* e) {
+void ToProto(const AuditRecord& record, v1::AuditEntry* e) {
+  // Rows are bounded when written; only an older agent's rows can be this
+  // large, and sending one whole would break every reader's message limit.
+  AuditRecord cut;
+  const AuditRecord* source = &record;
+  if (AuditRecordBytes(record) > kMaxAuditEntryWireBytes) {
+    cut = record;
+    BoundAuditRecord(&cut);
+    cut.cut_for_transport = true;
+    source = &cut;
+  }
+  const AuditRecord& r = *source;
   e->set_sequence(r.sequence);
   e->set_time_unix_ms(r.time_unix_ms);
   e->set_actor(r.actor);
@@ -30,6 +41,7 @@ void ToProto(const AuditRecord& r, v1::AuditEntry* e) {
   e->set_evidence(r.evidence);
   e->set_prev_hash(r.prev_hash);
   e->set_hash(r.hash);
+  e->set_cut_for_transport(r.cut_for_transport);
 }
 
 AuditRecord FromProto(const v1::AuditEntry& e) {
@@ -47,6 +59,7 @@ AuditRecord FromProto(const v1::AuditEntry& e) {
   r.evidence = e.evidence();
   r.prev_hash = e.prev_hash();
   r.hash = e.hash();
+  r.cut_for_transport = e.cut_for_transport();
   return r;
 }
 

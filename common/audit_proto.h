@@ -1,7 +1,7 @@
 #pragma once
 // AuditRecord <-> greylane.v1.AuditEntry, for the agent's API and for
 // consoles recomputing the chain from the rows they receive.
-#include "agent/audit/audit_record.h"
+#include "common/audit_record.h"
 #include "greylane/v1/agent.pb.h"
 
 namespace greylane {

@@ -4,7 +4,7 @@
 // agent's `audit export` writes.
 #include <string>
 
-#include "agent/audit/audit_record.h"
+#include "common/audit_record.h"
 
 namespace greylane {
 

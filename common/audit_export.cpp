@@ -1,52 +1,12 @@
-#include "agent/audit/audit_export.h"
+#include "common/audit_export.h"
 
 #include <cstdio>
 #include <ctime>
 
+#include "common/text.h"
+
 namespace greylane {
 namespace {
-std::string CsvField(const std::string& v) {
-  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
-  std::string out = "\"";
-  for (const char c : v) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string JsonString(const std::string& v) {
-  std::string out = "\"";
-  for (const unsigned char c : v) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string JsonState(const AuditState& s) {
   return "{\"candidate_basis_points\":" + std::to_string(s.candidate_basis_points) +
          ",\"revision\":" + std::to_string(s.revision) +
@@ -77,14 +37,15 @@ std::string AuditCsvHeader() {
 std::string AuditCsvRow(const AuditRecord& r) {
   std::string row = std::to_string(r.sequence) + "," + IsoTime(r.time_unix_ms);
   for (const std::string* f : {&r.actor, &r.role, &r.peer, &r.action, &r.outcome, &r.reason}) {
-    row += "," + CsvField(*f);
+    row += "," + CsvCell(*f);
   }
   for (const AuditState* s : {&r.before, &r.after}) {
     row += "," + std::to_string(s->candidate_basis_points) + "," + std::to_string(s->revision) +
-           "," + CsvField(s->baseline_version) + "," + CsvField(s->candidate_version) + "," +
-           CsvField(s->phase);
+           "," + CsvCell(s->baseline_version) + "," + CsvCell(s->candidate_version) + "," +
+           CsvCell(s->phase);
   }
-  return row + "," + CsvField(r.evidence) + "," + r.prev_hash + "," + r.hash + "\r\n";
+  return row + "," + CsvCell(r.evidence) + "," + CsvCell(r.prev_hash) + "," + CsvCell(r.hash) +
+         "\r\n";
 }
 
 std::string AuditJsonLine(const AuditRecord& r) {
@@ -94,8 +55,9 @@ std::string AuditJsonLine(const AuditRecord& r) {
          ",\"peer\":" + JsonString(r.peer) + ",\"action\":" + JsonString(r.action) +
          ",\"outcome\":" + JsonString(r.outcome) + ",\"reason\":" + JsonString(r.reason) +
          ",\"before\":" + JsonState(r.before) + ",\"after\":" + JsonState(r.after) +
-         ",\"evidence\":" + JsonString(r.evidence) + ",\"prev_hash\":\"" + r.prev_hash +
-         "\",\"hash\":\"" + r.hash + "\"}\n";
+         ",\"evidence\":" + JsonString(r.evidence) + ",\"prev_hash\":" + JsonString(r.prev_hash) +
+         ",\"hash\":" + JsonString(r.hash) +
+         (r.cut_for_transport ? ",\"cut_for_transport\":true" : "") + "}\n";
 }
 
 std::string AuditIsoTime(int64_t unix_ms) {

@@ -3,6 +3,7 @@
 // the agent (which writes the chain) and the console (which recomputes it
 // from the rows it receives), so both encode a row byte for byte alike.
 // Depends only on OpenSSL's SHA-256.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,15 +27,35 @@ struct AuditRecord {
   std::string actor;         // identity; "agent" for automatic actions
   std::string role;
   std::string peer;
-  std::string action;   // initialize | start | set_split | rollback | promote | load_candidate
-  std::string outcome;  // ok | denied | rejected
+  std::string action;   // an AuditActionName (common/audit_vocabulary.h)
+  std::string outcome;  // an AuditOutcomeName
   std::string reason;
   AuditState before;
   AuditState after;
   std::string evidence;   // what caused an automatic action; or the detail of a refusal
   std::string prev_hash;  // hex SHA-256 of the previous row; 64 zeros for the first
   std::string hash;       // hex SHA-256(prev_hash bytes || CanonicalEncoding(row))
+  // Set by a reader, never stored: a row too large to send whole (written by
+  // an older agent) arrives cut, so its hash cannot be recomputed here.
+  bool cut_for_transport = false;
 };
+
+// What one row may hold. Every row is bounded before it is hashed and
+// stored, whatever its outcome, so no attempt can grow the trail by more
+// than a few KiB, and every text in it is valid UTF-8.
+inline constexpr size_t kMaxReasonBytes = 1024;
+inline constexpr size_t kMaxIdentityBytes = 256;  // actor, with a certificate subject
+inline constexpr size_t kMaxPeerBytes = 256;
+inline constexpr size_t kMaxVersionBytes = 128;
+inline constexpr size_t kMaxEvidenceBytes = 2048;
+inline constexpr size_t kMaxWordBytes = 32;  // role, action, outcome, phase
+// A row larger than this (only an older agent wrote such rows) is sent cut.
+inline constexpr size_t kMaxAuditEntryWireBytes = 64 * 1024;
+
+// Cuts every field to its bound (marking the cut) and makes it valid UTF-8.
+void BoundAuditRecord(AuditRecord* record);
+// The stored size of a row's texts, as a reader budgets pages by bytes.
+size_t AuditRecordBytes(const AuditRecord& record);
 
 inline const std::string kGenesisHash(64, '0');
 
@@ -48,8 +69,9 @@ std::string Sha256Hex(const std::string& bytes);
 struct ChainVerdict {
   bool ok = true;
   uint64_t rows = 0;
-  uint64_t verified_through = 0;  // last sequence whose hash and link hold
-  uint64_t broken_at = 0;         // first sequence that does not (0 when ok)
+  uint64_t rows_not_recomputed = 0;  // cut for transport: linked, but hashes not recomputed
+  uint64_t verified_through = 0;     // last sequence whose hash and link hold
+  uint64_t broken_at = 0;            // first sequence that does not (0 when ok)
   std::string why;
   std::string head_hash;  // hash of the last verified row
 };
@@ -70,5 +92,7 @@ class ChainVerifier {
 };
 
 std::string FormatState(const AuditState& state);  // "5.00 % r3 v1/v2 CANARY"
+// A row's own hash agrees with its content and prev_hash.
+bool RowHashHolds(const AuditRecord& record);
 
 }  // namespace greylane

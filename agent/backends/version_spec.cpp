@@ -1,0 +1,129 @@
+#include "agent/backends/version_spec.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <tuple>
+
+#include "agent/backends/builtin_backend.h"
+#include "common/text.h"
+
+namespace greylane {
+namespace fs = std::filesystem;
+
+std::string VersionNameProblem(std::string_view version) {
+  if (version.empty()) return "the version name is empty";
+  if (version.size() > kMaxVersionNameBytes) {
+    return "the version name " + Quote(version) + " is " + std::to_string(version.size()) +
+           " bytes; at most " + std::to_string(kMaxVersionNameBytes);
+  }
+  for (const char c : version) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-' || c == '+' || c == '@' || c == ':' ||
+                    c == '/';
+    if (!ok) {
+      return "the version name " + Quote(version) +
+             " may only hold letters, digits and . _ - + @ : / (it travels in headers, metric "
+             "labels and file names)";
+    }
+  }
+  return {};
+}
+
+std::string VersionSpecProblem(const VersionSpec& spec, const std::string& models_root) {
+  if (std::string problem = VersionNameProblem(spec.version); !problem.empty()) return problem;
+  const std::string who = "version '" + spec.version + "'";
+  if (spec.backend == "builtin") {
+    if (std::string problem =
+            TextProblem(who + ": model_file", spec.model_file, kMaxPathBytes, TextKind::kName);
+        !problem.empty()) {
+      return problem;
+    }
+    if (spec.model_file.empty()) return who + ": a builtin backend needs model_file";
+    if (spec.model_file.front() != '/') {
+      return who + ": model_file must be an absolute path on the agent's node, not " +
+             Quote(spec.model_file);
+    }
+    if (!models_root.empty()) {
+      std::error_code ec;
+      const fs::path file = fs::weakly_canonical(spec.model_file, ec);
+      const fs::path root = fs::weakly_canonical(models_root, ec);
+      const auto [root_end, ignored] =
+          std::mismatch(root.begin(), root.end(), file.begin(), file.end());
+      if (ec || root_end != root.end()) {
+        return who + ": model_file " + Quote(spec.model_file) + " is outside the models root " +
+               Quote(models_root) + " (models_root in the config, --models-root)";
+      }
+    }
+    return {};
+  }
+  if (spec.backend == "oip-grpc") {
+    const OipGrpcOptions& u = spec.upstream;
+    for (const auto& [what, text, max] :
+         {std::tuple{": address", &u.address, size_t{256}},
+          std::tuple{": upstream_model", &u.model, size_t{256}},
+          std::tuple{": upstream_version", &u.version, size_t{128}}}) {
+      if (std::string problem = TextProblem(who + what, *text, max, TextKind::kName);
+          !problem.empty()) {
+        return problem;
+      }
+    }
+    if (u.address.empty() || u.model.empty()) {
+      return who + ": backend oip-grpc needs an address (host:port) and upstream_model";
+    }
+    if (u.deadline.count() < 1 || u.deadline > kMaxUpstreamDeadline) {
+      return who + ": deadline_ms must be 1.." + std::to_string(kMaxUpstreamDeadline.count()) +
+             ", not " + std::to_string(u.deadline.count());
+    }
+    if (u.connections < 1 || u.connections > kMaxUpstreamConnections) {
+      return who + ": connections must be 1.." + std::to_string(kMaxUpstreamConnections) +
+             ", not " + std::to_string(u.connections);
+    }
+    return {};
+  }
+  return who + ": backend must be 'builtin' or 'oip-grpc', not " + Quote(spec.backend);
+}
+
+VersionSpec VersionSpecFromProto(const v1::VersionSpec& p) {
+  VersionSpec spec;
+  spec.version = p.version();
+  spec.backend = p.backend();
+  spec.model_file = p.model_file();
+  spec.upstream.address = p.address();
+  spec.upstream.model = p.upstream_model();
+  spec.upstream.version = p.upstream_version();
+  // Out-of-range values are kept as they are, so validation refuses them
+  // rather than a cast hiding them.
+  spec.upstream.deadline = std::chrono::milliseconds(p.deadline_ms() ? p.deadline_ms() : 1000);
+  spec.upstream.connections = p.connections() == 0 ? 2
+                              : p.connections() > static_cast<uint32_t>(kMaxUpstreamConnections)
+                                  ? kMaxUpstreamConnections + 1
+                                  : static_cast<int>(p.connections());
+  return spec;
+}
+
+void VersionSpecToProto(const VersionSpec& spec, v1::VersionSpec* out) {
+  out->set_version(spec.version);
+  out->set_backend(spec.backend);
+  out->set_model_file(spec.model_file);
+  out->set_address(spec.upstream.address);
+  out->set_upstream_model(spec.upstream.model);
+  out->set_upstream_version(spec.upstream.version);
+  out->set_deadline_ms(static_cast<uint32_t>(spec.upstream.deadline.count()));
+  out->set_connections(static_cast<uint32_t>(spec.upstream.connections));
+}
+
+std::string BackendTarget(const VersionSpec& spec) {
+  return spec.backend == "builtin" ? spec.model_file : spec.upstream.address;
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const VersionSpec& spec) {
+  if (spec.backend == "builtin") {
+    absl::StatusOr<std::unique_ptr<BuiltinBackend>> backend = BuiltinBackend::Open(spec.model_file);
+    if (!backend.ok()) return backend.status();
+    return std::unique_ptr<Backend>(std::move(*backend));
+  }
+  if (spec.backend == "oip-grpc") return std::make_unique<OipGrpcBackend>(spec.upstream);
+  return absl::InvalidArgumentError("unknown backend kind " + Quote(spec.backend));
+}
+
+}  // namespace greylane

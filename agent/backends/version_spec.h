@@ -1,0 +1,46 @@
+#pragma once
+// What serves one version: a built-in model file or an upstream Open
+// Inference Protocol server. The same bounds apply on every way a spec
+// enters the agent: the YAML config, LoadCandidate, and the release state
+// restored at start-up.
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "agent/backends/backend.h"
+#include "agent/backends/oip_grpc_backend.h"
+#include "greylane/v1/agent.pb.h"
+
+namespace greylane {
+
+struct VersionSpec {
+  std::string version;
+  std::string backend;      // "builtin" | "oip-grpc"
+  std::string model_file;   // builtin
+  OipGrpcOptions upstream;  // oip-grpc
+};
+
+inline constexpr size_t kMaxVersionNameBytes = 128;
+inline constexpr size_t kMaxPathBytes = 4096;
+inline constexpr int kMaxUpstreamConnections = 64;
+inline constexpr std::chrono::milliseconds kMaxUpstreamDeadline{10 * 60 * 1000};
+
+// Version names travel in headers, metrics labels and file names:
+// 1..128 of A-Z a-z 0-9 . _ - + @ : /
+std::string VersionNameProblem(std::string_view version);
+
+// What is wrong with a spec (empty when it may be built). `models_root`,
+// when not empty, is the only folder built-in model files may come from.
+std::string VersionSpecProblem(const VersionSpec& spec, const std::string& models_root = {});
+
+// Wire form; 0 for deadline or connections means the default (1 s, 2).
+VersionSpec VersionSpecFromProto(const v1::VersionSpec& spec);
+void VersionSpecToProto(const VersionSpec& spec, v1::VersionSpec* out);
+// "builtin /models/v2.glm" or "oip-grpc 10.0.0.5:8001"
+std::string BackendTarget(const VersionSpec& spec);
+
+// Builds the backend a spec names (reads and checks a model file).
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const VersionSpec& spec);
+
+}  // namespace greylane

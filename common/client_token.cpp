@@ -1,0 +1,45 @@
+#include "common/client_token.h"
+
+#include <sstream>
+#include <vector>
+
+#include "common/files.h"
+#include "common/text.h"
+
+namespace greylane {
+
+absl::StatusOr<ClientToken> ReadTokenFile(const std::string& path, const std::string& wanted_role) {
+  absl::StatusOr<std::string> text = ReadRegularFile(path, kMaxTokensBytes, "the token file");
+  if (!text.ok()) return text.status();
+  std::vector<ClientToken> entries;
+  std::istringstream lines(*text);
+  std::string line;
+  for (int number = 1; std::getline(lines, line); ++number) {
+    std::istringstream fields(line);
+    std::vector<std::string> words;
+    for (std::string w; fields >> w;) words.push_back(w);
+    if (words.empty() || words[0][0] == '#') continue;
+    ClientToken entry;
+    if (words.size() == 1) entry = {words[0], "", ""};
+    if (words.size() == 3) entry = {words[2], words[1], words[0]};
+    if (entry.token.empty()) continue;
+    for (const char c : entry.token) {
+      if (c < 0x21 || c > 0x7e) {
+        return absl::InvalidArgumentError("the token file " + Quote(path, 300) + " line " +
+                                          std::to_string(number) +
+                                          ": a token must be printable ASCII");
+      }
+    }
+    entries.push_back(std::move(entry));
+  }
+  if (entries.empty()) {
+    return absl::InvalidArgumentError("no token in " + Quote(path, 300) +
+                                      " (expected a token, or lines `role identity token`)");
+  }
+  for (const ClientToken& entry : entries) {
+    if (entry.role == wanted_role) return entry;
+  }
+  return entries.front();
+}
+
+}  // namespace greylane

@@ -1,0 +1,55 @@
+#pragma once
+// Text from outside (RPC fields, files, headers, peers) checked at the edge,
+// and text going out escaped for the medium it lands in: protobuf strings
+// (valid UTF-8), status messages (bounded), terminals (no control
+// sequences) and spreadsheets (no formulas). UTF-8 decoding is utfcpp's
+// (Debian libutfcpp-dev); the policies around it are ours.
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace greylane {
+
+// Valid UTF-8 as protobuf requires of a `string` field: no overlong forms,
+// no surrogates, nothing above U+10FFFF.
+bool IsValidUtf8(std::string_view text);
+
+enum class TextKind {
+  kName,   // identities, versions, model names, paths: one line, no control characters
+  kProse,  // reasons: newlines and tabs allowed, no other control characters
+};
+
+// What is wrong with an outside text, or empty when it may be used:
+// "the reason is not valid UTF-8 (byte 4 is 0xe9)", "... is 2048 bytes; at
+// most 1024", "... holds a control character (U+001B at byte 3)".
+std::string TextProblem(std::string_view what, std::string_view text, size_t max_bytes,
+                        TextKind kind);
+
+// Any bytes as valid UTF-8: each invalid byte becomes "\xNN". For text that
+// must be stored or sent whatever it holds (peer strings, upstream errors).
+std::string ToValidUtf8(std::string_view bytes);
+
+// At most `max_bytes` of valid UTF-8, cut on a character boundary; a cut is
+// marked " …[N bytes]" (N: the original size), the marker within the bound.
+std::string ClampText(std::string_view text, size_t max_bytes);
+
+// Outside text quoted inside a message to a person: valid UTF-8, control
+// characters escaped, cut to `max_bytes`, in single quotes.
+std::string Quote(std::string_view text, size_t max_bytes = 80);
+
+// For a terminal: C0 controls (but newline where `allow_newlines`), DEL, C1
+// controls (U+0080..U+009F, which some terminals obey as escape sequences),
+// bidirectional overrides and invalid bytes become visible escapes.
+std::string TerminalSafe(std::string_view text, bool allow_newlines = false);
+
+// One CSV cell (RFC 4180), safe to open in a spreadsheet: a cell starting
+// with = + - @ or a tab/CR is prefixed with ' (OWASP's CSV-injection
+// advice), NUL and other controls but tab/CR/LF are escaped as \xNN, and
+// the cell is quoted when it holds a comma, quote or line break.
+std::string CsvCell(std::string_view text);
+
+// A JSON string literal (with quotes) that is valid UTF-8 and ASCII-safe for
+// terminals: controls, DEL, C1 and U+2028/2029 are \u-escaped.
+std::string JsonString(std::string_view text);
+
+}  // namespace greylane
