@@ -89,19 +89,19 @@ AgentClient::~AgentClient() {
   m_generation = UINT64_MAX;  // nothing queued for this object is delivered now
   CancelAll();
   {
-    std::unique_lock lock(m_calls_mutex);
-    m_calls_done.wait(lock, [this] { return m_calls.empty(); });
+    absl::MutexLock lock(&m_calls_mutex);
+    m_calls_mutex.Await(absl::Condition(this, &AgentClient::NoCallsLeft));
   }
   ReapFinished();
 }
 
 void AgentClient::Track(std::shared_ptr<TrackedCall> call) {
-  std::lock_guard lock(m_calls_mutex);
+  absl::MutexLock lock(&m_calls_mutex);
   m_calls.push_back(std::move(call));
 }
 
 void AgentClient::Untrack(TrackedCall* call) {
-  std::lock_guard lock(m_calls_mutex);
+  absl::MutexLock lock(&m_calls_mutex);
   for (auto it = m_calls.begin(); it != m_calls.end(); ++it) {
     if (it->get() == call) {
       // The first finished call asks this object's thread to reap. Posted
@@ -115,13 +115,12 @@ void AgentClient::Untrack(TrackedCall* call) {
       break;
     }
   }
-  m_calls_done.notify_all();
 }
 
 void AgentClient::ReapFinished() {
   std::vector<std::shared_ptr<TrackedCall>> finished;
   {
-    std::lock_guard lock(m_calls_mutex);
+    absl::MutexLock lock(&m_calls_mutex);
     finished.swap(m_finished);
   }
   // Destroyed here, outside the lock, on this object's thread.
@@ -132,7 +131,7 @@ void AgentClient::CancelAll() {
   // finish untracks it. The snapshot keeps every call alive meanwhile.
   std::vector<std::shared_ptr<TrackedCall>> snapshot;
   {
-    std::lock_guard lock(m_calls_mutex);
+    absl::MutexLock lock(&m_calls_mutex);
     snapshot = m_calls;
   }
   for (const auto& call : snapshot) call->Context()->TryCancel();
@@ -345,20 +344,20 @@ void AgentClient::SetSplit(uint32_t basis_points, uint64_t expected_revision,
   request.set_candidate_basis_points(basis_points);
   request.set_expected_revision(expected_revision);
   request.set_reason(reason.toStdString());
-  Mutate(QStringLiteral("set_split"), std::move(request));
+  Mutate(ActionId(AuditAction::kSetSplit), std::move(request));
 }
 
 void AgentClient::Rollback(const QString& reason) {
   v1::RollbackRequest request;
   request.set_reason(reason.toStdString());
-  Mutate(QStringLiteral("rollback"), std::move(request));
+  Mutate(ActionId(AuditAction::kRollback), std::move(request));
 }
 
 void AgentClient::Promote(uint64_t expected_revision, const QString& reason) {
   v1::PromoteRequest request;
   request.set_expected_revision(expected_revision);
   request.set_reason(reason.toStdString());
-  Mutate(QStringLiteral("promote"), std::move(request));
+  Mutate(ActionId(AuditAction::kPromote), std::move(request));
 }
 
 }  // namespace greylane

@@ -10,14 +10,22 @@
 #include <QString>
 #include <QTimer>
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+#include "common/audit_vocabulary.h"
 #include "greylane/v1/agent.grpc.pb.h"
 
 namespace greylane {
+
+// How the console names its calls in mutationFinished: the audit's own names.
+inline QString ActionId(AuditAction action) {
+  const std::string_view name = AuditActionName(action);
+  return QString::fromUtf8(name.data(), static_cast<qsizetype>(name.size()));
+}
 
 // A call in flight, kept alive by the client's registry until gRPC is done
 // with it, so the destructor can cancel it without racing its deletion.
@@ -120,15 +128,16 @@ class AgentClient final : public QObject {
   QTimer m_retry_timer;
   int m_backoff_ms = 500;
 
+  bool NoCallsLeft() const ABSL_SHARED_LOCKS_REQUIRED(m_calls_mutex) { return m_calls.empty(); }
+
   // Calls in flight (streams and unary), so the destructor can wait them out.
-  std::mutex m_calls_mutex;
-  std::condition_variable m_calls_done;
-  std::vector<std::shared_ptr<TrackedCall>> m_calls;
+  absl::Mutex m_calls_mutex;
+  std::vector<std::shared_ptr<TrackedCall>> m_calls ABSL_GUARDED_BY(m_calls_mutex);
   // Finished calls, destroyed on this object's thread, never on gRPC's: a
   // call's context may hold the last reference to its channel, and gRPC
   // 1.51 frees a channel's completion queue twice when that channel dies
   // inside one of its own callbacks (found under AddressSanitizer).
-  std::vector<std::shared_ptr<TrackedCall>> m_finished;
+  std::vector<std::shared_ptr<TrackedCall>> m_finished ABSL_GUARDED_BY(m_calls_mutex);
 };
 
 }  // namespace greylane

@@ -5,6 +5,7 @@
 
 #include "common/audit_export.h"
 #include "common/audit_proto.h"
+#include "common/audit_vocabulary.h"
 
 namespace greylane {
 namespace {
@@ -27,7 +28,7 @@ int AuditTrailModel::columnCount(const QModelIndex& parent) const {
 }
 
 QString AuditTrailModel::DescribeChange(const AuditRecord& r) {
-  if (r.outcome != "ok") return QStringLiteral("—");
+  if (ParseAuditOutcome(r.outcome) != AuditOutcome::kOk) return QStringLiteral("—");
   const QString after = Percent(r.after.candidate_basis_points);
   if (r.before.baseline_version.empty()) {
     return tr("%1/%2 at %3").arg(Q(r.after.baseline_version), Q(r.after.candidate_version), after);
@@ -50,10 +51,16 @@ QVariant AuditTrailModel::data(const QModelIndex& index, int role) const {
   if (role == kOutcomeRole) return Q(r.outcome);
   if (role == kSequenceRole) return static_cast<qulonglong>(r.sequence);
   if (role == Qt::ToolTipRole) {
+    // Tooltips that look like HTML are rendered as HTML: what came from
+    // outside is escaped inside an explicit rich-text paragraph.
+    auto plain = [](const QString& text) {
+      return QStringLiteral("<p style='white-space:pre-wrap'>%1</p>").arg(text.toHtmlEscaped());
+    };
     if (index.column() == Time) return Q(AuditIsoTime(r.time_unix_ms));
-    if (index.column() == Outcome && !r.evidence.empty()) return Q(r.evidence);
-    if (index.column() == Actor) return tr("peer %1").arg(Q(r.peer));
-    if (index.column() == Reason) return Q(r.reason);
+    if (index.column() == Outcome && !r.evidence.empty()) return plain(Q(r.evidence));
+    if (index.column() == Actor) return plain(tr("peer %1").arg(Q(r.peer)));
+    if (index.column() == Action) return Q(r.action);
+    if (index.column() == Reason) return plain(Q(r.reason));
     return {};
   }
   if (role != Qt::DisplayRole) return {};
@@ -69,13 +76,13 @@ QVariant AuditTrailModel::data(const QModelIndex& index, int role) const {
     case Role:
       return Q(r.role);
     case Action:
-      return Q(r.action);
+      return Q(AuditActionTitle(r.action));
     case Change:
       return DescribeChange(r);
     case Reason:
       return Q(r.reason);
     case Outcome:
-      return r.evidence.empty() || r.outcome == "ok"
+      return r.evidence.empty() || ParseAuditOutcome(r.outcome) == AuditOutcome::kOk
                  ? Q(r.outcome)
                  : QStringLiteral("%1: %2").arg(Q(r.outcome), Q(r.evidence));
     default:

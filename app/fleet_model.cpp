@@ -32,7 +32,10 @@ QVariant FleetModel::data(const QModelIndex& index, int role) const {
       return healthy;
     case kSummaryRole: {
       if (state.versions_size() == 0) return tr("no state yet");
-      return tr("%1 · %2").arg(SplitText(state), healthy ? tr("healthy") : tr("UNHEALTHY"));
+      const QString pending =
+          state.audit_rows_pending() > 0 ? tr(" · audit row pending") : QString();
+      return tr("%1 · %2%3")
+          .arg(SplitText(state), healthy ? tr("healthy") : tr("UNHEALTHY"), pending);
     }
     default:
       return {};

@@ -109,6 +109,7 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   first->addStretch(1);
   title->addLayout(first);
   m_last_change = new QLabel;
+  m_last_change->setTextFormat(Qt::PlainText);  // reasons and names come from outside
   m_last_change->setWordWrap(true);
   m_last_change->setTextInteractionFlags(Qt::TextSelectableByMouse);
   title->addWidget(m_last_change);
@@ -136,6 +137,7 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   // A banner that says plainly when the data below is not live.
   auto* banner = new QHBoxLayout;
   m_link_banner = new QLabel;
+  m_link_banner->setTextFormat(Qt::PlainText);
   m_link_banner->setWordWrap(true);
   m_retry = new QPushButton(QIcon(QStringLiteral(":/icons/retry.svg")), tr("Retry &now"));
   banner->addWidget(m_link_banner, 1);
@@ -300,9 +302,19 @@ void ReleaseView::RefreshHeader() {
   }
   const v1::StateChange& c = s.last_change();
   if (!c.action().empty()) {
-    m_last_change->setText(tr("Last change: %1 by %2 at %3 (%4): “%5”")
-                               .arg(Q(c.action()), Q(c.actor()), LocalTime(c.time_unix_ms()),
-                                    Ago(c.time_unix_ms()), Q(c.reason())));
+    QString text = tr("Last change: %1 by %2 at %3 (%4): “%5”")
+                       .arg(Q(AuditActionTitle(c.action())), Q(c.actor()),
+                            LocalTime(c.time_unix_ms()), Ago(c.time_unix_ms()), Q(c.reason()));
+    if (s.audit_rows_pending() > 0) {
+      // In force, but not yet in the audit database: say so until it is.
+      text += tr("\n⚠ %n audit row(s) pending — in force, kept in the agent's reserved "
+                 "journal, written to the trail as soon as it can be (%1)",
+                 nullptr, static_cast<int>(s.audit_rows_pending()))
+                  .arg(Q(s.audit_pending_detail()));
+    }
+    m_last_change->setText(text);
+    SetStyle(m_last_change,
+             s.audit_rows_pending() > 0 ? QStringLiteral("color: #c77700") : QString());
     m_last_change->setToolTip(tr("audit row #%1; in force %2 ms after the agent received it")
                                   .arg(c.audit_sequence())
                                   .arg(c.apply_micros() / 1000.0, 0, 'f', 2));
@@ -434,19 +446,20 @@ void ReleaseView::RefreshCharts() {
     const auto& records = m_session->Audit().Records();
     for (auto it = records.rbegin(); it != records.rend(); ++it) {
       if (it->time_unix_ms < from) break;
-      if (it->outcome != "ok") continue;
+      if (ParseAuditOutcome(it->outcome) != AuditOutcome::kOk) continue;
       QColor colour(0x70, 0x78, 0x80);
       QString label;
-      if (it->action == "rollback") {
+      const std::optional<AuditAction> action = ParseAuditAction(it->action);
+      if (action == AuditAction::kRollback) {
         colour = QColor(0xd9, 0x30, 0x25);
         label =
             tr("rollback → %1").arg(TrafficSplitControl::Percent(it->after.candidate_basis_points));
-      } else if (it->action == "promote") {
+      } else if (action == AuditAction::kPromote) {
         colour = QColor(0x2e, 0x9d, 0x4f);
         label = tr("promote %1").arg(Q(it->after.baseline_version));
-      } else if (it->action == "set_split") {
+      } else if (action == AuditAction::kSetSplit) {
         label = tr("→ %1").arg(TrafficSplitControl::Percent(it->after.candidate_basis_points));
-      } else if (it->action == "load_candidate") {
+      } else if (action == AuditAction::kLoadCandidate) {
         label = tr("load %1").arg(Q(it->after.candidate_version));
       } else {
         continue;
@@ -474,7 +487,7 @@ void ReleaseView::OpenReasonDialog(const QString& action, const QString& title,
   auto* dialog = new ReasonDialog(title, explanation, button, reason, destructive, this);
   dialog->setAttribute(Qt::WA_DeleteOnClose);
   m_dialog = dialog;
-  if (action != QLatin1String("rollback")) {
+  if (action != ActionId(AuditAction::kRollback)) {
     // The dialog is modal: without this, rollback would wait for it.
     connect(new RollbackKeys(dialog), &RollbackKeys::pressed, this, &ReleaseView::RequestRollback,
             Qt::QueuedConnection);
@@ -493,7 +506,7 @@ void ReleaseView::RequestRollback() {
   const QString candidate =
       s.versions_size() >= 2 ? Q(s.versions(1).version()) : tr("the candidate");
   OpenReasonDialog(
-      QStringLiteral("rollback"), tr("Roll back %1?").arg(m_session->Name()),
+      ActionId(AuditAction::kRollback), tr("Roll back %1?").arg(m_session->Name()),
       tr("All traffic goes back to the baseline <b>%1</b>; the candidate <b>%2</b> keeps 0 %.<br>"
          "Press Enter to roll back now.")
           .arg(s.versions_size() ? Q(s.versions(0).version()) : tr("baseline"), candidate),
@@ -504,7 +517,8 @@ void ReleaseView::RequestPromote() {
   if (!m_session || !m_session->CanOperate()) return;
   const v1::AgentState& s = m_session->Client().State();
   if (s.versions_size() < 2) return;
-  OpenReasonDialog(QStringLiteral("promote"), tr("Promote %1?").arg(Q(s.versions(1).version())),
+  OpenReasonDialog(ActionId(AuditAction::kPromote),
+                   tr("Promote %1?").arg(Q(s.versions(1).version())),
                    tr("<b>%1</b> becomes the baseline at 100 %; <b>%2</b> stays loaded as the "
                       "candidate at 0 %.")
                        .arg(Q(s.versions(1).version()), Q(s.versions(0).version())),
@@ -513,7 +527,7 @@ void ReleaseView::RequestPromote() {
 
 void ReleaseView::RequestApply() {
   if (!m_session || !m_session->CanOperate() || !m_split->HasProposal()) return;
-  OpenReasonDialog(QStringLiteral("set_split"), tr("Change the split?"),
+  OpenReasonDialog(ActionId(AuditAction::kSetSplit), tr("Change the split?"),
                    tr("Candidate share <b>%1</b> → <b>%2</b> (based on revision %3).")
                        .arg(TrafficSplitControl::Percent(m_split->InForce()),
                             TrafficSplitControl::Percent(m_split->Proposed()))
@@ -526,10 +540,10 @@ void ReleaseView::Send(const QString& action, const QString& reason) {
   m_unsent_reason.insert(action, reason);  // until the agent confirms
   m_in_flight = action;
   AgentClient& client = m_session->Client();
-  if (action == QLatin1String("rollback")) {
+  if (action == ActionId(AuditAction::kRollback)) {
     ShowResult(tr("Rolling back…"));
     client.Rollback(reason);
-  } else if (action == QLatin1String("promote")) {
+  } else if (action == ActionId(AuditAction::kPromote)) {
     ShowResult(tr("Promoting…"));
     client.Promote(client.State().split().revision(), reason);
   } else {
@@ -549,40 +563,47 @@ void ReleaseView::OnMutationFinished(const QString& action, int code, const QStr
     RefreshHeader();
     RefreshControls();
     m_confirm_to_shown_ms = m_confirmed.isValid() ? m_confirmed.nsecsElapsed() / 1e6 : 0;
-    const QString what = action == QLatin1String("rollback") ? tr("Rolled back: candidate at %1")
-                         : action == QLatin1String("promote")
-                             ? tr("Promoted: baseline is now %1")
-                             : tr("Split applied: candidate at %1");
-    const QString value = action == QLatin1String("promote") && state.versions_size()
+    const QString what =
+        action == ActionId(AuditAction::kRollback)  ? tr("Rolled back: candidate at %1")
+        : action == ActionId(AuditAction::kPromote) ? tr("Promoted: baseline is now %1")
+                                                    : tr("Split applied: candidate at %1");
+    const QString value = action == ActionId(AuditAction::kPromote) && state.versions_size()
                               ? Q(state.versions(0).version())
                               : SplitText(state);
-    ShowResult(tr("<b style='color:#2e9d4f'>✔ %1</b> (revision %2) · %3 ms from confirm to shown, "
-                  "RPC %4 ms, in force inside the agent after %5 ms")
-                   .arg(what.arg(value))
+    const QString pending = state.audit_rows_pending() > 0
+                                ? tr("; <b style='color:#c77700'>audit row pending</b> (%1)")
+                                      .arg(Q(state.audit_pending_detail()).toHtmlEscaped())
+                                : QString();
+    ShowResult(tr("<b style='color:#2e9d4f'>✔ %1</b>%6 (revision %2) · %3 ms from confirm to "
+                  "shown, RPC %4 ms, in force inside the agent after %5 ms")
+                   .arg(what.arg(value.toHtmlEscaped()))
                    .arg(state.split().revision())
                    .arg(m_confirm_to_shown_ms, 0, 'f', 1)
                    .arg(elapsed_ms, 0, 'f', 1)
-                   .arg(agent_ms, 0, 'f', 2));
+                   .arg(agent_ms, 0, 'f', 2)
+                   .arg(pending));
     Redraw();
     return;
   }
   if (code == grpc::StatusCode::ABORTED) {
     const v1::StateChange& c = state.last_change();
-    if (action == QLatin1String("set_split")) m_split->Rebase();
-    ShowResult(tr("<b style='color:#c77700'>Not applied: the state changed meanwhile.</b> %1 did "
-                  "%2 at %3 (“%4”); the split is now %5 at revision %6. Your proposal of %7 is "
-                  "kept: Apply… again to send it against revision %6. <small>(agent: %8)</small>")
-                   .arg(Q(c.actor()).toHtmlEscaped(), Q(c.action()), LocalTime(c.time_unix_ms()),
-                        Q(c.reason()).toHtmlEscaped(), SplitText(state))
-                   .arg(state.split().revision())
-                   .arg(TrafficSplitControl::Percent(m_split->Proposed()))
-                   .arg(message.toHtmlEscaped()));
+    if (action == ActionId(AuditAction::kSetSplit)) m_split->Rebase();
+    ShowResult(
+        tr("<b style='color:#c77700'>Not applied: the state changed meanwhile.</b> %1 did "
+           "%2 at %3 (“%4”); the split is now %5 at revision %6. Your proposal of %7 is "
+           "kept: Apply… again to send it against revision %6. <small>(agent: %8)</small>")
+            .arg(Q(c.actor()).toHtmlEscaped(), Q(AuditActionTitle(c.action())).toHtmlEscaped(),
+                 LocalTime(c.time_unix_ms()), Q(c.reason()).toHtmlEscaped(), SplitText(state))
+            .arg(state.split().revision())
+            .arg(TrafficSplitControl::Percent(m_split->Proposed()))
+            .arg(message.toHtmlEscaped()));
     RefreshHeader();
     RefreshControls();
     return;
   }
   ShowResult(tr("<b style='color:#d93025'>✖ %1 refused by %2:</b> %3 <i>(your reason is kept)</i>")
-                 .arg(action, m_session ? m_session->Name().toHtmlEscaped() : QString(),
+                 .arg(Q(AuditActionTitle(action.toStdString())).toHtmlEscaped(),
+                      m_session ? m_session->Name().toHtmlEscaped() : QString(),
                       message.toHtmlEscaped()));
   RefreshControls();
 }

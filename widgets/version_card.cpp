@@ -24,6 +24,7 @@ VersionCard::VersionCard(const QColor& accent, QWidget* parent) : QFrame(parent)
   m_health = new QLabel;
   m_health->setTextFormat(Qt::RichText);
   m_backend = new QLabel;
+  m_backend->setTextFormat(Qt::PlainText);  // an agent's words, never markup
   m_backend->setTextInteractionFlags(Qt::TextSelectableByMouse);
   m_traffic = new QLabel;
   m_latency = new QLabel;
@@ -59,7 +60,10 @@ void VersionCard::Show(const VersionCardData& d) {
     default:
       m_health->setText(tr("● health not probed yet"));
   }
-  m_health->setToolTip(d.health_detail);
+  m_health->setToolTip(d.health_detail.isEmpty()
+                           ? QString()
+                           : QStringLiteral("<p style='white-space:pre-wrap'>%1</p>")
+                                 .arg(d.health_detail.toHtmlEscaped()));
   m_backend->setText(d.backend);
   m_traffic->setText(tr("weight %1 %   ·   %2 req/s   ·   errors %3 %")
                          .arg(d.weight_percent, 0, 'f', 2)

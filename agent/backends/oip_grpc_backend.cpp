@@ -81,7 +81,7 @@ grpc::Status OipGrpcBackend::FetchMetadata(std::chrono::milliseconds deadline) {
     return {status.error_code(),
             "upstream " + m_options.address + " ModelMetadata: " + status.error_message()};
   }
-  std::lock_guard lock(m_mutex);
+  absl::MutexLock lock(&m_mutex);
   m_metadata = std::move(response);
   return grpc::Status::OK;
 }
@@ -93,7 +93,7 @@ grpc::Status OipGrpcBackend::Probe(std::chrono::milliseconds deadline) {
   request.set_model_name(m_options.model);
   request.set_model_version(m_options.version);
   {
-    std::lock_guard lock(m_mutex);
+    absl::MutexLock lock(&m_mutex);
     for (const auto& spec : m_metadata->inputs()) {
       const size_t element = DatatypeSize(spec.datatype());
       if (element == 0) {
@@ -134,7 +134,7 @@ BackendDescription OipGrpcBackend::Description() const {
   BackendDescription d;
   d.kind = "oip-grpc";
   d.target = m_options.address;
-  std::lock_guard lock(m_mutex);
+  absl::MutexLock lock(&m_mutex);
   if (m_metadata) {
     d.platform = m_metadata->platform();
     for (const auto& t : m_metadata->inputs()) {

@@ -5,12 +5,13 @@
 // does not cap throughput.
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <vector>
 
 #include <grpcpp/channel.h>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/backends/backend.h"
 #include "inference/grpc_service.grpc.pb.h"
 
@@ -41,8 +42,8 @@ class OipGrpcBackend final : public Backend {
   std::vector<std::shared_ptr<grpc::Channel>> m_channels;
   std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>> m_stubs;
   std::atomic<unsigned> m_next{0};
-  mutable std::mutex m_mutex;
-  std::optional<inference::ModelMetadataResponse> m_metadata;
+  mutable absl::Mutex m_mutex;
+  std::optional<inference::ModelMetadataResponse> m_metadata ABSL_GUARDED_BY(m_mutex);
 };
 
 }  // namespace greylane

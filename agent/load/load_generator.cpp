@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -13,6 +11,7 @@
 
 #include <grpcpp/create_channel.h>
 
+#include "absl/synchronization/mutex.h"
 #include "agent/load/digits_dataset.h"
 #include "common/text.h"
 #include "inference/grpc_service.grpc.pb.h"
@@ -67,15 +66,16 @@ class LoadRun {
     int second = 0;
     auto next_report = start + std::chrono::seconds(1);
     for (;;) {
-      std::unique_lock lock(m_mutex);
-      const bool done =
-          m_done_cv.wait_until(lock, std::min(next_report, end), [&] { return m_cap_reached; });
+      absl::ReleasableMutexLock lock(&m_mutex);
+      const auto wake = std::min(next_report, end);
+      const bool done = m_mutex.AwaitWithTimeout(absl::Condition(&m_cap_reached),
+                                                 absl::FromChrono(wake - Clock::now()));
       const auto now = Clock::now();
       if (now >= next_report || now >= end || done) {
         LoadStats this_second = std::move(m_second);
         m_second = {};
         m_total.Merge(this_second);
-        lock.unlock();
+        lock.Release();
         if (each_second && (now >= next_report || this_second.sent > 0)) {
           each_second(++second, this_second);
         }
@@ -86,9 +86,9 @@ class LoadRun {
     m_stopping.store(true);
     sender.join();
     // Let what is in flight finish (each call has its own deadline).
-    std::unique_lock lock(m_mutex);
-    m_done_cv.wait_for(lock, m_options.deadline + std::chrono::seconds(1),
-                       [&] { return m_in_flight == 0; });
+    absl::MutexLock lock(&m_mutex);
+    m_mutex.AwaitWithTimeout(absl::Condition(this, &LoadRun::Idle),
+                             absl::FromChrono(m_options.deadline + std::chrono::seconds(1)));
     m_total.Merge(m_second);
     m_second = {};
     LoadReport report;
@@ -99,8 +99,8 @@ class LoadRun {
 
   ~LoadRun() {
     // Calls still in flight hold pointers to this run; wait them out.
-    std::unique_lock lock(m_mutex);
-    m_done_cv.wait(lock, [&] { return m_in_flight == 0; });
+    absl::MutexLock lock(&m_mutex);
+    m_mutex.Await(absl::Condition(this, &LoadRun::Idle));
   }
 
  private:
@@ -136,10 +136,9 @@ class LoadRun {
   bool Issue(Clock::time_point intended) {
     thread_local std::minstd_rand rng{std::random_device{}()};
     {
-      std::lock_guard lock(m_mutex);
+      absl::MutexLock lock(&m_mutex);
       if (m_options.max_requests && m_issued >= m_options.max_requests) {
         m_cap_reached = true;
-        m_done_cv.notify_all();
         return false;
       }
       if (m_options.concurrency == 0 && m_in_flight >= m_options.max_backlog) {
@@ -167,7 +166,7 @@ class LoadRun {
     const auto latency = Clock::now() - call->intended;
     bool again = false;
     {
-      std::lock_guard lock(m_mutex);
+      absl::MutexLock lock(&m_mutex);
       if (status.ok()) {
         ++m_second.ok;
         m_second.latency.Add(std::chrono::duration<double, std::micro>(latency).count());
@@ -185,7 +184,6 @@ class LoadRun {
       again = m_options.concurrency > 0 && !m_stopping.load() &&
               Clock::now() < m_start + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(m_options.duration_s));
-      if (m_in_flight == 0 || !again) m_done_cv.notify_all();
     }
     delete call;
     if (again) Issue(Clock::now());
@@ -193,19 +191,24 @@ class LoadRun {
 
   static uint64_t CountCorrect(const Call& call) {
     const auto& response = call.response;
+    const auto& labels = call.prepared->labels;
     if (response.outputs_size() != 1) return 0;
+    // The server's answer is not trusted to hold as many values as asked.
+    const size_t wanted = labels.size() * 10;
     const float* p = nullptr;
     std::vector<float> copy;
     if (response.raw_output_contents_size() == 1) {
       const std::string& raw = response.raw_output_contents(0);
-      copy.resize(raw.size() / sizeof(float));
-      std::memcpy(copy.data(), raw.data(), copy.size() * sizeof(float));
+      if (raw.size() < wanted * sizeof(float)) return 0;
+      copy.resize(wanted);
+      std::memcpy(copy.data(), raw.data(), wanted * sizeof(float));
       p = copy.data();
     } else {
-      p = response.outputs(0).contents().fp32_contents().data();
+      const auto& values = response.outputs(0).contents().fp32_contents();
+      if (static_cast<size_t>(values.size()) < wanted) return 0;
+      p = values.data();
     }
     uint64_t correct = 0;
-    const auto& labels = call.prepared->labels;
     for (size_t r = 0; r < labels.size(); ++r) {
       const float* row = p + r * 10;
       if (std::max_element(row, row + 10) - row == labels[r]) ++correct;
@@ -221,13 +224,14 @@ class LoadRun {
   std::atomic<bool> m_stopping{false};
   Clock::time_point m_start;
 
-  std::mutex m_mutex;
-  std::condition_variable m_done_cv;
-  LoadStats m_second;
-  LoadStats m_total;
-  uint64_t m_issued = 0;
-  size_t m_in_flight = 0;
-  bool m_cap_reached = false;
+  bool Idle() const ABSL_SHARED_LOCKS_REQUIRED(m_mutex) { return m_in_flight == 0; }
+
+  absl::Mutex m_mutex;
+  LoadStats m_second ABSL_GUARDED_BY(m_mutex);
+  LoadStats m_total ABSL_GUARDED_BY(m_mutex);
+  uint64_t m_issued ABSL_GUARDED_BY(m_mutex) = 0;
+  size_t m_in_flight ABSL_GUARDED_BY(m_mutex) = 0;
+  bool m_cap_reached ABSL_GUARDED_BY(m_mutex) = false;
 };
 
 std::vector<Prepared> Prepare(const LoadOptions& options, const std::vector<DigitsRow>& rows) {

@@ -16,7 +16,7 @@ FramePtr MetricsHub::Seal(int64_t window_end_unix_ms, uint64_t split_revision,
   frame->set_candidate_basis_points(candidate_basis_points);
 
   // Snapshots are taken outside m_mutex so subscribers never wait on them.
-  std::lock_guard seal_lock(m_seal_mutex);
+  absl::MutexLock seal_lock(&m_seal_mutex);
   std::vector<VersionTotals> now;
   now.reserve(sources.size());
   for (const auto& source : sources) now.push_back(source.recorder->Snapshot());
@@ -47,7 +47,7 @@ FramePtr MetricsHub::Seal(int64_t window_end_unix_ms, uint64_t split_revision,
   }
   m_previous = std::move(now);
 
-  std::lock_guard lock(m_mutex);
+  absl::MutexLock lock(&m_mutex);
   frame->set_sequence(++m_sequence);
   FramePtr sealed = std::move(frame);
   m_ring.push_back(sealed);
@@ -57,7 +57,7 @@ FramePtr MetricsHub::Seal(int64_t window_end_unix_ms, uint64_t split_revision,
 }
 
 void MetricsHub::Subscribe(FrameSink* sink, uint32_t backfill) {
-  std::lock_guard lock(m_mutex);
+  absl::MutexLock lock(&m_mutex);
   const size_t n = std::min<size_t>(backfill, m_ring.size());
   sink->OnBackfill({m_ring.end() - static_cast<std::ptrdiff_t>(n), m_ring.end()});
   if (m_closed) {
@@ -68,23 +68,23 @@ void MetricsHub::Subscribe(FrameSink* sink, uint32_t backfill) {
 }
 
 void MetricsHub::CloseSinks() {
-  std::lock_guard lock(m_mutex);
+  absl::MutexLock lock(&m_mutex);
   m_closed = true;
   for (FrameSink* sink : m_sinks) sink->OnClosed();
 }
 
 void MetricsHub::Unsubscribe(FrameSink* sink) {
-  std::lock_guard lock(m_mutex);
+  absl::MutexLock lock(&m_mutex);
   std::erase(m_sinks, sink);
 }
 
 size_t MetricsHub::SubscriberCount() const {
-  std::lock_guard lock(m_mutex);
+  absl::MutexLock lock(&m_mutex);
   return m_sinks.size();
 }
 
 std::vector<FramePtr> MetricsHub::Recent(size_t count) const {
-  std::lock_guard lock(m_mutex);
+  absl::MutexLock lock(&m_mutex);
   const size_t n = std::min(count, m_ring.size());
   return {m_ring.end() - static_cast<std::ptrdiff_t>(n), m_ring.end()};
 }

@@ -4,11 +4,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/metrics/version_recorder.h"
 #include "greylane/v1/agent.pb.h"
 
@@ -58,13 +59,13 @@ class MetricsHub {
  private:
   const std::string m_agent_id;
   const size_t m_ring_frames;
-  std::mutex m_seal_mutex;  // guards m_previous; never held with m_mutex by others
-  mutable std::mutex m_mutex;
-  std::deque<FramePtr> m_ring;
-  std::vector<FrameSink*> m_sinks;
-  bool m_closed = false;
-  std::vector<VersionTotals> m_previous;  // per source index
-  uint64_t m_sequence = 0;
+  absl::Mutex m_seal_mutex;  // taken before m_mutex, never after it
+  std::vector<VersionTotals> m_previous ABSL_GUARDED_BY(m_seal_mutex);  // per source index
+  mutable absl::Mutex m_mutex;
+  std::deque<FramePtr> m_ring ABSL_GUARDED_BY(m_mutex);
+  std::vector<FrameSink*> m_sinks ABSL_GUARDED_BY(m_mutex);
+  bool m_closed ABSL_GUARDED_BY(m_mutex) = false;
+  uint64_t m_sequence ABSL_GUARDED_BY(m_mutex) = 0;
 };
 
 }  // namespace greylane
