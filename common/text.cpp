@@ -99,7 +99,7 @@ std::string TextProblem(std::string_view what, std::string_view text, size_t max
   const auto bad = utf8::find_invalid(text.begin(), text.end());
   if (bad != text.end()) {
     return std::string(what) + " is not valid UTF-8 (byte " +
-           std::to_string(bad - text.begin() + 1) + " is " +
+           std::to_string(bad - text.begin() + 1) + " is " + "0" +
            Hex2(static_cast<unsigned char>(*bad)).substr(1) + ")";
   }
   std::string problem;

@@ -76,6 +76,28 @@ class TestAgentConfig final : public QObject {
         << QString(good).replace("version: v2", "version: v1") << "different versions";
     QTest::newRow("no candidate") << QString(good).left(good.indexOf("candidate:"))
                                   << "'candidate' must be a map";
+    QTest::newRow("duplicate key")
+        << QString(good).replace("agent_id: gpu-node-7\n", "agent_id: gpu-node-7\nmodel: other\n")
+        << "key 'model' appears twice in the config (again at line 4)";
+    QTest::newRow("duplicate key in a version")
+        << QString(good).replace("deadline_ms: 250", "deadline_ms: 250\n  deadline_ms: 9")
+        << "key 'deadline_ms' appears twice in 'candidate'";
+    QTest::newRow("huge probe interval")
+        << QString(good).replace("probe_interval_ms: 500", "probe_interval_ms: 9223372036854775807")
+        << "probe_interval_ms must be 100..3600000 ms, not 9223372036854775807";
+    QTest::newRow("tiny probe interval")
+        << QString(good).replace("probe_interval_ms: 500", "probe_interval_ms: 0") << "not 0";
+    QTest::newRow("connections unbounded")
+        << QString(good).replace("connections: 4", "connections: 100000")
+        << "'candidate.connections' must be 1..64, not 100000";
+    QTest::newRow("deadline unbounded")
+        << QString(good).replace("deadline_ms: 250", "deadline_ms: 99999999999")
+        << "'candidate.deadline_ms' must be 1..600000";
+    QTest::newRow("version with an escape")
+        << QString(good).replace("version: v2", "version: \"v2\\e[31m\"") << "may only hold";
+    QTest::newRow("negative split") << QString(good).replace("initial_candidate_basis_points: 250",
+                                                             "initial_candidate_basis_points: -1")
+                                    << "0..10000, not -1";
   }
   void mistakesAreNamed() const {
     QFETCH(QString, yaml);
@@ -111,6 +133,10 @@ class TestAgentConfig final : public QObject {
     QTest::newRow("[::]") << "[::]:7070" << false;
     QTest::newRow("lan") << "192.168.1.4:7070" << false;
     QTest::newRow("no port") << "127.0.0.1" << false;
+    QTest::newRow("a name that starts like loopback") << "127.0.0.1.nip.io:7070" << false;
+    QTest::newRow("localhost.example.com") << "localhost.example.com:1" << false;
+    QTest::newRow("127.1 shorthand") << "127.1:7070" << false;
+    QTest::newRow("v4-mapped any") << "[::ffff:0.0.0.0]:1" << false;
   }
   void loopbackDetection() const {
     QFETCH(QString, address);

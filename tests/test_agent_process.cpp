@@ -20,8 +20,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "support/agent_test_support.h"
 
 using greylane::test::DemoAgentProcess;
 
@@ -267,6 +270,19 @@ class TestAgentProcess final : public QObject {
     QTest::newRow("port in use") << QStringList{"--demo", "--control-listen", "127.0.0.1:HELD",
                                                 "--data-listen", "127.0.0.1:0"}
                                  << 1 << "cannot listen on 127.0.0.1:";
+    QTest::newRow("unwritable ready file")
+        << QStringList{"--demo",      "--control-listen", "127.0.0.1:0",           "--data-listen",
+                       "127.0.0.1:0", "--ready-file",     "/nonexistent-dir/ready"}
+        << 1 << "cannot write the ready file '/nonexistent-dir/ready.tmp'";
+    QTest::newRow("duplicate key")
+        << QStringList{"--config", GREYLANE_SOURCE_DIR "/tests/data/duplicate-keys.yaml"} << 2
+        << "key 'probe_interval_ms' appears twice in the config (again at line 5)";
+    QTest::newRow("huge interval")
+        << QStringList{"--config", GREYLANE_SOURCE_DIR "/tests/data/huge-probe-interval.yaml"} << 2
+        << "probe_interval_ms must be 100..3600000 ms, not 9000000000000000000";
+    QTest::newRow("loopback look-alike")
+        << QStringList{"--demo", "--control-listen", "127.0.0.1.nip.io:7070"} << 2
+        << "refusing to serve the control plane";
   }
   void startupMistakesExplainThemselves() const {
     QFETCH(QStringList, args);
@@ -281,6 +297,155 @@ class TestAgentProcess final : public QObject {
     const QString output = QString::fromUtf8(agent.readAll());
     QCOMPARE(agent.exitCode(), exitCode);
     QVERIFY2(output.contains(expected), qPrintable(output));
+  }
+
+  // Fault 5: a second agent on the same state dir exits naming the first.
+  void secondAgentOnOneStateDirExits() const {
+    QTemporaryDir dir;
+    DemoAgentProcess first(GREYLANE_AGENT_BIN, dir.filePath("state"));
+    QVERIFY2(first.Start(), qPrintable(first.Error()));
+    QProcess second;
+    second.setProcessChannelMode(QProcess::MergedChannels);
+    second.start(GREYLANE_AGENT_BIN, {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen",
+                                      "127.0.0.1:0", "--state-dir", dir.filePath("state")});
+    QVERIFY(second.waitForFinished(15000));
+    const QString output = QString::fromUtf8(second.readAll());
+    QCOMPARE(second.exitCode(), 1);
+    QVERIFY2(output.contains(QString("in use by another greylane-agent (pid %1 ").arg(first.Pid())),
+             qPrintable(output));
+    QVERIFY(output.contains("control " + first.Control()));
+    QCOMPARE(first.Stop(), 0);
+  }
+
+  // Fault 10: a named credential file that cannot be read is an error,
+  // never a quiet fall back to the system's roots or to plaintext.
+  void unreadableCredentialsAreErrors_data() const {
+    QTest::addColumn<QString>("binary");
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("ctl missing CA")
+        << GREYLANE_CTL_BIN << QStringList{"--ca", "/nonexistent/ca.pem", "state"}
+        << "cannot read the CA file '/nonexistent/ca.pem': No such file";
+    QTest::newRow("ctl CA is a folder")
+        << GREYLANE_CTL_BIN << QStringList{"--ca", "/tmp", "state"} << "not a regular file";
+    QTest::newRow("ctl CA not PEM")
+        << GREYLANE_CTL_BIN << QStringList{"--ca", GREYLANE_SOURCE_DIR "/README.md", "state"}
+        << "holds no PEM block";
+    QTest::newRow("ctl cert without key")
+        << GREYLANE_CTL_BIN << QStringList{"--tls", "--cert", "/nonexistent/c.pem", "state"}
+        << "both a client certificate and its key";
+    QTest::newRow("watch missing CA")
+        << GREYLANE_WATCH_BIN << QStringList{"--ca", "/nonexistent/ca.pem"}
+        << "cannot read the CA file";
+  }
+  void unreadableCredentialsAreErrors() const {
+    QFETCH(QString, binary);
+    QFETCH(QStringList, args);
+    QFETCH(QString, expected);
+    QTemporaryFile token;
+    QVERIFY(token.open());
+    token.write("glt_some_token_value_1234\n");
+    token.flush();
+    QProcess tool;
+    tool.setProcessChannelMode(QProcess::MergedChannels);
+    tool.start(binary, QStringList{"--token-file", token.fileName()} + args);
+    QVERIFY(tool.waitForFinished(15000));
+    const QString output = QString::fromUtf8(tool.readAll());
+    QCOMPARE(tool.exitCode(), 2);
+    QVERIFY2(output.contains(expected), qPrintable(output));
+  }
+
+  // Fault 7: what an older agent stored (escape sequences, a NUL, formula
+  // starts) reaches terminals and spreadsheets escaped.
+  void hostileStoredTextIsEscapedForEachMedium() const {
+    QTemporaryDir dir;
+    const QString state = dir.filePath("state");
+    DemoAgentProcess agent(GREYLANE_AGENT_BIN, state);
+    QVERIFY2(agent.Start(), qPrintable(agent.Error()));
+    QCOMPARE(agent.Stop(), 0);
+    const std::string db = (state + "/audit.db").toStdString();
+    greylane::AuditRecord prev = greylane::test::LastAuditRow(db);
+    greylane::AuditRecord row;
+    row.sequence = prev.sequence + 1;
+    row.time_unix_ms = prev.time_unix_ms + 1;
+    row.actor = "=cmd|' /C calc'!A0";
+    row.role = "operator";
+    row.peer = "ipv4:127.0.0.1:9";
+    row.action = "set_split";
+    row.outcome = "rejected";
+    row.reason = std::string("merge\0rows", 10) +
+                 " \x1b]0;pwned\x07\x1b[2J\xc2\x9b"
+                 "31m";
+    row.evidence = "+1";
+    row.before = row.after = prev.after;
+    row.prev_hash = prev.hash;
+    row.hash = greylane::ComputeRowHash(row);
+    greylane::test::InsertAuditRow(db, row);
+    QVERIFY2(agent.Start(), qPrintable(agent.Error()));
+
+    auto run = [](const QString& binary, const QStringList& args) {
+      QProcess p;
+      p.start(binary, args);
+      p.waitForFinished(20000);
+      return p.readAllStandardOutput();
+    };
+    const QByteArray ctl = run(GREYLANE_CTL_BIN, {"--control", agent.Control(), "--token-file",
+                                                  agent.TokenFile(), "audit"});
+    QVERIFY(ctl.contains("=cmd"));
+    QVERIFY2(!ctl.contains('\x1b') && !ctl.contains('\0') && !ctl.contains("\xc2\x9b"),
+             ctl.constData());
+    QVERIFY(ctl.contains("\\u001b"));
+    QVERIFY(agent.Stop() == 0);
+    const QByteArray csv =
+        run(GREYLANE_AGENT_BIN, {"audit", "export", "--state-dir", state, "--format", "csv"});
+    QVERIFY2(csv.contains(",\"'=cmd|' /C calc'!A0\",") || csv.contains(",'=cmd|' /C calc'!A0,"),
+             csv.constData());
+    QVERIFY(csv.contains(",'+1,"));
+    QVERIFY(!csv.contains('\0'));
+    QVERIFY(csv.contains("merge\\x00rows"));
+    const QByteArray verify = run(GREYLANE_AGENT_BIN, {"audit", "verify", "--state-dir", state});
+    QVERIFY2(verify.contains("chain verified"), verify.constData());
+  }
+
+  // Fault 9: `audit verify/export` made -wal/-shm files, and called a good
+  // database in a read-only folder "not a Greylane audit database".
+  void offlineAuditReadsWithoutWriting() const {
+    QTemporaryDir dir;
+    const QString state = dir.filePath("state");
+    DemoAgentProcess agent(GREYLANE_AGENT_BIN, state);
+    QVERIFY2(agent.Start(), qPrintable(agent.Error()));
+    QCOMPARE(agent.Stop(), 0);
+    QVERIFY(!QFile::exists(state + "/audit.db-wal"));
+    auto run = [](const QStringList& args, int* code) {
+      QProcess p;
+      p.setProcessChannelMode(QProcess::MergedChannels);
+      p.start(GREYLANE_AGENT_BIN, args);
+      p.waitForFinished(20000);
+      *code = p.exitCode();
+      return QString::fromUtf8(p.readAll());
+    };
+    int code = -1;
+    QString out = run({"audit", "verify", "--state-dir", state}, &code);
+    QVERIFY2(code == 0 && out.contains("chain verified"), qPrintable(out));
+    QVERIFY(!QFile::exists(state + "/audit.db-wal") && !QFile::exists(state + "/audit.db-shm"));
+    if (::geteuid() != 0) {
+      QSKIP("the read-only folder case needs root to mount a read-only tmpfs");
+    }
+    const QString ro = dir.filePath("ro");
+    QVERIFY(QDir().mkpath(ro));
+    if (::mount("tmpfs", ro.toLocal8Bit().constData(), "tmpfs", 0, "size=4m") != 0) {
+      QSKIP("cannot mount a tmpfs here");
+    }
+    const bool copied = QFile::copy(state + "/audit.db", ro + "/audit.db");
+    const int remounted =
+        ::mount("tmpfs", ro.toLocal8Bit().constData(), "tmpfs", MS_REMOUNT | MS_RDONLY, "size=4m");
+    out = run({"audit", "verify", "--state-dir", ro}, &code);
+    const QString exported =
+        run({"audit", "export", "--state-dir", ro, "--format", "jsonl"}, &code);
+    ::umount2(ro.toLocal8Bit().constData(), MNT_DETACH);
+    QVERIFY(copied && remounted == 0);
+    QVERIFY2(out.contains("chain verified"), qPrintable(out));
+    QVERIFY2(exported.contains("\"action\":\"initialize\""), qPrintable(exported));
   }
 };
 

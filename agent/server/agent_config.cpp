@@ -85,11 +85,18 @@ bool ParseSlot(const YAML::Node& node, const std::string& name, const std::strin
       !ReadScalar(node, "connections", &connections, error)) {
     return false;
   }
-  // Clamped only so the cast is defined; VersionSpecProblem names the bound.
-  slot->upstream.deadline = std::chrono::milliseconds(
-      std::clamp<int64_t>(deadline_ms, -1, kMaxUpstreamDeadline.count() + 1));
-  slot->upstream.connections =
-      static_cast<int>(std::clamp<int64_t>(connections, -1, kMaxUpstreamConnections + 1));
+  if (deadline_ms < 1 || deadline_ms > kMaxUpstreamDeadline.count()) {
+    *error = "'" + name + ".deadline_ms' must be 1.." +
+             std::to_string(kMaxUpstreamDeadline.count()) + ", not " + std::to_string(deadline_ms);
+    return false;
+  }
+  if (connections < 1 || connections > kMaxUpstreamConnections) {
+    *error = "'" + name + ".connections' must be 1.." + std::to_string(kMaxUpstreamConnections) +
+             ", not " + std::to_string(connections);
+    return false;
+  }
+  slot->upstream.deadline = std::chrono::milliseconds(deadline_ms);
+  slot->upstream.connections = static_cast<int>(connections);
   // Relative paths are the config file's folder's (the working folder's
   // when there is no file): the agent keeps only absolute ones.
   if (slot->backend == "builtin" && !slot->model_file.empty() &&
@@ -129,14 +136,17 @@ std::string DurationProblem(const char* key, std::chrono::milliseconds value,
          std::to_string(bounds[1].count()) + " ms, not " + std::to_string(value.count());
 }
 
-// Reads a millisecond key, clamped just outside its bounds so the
-// conversion is defined and ValidateConfig names the bound.
+// Reads a millisecond key within its bounds; the error quotes what was written.
 bool ReadMillis(const YAML::Node& root, const char* key, std::chrono::milliseconds* out,
                 const std::chrono::milliseconds (&bounds)[2], std::string* error) {
   int64_t value = out->count();
   if (!ReadScalar(root, key, &value, error)) return false;
-  *out = std::chrono::milliseconds(
-      std::clamp<int64_t>(value, bounds[0].count() - 1, bounds[1].count() + 1));
+  if (value < bounds[0].count() || value > bounds[1].count()) {
+    *error = std::string(key) + " must be " + std::to_string(bounds[0].count()) + ".." +
+             std::to_string(bounds[1].count()) + " ms, not " + std::to_string(value);
+    return false;
+  }
+  *out = std::chrono::milliseconds(value);
   return true;
 }
 

@@ -22,7 +22,8 @@ DemoAgentProcess::~DemoAgentProcess() {
 
 bool DemoAgentProcess::Start(const QString& control_listen) {
   Kill();
-  const QString ready = m_state_dir + QStringLiteral("/ready");
+  const QString ready =
+      (m_ready_dir.isEmpty() ? m_state_dir : m_ready_dir) + QStringLiteral("/ready");
   QFile::remove(ready);
   m_process = std::make_unique<QProcess>();
   m_process->setProcessChannelMode(QProcess::ForwardedChannels);  // never a full pipe

@@ -18,6 +18,9 @@ class DemoAgentProcess {
   // control_listen: "127.0.0.1:0" for a free port. False with a message in
   // Error() when the agent did not become ready within 15 s.
   bool Start(const QString& control_listen = QStringLiteral("127.0.0.1:0"));
+  // Where the ready file goes (default: the state dir), e.g. off a volume
+  // a test fills on purpose.
+  void SetReadyDir(const QString& dir) { m_ready_dir = dir; }
   void Pause();
   void Resume();
   void Kill();  // SIGKILL and reap
@@ -34,6 +37,7 @@ class DemoAgentProcess {
  private:
   QString m_binary;
   QString m_state_dir;
+  QString m_ready_dir;
   std::unique_ptr<QProcess> m_process;
   QString m_control;
   QString m_data;

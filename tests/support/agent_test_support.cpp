@@ -1,13 +1,18 @@
 #include "support/agent_test_support.h"
 
-#include "common/client_token.h"
+#include <QtGlobal>
 
 #include <cstring>
 #include <filesystem>
-
-#include <QtGlobal>
+#include <future>
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <sqlite3.h>
+
+#include "agent/audit/audit_log.h"
+#include "common/client_token.h"
 
 namespace greylane::test {
 
@@ -126,6 +131,89 @@ grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
     *slot_trailer = it == trailers.end() ? "" : std::string(it->second.data(), it->second.size());
   }
   return status;
+}
+
+grpc::Status RawUnary(const std::string& address, const std::string& method,
+                      const std::string& request_bytes, const std::string& token,
+                      const std::map<std::string, std::string>& metadata) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  if (token.empty()) {
+    SetDeadline(context);
+  } else {
+    Prepare(context, token);
+  }
+  for (const auto& [key, value] : metadata) context.AddMetadata(key, value);
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
+  return done.get_future().get();
+}
+
+std::string VarintField(int number, uint64_t value) {
+  std::string out(1, static_cast<char>(number << 3));
+  do {
+    const auto low = static_cast<unsigned char>(value & 0x7f);
+    value >>= 7;
+    out += static_cast<char>(low | (value ? 0x80 : 0));
+  } while (value);
+  return out;
+}
+
+std::string BytesField(int number, const std::string& bytes) {
+  std::string out = VarintField(number, bytes.size());
+  out[0] = static_cast<char>((number << 3) | 2);
+  return out + bytes;
+}
+
+uint64_t DirectoryBytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec)) total += entry.file_size(ec);
+  }
+  return total;
+}
+
+void InsertAuditRow(const std::string& db, const AuditRecord& row) {
+  sqlite3* handle = nullptr;
+  if (sqlite3_open(db.c_str(), &handle) != SQLITE_OK) qFatal("cannot open %s", db.c_str());
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(handle, "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     -1, &s, nullptr);
+  int i = 1;
+  auto text = [&](const std::string& v) {
+    sqlite3_bind_text(s, i++, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  };
+  sqlite3_bind_int64(s, i++, static_cast<int64_t>(row.sequence));
+  sqlite3_bind_int64(s, i++, row.time_unix_ms);
+  for (const std::string* t :
+       {&row.actor, &row.role, &row.peer, &row.action, &row.outcome, &row.reason}) {
+    text(*t);
+  }
+  for (const AuditState* st : {&row.before, &row.after}) {
+    sqlite3_bind_int64(s, i++, st->candidate_basis_points);
+    sqlite3_bind_int64(s, i++, static_cast<int64_t>(st->revision));
+    text(st->baseline_version);
+    text(st->candidate_version);
+    text(st->phase);
+  }
+  text(row.evidence);
+  text(row.prev_hash);
+  text(row.hash);
+  if (sqlite3_step(s) != SQLITE_DONE) qFatal("insert failed: %s", sqlite3_errmsg(handle));
+  sqlite3_finalize(s);
+  sqlite3_close(handle);
+}
+
+AuditRecord LastAuditRow(const std::string& db) {
+  auto log = AuditLog::Open(db, AuditLog::Mode::kReadOnly);
+  if (!log.ok()) qFatal("cannot read %s", db.c_str());
+  return *(*log)->Last();
 }
 
 }  // namespace greylane::test

@@ -1,6 +1,7 @@
 #pragma once
 // Shared by the agent's test suites: requests built from the digits data,
 // in-process agents on free loopback ports, and small client shortcuts.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,5 +46,24 @@ void SetDeadline(grpc::ClientContext& context, int seconds = 10);
 std::string DemoToken(const CanaryAgent& agent, const std::string& role);
 // Deadline plus `authorization: Bearer <token>`.
 void Prepare(grpc::ClientContext& context, const std::string& token, int seconds = 10);
+
+// One unary call with the request given as raw bytes (for requests no
+// generated stub can send: damaged messages, invalid UTF-8 in strings).
+grpc::Status RawUnary(const std::string& address, const std::string& method,
+                      const std::string& request_bytes, const std::string& token = {},
+                      const std::map<std::string, std::string>& metadata = {});
+
+// Protobuf wire bytes, hand-made: a varint field and a length-delimited one.
+std::string VarintField(int number, uint64_t value);
+std::string BytesField(int number, const std::string& bytes);
+
+// The bytes of every file under `dir`.
+uint64_t DirectoryBytes(const std::string& dir);
+
+// Appends a row straight into an audit database, as an older agent (or an
+// attacker with the file) would have; the caller chains it.
+void InsertAuditRow(const std::string& db, const AuditRecord& row);
+// The trail's last row, read from the database file.
+AuditRecord LastAuditRow(const std::string& db);
 
 }  // namespace greylane::test
