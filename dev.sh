@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The one entry point: ./dev.sh test | demo | build | bench | soak | format
+# The one entry point: ./dev.sh test | demo | build | check | fuzz | bench | soak | format
 # Every command first installs the Debian packages that are missing, so a
 # bare Debian 12 machine needs nothing else.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 BUILD=${GREYLANE_BUILD_DIR:-$ROOT/build}
+# The clang build: -Wthread-safety over our code, and the libFuzzer targets.
+CLANG_BUILD=${GREYLANE_CLANG_BUILD_DIR:-$ROOT/build-clang}
+FUZZERS=(config_yaml tokens_file model_file tensor_decode text_rules)
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
@@ -14,6 +17,7 @@ PACKAGES=(
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev qtkeychain-qt6-dev
   libqt6opengl6-dev
   xvfb xauth dbus dbus-x11 gnome-keyring fonts-dejavu-core
+  clang libclang-rt-14-dev clang-format
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -45,6 +49,61 @@ run_tests() {
   build
   say "testing (ctest; the soak label runs with ./dev.sh soak)"
   ctest --test-dir "$BUILD" --output-on-failure --label-exclude soak
+  check
+  fuzz "${GREYLANE_FUZZ_SECONDS:-10}"
+}
+
+# Every C++ file as .clang-format says, changed nowhere.
+format_check() {
+  say "clang-format --dry-run -Werror"
+  find agent app common ui widgets tests bench \( -name '*.cpp' -o -name '*.h' \) -print0 |
+    xargs -0 clang-format --dry-run -Werror
+}
+
+clang_build() {
+  install_packages
+  if [ ! -f "$CLANG_BUILD/build.ninja" ]; then
+    say "configuring $CLANG_BUILD (clang: thread-safety analysis, libFuzzer, ASan, UBSan)"
+    CC=clang CXX=clang++ cmake -S "$ROOT" -B "$CLANG_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_CXX_FLAGS_RELEASE=-O1 -DGREYLANE_FUZZ=ON
+  fi
+  say "building with clang -Wthread-safety -Werror (agent, common, console core, fuzzers)"
+  cmake --build "$CLANG_BUILD" --parallel "$(nproc)" --target greylane_server greylane_ctl \
+    greylane_load greylane_app greylane_fuzzers
+}
+
+check() {
+  format_check
+  clang_build
+}
+
+# Each fuzzer for $1 seconds (default 60), from the committed seeds plus
+# what earlier runs found (kept in the clang build folder). A crash stops
+# with the input that caused it, saved beside the log.
+fuzz() {
+  local seconds=${1:-60}
+  clang_build
+  local out="$CLANG_BUILD/fuzz"
+  mkdir -p "$out"
+  say "fuzzing each target for ${seconds} s"
+  printf '%-16s %12s %10s %8s %10s\n' target executions exec/s cov features
+  for name in "${FUZZERS[@]}"; do
+    mkdir -p "$out/corpus/$name"
+    local log="$out/$name.log"
+    if ! (cd "$out" && "$CLANG_BUILD/tests/fuzz/fuzz_$name" -max_total_time="$seconds" \
+            -print_final_stats=1 -rss_limit_mb=3072 -artifact_prefix="$out/$name-" \
+            "$out/corpus/$name" "$ROOT/tests/fuzz/seeds/$name" > "$log" 2>&1); then
+      tail -n 40 "$log"
+      echo "fuzz_$name failed: see $log and the input saved as $out/$name-*" >&2
+      return 1
+    fi
+    local execs rate cov ft
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+    ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+    printf '%-16s %12s %10s %8s %10s\n' "$name" "$execs" "$rate" "$cov" "$ft"
+  done
 }
 
 demo() {
@@ -107,8 +166,10 @@ case "${1:-help}" in
   test) run_tests ;;
   demo) demo ;;
   build) shift; build "$@" ;;
+  check) check ;;
+  fuzz) shift; fuzz "$@" ;;
   bench) build; shift; "$ROOT/bench/run_benchmarks.sh" "$BUILD" "$@" ;;
   soak) build; ctest --test-dir "$BUILD" --output-on-failure --label-regex soak ;;
-  format) find agent app common ui widgets tests bench -name '*.cpp' -o -name '*.h' 2>/dev/null | xargs clang-format -i ;;
-  *) echo "usage: ./dev.sh test | demo | build | bench | soak | format"; exit 2 ;;
+  format) find agent app common ui widgets tests bench \( -name '*.cpp' -o -name '*.h' \) -print0 | xargs -0 clang-format -i ;;
+  *) echo "usage: ./dev.sh test | demo | build | check | fuzz [SECONDS] | bench | soak | format"; exit 2 ;;
 esac

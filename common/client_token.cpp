@@ -11,8 +11,13 @@ namespace greylane {
 absl::StatusOr<ClientToken> ReadTokenFile(const std::string& path, const std::string& wanted_role) {
   absl::StatusOr<std::string> text = ReadRegularFile(path, kMaxTokensBytes, "the token file");
   if (!text.ok()) return text.status();
+  return ParseTokenFile(*text, path, wanted_role);
+}
+
+absl::StatusOr<ClientToken> ParseTokenFile(const std::string& text, const std::string& path,
+                                           const std::string& wanted_role) {
   std::vector<ClientToken> entries;
-  std::istringstream lines(*text);
+  std::istringstream lines(text);
   std::string line;
   for (int number = 1; std::getline(lines, line); ++number) {
     std::istringstream fields(line);

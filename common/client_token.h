@@ -17,5 +17,8 @@ struct ClientToken {
 // The wanted role's line, else the first token in the file. A token must be
 // printable ASCII (it travels in a header).
 absl::StatusOr<ClientToken> ReadTokenFile(const std::string& path, const std::string& wanted_role);
+// The same from the file's text; `name` says which file in errors.
+absl::StatusOr<ClientToken> ParseTokenFile(const std::string& text, const std::string& name,
+                                           const std::string& wanted_role);
 
 }  // namespace greylane

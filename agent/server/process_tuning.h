@@ -6,6 +6,12 @@ namespace greylane {
 // detector on: every gRPC lock then updates a global lock graph (about 6 %
 // of the agent's CPU under load, measured with perf). It is a debugging aid,
 // so servers switch it off.
+//
+// libprotobuf also logs an ERROR line for every message that fails to parse
+// (a string that is not UTF-8): a client sending such requests in a loop
+// would flood the agent's log. The caller already gets INVALID_ARGUMENT
+// with a reason, so protobuf's lines are limited to one per 10 s, with a
+// count of those left out.
 void ApplyServerProcessTuning();
 
 // Blocks SIGINT and SIGTERM in this thread and every thread it starts from
