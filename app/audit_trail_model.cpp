@@ -10,7 +10,7 @@
 namespace greylane {
 namespace {
 QString Percent(uint32_t basis_points) {
-  return QStringLiteral("%1 %").arg(basis_points / 100.0, 0, 'f', 2);
+  return QString::fromStdString(FormatBasisPoints(basis_points));
 }
 QString Q(const std::string& s) {
   return QString::fromStdString(s);

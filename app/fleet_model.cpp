@@ -1,9 +1,11 @@
 #include "app/fleet_model.h"
 
+#include "common/basis_points.h"
+
 namespace greylane {
 
 QString SplitText(const v1::AgentState& state) {
-  return QStringLiteral("%1 %").arg(state.split().candidate_basis_points() / 100.0, 0, 'f', 2);
+  return QString::fromStdString(FormatBasisPoints(state.split().candidate_basis_points()));
 }
 
 FleetModel::FleetModel(QObject* parent) : QAbstractListModel(parent) {}

@@ -17,11 +17,12 @@ AuditState StateFromProto(const v1::AuditState& s) {
 }  // namespace
 
 void ToProto(const AuditRecord& record, v1::AuditEntry* e) {
-  // Rows are bounded when written; only an older agent's rows can be this
-  // large, and sending one whole would break every reader's message limit.
+  // Rows are bounded and UTF-8 when written; only an older agent's rows can
+  // be this large (sent whole, one would break every reader's message
+  // limit) or hold other bytes (every reader would reject the message).
   AuditRecord cut;
   const AuditRecord* source = &record;
-  if (AuditRecordBytes(record) > kMaxAuditEntryWireBytes) {
+  if (AuditRecordBytes(record) > kMaxAuditEntryWireBytes || !AuditRecordIsValidUtf8(record)) {
     cut = record;
     BoundAuditRecord(&cut);
     cut.cut_for_transport = true;

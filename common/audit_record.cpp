@@ -136,6 +136,16 @@ void BoundAuditRecord(AuditRecord* r) {
   }
 }
 
+bool AuditRecordIsValidUtf8(const AuditRecord& r) {
+  for (const std::string* t : {&r.actor, &r.role, &r.peer, &r.action, &r.outcome, &r.reason,
+                               &r.evidence, &r.before.baseline_version, &r.before.candidate_version,
+                               &r.before.phase, &r.after.baseline_version,
+                               &r.after.candidate_version, &r.after.phase, &r.prev_hash, &r.hash}) {
+    if (!IsValidUtf8(*t)) return false;
+  }
+  return true;
+}
+
 size_t AuditRecordBytes(const AuditRecord& r) {
   size_t n = 200;  // numbers, hashes and framing
   for (const std::string* t :

@@ -35,8 +35,9 @@ struct AuditRecord {
   std::string evidence;   // what caused an automatic action; or the detail of a refusal
   std::string prev_hash;  // hex SHA-256 of the previous row; 64 zeros for the first
   std::string hash;       // hex SHA-256(prev_hash bytes || CanonicalEncoding(row))
-  // Set by a reader, never stored: a row too large to send whole (written by
-  // an older agent) arrives cut, so its hash cannot be recomputed here.
+  // Set by a reader, never stored: a row an older agent stored too large or
+  // not in UTF-8 arrives cut and escaped, so its hash cannot be recomputed
+  // from what arrived.
   bool cut_for_transport = false;
 };
 
@@ -56,6 +57,9 @@ inline constexpr size_t kMaxAuditEntryWireBytes = 64 * 1024;
 void BoundAuditRecord(AuditRecord* record);
 // The stored size of a row's texts, as a reader budgets pages by bytes.
 size_t AuditRecordBytes(const AuditRecord& record);
+// Every text field is valid UTF-8 (rows an older agent stored may not be,
+// and protobuf readers reject such a message whole).
+bool AuditRecordIsValidUtf8(const AuditRecord& record);
 
 inline const std::string kGenesisHash(64, '0');
 

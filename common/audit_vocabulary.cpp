@@ -80,10 +80,4 @@ const char* PhaseName(v1::Phase phase) {
   }
 }
 
-std::string FormatBasisPoints(uint32_t basis_points) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%u.%02u %%", basis_points / 100, basis_points % 100);
-  return text;
-}
-
 }  // namespace greylane

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/basis_points.h"
 #include "greylane/v1/agent.pb.h"
 
 namespace greylane {
@@ -38,8 +39,5 @@ std::optional<AuditOutcome> ParseAuditOutcome(std::string_view name);
 
 // "STEADY" | "CANARY" | "PROMOTED" | "ROLLED_BACK", as the trail stores phases.
 const char* PhaseName(v1::Phase phase);
-
-// 500 -> "5.00 %": the one way a split is written for people.
-std::string FormatBasisPoints(uint32_t basis_points);
 
 }  // namespace greylane

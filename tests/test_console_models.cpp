@@ -10,6 +10,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSlider>
@@ -23,6 +24,7 @@
 #include "common/audit_proto.h"
 #include "ui/connect_dialog.h"
 #include "ui/main_window.h"
+#include "ui/release_view.h"
 #include "widgets/time_series_chart.h"
 #include "widgets/traffic_split_control.h"
 
@@ -189,6 +191,61 @@ class TestConsoleModels final : public QObject {
     QCOMPARE(fleet.rowCount(), 2);
     QCOMPARE(fleet.RowOf("c"), 1);
     QCOMPARE(fleet.RowOf("b"), -1);
+  }
+
+  // A rollback whose audit row is pending (full disk) says so in its result,
+  // in the header until the row is written, and in the fleet row; an
+  // agent's words are shown as text, never rendered as markup.
+  void pendingAuditRowsAndHostileTextAreShownPlainly() const {
+    greylane::FleetModel fleet;
+    greylane::AgentEndpoint e;
+    e.name = "gpu-07";
+    e.address = "127.0.0.1:1";
+    e.token = "t";
+    greylane::AgentSession* session = fleet.Add(e);
+    QVERIFY(session);
+    greylane::ReleaseView view;
+    view.SetSession(session);
+    greylane::v1::AgentState state;
+    state.set_model_name("digits");
+    state.set_phase(greylane::v1::ROLLED_BACK);
+    for (const auto slot : {greylane::v1::BASELINE, greylane::v1::CANDIDATE}) {
+      auto* v = state.add_versions();
+      v->set_slot(slot);
+      v->set_version(slot == greylane::v1::BASELINE ? "v1" : "v2");
+      v->set_health(greylane::v1::HEALTHY);
+    }
+    state.mutable_split()->set_revision(7);
+    auto* change = state.mutable_last_change();
+    change->set_action("rollback");
+    change->set_actor("<b>mallory</b>");
+    change->set_reason("<img src=x onerror=1> see <a href='http://evil'>this</a>");
+    change->set_time_unix_ms(QDateTime::currentMSecsSinceEpoch());
+    state.set_audit_rows_pending(1);
+    state.set_audit_pending_detail("database or disk is full");
+    session->Client().AdoptState(state);
+    QVERIFY2(view.HeaderText().contains("1 audit row(s) pending"), qPrintable(view.HeaderText()));
+    QVERIFY(view.HeaderText().contains("database or disk is full"));
+    QVERIFY(view.HeaderText().contains("rollback by"));
+    QVERIFY(fleet.data(fleet.index(0), greylane::FleetModel::kSummaryRole)
+                .toString()
+                .contains("audit row pending"));
+    bool reason_shown_as_text = false;
+    for (const QLabel* label : view.findChildren<QLabel*>()) {
+      if (!label->text().contains("onerror")) continue;
+      reason_shown_as_text = label->textFormat() == Qt::PlainText;
+    }
+    QVERIFY(reason_shown_as_text);
+    emit session->Client().mutationFinished(QStringLiteral("rollback"), 0, {}, state, 3.0);
+    QVERIFY2(view.ResultText().contains("Rolled back") &&
+                 view.ResultText().contains("audit row pending (database or disk is full)"),
+             qPrintable(view.ResultText()));
+    // Written: the warning goes.
+    state.set_audit_rows_pending(0);
+    state.clear_audit_pending_detail();
+    session->Client().AdoptState(state);
+    QVERIFY(!view.HeaderText().contains("pending"));
+    QVERIFY(view.HeaderText().contains("Last change: rollback by"));
   }
 
   void directoryKeepsAgentsButNeverTokens() const {

@@ -398,6 +398,69 @@ class TestHardening final : public QObject {
     QCOMPARE(verdict.rows(), all.size());
   }
 
+  // Fault 1, the aftermath: a state dir an older agent wrote with a Latin-1
+  // identity (in a row and in the stored state) starts again with
+  // --recover-state, and every reader can read every row.
+  void stateDirsPoisonedByOlderAgentsRecover() {
+    const std::string db = Db();
+    Stop();
+    AuditRecord prev = test::LastAuditRow(db);
+    AuditRecord row;
+    row.sequence = prev.sequence + 1;
+    row.time_unix_ms = prev.time_unix_ms + 1;
+    row.actor =
+        "ren\xe9"
+        "e operator";
+    row.role = "operator";
+    row.peer = "ipv4:10.0.0.9:5000";
+    row.action = "set_split";
+    row.outcome = "ok";
+    row.reason = "more traffic";
+    row.before = prev.after;
+    row.after = prev.after;
+    row.after.candidate_basis_points = 1000;
+    row.after.revision = prev.after.revision + 1;
+    row.prev_hash = prev.hash;
+    row.hash = ComputeRowHash(row);
+    test::InsertAuditRow(db, row);
+    ReleaseState poisoned;
+    poisoned.split = {1000, row.after.revision, false};
+    poisoned.phase = v1::CANARY;
+    poisoned.slot_specs = {m_config.baseline, m_config.candidate};
+    poisoned.last_change.set_actor(row.actor);
+    poisoned.last_change.set_audit_sequence(row.sequence);
+    const std::string blob = EncodeReleaseState(poisoned);
+    sqlite3* handle = nullptr;
+    QCOMPARE(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(handle, "UPDATE release_state SET state = ?, audit_sequence = ?", -1, &s,
+                       nullptr);
+    sqlite3_bind_blob(s, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, static_cast<int64_t>(row.sequence));
+    QCOMPARE(sqlite3_step(s), SQLITE_DONE);
+    sqlite3_finalize(s);
+    sqlite3_close(handle);
+
+    std::string error;
+    QVERIFY(!Start(&error));
+    QVERIFY2(QString::fromStdString(error).contains("cannot be read"), error.c_str());
+    QVERIFY(QString::fromStdString(error).contains("--recover-state"));
+    m_config.recover_state = true;
+    QVERIFY2(Start(&error), error.c_str());
+    Control viewer = As("viewer");
+    const v1::AgentState state = viewer.State();  // parses in the client
+    QCOMPARE(state.split().candidate_basis_points(), 1000u);
+    const auto rows = viewer.AllRows();
+    bool escaped = false;
+    for (const auto& e : rows) {
+      QVERIFY(IsValidUtf8(e.actor()));
+      escaped = escaped || (e.cut_for_transport() && e.actor() == "ren\\xe9e operator");
+    }
+    QVERIFY(escaped);
+    QCOMPARE(rows.back().action(), std::string("recover"));
+    QVERIFY(viewer.Verify().ok());
+  }
+
   // Fault 5: two agents served one state dir at different splits.
   void oneAgentPerStateDir() {
     std::string error;

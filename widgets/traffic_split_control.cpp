@@ -1,5 +1,7 @@
 #include "widgets/traffic_split_control.h"
 
+#include "common/basis_points.h"
+
 #include <QDoubleSpinBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -13,7 +15,7 @@
 namespace greylane {
 
 QString TrafficSplitControl::Percent(uint32_t basis_points) {
-  return QStringLiteral("%1 %").arg(basis_points / 100.0, 0, 'f', 2);
+  return QString::fromStdString(FormatBasisPoints(basis_points));
 }
 
 TrafficSplitControl::TrafficSplitControl(QWidget* parent) : QWidget(parent) {

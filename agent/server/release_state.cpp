@@ -37,10 +37,12 @@ absl::StatusOr<ReleaseState> RebuildFromRow(const AuditRecord& last, const Agent
   s.split = {a.candidate_basis_points, a.revision, false};
   s.phase = *phase;
   s.slot_specs = {*baseline, *candidate};
+  // The row may be an older agent's, in any bytes: the state keeps them
+  // bounded and valid (it is sent to every console).
   s.last_change.set_time_unix_ms(last.time_unix_ms);
-  s.last_change.set_actor(last.actor);
-  s.last_change.set_action(last.action);
-  s.last_change.set_reason(last.reason);
+  s.last_change.set_actor(ClampText(last.actor, kMaxIdentityBytes));
+  s.last_change.set_action(ClampText(last.action, kMaxWordBytes));
+  s.last_change.set_reason(ClampText(last.reason, kMaxReasonBytes));
   s.last_change.set_audit_sequence(last.sequence);
   return s;
 }
@@ -70,7 +72,9 @@ std::string EncodeReleaseState(const ReleaseState& s) {
 std::optional<ReleaseState> DecodeReleaseState(const std::string& bytes, std::string* error) {
   v1::StoredRelease stored;
   if (!stored.ParseFromString(bytes) || stored.slot_specs_size() != 2) {
-    *error = "the stored release state cannot be read (not a StoredRelease with two slots)";
+    *error =
+        "the stored release state cannot be read (damaged, or written by an older agent with "
+        "text that is not UTF-8)";
     return std::nullopt;
   }
   if (stored.candidate_basis_points() > kMaxBasisPoints) {
