@@ -41,10 +41,18 @@ absl::StatusOr<ClientToken> ParseTokenFile(const std::string& text, const std::s
     return absl::InvalidArgumentError("no token in " + Quote(path, 300) +
                                       " (expected a token, or lines `role identity token`)");
   }
+  // A file of bare tokens has no roles to choose from; a file with role
+  // lines must have the one asked for (falling back to another role would
+  // act with powers the caller did not ask for, or quietly fewer).
+  std::string roles;
   for (const ClientToken& entry : entries) {
-    if (entry.role == wanted_role) return entry;
+    if (entry.role.empty() || wanted_role.empty() || entry.role == wanted_role) return entry;
+    if (roles.find(entry.role) == std::string::npos)
+      roles += (roles.empty() ? "" : ", ") + entry.role;
   }
-  return entries.front();
+  return absl::InvalidArgumentError("no " + Quote(wanted_role, 32) + " line in the token file " +
+                                    Quote(path, 300) + " (it has: " + TerminalSafe(roles) +
+                                    "); choose one of those");
 }
 
 }  // namespace greylane

@@ -14,8 +14,9 @@ struct ClientToken {
   std::string role;
 };
 
-// The wanted role's line, else the first token in the file. A token must be
-// printable ASCII (it travels in a header).
+// The wanted role's line of a demo-format file (an error when it has none),
+// or the first token of a file of bare tokens. A token must be printable
+// ASCII (it travels in a header).
 absl::StatusOr<ClientToken> ReadTokenFile(const std::string& path, const std::string& wanted_role);
 // The same from the file's text; `name` says which file in errors.
 absl::StatusOr<ClientToken> ParseTokenFile(const std::string& text, const std::string& name,

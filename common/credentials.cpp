@@ -2,7 +2,9 @@
 
 #include <cctype>
 
+#include "common/address.h"
 #include "common/files.h"
+#include "common/text.h"
 
 namespace greylane {
 
@@ -33,6 +35,15 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
     *w.field = std::move(*text);
   }
   return grpc::SslCredentials(tls);
+}
+
+absl::Status CheckTokenTransport(const std::string& address, const ClientTlsFiles& files,
+                                 bool allow_plaintext) {
+  if (files.Enabled() || allow_plaintext || IsLoopbackAddress(address)) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "refusing to send a token in plaintext to " + Quote(address, 200) +
+      ": anyone on the way could use it. Give --ca FILE (or --tls for the system's roots), or "
+      "--insecure to accept the risk");
 }
 
 std::string BearerHeader(std::string_view token) {

@@ -25,6 +25,12 @@ struct ClientTlsFiles {
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
     const ClientTlsFiles& files);
 
+// A bearer token may travel in plaintext only to a loopback address, the
+// same rule the agent applies to what it serves, unless the caller accepts
+// the risk (--insecure).
+absl::Status CheckTokenTransport(const std::string& address, const ClientTlsFiles& files,
+                                 bool allow_plaintext);
+
 inline constexpr char kAuthorizationHeader[] = "authorization";
 std::string BearerHeader(std::string_view token);  // "Bearer <token>"
 // "Bearer <token>" (scheme case-insensitive) -> token; empty when malformed.

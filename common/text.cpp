@@ -162,6 +162,8 @@ std::string CsvCell(std::string_view text) {
       cell += Hex2(static_cast<unsigned char>(b[0]));
     } else if (IsC0OrDel(cp) && cp != '\t' && cp != '\r' && cp != '\n') {
       cell += Hex2(static_cast<unsigned>(cp));
+    } else if (IsC1(cp) || IsBidiControl(cp)) {
+      cell += UEscape(cp);  // an 8-bit CSI, or text reordered before a reviewer's eyes
     } else {
       cell += b;
     }

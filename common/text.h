@@ -44,8 +44,9 @@ std::string TerminalSafe(std::string_view text, bool allow_newlines = false);
 
 // One CSV cell (RFC 4180), safe to open in a spreadsheet: a cell starting
 // with = + - @ or a tab/CR is prefixed with ' (OWASP's CSV-injection
-// advice), NUL and other controls but tab/CR/LF are escaped as \xNN, and
-// the cell is quoted when it holds a comma, quote or line break.
+// advice), NUL and other controls but tab/CR/LF are escaped as \xNN, C1
+// controls and bidirectional overrides as \uNNNN, and the cell is quoted
+// when it holds a comma, quote or line break.
 std::string CsvCell(std::string_view text);
 
 // A JSON string literal (with quotes) that is valid UTF-8 and ASCII-safe for

@@ -283,13 +283,25 @@ class TestAgentProcess final : public QObject {
     QTest::newRow("loopback look-alike")
         << QStringList{"--demo", "--control-listen", "127.0.0.1.nip.io:7070"} << 2
         << "refusing to serve the control plane";
+    // A ready file is renamed into place: never over a device or the agent's own files.
+    QTest::newRow("ready file is a device")
+        << QStringList{"--demo",      "--control-listen", "127.0.0.1:0", "--data-listen",
+                       "127.0.0.1:0", "--ready-file",     "/dev/null"}
+        << 1 << "exists and is not a regular file";
+    QTest::newRow("ready file is the trail")
+        << QStringList{"--demo",        "--control-listen", "127.0.0.1:0",
+                       "--data-listen", "127.0.0.1:0",      "--state-dir",
+                       "STATE",         "--ready-file",     "STATE/audit.db"}
+        << 1 << "would replace the agent's own audit.db";
   }
   void startupMistakesExplainThemselves() const {
     QFETCH(QStringList, args);
     QFETCH(int, exitCode);
     QFETCH(QString, expected);
     HeldPort held;
+    QTemporaryDir state;
     args.replaceInStrings("HELD", QString::number(held.Port()));
+    args.replaceInStrings("STATE", state.path());
     QProcess agent;
     agent.setProcessChannelMode(QProcess::MergedChannels);
     agent.start(GREYLANE_AGENT_BIN, args);
@@ -297,6 +309,7 @@ class TestAgentProcess final : public QObject {
     const QString output = QString::fromUtf8(agent.readAll());
     QCOMPARE(agent.exitCode(), exitCode);
     QVERIFY2(output.contains(expected), qPrintable(output));
+    QVERIFY(QFileInfo("/dev/null").isFile() == false);  // still the device
   }
 
   // Fault 5: a second agent on the same state dir exits naming the first.
@@ -337,6 +350,15 @@ class TestAgentProcess final : public QObject {
     QTest::newRow("watch missing CA")
         << GREYLANE_WATCH_BIN << QStringList{"--ca", "/nonexistent/ca.pem"}
         << "cannot read the CA file";
+    // A token in plaintext goes to loopback only, unless --insecure says so.
+    QTest::newRow("ctl plaintext off loopback")
+        << GREYLANE_CTL_BIN << QStringList{"--control", "10.0.0.1:7070", "state"}
+        << "refusing to send a token in plaintext to '10.0.0.1:7070'";
+    QTest::newRow("watch plaintext off loopback")
+        << GREYLANE_WATCH_BIN << QStringList{"--control", "192.168.1.9:7070"}
+        << "refusing to send a token in plaintext";
+    QTest::newRow("ctl unknown role")
+        << GREYLANE_CTL_BIN << QStringList{"--as", "admn", "state"} << "admn not in";
   }
   void unreadableCredentialsAreErrors() const {
     QFETCH(QString, binary);
@@ -364,10 +386,7 @@ class TestAgentProcess final : public QObject {
     QVERIFY2(agent.Start(), qPrintable(agent.Error()));
     QCOMPARE(agent.Stop(), 0);
     const std::string db = (state + "/audit.db").toStdString();
-    greylane::AuditRecord prev = greylane::test::LastAuditRow(db);
     greylane::AuditRecord row;
-    row.sequence = prev.sequence + 1;
-    row.time_unix_ms = prev.time_unix_ms + 1;
     row.actor = "=cmd|' /C calc'!A0";
     row.role = "operator";
     row.peer = "ipv4:127.0.0.1:9";
@@ -377,10 +396,7 @@ class TestAgentProcess final : public QObject {
                  " \x1b]0;pwned\x07\x1b[2J\xc2\x9b"
                  "31m";
     row.evidence = "+1";
-    row.before = row.after = prev.after;
-    row.prev_hash = prev.hash;
-    row.hash = greylane::ComputeRowHash(row);
-    greylane::test::InsertAuditRow(db, row);
+    greylane::test::AppendAuditRow(db, row);
     QVERIFY2(agent.Start(), qPrintable(agent.Error()));
 
     auto run = [](const QString& binary, const QStringList& args) {

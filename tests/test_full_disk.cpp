@@ -225,6 +225,37 @@ class TestFullDisk final : public QObject {
     QVERIFY(op.Verified());
     QCOMPARE(agent.Stop(), 0);
   }
+
+  // The journal removed under the agent while a rollback is pending: the
+  // agent makes a new one within a second (the old one's blocks freed
+  // first, so it fits on the full disk), and kill -9 still comes back
+  // rolled back.
+  void journalRemovedWhilePendingIsMadeAgain() {
+    const QString state_dir = m_volume + "/state";
+    test::DemoAgentProcess agent(GREYLANE_AGENT_BIN, state_dir);
+    agent.SetReadyDir(m_outside.path());
+    QVERIFY2(agent.Start(), qPrintable(agent.Error()));
+    Remote op = Connect(agent.Control().toStdString(), agent.TokenFile().toStdString(), "operator");
+    v1::AgentState state;
+    QVERIFY(op.SetSplit(1000, "to 10 %", &state).ok());
+    Fill(m_volume + "/filler");
+    QVERIFY(op.Rollback("rollback, then lose the journal", &state).ok());
+    QCOMPARE(state.audit_rows_pending(), 1u);
+    const QString journal = state_dir + "/audit.db-pending";
+    const auto inode = [&] { return QFileInfo(journal).exists() ? QFileInfo(journal).size() : -1; };
+    QVERIFY(QFile::remove(journal));
+    QTRY_COMPARE_WITH_TIMEOUT(inode(), qint64{1} << 20, 5000);
+    agent.Kill();
+    QVERIFY2(agent.Start(), qPrintable(agent.Error()));
+    op = Connect(agent.Control().toStdString(), agent.TokenFile().toStdString(), "viewer");
+    state = op.State();
+    QCOMPARE(state.split().candidate_basis_points(), 0u);
+    QCOMPARE(state.phase(), v1::ROLLED_BACK);
+    QVERIFY(QFile::remove(m_volume + "/filler"));
+    QTRY_COMPARE_WITH_TIMEOUT(op.State().audit_rows_pending(), 0u, 5000);
+    QVERIFY(op.Verified());
+    QCOMPARE(agent.Stop(), 0);
+  }
 };
 
 QTEST_GUILESS_MAIN(TestFullDisk)

@@ -360,22 +360,14 @@ class TestHardening final : public QObject {
     const auto rows = op.AllRows();
     QVERIFY(!rows.empty());
     Stop();
-    AuditRecord prev = FromProto(rows.back());
     for (int i = 0; i < 3; ++i) {
       AuditRecord big;
-      big.sequence = prev.sequence + 1;
-      big.time_unix_ms = prev.time_unix_ms + 1;
       big.actor = "demo-operator";
-      big.role = "operator";
       big.action = "set_split";
       big.outcome = "rejected";
       big.reason = std::string(3 << 20, static_cast<char>('a' + i));
       big.evidence = "the reason is too long";
-      big.before = big.after = prev.after;
-      big.prev_hash = prev.hash;
-      big.hash = ComputeRowHash(big);
-      test::InsertAuditRow(Db(), big);
-      prev = big;
+      test::AppendAuditRow(Db(), big);
     }
     std::string error;
     QVERIFY2(Start(&error), error.c_str());
@@ -404,25 +396,18 @@ class TestHardening final : public QObject {
   void stateDirsPoisonedByOlderAgentsRecover() {
     const std::string db = Db();
     Stop();
-    AuditRecord prev = test::LastAuditRow(db);
     AuditRecord row;
-    row.sequence = prev.sequence + 1;
-    row.time_unix_ms = prev.time_unix_ms + 1;
     row.actor =
         "ren\xe9"
         "e operator";
-    row.role = "operator";
     row.peer = "ipv4:10.0.0.9:5000";
     row.action = "set_split";
     row.outcome = "ok";
     row.reason = "more traffic";
-    row.before = prev.after;
-    row.after = prev.after;
+    row.after = test::LastAuditRow(db).after;
     row.after.candidate_basis_points = 1000;
-    row.after.revision = prev.after.revision + 1;
-    row.prev_hash = prev.hash;
-    row.hash = ComputeRowHash(row);
-    test::InsertAuditRow(db, row);
+    row.after.revision += 1;
+    row = test::AppendAuditRow(db, row);
     ReleaseState poisoned;
     poisoned.split = {1000, row.after.revision, false};
     poisoned.phase = v1::CANARY;
@@ -461,6 +446,45 @@ class TestHardening final : public QObject {
     QVERIFY(viewer.Verify().ok());
   }
 
+  // The pending-rows journal may hold a rollback not yet in the trail: one
+  // that vanished or is damaged in both halves refuses the start instead
+  // of being replaced silently; --recover-state accepts the trail.
+  void aLostJournalRefusesTheStart_data() {
+    QTest::addColumn<int>("damage");
+    QTest::newRow("removed") << 0;
+    QTest::newRow("both halves damaged") << 1;
+    QTest::newRow("replaced by a small file") << 2;
+  }
+  void aLostJournalRefusesTheStart() {
+    QFETCH(int, damage);
+    Stop();
+    const std::string journal = Db() + "-pending";
+    if (damage == 0) {
+      QVERIFY(QFile::remove(QString::fromStdString(journal)));
+    } else if (damage == 1) {
+      QFile file(QString::fromStdString(journal));
+      QVERIFY(file.open(QIODevice::ReadWrite));
+      for (const qint64 at : {qint64{2}, qint64{512 * 1024 + 2}}) {  // both headers
+        QVERIFY(file.seek(at));
+        QVERIFY(file.write("\xff\xfe") == 2);
+      }
+    } else {
+      WriteFile(QString::fromStdString(journal), "not a journal", 0600);
+    }
+    std::string error;
+    QVERIFY(!Start(&error));
+    QVERIFY2(QString::fromStdString(error).contains("pending-rows journal"), error.c_str());
+    QVERIFY(QString::fromStdString(error).contains("--recover-state"));
+    m_config.recover_state = true;
+    QVERIFY2(Start(&error), error.c_str());
+    const auto rows = As("viewer").AllRows();
+    QVERIFY2(QString::fromStdString(rows.back().reason()).contains("pending-rows journal"),
+             rows.back().reason().c_str());
+    m_config.recover_state = false;
+    Stop();
+    QVERIFY2(Start(&error), error.c_str());  // and from then on as usual
+  }
+
   // Fault 5: two agents served one state dir at different splits.
   void oneAgentPerStateDir() {
     std::string error;
@@ -471,6 +495,11 @@ class TestHardening final : public QObject {
                                                QString::number(QCoreApplication::applicationPid())),
         error.c_str());
     QVERIFY(QString::fromStdString(error).contains("control 127.0.0.1:"));
+    // Removing the file that names the holder does not lift the lock.
+    QVERIFY(QFile::remove(QString::fromStdString(m_config.state_dir + "/agent.lock")));
+    QVERIFY(!CanaryAgent::Create(m_config, &error));
+    QVERIFY2(QString::fromStdString(error).contains("in use by another greylane-agent"),
+             error.c_str());
     Stop();  // the lock goes with the agent
     QVERIFY2(Start(&error), error.c_str());
   }
@@ -491,6 +520,13 @@ class TestHardening final : public QObject {
     QTemporaryDir files;
     const std::string fifo = files.filePath("fifo.glm").toStdString();
     QCOMPARE(::mkfifo(fifo.c_str(), 0600), 0);
+    // A model that passes its own probe but takes one value per row, where
+    // the baseline's clients send 64.
+    const std::string narrow = WriteFile(
+        files.filePath("narrow.glm"),
+        std::string("greylane-mlp 1\nmodel m\nversion n\nlayers 1\ndense 1 1 softmax\nend\n") +
+            std::string(8, '\0'),
+        0644);
     const std::string huge = WriteFile(
         files.filePath("huge.glm"),
         "greylane-mlp 1\nmodel m\nversion x\nlayers 1\ndense 65536 65536 softmax\nend\n0123456789",
@@ -519,6 +555,12 @@ class TestHardening final : public QObject {
          "absolute path"},
         {"unknown backend", [](v1::VersionSpec* s) { s->set_backend("onnx"); },
          "must be 'builtin' or 'oip-grpc'"},
+        {"builtin, connections", [](v1::VersionSpec* s) { s->set_connections(100000); },
+         "connections must be 1..64"},
+        {"builtin, deadline", [](v1::VersionSpec* s) { s->set_deadline_ms(4000000000u); },
+         "deadline_ms must be"},
+        {"another signature", [&](v1::VersionSpec* s) { s->set_model_file(narrow); },
+         "the candidate takes 'input' FP32 [-1,1] where the baseline takes 'input' FP32 [-1,64]"},
     };
     for (const Case& c : cases) {
       v1::VersionSpec spec;

@@ -316,13 +316,27 @@ class TestReleaseControl final : public QObject {
     QCOMPARE(op.SetSplit(10, revision, "").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     QCOMPARE(op.SetSplit(10, revision, std::string(1025, 'r')).status.error_code(),
              grpc::StatusCode::INVALID_ARGUMENT);
-    QCOMPARE(op.Rollback("").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     QCOMPARE(op.GetState().state.split().revision(), revision);
     v1::ListAuditResponse audit;
     QVERIFY(op.ListAudit(&audit).ok());
     int rejected = 0;
     for (const auto& e : audit.entries()) rejected += e.outcome() == "rejected";
-    QCOMPARE(rejected, 4);
+    QCOMPARE(rejected, 3);
+    // A rollback is never refused for its words: they are stored repaired.
+    for (const std::string& reason :
+         {std::string(), std::string(5000, 'r'), std::string("stop \x1b[31mnow\x07")}) {
+      const Call rolled = op.Rollback(reason);
+      QVERIFY2(rolled.status.ok(), rolled.status.error_message().c_str());
+      QCOMPARE(rolled.state.phase(), v1::ROLLED_BACK);
+    }
+    QVERIFY(op.ListAudit(&audit).ok());
+    const auto& first = audit.entries(audit.entries_size() - 3);
+    QCOMPARE(first.reason(), std::string("(no reason given)"));
+    QVERIFY(
+        QString::fromStdString(first.evidence()).contains("stored repaired (a reason is required"));
+    QVERIFY(audit.entries(audit.entries_size() - 2).reason().size() <= kMaxReasonBytes);
+    QCOMPARE(audit.entries(audit.entries_size() - 1).reason(),
+             std::string("stop \\x1b[31mnow\\x07"));
   }
 
   void watchStateAndWatchAuditSeeEveryChange() {

@@ -9,6 +9,7 @@
 #include "common/audit_export.h"
 #include "common/audit_proto.h"
 #include "common/audit_record.h"
+#include "common/client_token.h"
 #include "common/text.h"
 
 using namespace greylane;
@@ -129,6 +130,12 @@ class TestTextRules final : public QObject {
     QVERIFY2(row.find('\0') == std::string::npos, "a NUL would merge rows");
     QVERIFY(row.find("\\x00") != std::string::npos);
     QVERIFY(row.find("\\x1b") != std::string::npos);
+    QVERIFY2(row.find("\xc2\x9b") == std::string::npos, "a raw 8-bit CSI");
+    QVERIFY(row.find("\\u009b") != std::string::npos);
+    QCOMPARE(CsvCell("bidi \xe2\x80\xae"
+                     "evil"),
+             std::string("bidi \\u202eevil"));
+    QCOMPARE(CsvCell("\xc2\x85nel"), std::string("\\u0085nel"));
     // Formula starts are neutralised, whatever the column.
     QVERIFY(row.find(",\"'=HYPERLINK(\"\"http://x\"\")\",") != std::string::npos);
     QVERIFY(row.find(",'@SUM(A1),") != std::string::npos);
@@ -230,6 +237,21 @@ class TestTextRules final : public QObject {
       many.Admit(r, now);
     }
     QVERIFY(many.Counted() > 0);
+  }
+
+  // A demo-format file must have the role asked for; falling back to
+  // another line would act with other powers than the caller meant.
+  void tokenFilesGiveTheRoleAskedFor() const {
+    const std::string demo = "viewer v glt_viewer_token_0123\noperator o glt_operator_token_01\n";
+    QCOMPARE(ParseTokenFile(demo, "f", "operator")->identity, std::string("o"));
+    const auto missing = ParseTokenFile(demo, "f", "admin");
+    QVERIFY(!missing.ok());
+    QVERIFY2(std::string(missing.status().message()).find("it has: viewer, operator") !=
+                 std::string::npos,
+             std::string(missing.status().message()).c_str());
+    QCOMPARE(ParseTokenFile("glt_bare_token_value_1\n", "f", "admin")->token,
+             std::string("glt_bare_token_value_1"));
+    QVERIFY(!ParseTokenFile("operator o glt\x1b[2Jtoken\n", "f", "operator").ok());
   }
 
   void toolsPrintNoControlSequences() const {

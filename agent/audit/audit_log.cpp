@@ -6,11 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "common/audit_proto.h"
 #include "common/text.h"
@@ -36,6 +38,7 @@ CREATE TABLE IF NOT EXISTS release_state (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   audit_sequence INTEGER NOT NULL,
   state BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql";
 
 constexpr char kColumns[] =
@@ -143,58 +146,93 @@ bool Exists(const std::string& path) {
 }  // namespace
 
 // Two halves written alternately, each with a generation and a SHA-256, so
-// a crash while writing one leaves the other intact. The file is filled
-// with zeros when created: later writes overwrite blocks it already owns
-// and need no free space.
+// a crash while writing one leaves the other intact. A new journal starts
+// with an empty image in one half, so from then on at least one half is
+// always valid: a journal with no valid half was damaged by more than a
+// torn write, and the agent refuses to start on it rather than guess. The
+// file is filled with zeros when created: later writes overwrite blocks it
+// already owns and need no free space.
 class AuditLog::Journal {
  public:
   static constexpr size_t kHalfBytes = 512 * 1024;
-  static constexpr size_t kHeaderBytes = 16;  // "GLPJ", u32 format 1, u64 payload length
+  // "GLPJ", u32 format 1, u64 generation, u64 payload length.
+  static constexpr size_t kHeaderBytes = 24;
 
+  // A new journal (replacing any file at `path`).
+  static absl::StatusOr<std::unique_ptr<Journal>> Create(const std::string& path) {
+    const std::string tmp = path + ".new";
+    const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      return absl::ResourceExhaustedError("cannot create the pending-rows journal " + path + ": " +
+                                          std::strerror(errno));
+    }
+    std::unique_ptr<Journal> journal(new Journal(fd, path));
+    const std::string zeros(64 * 1024, '\0');
+    for (size_t at = 0; at < 2 * kHalfBytes; at += zeros.size()) {
+      const ssize_t n = ::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(at));
+      if (n != static_cast<ssize_t>(zeros.size())) {
+        const int err = n < 0 ? errno : ENOSPC;
+        ::unlink(tmp.c_str());
+        return absl::ResourceExhaustedError(
+            "cannot reserve 1 MiB for the pending-rows journal " + path + ": " +
+            std::strerror(err) +
+            " (it lets a rollback take effect while the disk is full; free some space)");
+      }
+    }
+    journal->m_next_half = 1;
+    if (absl::Status s = journal->Write({}); !s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      const int err = errno;
+      ::unlink(tmp.c_str());
+      return absl::FailedPreconditionError("cannot create the pending-rows journal " + path + ": " +
+                                           std::strerror(err));
+    }
+    return journal;
+  }
+
+  // An existing journal; its rows come from Read().
   static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& path, bool writable) {
-    const int fd = ::open(path.c_str(), (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600);
+    const int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
       return absl::FailedPreconditionError("cannot open the pending-rows journal " + path + ": " +
                                            std::strerror(errno));
     }
     std::unique_ptr<Journal> journal(new Journal(fd, path));
     struct stat info {};
-    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-      return absl::FailedPreconditionError("the pending-rows journal " + path +
-                                           " is not a regular file");
-    }
-    if (writable && static_cast<size_t>(info.st_size) < 2 * kHalfBytes) {
-      const std::string zeros(64 * 1024, '\0');
-      for (size_t at = static_cast<size_t>(info.st_size) / zeros.size() * zeros.size();
-           at < 2 * kHalfBytes; at += zeros.size()) {
-        if (::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(at)) !=
-            static_cast<ssize_t>(zeros.size())) {
-          return absl::ResourceExhaustedError(
-              "cannot reserve 1 MiB for the pending-rows journal " + path + ": " +
-              std::strerror(errno) +
-              " (it lets a rollback take effect while the disk is full; free some space)");
-        }
-      }
-      if (::fsync(fd) != 0) {
-        return absl::FailedPreconditionError("cannot sync " + path + ": " + std::strerror(errno));
-      }
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
+        static_cast<size_t>(info.st_size) != 2 * kHalfBytes) {
+      return absl::DataLossError("the pending-rows journal " + path +
+                                 " is not a 1 MiB regular file: it was replaced or damaged");
     }
     return journal;
   }
 
   ~Journal() { ::close(m_fd); }
 
+  // The rows of the newest valid half. DataLoss when no half is valid but
+  // one was written to.
   absl::StatusOr<std::vector<PendingRow>> Read() {
     v1::PendingAuditJournal newest;
     bool found = false;
+    bool written = false;
     for (size_t half = 0; half < 2; ++half) {
       v1::PendingAuditJournal candidate;
-      if (!ReadHalf(half, &candidate)) continue;
+      const HalfState state = ReadHalf(half, &candidate);
+      written = written || state != HalfState::kBlank;
+      if (state != HalfState::kValid) continue;
       if (!found || candidate.generation() > newest.generation()) {
         newest = std::move(candidate);
         found = true;
         m_next_half = 1 - half;
       }
+    }
+    if (!found && written) {
+      return absl::DataLossError("the pending-rows journal " + m_path +
+                                 " is damaged in both halves: it may hold rows (a rollback) that "
+                                 "are not in the trail yet");
     }
     m_generation = newest.generation();
     std::vector<PendingRow> rows;
@@ -224,12 +262,14 @@ class AuditLog::Journal {
     }
     std::string image = "GLPJ";
     const uint32_t format = 1;
+    const uint64_t generation = journal.generation();
     const uint64_t length = payload.size();
     image.append(reinterpret_cast<const char*>(&format), sizeof(format));
+    image.append(reinterpret_cast<const char*>(&generation), sizeof(generation));
     image.append(reinterpret_cast<const char*>(&length), sizeof(length));
     image += payload;
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest);
+    SHA256(reinterpret_cast<const unsigned char*>(image.data()), image.size(), digest);
     image.append(reinterpret_cast<const char*>(digest), sizeof(digest));
     const off_t offset = static_cast<off_t>(m_next_half * kHalfBytes);
     if (::pwrite(m_fd, image.data(), image.size(), offset) != static_cast<ssize_t>(image.size()) ||
@@ -237,35 +277,57 @@ class AuditLog::Journal {
       return absl::UnavailableError("cannot write the pending-rows journal " + m_path + ": " +
                                     std::strerror(errno));
     }
-    m_generation = journal.generation();
+    m_generation = generation;
     m_next_half = 1 - m_next_half;
     return absl::OkStatus();
   }
 
+  // True once the file was removed or replaced under the open descriptor:
+  // what is written here would no longer be found by a restart.
+  bool Detached() const {
+    struct stat open_file {
+    }, at_path{};
+    if (::fstat(m_fd, &open_file) != 0 || open_file.st_nlink == 0) return true;
+    return ::lstat(m_path.c_str(), &at_path) != 0 || at_path.st_ino != open_file.st_ino ||
+           at_path.st_dev != open_file.st_dev;
+  }
+
  private:
+  enum class HalfState { kBlank, kValid, kDamaged };
+
   Journal(int fd, std::string path) : m_fd(fd), m_path(std::move(path)) {}
 
-  bool ReadHalf(size_t half, v1::PendingAuditJournal* out) {
+  HalfState ReadHalf(size_t half, v1::PendingAuditJournal* out) {
     char header[kHeaderBytes];
     const off_t offset = static_cast<off_t>(half * kHalfBytes);
-    if (::pread(m_fd, header, sizeof(header), offset) != static_cast<ssize_t>(sizeof(header)) ||
-        std::memcmp(header, "GLPJ", 4) != 0) {
-      return false;
+    if (::pread(m_fd, header, sizeof(header), offset) != static_cast<ssize_t>(sizeof(header))) {
+      return HalfState::kDamaged;
+    }
+    if (std::memcmp(header, "GLPJ", 4) != 0) {
+      return std::all_of(header, header + sizeof(header), [](char c) { return c == 0; })
+                 ? HalfState::kBlank
+                 : HalfState::kDamaged;
     }
     uint32_t format = 0;
-    uint64_t length = 0;
+    uint64_t generation = 0, length = 0;
     std::memcpy(&format, header + 4, sizeof(format));
-    std::memcpy(&length, header + 8, sizeof(length));
-    if (format != 1 || length > kHalfBytes - kHeaderBytes - SHA256_DIGEST_LENGTH) return false;
-    std::string body(length + SHA256_DIGEST_LENGTH, '\0');
-    if (::pread(m_fd, body.data(), body.size(), offset + static_cast<off_t>(kHeaderBytes)) !=
-        static_cast<ssize_t>(body.size())) {
-      return false;
+    std::memcpy(&generation, header + 8, sizeof(generation));
+    std::memcpy(&length, header + 16, sizeof(length));
+    if (format != 1 || length > kHalfBytes - kHeaderBytes - SHA256_DIGEST_LENGTH) {
+      return HalfState::kDamaged;
+    }
+    std::string image(kHeaderBytes + length + SHA256_DIGEST_LENGTH, '\0');
+    if (::pread(m_fd, image.data(), image.size(), offset) != static_cast<ssize_t>(image.size())) {
+      return HalfState::kDamaged;
     }
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(body.data()), length, digest);
-    if (std::memcmp(digest, body.data() + length, sizeof(digest)) != 0) return false;
-    return out->ParseFromArray(body.data(), static_cast<int>(length));
+    SHA256(reinterpret_cast<const unsigned char*>(image.data()), kHeaderBytes + length, digest);
+    if (std::memcmp(digest, image.data() + kHeaderBytes + length, sizeof(digest)) != 0 ||
+        !out->ParseFromArray(image.data() + kHeaderBytes, static_cast<int>(length)) ||
+        out->generation() != generation) {
+      return HalfState::kDamaged;
+    }
+    return HalfState::kValid;
   }
 
   int m_fd;
@@ -282,15 +344,16 @@ absl::Status AuditLog::Exec(sqlite3* db, const char* sql) {
   return absl::UnavailableError("audit database " + m_path + ": " + text);
 }
 
-absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, Mode mode) {
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, Mode mode,
+                                                         Options options) {
   std::unique_ptr<AuditLog> log(new AuditLog);
   log->m_path = path;
-  absl::Status status = mode == Mode::kReadOnly ? log->OpenReadOnly() : log->OpenReadWrite();
+  absl::Status status = mode == Mode::kReadOnly ? log->OpenReadOnly() : log->OpenReadWrite(options);
   if (!status.ok()) return status;
   return log;
 }
 
-absl::Status AuditLog::OpenReadWrite() {
+absl::Status AuditLog::OpenReadWrite(const Options& options) {
   absl::MutexLock write(&m_write_mutex);
   if (sqlite3_open_v2(m_path.c_str(), &m_writer,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -340,11 +403,59 @@ absl::Status AuditLog::OpenReadWrite() {
     m_last_sequence = last->sequence;
     m_last_hash = last->hash;
   }
-  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(m_path + "-pending", true);
-  if (!journal.ok()) return journal.status();
-  m_journal = std::move(*journal);
-  if (absl::Status s = ReplayJournal(); !s.ok()) return s;
+  if (absl::Status s = OpenJournal(options); !s.ok()) return s;
   m_checkpoint_thread = std::thread([this] { CheckpointLoop(); });
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::OpenJournal(const Options& options) {
+  const std::string path = m_path + "-pending";
+  // The database remembers that a journal was made, so one that vanished
+  // (removed by hand, restored without it) is noticed, not silently
+  // replaced by an empty one.
+  bool made_before = false;
+  {
+    Statement s(m_writer, "SELECT value FROM meta WHERE key = 'pending_journal'");
+    made_before = s.ok() && sqlite3_step(s.get()) == SQLITE_ROW;
+  }
+  const std::string what_to_do =
+      ". Nothing was started: it may hold rows (a rollback) that are not in the trail yet. Look "
+      "at it, then start once with --recover-state to accept the trail as it stands (the release "
+      "state then follows the trail's last row)";
+  absl::Status lost = absl::OkStatus();
+  if (!Exists(path)) {
+    if (made_before) lost = absl::DataLossError("the pending-rows journal " + path + " is missing");
+  } else {
+    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(path, true);
+    if (journal.ok()) {
+      m_journal = std::move(*journal);
+      lost = ReplayJournal();
+    } else {
+      lost = journal.status();
+    }
+  }
+  if (!lost.ok()) {
+    if (!options.accept_lost_journal)
+      return absl::DataLossError(std::string(lost.message()) + what_to_do);
+    const std::string aside = path + ".lost-" + std::to_string(::time(nullptr));
+    if (Exists(path) && ::rename(path.c_str(), aside.c_str()) == 0) {
+      m_journal_note = std::string(lost.message()) + "; kept as " + aside + ", a new one made";
+    } else {
+      m_journal_note = std::string(lost.message()) + "; a new one made";
+    }
+    m_journal.reset();
+    m_pending.clear();
+  }
+  if (!m_journal) {
+    absl::StatusOr<std::unique_ptr<Journal>> fresh = Journal::Create(path);
+    if (!fresh.ok()) return fresh.status();
+    m_journal = std::move(*fresh);
+  }
+  if (!made_before) {
+    // Best effort: on a full disk the next start records it.
+    Exec(m_writer, "INSERT OR IGNORE INTO meta (key, value) VALUES ('pending_journal', '1')")
+        .IgnoreError();
+  }
   return absl::OkStatus();
 }
 
@@ -534,17 +645,41 @@ AuditLog::Durability AuditLog::AppendSafety(AuditRecord* record, const std::stri
   m_pending.push_back({*record, state_blob ? std::optional<std::string>(*state_blob)
                                            : std::optional<std::string>()});
   m_pending_why = *why;
-  if (m_journal) {
-    absl::Status saved = SaveJournal();
-    if (saved.ok()) return Durability::kJournal;
-    *why += "; " + std::string(saved.message());
-  }
+  absl::Status saved = SaveJournal();
+  if (saved.ok()) return Durability::kJournal;
+  *why += "; " + std::string(saved.message());
   m_pending_why = *why;
   return Durability::kMemory;
 }
 
 absl::Status AuditLog::SaveJournal() {
+  if (m_journal && m_journal->Detached()) {
+    // Removed under us: rows written there would be lost to a restart.
+    // Closing it first frees its blocks, so a new one fits on a full disk.
+    m_journal.reset();
+  }
+  if (!m_journal) {
+    absl::StatusOr<std::unique_ptr<Journal>> fresh = Journal::Create(m_path + "-pending");
+    if (!fresh.ok()) {
+      return absl::UnavailableError(
+          "the pending-rows journal was removed and cannot be made "
+          "again (" +
+          std::string(fresh.status().message()) + "): pending rows are kept in memory only");
+    }
+    m_journal = std::move(*fresh);
+  }
+  if (!m_journal) return absl::UnavailableError("no pending-rows journal");
   return m_journal->Write(m_pending);
+}
+
+void AuditLog::Keep() {
+  absl::MutexLock lock(&m_write_mutex);
+  if (!m_writer) return;
+  if (!m_journal || m_journal->Detached()) {
+    absl::Status s = SaveJournal();
+    if (!s.ok() && !m_pending.empty()) m_pending_why = std::string(s.message());
+  }
+  if (!m_pending.empty()) FlushPendingLocked().IgnoreError();
 }
 
 absl::Status AuditLog::FlushPendingLocked() {
@@ -560,7 +695,7 @@ absl::Status AuditLog::FlushPendingLocked() {
   m_pending_why.clear();
   // Rows the journal still lists are now in the trail (a replay skips them),
   // so a failure to clear it costs nothing.
-  if (m_journal) SaveJournal().IgnoreError();
+  SaveJournal().IgnoreError();
   return absl::OkStatus();
 }
 

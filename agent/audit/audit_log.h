@@ -34,15 +34,24 @@ namespace greylane {
 // A page of rows for a reader ends here, well under gRPC's 4 MiB default.
 inline constexpr size_t kAuditPageBytes = 1u << 20;
 
+struct AuditLogOptions {
+  // A journal that is missing (the database says one was made) or damaged
+  // may have held rows not yet in the trail: opening fails unless this
+  // accepts the trail as it stands (--recover-state).
+  bool accept_lost_journal = false;
+};
+
 class AuditLog {
  public:
   enum class Mode { kReadWrite, kReadOnly };
   // Where a safety row went.
   enum class Durability { kTrail, kJournal, kMemory };
+  using Options = AuditLogOptions;
 
   // Read-only opens touch nothing: no -wal/-shm files are created, and a
   // database in a read-only folder can be read.
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path, Mode mode);
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path, Mode mode,
+                                                        Options options = {});
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
@@ -57,6 +66,11 @@ class AuditLog {
   Durability AppendSafety(AuditRecord* record, const std::string* state_blob, std::string* why);
   // Writes pending rows to the trail. OK when none remain.
   absl::Status FlushPending();
+  // Once a second: makes a journal again if its file was removed under the
+  // agent, then writes pending rows if the trail takes them.
+  void Keep();
+  // What became of a lost journal at open (empty when nothing did).
+  const std::string& JournalNote() const { return m_journal_note; }
   // Rows chained but not yet in the database, and why.
   size_t PendingRows(std::string* detail = nullptr);
 
@@ -86,7 +100,8 @@ class AuditLog {
   class Journal;
 
   AuditLog() = default;
-  absl::Status OpenReadWrite();
+  absl::Status OpenReadWrite(const Options& options);
+  absl::Status OpenJournal(const Options& options) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_write_mutex);
   absl::Status OpenReadOnly();
   absl::Status Exec(sqlite3* db, const char* sql);
   absl::Status Insert(const AuditRecord& row, const std::string* state_blob)
@@ -105,6 +120,7 @@ class AuditLog {
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
 
   std::string m_path;
+  std::string m_journal_note;
 
   absl::Mutex m_write_mutex;
   sqlite3* m_writer ABSL_GUARDED_BY(m_write_mutex) = nullptr;

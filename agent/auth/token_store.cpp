@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 
 #include "common/audit_record.h"
@@ -134,12 +136,17 @@ std::optional<std::vector<DemoToken>> CreateDemoTokens(const std::string& path,
     text += std::string(RoleName(t.role)) + " " + t.identity + " " + t.token + "\n";
   }
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0 || ::fchmod(fd, 0600) != 0 ||
-      ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
-      ::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    if (fd >= 0) ::close(fd);
-    *error = "cannot write demo tokens to '" + path + "'";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0 &&
+            ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  const int err = ok ? 0 : (errno ? errno : ENOSPC);
+  if (fd >= 0 && ::close(fd) != 0 && ok) ok = false;
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) ok = false;
+  if (!ok) {
+    const int why = err ? err : errno;
+    ::unlink(tmp.c_str());
+    *error = "cannot write demo tokens to '" + path + "': " + std::strerror(why);
     return std::nullopt;
   }
   return tokens;

@@ -32,6 +32,16 @@ std::string VersionNameProblem(std::string_view version) {
 std::string VersionSpecProblem(const VersionSpec& spec, const std::string& models_root) {
   if (std::string problem = VersionNameProblem(spec.version); !problem.empty()) return problem;
   const std::string who = "version '" + spec.version + "'";
+  // Bounded whatever the backend: a builtin spec stores them too.
+  const OipGrpcOptions& limits = spec.upstream;
+  if (limits.deadline.count() < 1 || limits.deadline > kMaxUpstreamDeadline) {
+    return who + ": deadline_ms must be 1.." + std::to_string(kMaxUpstreamDeadline.count()) +
+           ", not " + std::to_string(limits.deadline.count());
+  }
+  if (limits.connections < 1 || limits.connections > kMaxUpstreamConnections) {
+    return who + ": connections must be 1.." + std::to_string(kMaxUpstreamConnections) + ", not " +
+           std::to_string(limits.connections);
+  }
   if (spec.backend == "builtin") {
     if (std::string problem =
             TextProblem(who + ": model_file", spec.model_file, kMaxPathBytes, TextKind::kName);
@@ -70,14 +80,6 @@ std::string VersionSpecProblem(const VersionSpec& spec, const std::string& model
     if (u.address.empty() || u.model.empty()) {
       return who + ": backend oip-grpc needs an address (host:port) and upstream_model";
     }
-    if (u.deadline.count() < 1 || u.deadline > kMaxUpstreamDeadline) {
-      return who + ": deadline_ms must be 1.." + std::to_string(kMaxUpstreamDeadline.count()) +
-             ", not " + std::to_string(u.deadline.count());
-    }
-    if (u.connections < 1 || u.connections > kMaxUpstreamConnections) {
-      return who + ": connections must be 1.." + std::to_string(kMaxUpstreamConnections) +
-             ", not " + std::to_string(u.connections);
-    }
     return {};
   }
   return who + ": backend must be 'builtin' or 'oip-grpc', not " + Quote(spec.backend);
@@ -114,6 +116,42 @@ void VersionSpecToProto(const VersionSpec& spec, v1::VersionSpec* out) {
 
 std::string BackendTarget(const VersionSpec& spec) {
   return spec.backend == "builtin" ? spec.model_file : spec.upstream.address;
+}
+
+namespace {
+std::string TensorText(const TensorSpec& t) {
+  std::string text = Quote(t.name, 64) + " " + t.datatype + " [";
+  for (size_t i = 0; i < t.shape.size(); ++i) text += (i ? "," : "") + std::to_string(t.shape[i]);
+  return text + "]";
+}
+std::string TensorsText(const std::vector<TensorSpec>& tensors) {
+  std::string text;
+  for (const TensorSpec& t : tensors) text += (text.empty() ? "" : ", ") + TensorText(t);
+  return text.empty() ? "nothing" : text;
+}
+bool Fits(const TensorSpec& a, const TensorSpec& b) {
+  if (a.name != b.name || a.datatype != b.datatype || a.shape.size() != b.shape.size())
+    return false;
+  for (size_t i = 0; i < a.shape.size(); ++i) {
+    if (a.shape[i] != b.shape[i] && a.shape[i] != -1 && b.shape[i] != -1) return false;
+  }
+  return true;
+}
+}  // namespace
+
+std::string SignatureProblem(const BackendDescription& baseline,
+                             const BackendDescription& candidate) {
+  if (baseline.inputs.empty() || candidate.inputs.empty()) return {};
+  for (const auto& [what, b, c] : {std::tuple{"takes", &baseline.inputs, &candidate.inputs},
+                                   std::tuple{"answers", &baseline.outputs, &candidate.outputs}}) {
+    bool same = b->size() == c->size();
+    for (size_t i = 0; same && i < b->size(); ++i) same = Fits((*b)[i], (*c)[i]);
+    if (!same) {
+      return std::string("the candidate ") + what + " " + TensorsText(*c) + " where the baseline " +
+             what + " " + TensorsText(*b) + ": the baseline's clients could not use it";
+    }
+  }
+  return {};
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const VersionSpec& spec) {

@@ -43,4 +43,10 @@ std::string BackendTarget(const VersionSpec& spec);
 // Builds the backend a spec names (reads and checks a model file).
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const VersionSpec& spec);
 
+// Why a candidate cannot take the baseline's traffic (empty when it can):
+// its inputs or outputs differ in name, datatype or shape (-1 matches any
+// size). A side that does not know its tensors yet is not compared.
+std::string SignatureProblem(const BackendDescription& baseline,
+                             const BackendDescription& candidate);
+
 }  // namespace greylane

@@ -1,6 +1,5 @@
 #include "agent/ctl/control_cli.h"
 
-#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -11,6 +10,7 @@
 #include "common/audit_export.h"
 #include "common/audit_proto.h"
 #include "common/client_token.h"
+#include "common/command_line.h"
 #include "common/credentials.h"
 #include "common/text.h"
 #include "greylane/v1/agent.grpc.pb.h"
@@ -98,6 +98,7 @@ struct Connection {
   std::string token_file;
   std::string role = "operator";
   ClientTlsFiles tls;
+  bool insecure = false;
 };
 
 }  // namespace
@@ -114,11 +115,14 @@ int RunControlCli(const std::vector<std::string>& args) {
   app.add_option("--control", conn.control, "the agent's control API (default 127.0.0.1:7070)");
   app.add_option("--token-file", conn.token_file,
                  "a token, or the demo file (lines `role identity token`)");
-  app.add_option("--as", conn.role, "which line of a demo file (default operator)");
+  app.add_option("--as", conn.role, "which line of a demo file (default operator)")
+      ->check(CLI::IsMember({"viewer", "operator", "admin"}));
   app.add_flag("--tls", conn.tls.tls, "TLS with the system's trusted roots");
   app.add_option("--ca", conn.tls.ca, "TLS: trust this CA (enables TLS)");
   app.add_option("--cert", conn.tls.cert, "mutual TLS: this client certificate");
   app.add_option("--key", conn.tls.key, "mutual TLS: the certificate's key");
+  app.add_flag("--insecure", conn.insecure,
+               "allow a plaintext connection to a non-loopback address");
 
   std::string reason, percent, version, model_file, address, upstream_model, upstream_version;
   uint64_t revision = 0, after = 0;
@@ -158,21 +162,16 @@ int RunControlCli(const std::vector<std::string>& args) {
   audit->add_flag("--follow", follow, "keep printing new rows as they are written");
   CLI::App* verify = app.add_subcommand("verify", "recompute the hash chain on the agent");
 
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
-  try {
-    app.parse(reversed);
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "greylane-ctl: %s (see --help)\n", TerminalSafe(e.what()).c_str());
-    return 2;
-  }
+  if (const auto code = ParseOrExit(app, args, "greylane-ctl")) return *code;
 
   const absl::StatusOr<ClientToken> token = ReadTokenFile(conn.token_file, conn.role);
   if (!token.ok()) {
     std::fprintf(stderr, "greylane-ctl: %s (give --token-file)\n",
                  TerminalSafe(std::string(token.status().message())).c_str());
+    return 2;
+  }
+  if (const absl::Status s = CheckTokenTransport(conn.control, conn.tls, conn.insecure); !s.ok()) {
+    std::fprintf(stderr, "greylane-ctl: %s\n", TerminalSafe(std::string(s.message())).c_str());
     return 2;
   }
   const auto credentials = ChannelCredentialsFor(conn.tls);

@@ -1,9 +1,9 @@
 // greylane-load: wires the load generator to the command line.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
 #include "agent/load/load_generator.h"
+#include "common/command_line.h"
 #include "common/text.h"
 
 namespace {
@@ -41,15 +41,8 @@ int main(int argc, char** argv) {
   app.add_flag("--typed", o.typed_contents, "send fp32_contents instead of raw_input_contents");
   app.add_flag("--quiet", quiet, "no per-second lines");
   app.add_flag("--json", json, "end with one JSON line of the totals");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "greylane-load: %s (see --help)\n",
-                 greylane::TerminalSafe(e.what()).c_str());
-    return 2;
+  if (const auto code = greylane::ParseOrExit(app, {argv + 1, argv + argc}, "greylane-load")) {
+    return *code;
   }
   std::string error;
   const auto report = greylane::RunLoad(

@@ -1,6 +1,5 @@
 #include "agent/server/agent_config.h"
 
-#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +9,7 @@
 #include <set>
 
 #include "agent/routing/traffic_split.h"
+#include "common/address.h"
 #include "common/files.h"
 #include "common/text.h"
 
@@ -112,23 +112,6 @@ bool ParseSlot(const YAML::Node& node, const std::string& name, const std::strin
   return true;
 }
 
-bool ParseHostPort(const std::string& host_port, std::string* host) {
-  if (host_port.empty()) return false;
-  if (host_port.front() == '[') {
-    const auto close = host_port.find(']');
-    if (close == std::string::npos || close + 1 >= host_port.size() ||
-        host_port[close + 1] != ':') {
-      return false;
-    }
-    *host = host_port.substr(1, close - 1);
-    return true;
-  }
-  const auto colon = host_port.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == host_port.size()) return false;
-  *host = host_port.substr(0, colon);
-  return host->find(':') == std::string::npos;
-}
-
 std::string DurationProblem(const char* key, std::chrono::milliseconds value,
                             const std::chrono::milliseconds (&bounds)[2]) {
   if (value >= bounds[0] && value <= bounds[1]) return {};
@@ -224,19 +207,6 @@ AgentConfig DemoConfig(const std::string& models_dir) {
   config.baseline = {"v1", "builtin", (fs::path(models_dir) / "digits-v1.glm").string(), {}};
   config.candidate = {"v2", "builtin", (fs::path(models_dir) / "digits-v2.glm").string(), {}};
   return config;
-}
-
-bool IsLoopbackAddress(const std::string& host_port) {
-  std::string host;
-  if (!ParseHostPort(host_port, &host)) return false;
-  if (host == "localhost") return true;
-  // Only address literals: a name such as 127.0.0.1.example.com resolves
-  // to whatever its owner likes.
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
-  return false;
 }
 
 std::string ValidateConfig(const AgentConfig& config) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/backends/version_spec.h"
+#include "common/address.h"
 #include "common/models_dir.h"
 
 namespace greylane {
@@ -77,6 +78,5 @@ std::string UsageText();
 // Problems that must stop the start (empty when none), e.g. plaintext on a
 // non-loopback address without --insecure.
 std::string ValidateConfig(const AgentConfig& config);
-bool IsLoopbackAddress(const std::string& host_port);
 
 }  // namespace greylane

@@ -1,11 +1,11 @@
 #include "agent/server/audit_command.h"
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 
 #include "agent/audit/audit_log.h"
 #include "common/audit_export.h"
+#include "common/command_line.h"
 #include "common/text.h"
 
 namespace greylane {
@@ -24,16 +24,7 @@ int RunAuditCommand(const std::vector<std::string>& args) {
   exporter->add_option("--state-dir", state_dir, "the agent's state dir")->required();
   exporter->add_option("--format", format, "csv (spreadsheet-safe) or jsonl (exact)")
       ->check(CLI::IsMember({"csv", "jsonl"}));
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
-  try {
-    app.parse(reversed);
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "greylane-agent audit: %s (see --help)\n", TerminalSafe(e.what()).c_str());
-    return 2;
-  }
+  if (const auto code = ParseOrExit(app, args, "greylane-agent audit")) return *code;
   const std::string path = (std::filesystem::path(state_dir) / "audit.db").string();
   if (!std::filesystem::exists(path)) {
     std::fprintf(stderr, "greylane-agent audit: no audit trail at %s\n",

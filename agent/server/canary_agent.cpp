@@ -1,6 +1,8 @@
 #include "agent/server/canary_agent.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,13 +17,10 @@
 #include "agent/auth/token_store.h"
 #include "common/files.h"
 #include "common/text.h"
+#include "common/unix_time.h"
 
 namespace greylane {
 namespace {
-
-int64_t UnixMillis(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 
 std::string NodeName() {
   char name[256] = {};
@@ -124,8 +123,9 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
     tokens = std::move(*loaded);
   }
 
-  absl::StatusOr<std::unique_ptr<AuditLog>> audit = AuditLog::Open(
-      (std::filesystem::path(c.state_dir) / "audit.db").string(), AuditLog::Mode::kReadWrite);
+  absl::StatusOr<std::unique_ptr<AuditLog>> audit =
+      AuditLog::Open((std::filesystem::path(c.state_dir) / "audit.db").string(),
+                     AuditLog::Mode::kReadWrite, {.accept_lost_journal = c.recover_state});
   if (!audit.ok()) {
     *error = std::string(audit.status().message());
     return nullptr;
@@ -139,6 +139,9 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
     return nullptr;
   }
   agent->m_restored = std::move(*restored);
+  if (!agent->m_audit->JournalNote().empty()) {
+    agent->m_restored.detail += "; with --recover-state: " + agent->m_audit->JournalNote();
+  }
   const ReleaseState& release = agent->m_restored.state;
 
   std::array<SlotVersion, 2> versions;
@@ -227,18 +230,43 @@ bool CanaryAgent::Start(std::string* error) {
 }
 
 absl::Status CanaryAgent::WriteReadyFile(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << "control=" << m_control_address << "\n"
-        << "data=" << m_data_address << "\n";
-    out.close();
-    if (!out) {
-      const int err = errno;
-      std::remove(tmp.c_str());
-      return absl::FailedPreconditionError("cannot write the ready file " + Quote(tmp, 300) + ": " +
-                                           std::strerror(err));
+  // The file is written beside its place and renamed over it, so it must
+  // never replace something else: a device (--ready-file /dev/full once
+  // became a regular file) or the agent's own state.
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status existing = fs::symlink_status(path, ec);
+  if (fs::exists(existing) && !fs::is_regular_file(existing)) {
+    return absl::FailedPreconditionError("the ready file " + Quote(path, 300) +
+                                         " exists and is not a regular file; give the path of a "
+                                         "new or regular file");
+  }
+  const fs::path target = fs::weakly_canonical(path, ec);
+  const fs::path state = fs::weakly_canonical(m_config.state_dir, ec);
+  for (const char* own : {"audit.db", "audit.db-wal", "audit.db-shm", "audit.db-pending",
+                          "agent.lock", "demo-tokens"}) {
+    if (target == state / own) {
+      return absl::FailedPreconditionError("the ready file " + Quote(path, 300) +
+                                           " would replace the agent's own " + own);
     }
+  }
+  if (!m_config.tokens_file.empty() && target == fs::weakly_canonical(m_config.tokens_file, ec)) {
+    return absl::FailedPreconditionError("the ready file " + Quote(path, 300) +
+                                         " would replace the tokens file");
+  }
+  const std::string tmp = path + ".tmp";
+  const std::string text = "control=" + m_control_address + "\n" + "data=" + m_data_address + "\n";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  struct stat info {};
+  if (fd < 0 || ::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
+      ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      ::close(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0 && S_ISREG(info.st_mode)) std::remove(tmp.c_str());
+    return absl::FailedPreconditionError("cannot write the ready file " + Quote(tmp, 300) + ": " +
+                                         (fd >= 0 && !S_ISREG(info.st_mode)
+                                              ? std::string("not a regular file")
+                                              : std::string(std::strerror(err))));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;

@@ -1,16 +1,9 @@
 #include "agent/server/refusal_ledger.h"
 
 #include "common/audit_export.h"
+#include "common/unix_time.h"
 
 namespace greylane {
-namespace {
-int64_t NowUnixMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
-
 bool RefusalLedger::Admit(const AuditRecord& row, Clock::time_point now) {
   std::string key = row.actor + '\n' + row.action + '\n' + row.outcome;
   if (!m_windows.count(key) && m_windows.size() >= kMaxKeys) key = "*";

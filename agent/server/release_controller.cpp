@@ -4,15 +4,10 @@
 
 #include "agent/backends/version_spec.h"
 #include "common/text.h"
+#include "common/unix_time.h"
 
 namespace greylane {
 namespace {
-int64_t NowUnixMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 grpc::Status Stale(uint64_t expected, const SplitValue& now) {
   return {grpc::StatusCode::ABORTED,
           "the state changed since revision " + std::to_string(expected) + ": the split is now " +
@@ -206,17 +201,27 @@ grpc::Status ReleaseController::SetSplit(const Caller& caller, uint32_t basis_po
 
 grpc::Status ReleaseController::Rollback(const Caller& caller, const std::string& reason,
                                          v1::AgentState* out) {
+  // Never refused for its words: a reason that is empty, too long or holds
+  // control characters is stored repaired, and the evidence says so.
+  std::string repaired = reason;
+  std::string note;
+  if (const grpc::Status problem = CheckReason(reason); !problem.ok()) {
+    repaired = reason.empty() ? std::string("(no reason given)")
+                              : ClampText(TerminalSafe(reason, true), kMaxReasonBytes);
+    note = "; the reason as sent was stored repaired (" + problem.error_message() + ")";
+  }
   return Mutate(
-      caller, AuditAction::kRollback, reason,
+      caller, AuditAction::kRollback, repaired,
       [&](const ReleaseState& now, Plan* p) {
         if (now.split.candidate_basis_points == 0 && now.phase == v1::ROLLED_BACK) {
           p->changes = false;
-          p->evidence = "already rolled back; nothing changed";
+          p->evidence = "already rolled back; nothing changed" + note;
           return;
         }
         p->next.split = {0, now.split.revision + 1, now.split.roles_swapped};
         p->next.phase = v1::ROLLED_BACK;
-        p->evidence = "candidate had " + std::to_string(now.split.candidate_basis_points) + " bp";
+        p->evidence =
+            "candidate had " + std::to_string(now.split.candidate_basis_points) + " bp" + note;
       },
       out);
 }
@@ -283,6 +288,13 @@ grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const Versio
         problem = {
             grpc::StatusCode::FAILED_PRECONDITION,
             "the new version failed its deep probe: " + ClampText(probe.error_message(), 400)};
+      } else if (std::string bad =
+                     SignatureProblem(m_pair.Version(ReleaseRole::kBaseline).backend->Description(),
+                                      (*backend)->Description());
+                 !bad.empty()) {
+        // Its own probe passes, but every real request would fail, booked
+        // as the client's mistake: refuse it here.
+        problem = {grpc::StatusCode::FAILED_PRECONDITION, ClampText(bad, 600)};
       }
       version.backend = std::move(*backend);
       probe_detail = spec.backend + " " + BackendTarget(spec) + "; deep probe passed";
@@ -333,7 +345,7 @@ void ReleaseController::Housekeep(bool final) {
   uint64_t newest = 0;
   {
     absl::MutexLock lock(&m_mutex);
-    if (m_audit.PendingRows() > 0) m_audit.FlushPending().IgnoreError();
+    m_audit.Keep();
     for (AuditRecord& row : m_refusals.TakeSummaries(std::chrono::steady_clock::now(), final)) {
       row.before = row.after = SnapshotOf(m_state);
       if (absl::Status s = m_audit.Append(&row, nullptr); !s.ok()) {

@@ -71,6 +71,8 @@ class ReleaseController {
 
   grpc::Status SetSplit(const Caller& caller, uint32_t basis_points, uint64_t expected_revision,
                         const std::string& reason, v1::AgentState* out);
+  // Never refused for a stale revision, nor for its reason: one that is
+  // empty, too long or holds control characters is stored repaired.
   grpc::Status Rollback(const Caller& caller, const std::string& reason, v1::AgentState* out);
   grpc::Status Promote(const Caller& caller, uint64_t expected_revision, const std::string& reason,
                        v1::AgentState* out);

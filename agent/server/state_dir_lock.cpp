@@ -11,36 +11,45 @@
 
 #include "common/audit_export.h"
 #include "common/text.h"
+#include "common/unix_time.h"
 
 namespace greylane {
 
+namespace {
+std::string ReadHolder(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return {};
+  char text[512] = {};
+  const ssize_t n = ::read(fd, text, sizeof(text) - 1);
+  ::close(fd);
+  std::string who = n > 0 ? std::string(text, static_cast<size_t>(n)) : std::string();
+  while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+  return who;
+}
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<StateDirLock>> StateDirLock::Acquire(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "agent.lock").string();
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) {
-    return absl::FailedPreconditionError("cannot create the state dir's lock file " + path + ": " +
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) {
+    return absl::FailedPreconditionError("cannot open the state dir " + dir + ": " +
                                          std::strerror(errno));
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(dir_fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
-    char holder[512] = {};
-    const ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
-    ::close(fd);
+    ::close(dir_fd);
     if (err != EWOULDBLOCK) {
-      return absl::FailedPreconditionError("cannot lock " + path + ": " + std::strerror(err));
+      return absl::FailedPreconditionError("cannot lock the state dir " + dir + ": " +
+                                           std::strerror(err));
     }
-    std::string who = n > 0 ? std::string(holder, static_cast<size_t>(n)) : std::string();
-    while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    const std::string who = ReadHolder(path);
     return absl::FailedPreconditionError(
         "state dir " + dir + " is in use by another greylane-agent (" +
-        (who.empty() ? std::string("holder unknown") : TerminalSafe(who)) +
+        (who.empty() ? std::string("holder unknown: agent.lock is gone") : TerminalSafe(who)) +
         "); stop it first, or give this agent its own --state-dir");
   }
-  std::unique_ptr<StateDirLock> lock(new StateDirLock(fd, path));
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-  lock->m_started = AuditIsoTime(now);
+  std::unique_ptr<StateDirLock> lock(new StateDirLock(dir_fd, path));
+  lock->m_started = AuditIsoTime(NowUnixMillis());
   lock->Describe({});
   return lock;
 }
@@ -50,14 +59,17 @@ void StateDirLock::Describe(const std::string& detail) {
   ::gethostname(host, sizeof(host) - 1);
   const std::string text = "pid " + std::to_string(::getpid()) + " on " + host + ", started " +
                            m_started + (detail.empty() ? "" : ", " + detail) + "\n";
-  if (::ftruncate(m_fd, 0) == 0) {
-    const ssize_t ignored = ::pwrite(m_fd, text.data(), text.size(), 0);
-    (void)ignored;  // only informative; the lock itself is what counts
-  }
+  // Only informative (the lock is the directory's): written best effort.
+  const int fd =
+      ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return;
+  const ssize_t ignored = ::write(fd, text.data(), text.size());
+  (void)ignored;
+  ::close(fd);
 }
 
 StateDirLock::~StateDirLock() {
-  ::close(m_fd);  // releases the flock
+  ::close(m_dir_fd);  // releases the flock
 }
 
 }  // namespace greylane

@@ -1,9 +1,10 @@
 #pragma once
-// One agent per state dir: <dir>/agent.lock is held with flock(2) for the
-// agent's lifetime (the kernel drops it when the process dies, even by
-// kill -9), and says who holds it, so a second agent on the same files
-// exits with a message naming the first instead of serving a split of its
-// own and corrupting the trail.
+// One agent per state dir: the directory itself is held with flock(2) for
+// the agent's lifetime (the kernel drops it when the process dies, even by
+// kill -9; removing a file inside cannot undo it), and <dir>/agent.lock
+// says who holds it, so a second agent on the same files exits with a
+// message naming the first instead of serving a split of its own and
+// corrupting the trail.
 #include <memory>
 #include <string>
 
@@ -23,9 +24,9 @@ class StateDirLock {
   void Describe(const std::string& detail);
 
  private:
-  StateDirLock(int fd, std::string path) : m_fd(fd), m_path(std::move(path)) {}
-  int m_fd;
-  std::string m_path;
+  StateDirLock(int dir_fd, std::string path) : m_dir_fd(dir_fd), m_path(std::move(path)) {}
+  int m_dir_fd;
+  std::string m_path;  // agent.lock: who holds the lock
   std::string m_started;
 };
 

@@ -32,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(!HasControl(terminal, false) && greylane::IsValidUtf8(terminal));
   Check(!HasControl(greylane::TerminalSafe(text, true), true));
   const std::string cell = greylane::CsvCell(text);
-  Check(cell.find('\0') == std::string::npos);
+  Check(cell.find('\0') == std::string::npos && cell.find("\xc2\x9b") == std::string::npos &&
+        cell.find("\xe2\x80\xae") == std::string::npos);
   const size_t first = cell.size() > 1 && cell[0] == '"' ? 1 : 0;
   Check(cell.empty() || std::string("=+-@").find(cell[first]) == std::string::npos);
   const std::string json = greylane::JsonString(text);

@@ -179,7 +179,15 @@ uint64_t DirectoryBytes(const std::string& dir) {
   return total;
 }
 
-void InsertAuditRow(const std::string& db, const AuditRecord& row) {
+AuditRecord AppendAuditRow(const std::string& db, AuditRecord row) {
+  const AuditRecord prev = LastAuditRow(db);
+  row.sequence = prev.sequence + 1;
+  row.time_unix_ms = prev.time_unix_ms + 1;
+  row.before = prev.after;
+  if (row.after == AuditState{}) row.after = prev.after;
+  if (row.role.empty()) row.role = "operator";
+  row.prev_hash = prev.hash;
+  row.hash = ComputeRowHash(row);
   sqlite3* handle = nullptr;
   if (sqlite3_open(db.c_str(), &handle) != SQLITE_OK) qFatal("cannot open %s", db.c_str());
   sqlite3_stmt* s = nullptr;
@@ -208,6 +216,7 @@ void InsertAuditRow(const std::string& db, const AuditRecord& row) {
   if (sqlite3_step(s) != SQLITE_DONE) qFatal("insert failed: %s", sqlite3_errmsg(handle));
   sqlite3_finalize(s);
   sqlite3_close(handle);
+  return row;
 }
 
 AuditRecord LastAuditRow(const std::string& db) {

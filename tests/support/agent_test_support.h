@@ -60,9 +60,11 @@ std::string BytesField(int number, const std::string& bytes);
 // The bytes of every file under `dir`.
 uint64_t DirectoryBytes(const std::string& dir);
 
-// Appends a row straight into an audit database, as an older agent (or an
-// attacker with the file) would have; the caller chains it.
-void InsertAuditRow(const std::string& db, const AuditRecord& row);
+// Writes a row straight into an audit database, as an older agent (or an
+// attacker with the file) would have. The row follows `db`'s last row: the
+// next sequence, linked and hashed, the state unchanged unless the caller
+// set `after`. Returns the row as stored.
+AuditRecord AppendAuditRow(const std::string& db, AuditRecord row);
 // The trail's last row, read from the database file.
 AuditRecord LastAuditRow(const std::string& db);
 
