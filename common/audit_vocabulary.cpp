@@ -12,7 +12,7 @@ struct ActionWords {
   std::string_view name;
   std::string_view title;
 };
-constexpr std::array<ActionWords, 7> kActions = {{
+constexpr std::array<ActionWords, 8> kActions = {{
     {AuditAction::kInitialize, "initialize", "first start"},
     {AuditAction::kStart, "start", "agent start"},
     {AuditAction::kRecover, "recover", "state recovery"},
@@ -20,6 +20,7 @@ constexpr std::array<ActionWords, 7> kActions = {{
     {AuditAction::kRollback, "rollback", "rollback"},
     {AuditAction::kPromote, "promote", "promotion"},
     {AuditAction::kLoadCandidate, "load_candidate", "candidate load"},
+    {AuditAction::kHealth, "health", "health change"},
 }};
 
 constexpr std::array<std::pair<AuditOutcome, std::string_view>, 3> kOutcomes = {{

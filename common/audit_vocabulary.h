@@ -21,6 +21,7 @@ enum class AuditAction {
   kRollback,
   kPromote,
   kLoadCandidate,
+  kHealth,  // the agent's prober saw a version turn healthy or unhealthy
 };
 
 enum class AuditOutcome {

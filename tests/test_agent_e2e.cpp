@@ -483,6 +483,81 @@ class TestAgentE2E final : public QObject {
     QVERIFY(Infer(*clients.data, test::DigitsRequest(test::Holdout()[0]), &response).ok());
     QCOMPARE(response.model_version(), std::string("v1"));
   }
+
+  void healthChangesArePushedAndRecorded() {
+    // An upstream of its own, so it can die and come back on its address.
+    AgentConfig upstream_config = test::DemoTestConfig(0);
+    upstream_config.agent_id = "upstream";
+    std::string error;
+    auto upstream = test::StartAgent(upstream_config, &error);
+    QVERIFY2(upstream, error.c_str());
+    upstream_config.data_listen = upstream->DataAddress();
+    upstream_config.state_dir = upstream->Config().state_dir;
+
+    AgentConfig config = test::DemoTestConfig(0);
+    config.agent_id = "front";
+    config.health_row_gap = std::chrono::milliseconds(0);
+    config.candidate.version = "v2-remote";
+    config.candidate.backend = "oip-grpc";
+    config.candidate.upstream.address = upstream->DataAddress();
+    config.candidate.upstream.model = "digits";
+    config.candidate.upstream.version = "v2";
+    config.candidate.upstream.deadline = std::chrono::milliseconds(500);
+    auto front = test::StartAgent(config, &error);
+    QVERIFY2(front, error.c_str());
+    test::Clients clients = test::Connect(*front);
+    const std::string viewer = test::DemoToken(*front, "viewer");
+    grpc::ClientContext watch_context;
+    test::Prepare(watch_context, viewer, 30);
+    auto states = clients.control->WatchState(&watch_context, {});
+    auto candidate_health = [](const v1::AgentState& s) {
+      for (const auto& v : s.versions()) {
+        if (v.slot() == v1::CANDIDATE) return v;
+      }
+      return v1::VersionInfo();
+    };
+    // Reads pushed states until one shows the candidate in `wanted`.
+    auto await = [&](v1::Health wanted) {
+      v1::AgentState state;
+      while (states->Read(&state)) {
+        if (candidate_health(state).health() == wanted) return candidate_health(state);
+      }
+      return v1::VersionInfo();
+    };
+    QCOMPARE(await(v1::HEALTHY).version(), std::string("v2-remote"));
+
+    upstream.reset();  // no split change, no reconnect: only the probe knows
+    front->ProbeOnce();
+    const v1::VersionInfo down = await(v1::UNHEALTHY);
+    QCOMPARE(down.health(), v1::UNHEALTHY);
+    QVERIFY2(!down.health_detail().empty(), "the probe's message travels with the health");
+
+    upstream = test::StartAgent(upstream_config, &error);  // back on the same address
+    QVERIFY2(upstream, error.c_str());
+    front->ProbeOnce();
+    QCOMPARE(await(v1::HEALTHY).health(), v1::HEALTHY);
+    watch_context.TryCancel();
+
+    // The review sees when the version went bad and when it came back.
+    grpc::ClientContext list_context;
+    test::Prepare(list_context, viewer);
+    v1::ListAuditRequest request;
+    request.set_limit(1000);
+    v1::ListAuditResponse trail;
+    QVERIFY(clients.control->ListAudit(&list_context, request, &trail).ok());
+    std::vector<std::string> health_rows;
+    for (const auto& row : trail.entries()) {
+      if (row.action() != "health") continue;
+      QCOMPARE(row.actor(), std::string("prober"));
+      QCOMPARE(row.role(), std::string("system"));
+      health_rows.push_back(row.reason());
+    }
+    QCOMPARE(health_rows.size(), size_t{2});
+    QVERIFY2(
+        QString::fromStdString(health_rows[0]).startsWith("candidate 'v2-remote' is UNHEALTHY: "),
+        health_rows[0].c_str());
+    QCOMPARE(health_rows[1], std::string("candidate 'v2-remote' is HEALTHY"));
+  }
 };
 
 QTEST_GUILESS_MAIN(TestAgentE2E)

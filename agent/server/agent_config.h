@@ -29,6 +29,9 @@ struct AgentConfig {
   uint32_t initial_candidate_basis_points = 0;
   std::chrono::milliseconds probe_interval{2000};
   std::chrono::milliseconds probe_timeout{1000};
+  // Not in YAML: the least time between two health rows of one slot
+  // (tests shorten it).
+  std::chrono::milliseconds health_row_gap{10000};
   std::chrono::milliseconds drain_timeout{5000};
   size_t ring_frames = 1024;
   TlsFiles control_tls;

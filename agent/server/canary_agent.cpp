@@ -160,9 +160,9 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
   AgentIdentity identity{c.agent_id,    NodeName(),
                          c.model_name,  c.sticky_header,
                          kAgentVersion, UnixMillis(std::chrono::system_clock::now())};
-  agent->m_release =
-      std::make_unique<ReleaseController>(*agent->m_pair, *agent->m_audit, identity, release,
-                                          ReleaseLimits{c.probe_timeout, c.models_root});
+  agent->m_release = std::make_unique<ReleaseController>(
+      *agent->m_pair, *agent->m_audit, identity, release,
+      ReleaseLimits{c.probe_timeout, c.models_root, c.health_row_gap});
   agent->m_control =
       std::make_unique<ControlService>(*agent->m_release, *agent->m_hub, std::move(tokens));
   agent->m_inference = std::make_unique<InferenceService>(
@@ -178,9 +178,9 @@ void CanaryAgent::ProbeOnce() {
   for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
     const SlotVersion* version = &m_pair->VersionAt(slot);
     const grpc::Status status = version->backend->Probe(m_config.probe_timeout);
-    m_pair->SetHealthAt(slot, version,
-                        {status.ok() ? v1::HEALTHY : v1::UNHEALTHY, status.error_message(),
-                         UnixMillis(std::chrono::system_clock::now())});
+    m_release->RecordHealth(slot, version,
+                            {status.ok() ? v1::HEALTHY : v1::UNHEALTHY, status.error_message(),
+                             UnixMillis(std::chrono::system_clock::now())});
   }
   if (m_data_server) {
     m_data_server->GetHealthCheckService()->SetServingStatus(m_pair->Ready());
@@ -188,8 +188,10 @@ void CanaryAgent::ProbeOnce() {
 }
 
 bool CanaryAgent::Start(std::string* error) {
-  ProbeOnce();
+  // The start row comes first in the trail; the first probe's health row
+  // (when a version starts unhealthy) follows it.
   m_release->RecordStart(m_restored);
+  ProbeOnce();
   grpc::EnableDefaultHealthCheckService(true);
 
   auto build = [&](const std::string& listen, const TlsFiles& tls, const char* plane,

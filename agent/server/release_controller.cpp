@@ -339,6 +339,70 @@ grpc::Status ReleaseController::Deny(const Caller& caller, AuditAction action,
   return {grpc::StatusCode::PERMISSION_DENIED, message};
 }
 
+void ReleaseController::RecordHealth(SlotIndex slot, const SlotVersion* probed, SlotHealth health) {
+  v1::AgentState state;
+  bool pushed = false;
+  uint64_t sequence = 0;
+  {
+    absl::MutexLock lock(&m_mutex);
+    const SlotHealth before = m_pair.HealthAt(slot);
+    m_pair.SetHealthAt(slot, probed, std::move(health));
+    const SlotHealth now = m_pair.HealthAt(slot);
+    if (now.health != before.health || now.detail != before.detail) {
+      pushed = true;
+      if (now.health != before.health) ++m_health_trail[slot].changes_since;
+      sequence = RecordHealthRow(slot, false);
+      state = StateLocked();
+    }
+  }
+  if (pushed) Notify(&state, sequence);
+}
+
+uint64_t ReleaseController::RecordHealthRow(SlotIndex slot, bool deferred) {
+  HealthTrail& trail = m_health_trail[slot];
+  const SlotVersion& version = m_pair.VersionAt(slot);
+  const SlotHealth now = m_pair.HealthAt(slot);
+  if (trail.version != version.version) {
+    // A new version in the slot: its load row already says its probe
+    // passed, and a restart's first probe of a healthy version says nothing new.
+    trail = {version.version, now.health == v1::UNHEALTHY ? v1::HEALTH_UNKNOWN : now.health, {}, 0};
+  }
+  if (now.health == v1::HEALTH_UNKNOWN) return 0;
+  if (now.health == trail.recorded && trail.changes_since == 0) return 0;
+  const auto clock = std::chrono::steady_clock::now();
+  if (trail.last_row != std::chrono::steady_clock::time_point{} &&
+      clock - trail.last_row < m_limits.health_row_gap) {
+    return 0;  // Housekeep writes it when the gap has passed
+  }
+  if (now.health == trail.recorded && !deferred) return 0;
+
+  AuditRecord row;
+  row.actor = "prober";
+  row.role = "system";
+  row.action = std::string(AuditActionName(AuditAction::kHealth));
+  row.outcome = std::string(AuditOutcomeName(AuditOutcome::kOk));
+  const char* role = ReleaseRoleName(CanaryPair::RoleOf(slot, m_state.split));
+  row.reason = std::string(role) + " '" + version.version + "' is " +
+               (now.health == v1::HEALTHY ? "HEALTHY" : "UNHEALTHY") +
+               (now.detail.empty() ? std::string() : ": " + ClampText(now.detail, 600));
+  row.evidence = "deep probe at " + std::to_string(now.checked_unix_ms) + " ms since the epoch";
+  if (trail.changes_since > 1) {
+    row.evidence += "; health changed " + std::to_string(trail.changes_since) +
+                    " times since the row before (rows are at least " +
+                    std::to_string(m_limits.health_row_gap.count()) + " ms apart)";
+  }
+  row.before = row.after = SnapshotOf(m_state);
+  if (absl::Status s = m_audit.Append(&row, nullptr); !s.ok()) {
+    Complain("a health change", s);  // tried again by Housekeep
+    trail.last_row = clock;
+    return 0;
+  }
+  trail.recorded = now.health;
+  trail.last_row = clock;
+  trail.changes_since = 0;
+  return row.sequence;
+}
+
 void ReleaseController::Housekeep(bool final) {
   v1::AgentState state;
   bool state_changed = false;
@@ -346,6 +410,9 @@ void ReleaseController::Housekeep(bool final) {
   {
     absl::MutexLock lock(&m_mutex);
     m_audit.Keep();
+    for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
+      if (const uint64_t sequence = RecordHealthRow(slot, true)) newest = sequence;
+    }
     for (AuditRecord& row : m_refusals.TakeSummaries(std::chrono::steady_clock::now(), final)) {
       row.before = row.after = SnapshotOf(m_state);
       if (absl::Status s = m_audit.Append(&row, nullptr); !s.ok()) {

@@ -9,6 +9,7 @@
 // effect, its row waits in the audit log's reserved journal, the answer
 // and every state pushed say "audit row pending", and Housekeep() writes
 // the row as soon as the trail accepts it.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -47,6 +48,9 @@ struct Caller {
 struct ReleaseLimits {
   std::chrono::milliseconds probe_timeout{1000};
   std::string models_root;  // empty: any absolute path
+  // The least time between two health rows of one slot, so a flapping
+  // upstream cannot flood the trail.
+  std::chrono::milliseconds health_row_gap{10000};
 };
 
 // Told about every state change and every new audit row. Called with the
@@ -85,6 +89,14 @@ class ReleaseController {
   grpc::Status Deny(const Caller& caller, AuditAction action, const std::string& reason,
                     Role needed);
 
+  // Each probe's result for a slot (ignored when the slot's version changed
+  // meanwhile). Pushes the state to watchers when the health or its message
+  // changes, and records a "health" row (actor "prober") when a version
+  // turns healthy or unhealthy: at most one per slot per health_row_gap;
+  // the change that waited is written by Housekeep with the count of
+  // changes in between.
+  void RecordHealth(SlotIndex slot, const SlotVersion* probed, SlotHealth health);
+
   // Once a second: writes pending rows when the trail accepts them again,
   // and the summaries of refused attempts that were only counted. `final`
   // at shutdown writes every open summary.
@@ -110,6 +122,16 @@ class ReleaseController {
     SlotHealth health;  // of `version`, from the probe it passed
     std::string evidence;
   };
+  // What the trail last said about one slot's health.
+  struct HealthTrail {
+    std::string version;
+    v1::Health recorded = v1::HEALTH_UNKNOWN;
+    std::chrono::steady_clock::time_point last_row{};
+    uint32_t changes_since = 0;  // transitions seen since that row
+  };
+  // Writes the slot's health row when it is due; returns its sequence or 0.
+  uint64_t RecordHealthRow(SlotIndex slot, bool deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex);
+
   template <typename PlanFn>
   grpc::Status Mutate(const Caller& caller, AuditAction action, const std::string& reason,
                       PlanFn plan, v1::AgentState* out);
@@ -131,6 +153,7 @@ class ReleaseController {
   RefusalLedger m_refusals ABSL_GUARDED_BY(m_mutex);
   std::chrono::steady_clock::time_point m_last_complaint ABSL_GUARDED_BY(m_mutex);
   size_t m_pending_seen ABSL_GUARDED_BY(m_mutex) = 0;
+  std::array<HealthTrail, CanaryPair::kSlots> m_health_trail ABSL_GUARDED_BY(m_mutex);
 
   absl::Mutex m_watch_mutex;  // taken before m_mutex (Watch reads the state under it)
   std::vector<ReleaseWatcher*> m_watchers ABSL_GUARDED_BY(m_watch_mutex);
