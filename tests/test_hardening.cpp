@@ -454,6 +454,8 @@ class TestHardening final : public QObject {
     QTest::newRow("removed") << 0;
     QTest::newRow("both halves damaged") << 1;
     QTest::newRow("replaced by a small file") << 2;
+    QTest::newRow("blanked") << 3;
+    QTest::newRow("another state dir's") << 4;
   }
   void aLostJournalRefusesTheStart() {
     QFETCH(int, damage);
@@ -468,8 +470,22 @@ class TestHardening final : public QObject {
         QVERIFY(file.seek(at));
         QVERIFY(file.write("\xff\xfe") == 2);
       }
-    } else {
+    } else if (damage == 2) {
       WriteFile(QString::fromStdString(journal), "not a journal", 0600);
+    } else if (damage == 3) {
+      // Zeros, as a fresh 1 MiB file would hold: no longer "never written".
+      QFile file(QString::fromStdString(journal));
+      QVERIFY(file.open(QIODevice::WriteOnly));
+      QVERIFY(file.write(QByteArray(1024 * 1024, '\0')) == 1024 * 1024);
+    } else {
+      // A valid journal, but another database's: its rows are not ours.
+      std::string other_error;
+      auto other = test::StartAgent(test::DemoTestConfig(0), &other_error);
+      QVERIFY2(other, other_error.c_str());
+      const std::string other_journal = other->Config().state_dir + "/audit.db-pending";
+      other.reset();
+      QVERIFY(QFile::remove(QString::fromStdString(journal)));
+      QVERIFY(QFile::copy(QString::fromStdString(other_journal), QString::fromStdString(journal)));
     }
     std::string error;
     QVERIFY(!Start(&error));

@@ -1,6 +1,7 @@
 #include "agent/audit/audit_log.h"
 
 #include <fcntl.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -158,8 +159,10 @@ class AuditLog::Journal {
   // "GLPJ", u32 format 1, u64 generation, u64 payload length.
   static constexpr size_t kHeaderBytes = 24;
 
-  // A new journal (replacing any file at `path`).
-  static absl::StatusOr<std::unique_ptr<Journal>> Create(const std::string& path) {
+  // A new journal (replacing any file at `path`) belonging to the database
+  // that names `id`.
+  static absl::StatusOr<std::unique_ptr<Journal>> Create(const std::string& path,
+                                                         const std::string& id) {
     const std::string tmp = path + ".new";
     const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -167,6 +170,7 @@ class AuditLog::Journal {
                                           std::strerror(errno));
     }
     std::unique_ptr<Journal> journal(new Journal(fd, path));
+    journal->m_id = id;
     const std::string zeros(64 * 1024, '\0');
     for (size_t at = 0; at < 2 * kHalfBytes; at += zeros.size()) {
       const ssize_t n = ::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(at));
@@ -193,14 +197,17 @@ class AuditLog::Journal {
     return journal;
   }
 
-  // An existing journal; its rows come from Read().
-  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& path, bool writable) {
+  // An existing journal; its rows come from Read(). An empty `id` (a
+  // database from before journals had one) accepts any.
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& path, bool writable,
+                                                       const std::string& id) {
     const int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
       return absl::FailedPreconditionError("cannot open the pending-rows journal " + path + ": " +
                                            std::strerror(errno));
     }
     std::unique_ptr<Journal> journal(new Journal(fd, path));
+    journal->m_id = id;
     struct stat info {};
     if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
         static_cast<size_t>(info.st_size) != 2 * kHalfBytes) {
@@ -212,28 +219,39 @@ class AuditLog::Journal {
 
   ~Journal() { ::close(m_fd); }
 
-  // The rows of the newest valid half. DataLoss when no half is valid but
-  // one was written to.
+  const std::string& Id() const { return m_id; }
+  void SetId(const std::string& id) { m_id = id; }
+
+  // The rows of the newest valid half. DataLoss when no half is valid (a
+  // journal is made with one, so a blank or wholly damaged file was
+  // replaced) or the journal belongs to another database.
   absl::StatusOr<std::vector<PendingRow>> Read() {
     v1::PendingAuditJournal newest;
     bool found = false;
-    bool written = false;
+    int blank = 0;
     for (size_t half = 0; half < 2; ++half) {
       v1::PendingAuditJournal candidate;
       const HalfState state = ReadHalf(half, &candidate);
-      written = written || state != HalfState::kBlank;
+      blank += state == HalfState::kBlank;
       if (state != HalfState::kValid) continue;
+      if (!m_id.empty() && candidate.journal_id() != m_id) {
+        return absl::DataLossError("the pending-rows journal " + m_path +
+                                   " belongs to another audit database (journal id '" +
+                                   ClampText(candidate.journal_id(), 64) + "', this one owns '" +
+                                   m_id + "'): it was replaced");
+      }
       if (!found || candidate.generation() > newest.generation()) {
         newest = std::move(candidate);
         found = true;
         m_next_half = 1 - half;
       }
     }
-    if (!found && written) {
+    if (!found) {
       return absl::DataLossError("the pending-rows journal " + m_path +
-                                 " is damaged in both halves: it may hold rows (a rollback) that "
-                                 "are not in the trail yet");
+                                 (blank == 2 ? " holds nothing (it was blanked or replaced)"
+                                             : " has no valid half (damaged or replaced)"));
     }
+    if (m_id.empty()) m_id = newest.journal_id();
     m_generation = newest.generation();
     std::vector<PendingRow> rows;
     for (const v1::PendingAuditRow& r : newest.rows()) {
@@ -247,6 +265,7 @@ class AuditLog::Journal {
   absl::Status Write(const std::vector<PendingRow>& rows) {
     v1::PendingAuditJournal journal;
     journal.set_generation(m_generation + 1);
+    journal.set_journal_id(m_id);
     for (const PendingRow& row : rows) {
       v1::PendingAuditRow* r = journal.add_rows();
       ToProto(row.record, r->mutable_entry());
@@ -334,6 +353,7 @@ class AuditLog::Journal {
   std::string m_path;
   uint64_t m_generation = 0;
   size_t m_next_half = 0;
+  std::string m_id;
 };
 
 absl::Status AuditLog::Exec(sqlite3* db, const char* sql) {
@@ -410,13 +430,18 @@ absl::Status AuditLog::OpenReadWrite(const Options& options) {
 
 absl::Status AuditLog::OpenJournal(const Options& options) {
   const std::string path = m_path + "-pending";
-  // The database remembers that a journal was made, so one that vanished
-  // (removed by hand, restored without it) is noticed, not silently
-  // replaced by an empty one.
+  // The database remembers the journal it made (by a random id, which the
+  // journal carries), so one that vanished, was blanked or came from
+  // another state dir is noticed, not silently taken for it.
   bool made_before = false;
   {
     Statement s(m_writer, "SELECT value FROM meta WHERE key = 'pending_journal'");
-    made_before = s.ok() && sqlite3_step(s.get()) == SQLITE_ROW;
+    if (s.ok() && sqlite3_step(s.get()) == SQLITE_ROW) {
+      made_before = true;
+      const unsigned char* value = sqlite3_column_text(s.get(), 0);
+      m_journal_id = value ? reinterpret_cast<const char*>(value) : "";
+      if (m_journal_id == "1") m_journal_id.clear();  // made before journals had ids
+    }
   }
   const std::string what_to_do =
       ". Nothing was started: it may hold rows (a rollback) that are not in the trail yet. Look "
@@ -426,7 +451,7 @@ absl::Status AuditLog::OpenJournal(const Options& options) {
   if (!Exists(path)) {
     if (made_before) lost = absl::DataLossError("the pending-rows journal " + path + " is missing");
   } else {
-    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(path, true);
+    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(path, true, m_journal_id);
     if (journal.ok()) {
       m_journal = std::move(*journal);
       lost = ReplayJournal();
@@ -446,15 +471,31 @@ absl::Status AuditLog::OpenJournal(const Options& options) {
     m_journal.reset();
     m_pending.clear();
   }
+  if (m_journal_id.empty() && m_journal) m_journal_id = m_journal->Id();
+  if (m_journal_id.empty()) {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+      return absl::InternalError("cannot draw a random id for the pending-rows journal");
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (const unsigned char b : bytes) {
+      m_journal_id += kHex[b >> 4];
+      m_journal_id += kHex[b & 15];
+    }
+  }
   if (!m_journal) {
-    absl::StatusOr<std::unique_ptr<Journal>> fresh = Journal::Create(path);
+    absl::StatusOr<std::unique_ptr<Journal>> fresh = Journal::Create(path, m_journal_id);
     if (!fresh.ok()) return fresh.status();
     m_journal = std::move(*fresh);
   }
-  if (!made_before) {
-    // Best effort: on a full disk the next start records it.
-    Exec(m_writer, "INSERT OR IGNORE INTO meta (key, value) VALUES ('pending_journal', '1')")
-        .IgnoreError();
+  m_journal->SetId(m_journal_id);
+  // Best effort: on a full disk the next start records it (the journal is
+  // then taken as it is, once).
+  Statement save(m_writer,
+                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('pending_journal', ?1)");
+  if (save.ok()) {
+    sqlite3_bind_text(save.get(), 1, m_journal_id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_step(save.get());
   }
   return absl::OkStatus();
 }
@@ -492,7 +533,7 @@ absl::Status AuditLog::OpenReadOnly() {
   }
   // Rows an agent kept pending belong to the trail as it will be replayed.
   if (Exists(m_path + "-pending")) {
-    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(m_path + "-pending", false);
+    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(m_path + "-pending", false, "");
     if (journal.ok()) {
       absl::StatusOr<std::vector<PendingRow>> rows = (*journal)->Read();
       if (rows.ok()) {
@@ -659,7 +700,8 @@ absl::Status AuditLog::SaveJournal() {
     m_journal.reset();
   }
   if (!m_journal) {
-    absl::StatusOr<std::unique_ptr<Journal>> fresh = Journal::Create(m_path + "-pending");
+    absl::StatusOr<std::unique_ptr<Journal>> fresh =
+        Journal::Create(m_path + "-pending", m_journal_id);
     if (!fresh.ok()) {
       return absl::UnavailableError(
           "the pending-rows journal was removed and cannot be made "

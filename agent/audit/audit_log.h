@@ -121,6 +121,7 @@ class AuditLog {
 
   std::string m_path;
   std::string m_journal_note;
+  std::string m_journal_id;  // the journal this database owns (meta `pending_journal`)
 
   absl::Mutex m_write_mutex;
   sqlite3* m_writer ABSL_GUARDED_BY(m_write_mutex) = nullptr;
