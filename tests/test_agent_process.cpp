@@ -1,6 +1,8 @@
 // The real binaries as an operator runs them: greylane-agent --demo on free
 // ports, greylane-load against it, SIGTERM drains and exits 0, and start-up
 // mistakes end with a message and a non-zero exit.
+#include <sys/stat.h>
+
 #include <QtTest>
 
 #include <QProcess>
@@ -243,6 +245,10 @@ class TestAgentProcess final : public QObject {
     QVERIFY(out.contains("by demo-operator") && out.contains("in force"));
     out = ctl({"split", "150", "--reason", "x"}, &code);
     QCOMPARE(code, 2);
+    out = ctl({"split", "0.001", "--reason", "x"}, &code);  // once 0 bp, silently
+    QCOMPARE(code, 2);
+    out = ctl({"audit", "--after", "-5"}, &code);
+    QCOMPARE(code, 2);
     out = ctl({"verify"}, &code);
     QVERIFY2(code == 0 && out.contains("chain verified through #"), qPrintable(out));
     out = ctl({"audit"}, &code);
@@ -293,6 +299,10 @@ class TestAgentProcess final : public QObject {
                        "--data-listen", "127.0.0.1:0",      "--state-dir",
                        "STATE",         "--ready-file",     "STATE/audit.db"}
         << 1 << "would replace the agent's own audit.db";
+    QTest::newRow("ready file is a config")
+        << QStringList{"--demo",      "--control-listen", "127.0.0.1:0",        "--data-listen",
+                       "127.0.0.1:0", "--ready-file",     "STATE/precious.yaml"}
+        << 1 << "exists and is not a ready file";
   }
   void startupMistakesExplainThemselves() const {
     QFETCH(QStringList, args);
@@ -302,6 +312,12 @@ class TestAgentProcess final : public QObject {
     QTemporaryDir state;
     args.replaceInStrings("HELD", QString::number(held.Port()));
     args.replaceInStrings("STATE", state.path());
+    const QString precious = state.filePath("precious.yaml");
+    {
+      QFile file(precious);
+      QVERIFY(file.open(QIODevice::WriteOnly));
+      file.write("model: digits\n");
+    }
     QProcess agent;
     agent.setProcessChannelMode(QProcess::MergedChannels);
     agent.start(GREYLANE_AGENT_BIN, args);
@@ -310,6 +326,24 @@ class TestAgentProcess final : public QObject {
     QCOMPARE(agent.exitCode(), exitCode);
     QVERIFY2(output.contains(expected), qPrintable(output));
     QVERIFY(QFileInfo("/dev/null").isFile() == false);  // still the device
+    QFile file(precious);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(file.readAll(), QByteArray("model: digits\n"));  // never replaced
+  }
+
+  // A FIFO planted as agent.lock once blocked the start for good.
+  void aFifoAsTheLockFileIsReplaced() const {
+    QTemporaryDir dir;
+    QVERIFY(QDir(dir.path()).mkdir("state"));
+    const QString lock = dir.filePath("state/agent.lock");
+    QCOMPARE(::mkfifo(lock.toLocal8Bit().constData(), 0600), 0);
+    DemoAgentProcess agent(GREYLANE_AGENT_BIN, dir.filePath("state"));
+    QVERIFY2(agent.Start(), qPrintable(agent.Error()));
+    QVERIFY(QFileInfo(lock).isFile());
+    QFile file(lock);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QVERIFY(file.readAll().startsWith("pid "));
+    QCOMPARE(agent.Stop(), 0);
   }
 
   // Fault 5: a second agent on the same state dir exits naming the first.

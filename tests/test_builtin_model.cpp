@@ -229,7 +229,7 @@ class TestBuiltinModel final : public QObject {
       for (const float v : p) sum += v;
       QVERIFY(std::abs(sum - 1.0f) < 1e-4f);
     }
-    QVERIFY(backend->Probe(std::chrono::milliseconds(100)).ok());
+    QVERIFY(backend->Probe(std::chrono::milliseconds(100), "test").ok());
   }
 };
 

@@ -214,9 +214,8 @@ class TestHardening final : public QObject {
     s = test::RawUnary(control, "/greylane.v1.Agent/SetSplit", latin1_reason, token);
     QCOMPARE(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     QVERIFY(QString::fromStdString(s.error_message()).contains("greylane.v1.SetSplitRequest"));
-    s = test::RawUnary(control, "/greylane.v1.Agent/Rollback", "\x0a\x05\xff\xfe\xfd\xfc\xfb",
-                       token);
-    QCOMPARE(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    s = test::RawUnary(control, "/greylane.v1.Agent/Rollback", "\x0a\x09\xff", token);
+    QCOMPARE(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // cut short: not a message
     s = test::RawUnary(control, "/greylane.v1.Agent/GetState", "\x0b\x0b\x0b", token);
     QCOMPARE(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     // Without a token the bytes are not even read.
@@ -229,6 +228,19 @@ class TestHardening final : public QObject {
     std::string error;
     QVERIFY2(Start(&error), error.c_str());
     QCOMPARE(As("viewer").State().split().revision(), at_start.split().revision());
+
+    // A rollback is never refused for its words, not even bytes that are
+    // not UTF-8: it takes effect and its reason is stored escaped.
+    s = test::RawUnary(m_agent->ControlAddress(), "/greylane.v1.Agent/Rollback",
+                       test::BytesField(1, "ren\xe9\x65 says roll back"),
+                       test::DemoToken(*m_agent, "operator"));
+    QVERIFY2(s.ok(), s.error_message().c_str());
+    QCOMPARE(As("viewer").State().phase(), v1::ROLLED_BACK);
+    const v1::AuditEntry rolled = As("viewer").AllRows().back();
+    QCOMPARE(rolled.action(), std::string("rollback"));
+    QCOMPARE(rolled.reason(), std::string("ren\\xe9e says roll back"));
+    QVERIFY2(QString::fromStdString(rolled.evidence()).contains("stored repaired"),
+             rolled.evidence().c_str());
   }
 
   // Fault 9: a name of 20 KB was echoed into the status message and
@@ -605,6 +617,43 @@ class TestHardening final : public QObject {
     std::string error;
     QVERIFY(!Start(&error));
     QVERIFY2(QString::fromStdString(error).contains("connections must be 1..64"), error.c_str());
+  }
+
+  // An upstream pointing back at the agent forwarded each request (and
+  // each probe) to itself until its deadline: a core spun per request.
+  void forwardingLoopsAreRefused() {
+    Control admin = As("admin");
+    v1::AgentState state;
+    QVERIFY(admin.SetSplit(0, admin.State().split().revision(), "make room", &state).ok());
+    const uint64_t revision = state.split().revision();
+    v1::VersionSpec self;
+    self.set_version("self");
+    self.set_backend("oip-grpc");
+    self.set_address(m_agent->DataAddress());
+    self.set_upstream_model("digits");
+    grpc::Status s = admin.Load(self, revision);
+    QCOMPARE(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    QVERIFY2(QString::fromStdString(s.error_message()).contains("forwarding loop"),
+             s.error_message().c_str());
+    // A request that already passed this agent (two agents pointing at
+    // each other) or too many agents is refused as the sender's mistake.
+    const uint64_t client_errors_before =
+        m_agent->Pair().Recorder(ReleaseRole::kBaseline).Snapshot().client_errors;
+    for (const char* via : {"node-a,test-agent", "a,b,c,d,e,f,g,h"}) {
+      s = test::RawUnary(m_agent->DataAddress(), "/inference.GRPCInferenceService/ModelInfer",
+                         test::DigitsRequest(test::Holdout()[0]).SerializeAsString(), {},
+                         {{"x-greylane-via", via}});
+      QCOMPARE(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+      QVERIFY2(QString::fromStdString(s.error_message()).startsWith("forwarding loop"),
+               s.error_message().c_str());
+    }
+    QCOMPARE(m_agent->Pair().Recorder(ReleaseRole::kBaseline).Snapshot().client_errors,
+             client_errors_before + 2);
+    // A short path through other agents is served.
+    s = test::RawUnary(m_agent->DataAddress(), "/inference.GRPCInferenceService/ModelInfer",
+                       test::DigitsRequest(test::Holdout()[0]).SerializeAsString(), {},
+                       {{"x-greylane-via", "node-a,node-b"}});
+    QVERIFY2(s.ok(), s.error_message().c_str());
   }
 
   void modelsRootConfinesModelFiles() {

@@ -533,7 +533,8 @@ absl::Status AuditLog::OpenReadOnly() {
   }
   // Rows an agent kept pending belong to the trail as it will be replayed.
   if (Exists(m_path + "-pending")) {
-    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(m_path + "-pending", false, "");
+    absl::StatusOr<std::unique_ptr<Journal>> journal =
+        Journal::Open(m_path + "-pending", false, "");
     if (journal.ok()) {
       absl::StatusOr<std::vector<PendingRow>> rows = (*journal)->Read();
       if (rows.ok()) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <grpcpp/support/status.h>
@@ -41,16 +42,28 @@ struct BackendDescription {
   std::vector<TensorSpec> outputs;
 };
 
+// The agents a request has passed, comma-separated: an upstream that points
+// back at an agent on the path (itself, or two agents at each other) would
+// otherwise forward one request forever, a core spinning per request.
+inline constexpr char kForwardedViaHeader[] = "x-greylane-via";
+inline constexpr size_t kMaxForwardHops = 8;
+// An agent id as it travels in that header: printable ASCII without
+// commas, else hex, so two agents never look alike.
+std::string ForwardingName(std::string_view agent_id);
+
 class Backend {
  public:
   virtual ~Backend() = default;
   // Answers into `response` and calls done->OnInferDone exactly once, maybe
-  // before returning. `request` and `response` outlive that call.
+  // before returning. `request` and `response` outlive that call. `via` is
+  // the path to send on (kForwardedViaHeader), this agent included.
   virtual void Infer(const inference::ModelInferRequest& request,
-                     inference::ModelInferResponse* response, InferCompletion* done) = 0;
+                     inference::ModelInferResponse* response, InferCompletion* done,
+                     const std::string& via) = 0;
   // A real inference on a fixed input, outside the metrics: the deep health
-  // probe. Blocks for at most `deadline`.
-  virtual grpc::Status Probe(std::chrono::milliseconds deadline) = 0;
+  // probe. Blocks for at most `deadline`. `via` names the probing agent, so
+  // an upstream that leads back to it fails the probe.
+  virtual grpc::Status Probe(std::chrono::milliseconds deadline, const std::string& via) = 0;
   virtual BackendDescription Description() const = 0;
 };
 

@@ -29,11 +29,12 @@ InferOutcome BuiltinBackend::Compute(const inference::ModelInferRequest& request
 }
 
 void BuiltinBackend::Infer(const inference::ModelInferRequest& request,
-                           inference::ModelInferResponse* response, InferCompletion* done) {
+                           inference::ModelInferResponse* response, InferCompletion* done,
+                           const std::string& /*via: nothing is forwarded*/) {
   done->OnInferDone(Compute(request, response));
 }
 
-grpc::Status BuiltinBackend::Probe(std::chrono::milliseconds) {
+grpc::Status BuiltinBackend::Probe(std::chrono::milliseconds, const std::string&) {
   inference::ModelInferRequest request;
   auto* input = request.add_inputs();
   input->set_name(kInputName);

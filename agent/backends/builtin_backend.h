@@ -19,8 +19,8 @@ class BuiltinBackend final : public Backend {
   static absl::StatusOr<std::unique_ptr<BuiltinBackend>> Open(const std::string& model_file);
 
   void Infer(const inference::ModelInferRequest& request, inference::ModelInferResponse* response,
-             InferCompletion* done) override;
-  grpc::Status Probe(std::chrono::milliseconds deadline) override;
+             InferCompletion* done, const std::string& via) override;
+  grpc::Status Probe(std::chrono::milliseconds deadline, const std::string& via) override;
   BackendDescription Description() const override;
 
   // The same work as Infer, returning the outcome directly.

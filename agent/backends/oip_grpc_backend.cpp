@@ -43,8 +43,10 @@ inference::GRPCInferenceService::Stub* OipGrpcBackend::NextStub() {
 }
 
 void OipGrpcBackend::Infer(const inference::ModelInferRequest& request,
-                           inference::ModelInferResponse* response, InferCompletion* done) {
+                           inference::ModelInferResponse* response, InferCompletion* done,
+                           const std::string& via) {
   auto* call = new UpstreamCall;
+  call->context.AddMetadata(kForwardedViaHeader, via);
   const inference::ModelInferRequest* upstream_request = &request;
   if (request.model_name() != m_options.model || request.model_version() != m_options.version) {
     call->rewritten.emplace(request);
@@ -86,7 +88,7 @@ grpc::Status OipGrpcBackend::FetchMetadata(std::chrono::milliseconds deadline) {
   return grpc::Status::OK;
 }
 
-grpc::Status OipGrpcBackend::Probe(std::chrono::milliseconds deadline) {
+grpc::Status OipGrpcBackend::Probe(std::chrono::milliseconds deadline, const std::string& via) {
   // Re-read the metadata on every probe: the upstream may have been redeployed.
   if (grpc::Status status = FetchMetadata(deadline); !status.ok()) return status;
   inference::ModelInferRequest request;
@@ -122,6 +124,9 @@ grpc::Status OipGrpcBackend::Probe(std::chrono::milliseconds deadline) {
   inference::ModelInferResponse response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + deadline);
+  // Sent as from the probing agent: an upstream that leads back to it
+  // fails the probe, and so its LoadCandidate.
+  context.AddMetadata(kForwardedViaHeader, via);
   grpc::Status status = NextStub()->ModelInfer(&context, request, &response);
   if (!status.ok()) {
     return {status.error_code(),

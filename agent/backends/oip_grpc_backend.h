@@ -30,8 +30,8 @@ class OipGrpcBackend final : public Backend {
   explicit OipGrpcBackend(OipGrpcOptions options);
 
   void Infer(const inference::ModelInferRequest& request, inference::ModelInferResponse* response,
-             InferCompletion* done) override;
-  grpc::Status Probe(std::chrono::milliseconds deadline) override;
+             InferCompletion* done, const std::string& via) override;
+  grpc::Status Probe(std::chrono::milliseconds deadline, const std::string& via) override;
   BackendDescription Description() const override;
 
  private:

@@ -89,7 +89,10 @@ bool ParsePercent(const std::string& text, uint32_t* bp) {
   char* end = nullptr;
   const double percent = std::strtod(text.c_str(), &end);
   if (end == text.c_str() || *end != '\0' || !(percent >= 0 && percent <= 100)) return false;
-  *bp = static_cast<uint32_t>(std::lround(percent * 100));
+  const double basis_points = percent * 100;
+  // 0.001 once became 0 bp, a change nobody asked for: only 0.01 steps.
+  if (std::fabs(basis_points - std::round(basis_points)) > 1e-6) return false;
+  *bp = static_cast<uint32_t>(std::lround(basis_points));
   return true;
 }
 
@@ -132,7 +135,8 @@ int RunControlCli(const std::vector<std::string>& args) {
     command->add_option("--reason", reason, "why (recorded in the audit trail)")->required();
   };
   auto add_revision = [&](CLI::App* command) {
-    command->add_option("--revision", revision, "the revision this change is based on");
+    command->add_option("--revision", revision, "the revision this change is based on")
+        ->check(CLI::Range(uint64_t{0}, uint64_t{INT64_MAX}));
   };
   CLI::App* whoami = app.add_subcommand("whoami", "who the agent takes this token for");
   CLI::App* state = app.add_subcommand("state", "the split, versions and last change");
@@ -158,11 +162,22 @@ int RunControlCli(const std::vector<std::string>& args) {
   add_reason(load);
   add_revision(load);
   CLI::App* audit = app.add_subcommand("audit", "audit rows as JSON lines");
-  audit->add_option("--after", after, "rows after this sequence");
+  audit->add_option("--after", after, "rows after this sequence")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{INT64_MAX}));
   audit->add_flag("--follow", follow, "keep printing new rows as they are written");
   CLI::App* verify = app.add_subcommand("verify", "recompute the hash chain on the agent");
 
   if (const auto code = ParseOrExit(app, args, "greylane-ctl")) return *code;
+  if (!IsValidUtf8(reason)) {
+    if (!rollback->parsed()) {
+      std::fprintf(stderr,
+                   "greylane-ctl: the reason is not valid UTF-8 (check the terminal's "
+                   "encoding): %s\n",
+                   TerminalSafe(reason).c_str());
+      return 2;
+    }
+    reason = TerminalSafe(reason, true);  // a rollback goes ahead, its reason escaped
+  }
 
   const absl::StatusOr<ClientToken> token = ReadTokenFile(conn.token_file, conn.role);
   if (!token.ok()) {

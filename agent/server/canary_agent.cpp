@@ -166,7 +166,7 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
   agent->m_control =
       std::make_unique<ControlService>(*agent->m_release, *agent->m_hub, std::move(tokens));
   agent->m_inference = std::make_unique<InferenceService>(
-      *agent->m_pair, InferenceIdentity{c.model_name, c.sticky_header, kAgentVersion});
+      *agent->m_pair, InferenceIdentity{c.agent_id, c.model_name, c.sticky_header, kAgentVersion});
   return agent;
 }
 
@@ -177,7 +177,8 @@ CanaryAgent::~CanaryAgent() {
 void CanaryAgent::ProbeOnce() {
   for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
     const SlotVersion* version = &m_pair->VersionAt(slot);
-    const grpc::Status status = version->backend->Probe(m_config.probe_timeout);
+    const grpc::Status status =
+        version->backend->Probe(m_config.probe_timeout, ForwardingName(m_config.agent_id));
     m_release->RecordHealth(slot, version,
                             {status.ok() ? v1::HEALTHY : v1::UNHEALTHY, status.error_message(),
                              UnixMillis(std::chrono::system_clock::now())});
@@ -250,6 +251,21 @@ absl::Status CanaryAgent::WriteReadyFile(const std::string& path) const {
     if (target == state / own) {
       return absl::FailedPreconditionError("the ready file " + Quote(path, 300) +
                                            " would replace the agent's own " + own);
+    }
+  }
+  if (fs::exists(existing)) {
+    // Only a ready file is replaced: a config or model file given by
+    // mistake (the config once became `control=...`) is not.
+    char head[8] = {};
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    const ssize_t n = fd < 0 ? -1 : ::read(fd, head, sizeof(head));
+    if (fd >= 0) ::close(fd);
+    if (n != 0 &&
+        (n != static_cast<ssize_t>(sizeof(head)) || std::memcmp(head, "control=", 8) != 0)) {
+      return absl::FailedPreconditionError(
+          "the ready file " + Quote(path, 300) +
+          " exists and is not a ready file (it does not start with `control=`); give a new path, "
+          "or remove it if it is an old one");
     }
   }
   if (!m_config.tokens_file.empty() && target == fs::weakly_canonical(m_config.tokens_file, ec)) {

@@ -338,10 +338,14 @@ grpc::ServerUnaryReactor* ControlService::SetSplit(grpc::CallbackServerContext* 
 
 grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* ctx,
                                                    const Raw* request, Raw* response) {
-  return Serve<v1::RollbackRequest, v1::AgentState>(
+  return Serve<v1::RollbackRequestBytes, v1::AgentState>(
       ctx, request, response,
-      [this](const Caller& caller, const v1::RollbackRequest& r, v1::AgentState* out) {
-        grpc::Status s = Admit(caller, Role::kOperator, AuditAction::kRollback, r.reason());
+      [this](const Caller& caller, const v1::RollbackRequestBytes& r, v1::AgentState* out) {
+        // The controller repairs the reason (and says so); a refused
+        // attempt's row gets it escaped.
+        grpc::Status s =
+            Admit(caller, Role::kOperator, AuditAction::kRollback,
+                  IsValidUtf8(r.reason()) ? r.reason() : TerminalSafe(r.reason(), true));
         if (!s.ok()) return s;
         return m_controller.Rollback(caller, r.reason(), out);
       });

@@ -1,5 +1,6 @@
 #include "agent/server/inference_service.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "agent/server/raw_unary.h"
@@ -70,6 +71,11 @@ class InferCall final : public InferCompletion {
     if (problem.empty() && m_request.model_name() != m_service.m_identity.model_name) {
       problem = m_service.UnknownModel(m_request.model_name());
     }
+    grpc::StatusCode problem_code = grpc::StatusCode::INVALID_ARGUMENT;
+    if (problem.empty()) {
+      problem = m_service.ForwardingProblem(MetadataValue(m_ctx, kForwardedViaHeader), &m_via);
+      if (!problem.empty()) problem_code = grpc::StatusCode::FAILED_PRECONDITION;
+    }
 
     m_role = route.role;
     // Role, slot and version all come from the one split read above.
@@ -77,10 +83,10 @@ class InferCall final : public InferCompletion {
     m_version = &pair.VersionAt(m_slot);
     pair.RecorderAt(m_slot).BeginRequest();
     if (!problem.empty()) {
-      OnInferDone({grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, problem), true});
+      OnInferDone({grpc::Status(problem_code, problem), true});
       return;
     }
-    m_version->backend->Infer(m_request, &m_response, this);
+    m_version->backend->Infer(m_request, &m_response, this, m_via);
   }
 
   void OnInferDone(const InferOutcome& outcome) override {
@@ -113,6 +119,7 @@ class InferCall final : public InferCompletion {
   grpc::ByteBuffer* m_raw_response;
   inference::ModelInferRequest m_request;
   inference::ModelInferResponse m_response;
+  std::string m_via;  // the forwarding path, this agent included
   const std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
   ReleaseRole m_role = ReleaseRole::kBaseline;
   SlotIndex m_slot = 0;
@@ -120,7 +127,29 @@ class InferCall final : public InferCompletion {
 };
 
 InferenceService::InferenceService(CanaryPair& pair, InferenceIdentity identity)
-    : m_pair(pair), m_identity(std::move(identity)) {}
+    : m_pair(pair),
+      m_identity(std::move(identity)),
+      m_via_name(ForwardingName(m_identity.agent_id)) {}
+
+std::string InferenceService::ForwardingProblem(std::string_view via, std::string* out) const {
+  size_t hops = 0;
+  for (size_t at = 0; !via.empty() && at <= via.size();) {
+    const size_t comma = std::min(via.find(',', at), via.size());
+    if (via.substr(at, comma - at) == m_via_name) {
+      return "forwarding loop: this request already passed agent " + Quote(m_via_name) + " (path " +
+             Quote(via, 300) + "); an upstream address points back at a greylane agent on its path";
+    }
+    ++hops;
+    at = comma + 1;
+  }
+  if (hops >= kMaxForwardHops) {
+    return "forwarding loop: this request passed " + std::to_string(hops) +
+           " greylane agents (path " + Quote(via, 300) + "), the most allowed is " +
+           std::to_string(kMaxForwardHops - 1);
+  }
+  *out = via.empty() ? m_via_name : std::string(via) + "," + m_via_name;
+  return {};
+}
 
 bool InferenceService::ResolvePin(std::string_view pin, const SplitValue& split,
                                   ReleaseRole* role) const {

@@ -12,6 +12,7 @@
 namespace greylane {
 
 struct InferenceIdentity {
+  std::string agent_id;  // named on the forwarding path (kForwardedViaHeader)
   std::string model_name;
   std::string sticky_header;  // lower-case, e.g. "x-user-id"
   std::string server_version;
@@ -31,6 +32,9 @@ using InferenceServiceBase = inference::GRPCInferenceService::WithRawCallbackMet
 class InferenceService final : public InferenceServiceBase {
  public:
   InferenceService(CanaryPair& pair, InferenceIdentity identity);
+  // Empty when a request that came `via` these agents may go on, with the
+  // path to send upstream in `out`; else why not (a loop).
+  std::string ForwardingProblem(std::string_view via, std::string* out) const;
 
   using Raw = grpc::ByteBuffer;
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx, const Raw* request,
@@ -58,6 +62,7 @@ class InferenceService final : public InferenceServiceBase {
 
   CanaryPair& m_pair;
   const InferenceIdentity m_identity;
+  const std::string m_via_name;  // ForwardingName(agent_id)
 };
 
 }  // namespace greylane

@@ -283,7 +283,8 @@ grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const Versio
       problem = {grpc::StatusCode::INVALID_ARGUMENT,
                  "cannot build the version: " + std::string(backend.status().message())};
     } else {
-      const grpc::Status probe = (*backend)->Probe(m_limits.probe_timeout);
+      const grpc::Status probe =
+          (*backend)->Probe(m_limits.probe_timeout, ForwardingName(m_identity.agent_id));
       if (!probe.ok()) {
         problem = {
             grpc::StatusCode::FAILED_PRECONDITION,

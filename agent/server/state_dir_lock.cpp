@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -59,13 +60,22 @@ void StateDirLock::Describe(const std::string& detail) {
   ::gethostname(host, sizeof(host) - 1);
   const std::string text = "pid " + std::to_string(::getpid()) + " on " + host + ", started " +
                            m_started + (detail.empty() ? "" : ", " + detail) + "\n";
-  // Only informative (the lock is the directory's): written best effort.
+  // Only informative (the lock is the directory's): written best effort,
+  // beside its place and renamed over it, so a FIFO or a link planted there
+  // is replaced, never opened (a FIFO once blocked the start for good).
+  const std::string tmp = m_path + ".new";
+  ::unlink(tmp.c_str());
   const int fd =
-      ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
   if (fd < 0) return;
-  const ssize_t ignored = ::write(fd, text.data(), text.size());
-  (void)ignored;
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
+  if (!written || ::rename(tmp.c_str(), m_path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    std::fprintf(stderr,
+                 "greylane-agent: cannot write %s (it names this agent to a second one): %s\n",
+                 TerminalSafe(m_path).c_str(), std::strerror(errno));
+  }
 }
 
 StateDirLock::~StateDirLock() {
