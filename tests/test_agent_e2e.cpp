@@ -26,6 +26,16 @@ struct Totals {
   uint64_t All() const { return requests[0] + requests[1]; }
 };
 
+// The candidate "v2-remote" is the upstream agent's v2, over OIP gRPC.
+void UpstreamCandidate(AgentConfig* config, const std::string& address) {
+  config->candidate.version = "v2-remote";
+  config->candidate.backend = "oip-grpc";
+  config->candidate.upstream.address = address;
+  config->candidate.upstream.model = "digits";
+  config->candidate.upstream.version = "v2";
+  config->candidate.upstream.deadline = std::chrono::milliseconds(500);
+}
+
 void Add(Totals* t, const v1::MetricsFrame& frame) {
   ++t->frames;
   for (const auto& v : frame.versions()) {
@@ -437,12 +447,7 @@ class TestAgentE2E final : public QObject {
     // The front agent's candidate is served by this test's agent, upstream.
     AgentConfig config = test::DemoTestConfig(0);
     config.agent_id = "front";
-    config.candidate.version = "v2-remote";
-    config.candidate.backend = "oip-grpc";
-    config.candidate.upstream.address = m_agent->DataAddress();
-    config.candidate.upstream.model = "digits";
-    config.candidate.upstream.version = "v2";
-    config.candidate.upstream.deadline = std::chrono::milliseconds(500);
+    UpstreamCandidate(&config, m_agent->DataAddress());
     std::string error;
     auto front = test::StartAgent(config, &error);
     QVERIFY2(front, error.c_str());
@@ -497,12 +502,7 @@ class TestAgentE2E final : public QObject {
     AgentConfig config = test::DemoTestConfig(0);
     config.agent_id = "front";
     config.health_row_gap = std::chrono::milliseconds(0);
-    config.candidate.version = "v2-remote";
-    config.candidate.backend = "oip-grpc";
-    config.candidate.upstream.address = upstream->DataAddress();
-    config.candidate.upstream.model = "digits";
-    config.candidate.upstream.version = "v2";
-    config.candidate.upstream.deadline = std::chrono::milliseconds(500);
+    UpstreamCandidate(&config, upstream->DataAddress());
     auto front = test::StartAgent(config, &error);
     QVERIFY2(front, error.c_str());
     test::Clients clients = test::Connect(*front);

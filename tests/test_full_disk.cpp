@@ -100,6 +100,19 @@ class TestFullDisk final : public QObject {
 
   QTemporaryDir m_outside;
   QString m_volume;
+
+  // Starts the agent on the volume, gives the candidate `basis_points`,
+  // fills the disk and rolls back: in force, its row pending.
+  void RollBackOnAFullDisk(test::DemoAgentProcess& agent, uint32_t basis_points, Remote* op) {
+    agent.SetReadyDir(m_outside.path());
+    QVERIFY2(agent.Start(), qPrintable(agent.Error()));
+    *op = Connect(agent.Control().toStdString(), agent.TokenFile().toStdString(), "operator");
+    v1::AgentState state;
+    QVERIFY(op->SetSplit(basis_points, "ramp", &state).ok());
+    Fill(m_volume + "/filler");
+    QVERIFY(op->Rollback("p99 doubled; disk full", &state).ok());
+    QCOMPARE(state.audit_rows_pending(), 1u);
+  }
   bool m_mounted = false;
 
  private slots:
@@ -200,19 +213,14 @@ class TestFullDisk final : public QObject {
   void pendingRollbackSurvivesKill9() {
     const QString state_dir = m_volume + "/state";
     test::DemoAgentProcess agent(GREYLANE_AGENT_BIN, state_dir);
-    agent.SetReadyDir(m_outside.path());
-    QVERIFY2(agent.Start(), qPrintable(agent.Error()));
-    Remote op = Connect(agent.Control().toStdString(), agent.TokenFile().toStdString(), "operator");
-    v1::AgentState state;
-    QVERIFY(op.SetSplit(4000, "to 40 %", &state).ok());
-    Fill(m_volume + "/filler");
-    QVERIFY(op.Rollback("p99 doubled; disk full", &state).ok());
-    QCOMPARE(state.audit_rows_pending(), 1u);
+    Remote op;
+    RollBackOnAFullDisk(agent, 4000, &op);
+    if (QTest::currentTestFailed()) return;
     agent.Kill();
 
     QVERIFY2(agent.Start(), qPrintable(agent.Error()));  // the disk is still full
     op = Connect(agent.Control().toStdString(), agent.TokenFile().toStdString(), "operator");
-    state = op.State();
+    v1::AgentState state = op.State();
     QCOMPARE(state.split().candidate_basis_points(), 0u);
     QCOMPARE(state.phase(), v1::ROLLED_BACK);
     QVERIFY(state.audit_rows_pending() >= 1u);  // the rollback, and this start
@@ -233,14 +241,9 @@ class TestFullDisk final : public QObject {
   void journalRemovedWhilePendingIsMadeAgain() {
     const QString state_dir = m_volume + "/state";
     test::DemoAgentProcess agent(GREYLANE_AGENT_BIN, state_dir);
-    agent.SetReadyDir(m_outside.path());
-    QVERIFY2(agent.Start(), qPrintable(agent.Error()));
-    Remote op = Connect(agent.Control().toStdString(), agent.TokenFile().toStdString(), "operator");
-    v1::AgentState state;
-    QVERIFY(op.SetSplit(1000, "to 10 %", &state).ok());
-    Fill(m_volume + "/filler");
-    QVERIFY(op.Rollback("rollback, then lose the journal", &state).ok());
-    QCOMPARE(state.audit_rows_pending(), 1u);
+    Remote op;
+    RollBackOnAFullDisk(agent, 1000, &op);
+    if (QTest::currentTestFailed()) return;
     const QString journal = state_dir + "/audit.db-pending";
     const auto inode = [&] { return QFileInfo(journal).exists() ? QFileInfo(journal).size() : -1; };
     QVERIFY(QFile::remove(journal));
@@ -248,7 +251,7 @@ class TestFullDisk final : public QObject {
     agent.Kill();
     QVERIFY2(agent.Start(), qPrintable(agent.Error()));
     op = Connect(agent.Control().toStdString(), agent.TokenFile().toStdString(), "viewer");
-    state = op.State();
+    v1::AgentState state = op.State();
     QCOMPARE(state.split().candidate_basis_points(), 0u);
     QCOMPARE(state.phase(), v1::ROLLED_BACK);
     QVERIFY(QFile::remove(m_volume + "/filler"));
