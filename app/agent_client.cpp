@@ -279,7 +279,7 @@ void AgentClient::Mutate(const QString& action, Request request) {
   auto call = std::make_shared<UnaryCall<Request>>();
   call->request = std::move(request);
   Authorize(call->Context());
-  call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  call->context.set_deadline(std::chrono::system_clock::now() + m_change_deadline);
   call->timer.start();
   Track(call);
   auto done = [this, action, call = call.get()](grpc::Status status) {
@@ -336,6 +336,35 @@ void AgentClient::VerifyAudit() {
                                      Qt::QueuedConnection);
                                  Untrack(call);
                                });
+}
+
+void AgentClient::RefreshState() {
+  if (!m_stub) {
+    QMetaObject::invokeMethod(
+        this, [this] { emit stateRefreshed(grpc::StatusCode::UNAVAILABLE, tr("not connected")); },
+        Qt::QueuedConnection);
+    return;
+  }
+  auto call = std::make_shared<UnaryCall<v1::GetStateRequest>>();
+  Authorize(call->Context());
+  call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  Track(call);
+  m_stub->async()->GetState(
+      call->Context(), &call->request, &call->response,
+      [this, call = call.get()](grpc::Status status) {
+        QMetaObject::invokeMethod(
+            this,
+            [this, code = status.error_code(),
+             message = QString::fromStdString(status.error_message()), state = call->response] {
+              if (code == grpc::StatusCode::OK) {
+                m_state = state;
+                emit stateChanged(m_state);
+              }
+              emit stateRefreshed(code, message);
+            },
+            Qt::QueuedConnection);
+        Untrack(call);
+      });
 }
 
 void AgentClient::SetSplit(uint32_t basis_points, uint64_t expected_revision,

@@ -9,6 +9,7 @@
 #include <QObject>
 #include <QString>
 #include <QTimer>
+#include <chrono>
 
 #include <cstdint>
 #include <memory>
@@ -72,6 +73,11 @@ class AgentClient final : public QObject {
   // Asks the agent to recompute its chain on disk; the answer arrives as
   // verifyFinished.
   void VerifyAudit();
+  // Reads the state once (GetState); the answer arrives as stateRefreshed,
+  // after stateChanged when it succeeded.
+  void RefreshState();
+  // How long a change may wait for its answer (default 10 s; tests shorten it).
+  void SetChangeDeadline(std::chrono::milliseconds deadline) { m_change_deadline = deadline; }
 
   // Shows a recorded state as if the agent had sent it (replays for
   // benchmarks and tests; frames are replayed by emitting frameReceived).
@@ -92,6 +98,7 @@ class AgentClient final : public QObject {
                         const greylane::v1::AgentState& state, double elapsed_ms);
   void verifyFinished(int code, const QString& message,
                       const greylane::v1::VerifyAuditResponse& verdict);
+  void stateRefreshed(int code, const QString& message);
 
  private:
   template <typename Message>
@@ -127,6 +134,7 @@ class AgentClient final : public QObject {
   QTimer m_stale_timer;
   QTimer m_retry_timer;
   int m_backoff_ms = 500;
+  std::chrono::milliseconds m_change_deadline{10000};
 
   bool NoCallsLeft() const ABSL_SHARED_LOCKS_REQUIRED(m_calls_mutex) { return m_calls.empty(); }
 

@@ -77,6 +77,21 @@ class TestConsoleE2e final : public QObject {
     return state;
   }
 
+  // A change made behind the console's back, as greylane-ctl would.
+  grpc::Status SetSplitElsewhere(uint32_t basis_points, const std::string& reason) const {
+    auto stub = greylane::v1::Agent::NewStub(
+        grpc::CreateChannel(m_agent->Control().toStdString(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + m_agent->Token("operator").toStdString());
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    greylane::v1::SetSplitRequest request;
+    request.set_candidate_basis_points(basis_points);
+    request.set_expected_revision(AgentTruth().split().revision());
+    request.set_reason(reason);
+    greylane::v1::AgentState state;
+    return stub->SetSplit(&context, request, &state);
+  }
+
   greylane::ReasonDialog* WaitForDialog() const {
     greylane::ReasonDialog* dialog = nullptr;
     [&] {
@@ -333,6 +348,43 @@ class TestConsoleE2e final : public QObject {
     QCOMPARE(m_session->Client().State().split().candidate_basis_points(), 0u);
     QVERIFY(view->HeaderText().contains("ROLLED BACK"));
     QVERIFY(m_session->Audit().ChainOk());
+  }
+
+  // A rollback against a frozen agent: no answer is not a refusal. The
+  // console says the outcome is unknown, re-reads the state once the agent
+  // answers, and then says it was applied; the result fades when a later
+  // change (from the command line) moves the state on.
+  void aTimedOutRollbackIsOutcomeUnknownThenTheTruth() {
+    greylane::ReleaseView* view = m_console->window->Release();
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->Client().CurrentLink(), AgentClient::Link::Live, 20000);
+    QVERIFY(SetSplitElsewhere(1500, "ramp before the freeze").ok());
+    QTRY_COMPARE_WITH_TIMEOUT(m_session->Client().State().split().candidate_basis_points(), 1500u,
+                              5000);
+    m_session->Client().SetChangeDeadline(std::chrono::milliseconds(1500));
+    m_agent->Pause();
+    view->RequestRollback();
+    greylane::ReasonDialog* dialog = WaitForDialog();
+    QVERIFY(dialog);
+    QSignalSpy done(&m_session->Client(), &AgentClient::mutationFinished);
+    dialog->accept();
+    QVERIFY(done.wait(10000));
+    QCOMPARE(done.at(0).at(1).toInt(), static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
+    QVERIFY2(view->ResultText().contains("outcome unknown"), qPrintable(view->ResultText()));
+    QVERIFY(!view->ResultText().contains("refused"));
+    m_agent->Resume();
+    QTRY_VERIFY2_WITH_TIMEOUT(!view->ResultText().contains("outcome unknown"),
+                              qPrintable(view->ResultText()), 15000);
+    // Whichever it was (the agent may drop a call whose deadline passed
+    // while it was frozen), the console now says what the agent says.
+    const bool rolled_back = AgentTruth().phase() == greylane::v1::ROLLED_BACK;
+    QVERIFY2(view->ResultText().contains(rolled_back ? "was applied" : "was NOT applied"),
+             qPrintable(view->ResultText()));
+    qInfo("after the freeze: %s", qPrintable(view->ResultText()));
+    m_session->Client().SetChangeDeadline(std::chrono::seconds(10));
+
+    QVERIFY(SetSplitElsewhere(1000, "10 % from the command line").ok());
+    QTRY_VERIFY2_WITH_TIMEOUT(view->ResultText().startsWith("Earlier, at revision"),
+                              qPrintable(view->ResultText()), 5000);
   }
 
   void verifiesTheChainOnTheAgent() {

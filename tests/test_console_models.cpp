@@ -21,6 +21,7 @@
 #include "app/console_options.h"
 #include "app/credential_store.h"
 #include "app/fleet_model.h"
+#include "app/mutation_outcome.h"
 #include "common/audit_proto.h"
 #include "ui/connect_dialog.h"
 #include "ui/main_window.h"
@@ -78,6 +79,43 @@ class TestConsoleModels final : public QObject {
   Q_OBJECT
 
  private slots:
+  // A call with no answer is judged from the state read afterwards.
+  void aChangeWithoutAnswerIsJudgedFromTheFreshState() const {
+    QVERIFY(
+        greylane::OutcomeUnknown(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded", 10000));
+    QVERIFY(greylane::OutcomeUnknown(grpc::StatusCode::UNAVAILABLE, "Socket closed", 120));
+    QVERIFY(!greylane::OutcomeUnknown(grpc::StatusCode::UNAVAILABLE, "not connected",
+                                      0));  // never sent
+    QVERIFY(!greylane::OutcomeUnknown(grpc::StatusCode::PERMISSION_DENIED, "role viewer", 3));
+    const greylane::SentChange sent{"rollback", "p99 doubled", "ops", 7, 40, 0};
+    greylane::v1::AgentState fresh;
+    fresh.mutable_split()->set_revision(7);
+    fresh.mutable_split()->set_candidate_basis_points(1500);
+    fresh.set_phase(greylane::v1::CANARY);
+    fresh.mutable_last_change()->set_audit_sequence(40);
+    greylane::ChangeVerdict verdict = greylane::JudgeFromFreshState(sent, fresh);
+    QVERIFY(!verdict.applied);
+    QVERIFY2(verdict.text.contains("NOT applied: nothing changed"), qPrintable(verdict.text));
+    // Applied: the last change is this caller's rollback, after the one before.
+    fresh.mutable_split()->set_revision(8);
+    fresh.mutable_split()->set_candidate_basis_points(0);
+    fresh.set_phase(greylane::v1::ROLLED_BACK);
+    fresh.mutable_last_change()->set_audit_sequence(41);
+    fresh.mutable_last_change()->set_action("rollback");
+    fresh.mutable_last_change()->set_actor("ops");
+    verdict = greylane::JudgeFromFreshState(sent, fresh);
+    QVERIFY(verdict.applied);
+    QVERIFY2(verdict.text.contains("was applied"), qPrintable(verdict.text));
+    // Someone else's change came first and ours is not the last.
+    fresh.set_phase(greylane::v1::CANARY);
+    fresh.mutable_split()->set_candidate_basis_points(2000);
+    fresh.mutable_last_change()->set_action("set_split");
+    fresh.mutable_last_change()->set_actor("someone");
+    verdict = greylane::JudgeFromFreshState(sent, fresh);
+    QVERIFY(!verdict.applied);
+    QVERIFY2(verdict.text.contains("someone did split change"), qPrintable(verdict.text));
+  }
+
   void auditModelRecomputesTheChain() const {
     AuditTrailModel model;
     QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);

@@ -191,6 +191,12 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   m_split = new TrafficSplitControl;
   layout->addWidget(m_split);
 
+  m_recheck_timer.setInterval(1000);
+  connect(&m_recheck_timer, &QTimer::timeout, this, [this] {
+    if (!m_session || !m_outcome_unknown || m_refreshing) return;
+    m_refreshing = true;
+    m_session->Client().RefreshState();
+  });
   m_redraw_timer.setSingleShot(true);
   connect(&m_redraw_timer, &QTimer::timeout, this, &ReleaseView::Redraw);
   connect(m_window, &QComboBox::currentIndexChanged, this,
@@ -212,7 +218,12 @@ void ReleaseView::SetSession(AgentSession* session) {
   m_session = session;
   m_unsent_reason.clear();
   m_in_flight.clear();
+  m_sent.reset();
+  m_outcome_unknown = false;
+  m_refreshing = false;
+  m_recheck_timer.stop();
   m_result->clear();
+  m_result_html.clear();
   m_split->DiscardProposal();
   if (session) {
     m_connections << connect(session, &AgentSession::changed, this, [this] {
@@ -224,6 +235,8 @@ void ReleaseView::SetSession(AgentSession* session) {
                              &ReleaseView::ScheduleRedraw);
     m_connections << connect(&session->Client(), &AgentClient::mutationFinished, this,
                              &ReleaseView::OnMutationFinished);
+    m_connections << connect(&session->Client(), &AgentClient::stateRefreshed, this,
+                             &ReleaseView::OnStateRefreshed);
     m_connections << connect(&session->Audit(), &AuditTrailModel::chainChanged, this,
                              &ReleaseView::ScheduleRedraw);
   }
@@ -321,6 +334,7 @@ void ReleaseView::RefreshHeader() {
   } else {
     m_last_change->clear();
   }
+  FadeStaleResult();
   const auto link = m_session->Client().CurrentLink();
   const QString you =
       m_session->Client().Identity().identity().empty()
@@ -540,6 +554,14 @@ void ReleaseView::Send(const QString& action, const QString& reason) {
   m_unsent_reason.insert(action, reason);  // until the agent confirms
   m_in_flight = action;
   AgentClient& client = m_session->Client();
+  m_sent = SentChange{action,
+                      reason,
+                      Q(client.Identity().identity()),
+                      client.State().split().revision(),
+                      client.State().last_change().audit_sequence(),
+                      action == ActionId(AuditAction::kSetSplit) ? m_split->Proposed() : 0u};
+  m_outcome_unknown = false;
+  m_recheck_timer.stop();
   if (action == ActionId(AuditAction::kRollback)) {
     ShowResult(tr("Rolling back…"));
     client.Rollback(reason);
@@ -601,6 +623,24 @@ void ReleaseView::OnMutationFinished(const QString& action, int code, const QStr
     RefreshControls();
     return;
   }
+  if (OutcomeUnknown(code, message, elapsed_ms) && m_sent && m_sent->action == action) {
+    // Sent, and no answer: the agent may well have applied it.
+    m_outcome_unknown = true;
+    ShowResult(tr("<b style='color:#c77700'>⏳ %1: outcome unknown.</b> No answer from %2 after "
+                  "%3 s (%4). Re-reading the state until the agent answers; this line will say "
+                  "whether it was applied.")
+                   .arg(Q(AuditActionTitle(action.toStdString())).toHtmlEscaped(),
+                        m_session ? m_session->Name().toHtmlEscaped() : QString())
+                   .arg(elapsed_ms / 1000.0, 0, 'f', 1)
+                   .arg(message.toHtmlEscaped()));
+    m_recheck_timer.start();
+    if (m_session && !m_refreshing) {
+      m_refreshing = true;
+      m_session->Client().RefreshState();
+    }
+    RefreshControls();
+    return;
+  }
   ShowResult(tr("<b style='color:#d93025'>✖ %1 refused by %2:</b> %3 <i>(your reason is kept)</i>")
                  .arg(Q(AuditActionTitle(action.toStdString())).toHtmlEscaped(),
                       m_session ? m_session->Name().toHtmlEscaped() : QString(),
@@ -608,9 +648,48 @@ void ReleaseView::OnMutationFinished(const QString& action, int code, const QStr
   RefreshControls();
 }
 
+void ReleaseView::OnStateRefreshed(int code, const QString& message) {
+  m_refreshing = false;
+  if (!m_outcome_unknown || !m_sent || !m_session) return;
+  if (code != grpc::StatusCode::OK) {
+    ShowResult(tr("<b style='color:#c77700'>⏳ %1: outcome unknown.</b> The agent still does not "
+                  "answer (%2); asking again every second.")
+                   .arg(Q(AuditActionTitle(m_sent->action.toStdString())).toHtmlEscaped(),
+                        message.toHtmlEscaped()));
+    return;
+  }
+  m_outcome_unknown = false;
+  m_recheck_timer.stop();
+  const ChangeVerdict verdict = JudgeFromFreshState(*m_sent, m_session->Client().State());
+  if (verdict.applied) m_unsent_reason.remove(m_sent->action);
+  ShowResult(verdict.applied
+                 ? tr("<b style='color:#2e9d4f'>✔ %1</b>").arg(verdict.text.toHtmlEscaped())
+                 : tr("<b style='color:#d93025'>✖ %1</b> <i>(your reason is kept)</i>")
+                       .arg(verdict.text.toHtmlEscaped()));
+  RefreshHeader();
+  RefreshControls();
+}
+
 void ReleaseView::ShowResult(const QString& html) {
   m_result->setText(html);
+  m_result_html = html;
+  m_result_faded = false;
+  m_result_revision = m_session ? m_session->Client().State().split().revision() : 0;
   emit actionReported(Plain(html));
+}
+
+void ReleaseView::FadeStaleResult() {
+  if (m_result_html.isEmpty() || m_result_faded || m_outcome_unknown || !m_in_flight.isEmpty() ||
+      !m_session) {
+    return;
+  }
+  const uint64_t revision = m_session->Client().State().split().revision();
+  if (revision == m_result_revision) return;
+  m_result_faded = true;
+  m_result->setText(tr("<span style='color:palette(mid)'>Earlier, at revision %1 (the state has "
+                       "moved on since): %2</span>")
+                        .arg(m_result_revision)
+                        .arg(Plain(m_result_html).toHtmlEscaped()));
 }
 
 QString ReleaseView::HeaderText() const {

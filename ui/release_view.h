@@ -8,7 +8,10 @@
 #include <QTimer>
 #include <QWidget>
 
+#include <optional>
+
 #include "app/agent_session.h"
+#include "app/mutation_outcome.h"
 #include "ui/reason_dialog.h"
 
 class QComboBox;
@@ -74,6 +77,8 @@ class ReleaseView final : public QWidget {
                         const QString& button, const QString& default_reason, bool destructive);
   void Send(const QString& action, const QString& reason);
   void ShowResult(const QString& html);
+  void OnStateRefreshed(int code, const QString& message);
+  void FadeStaleResult();
 
   QPointer<AgentSession> m_session;
   QList<QMetaObject::Connection> m_connections;
@@ -103,6 +108,17 @@ class ReleaseView final : public QWidget {
   QHash<QString, QString> m_unsent_reason;
   QString m_in_flight;  // the action awaiting its answer
   uint32_t m_in_flight_split = 0;
+  // The change last sent; while its outcome is unknown (no answer), the
+  // state is re-read every second until the agent answers.
+  std::optional<SentChange> m_sent;
+  bool m_outcome_unknown = false;
+  bool m_refreshing = false;
+  QTimer m_recheck_timer;
+  // A result belongs to the revision it reported; it fades once the state
+  // moves on (a later change from elsewhere).
+  uint64_t m_result_revision = 0;
+  QString m_result_html;
+  bool m_result_faded = false;
   QElapsedTimer m_confirmed;
   double m_confirm_to_shown_ms = 0;
 };
