@@ -52,6 +52,7 @@ WindowSummary MetricsHistory::Summarize(const std::string& version, int seconds)
   s.seconds = seconds;
   s.requests_per_second = static_cast<double>(s.requests) / seconds;
   s.server_error_rate = s.requests ? static_cast<double>(server_errors) / s.requests : 0.0;
+  s.successes = merged.Count();
   s.p50_ms = merged.QuantileMillis(0.5);
   s.p99_ms = merged.QuantileMillis(0.99);
   return s;

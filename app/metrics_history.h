@@ -35,6 +35,7 @@ struct WindowSummary {
   double p50_ms = 0;
   double p99_ms = 0;
   uint64_t requests = 0;
+  uint64_t successes = 0;  // requests with a latency: the sketch's count
 };
 
 class MetricsHistory {

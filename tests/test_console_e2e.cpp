@@ -4,6 +4,10 @@
 // loses a race to another writer and keeps its proposal, rolls back with
 // the keyboard shortcut and Enter, shows a viewer disabled controls, and
 // goes stale / disconnected and recovers when the agent stops and returns.
+#include <QAbstractButton>
+#include <QAbstractSlider>
+#include <QAbstractSpinBox>
+#include <QComboBox>
 #include <QtTest>
 
 #include <QLineEdit>
@@ -385,6 +389,53 @@ class TestConsoleE2e final : public QObject {
     QVERIFY(SetSplitElsewhere(1000, "10 % from the command line").ok());
     QTRY_VERIFY2_WITH_TIMEOUT(view->ResultText().startsWith("Earlier, at revision"),
                               qPrintable(view->ResultText()), 5000);
+  }
+
+  // At 1280x720 and 1024x768 the window fits and every control is inside
+  // it, unclipped (once Rollback was off-screen at 1280x720).
+  void fitsSmallScreens_data() const {
+    QTest::addColumn<QSize>("size");
+    QTest::newRow("1280x720") << QSize(1280, 720);
+    QTest::newRow("1024x768") << QSize(1024, 768);
+  }
+  void fitsSmallScreens() const {
+    QFETCH(QSize, size);
+    MainWindow* window = m_console->window.get();
+    const QSize before = window->size();
+    window->resize(size);
+    QTRY_COMPARE_WITH_TIMEOUT(window->size(), size, 2000);  // not held larger by a minimum
+    window->Release()->Redraw();
+    QCoreApplication::processEvents();
+    const QRect inside = window->rect();
+    QStringList outside;
+    for (QWidget* w : window->findChildren<QWidget*>()) {
+      if (!w->isVisible() || w->window() != window) continue;
+      if (!qobject_cast<QAbstractButton*>(w) && !qobject_cast<QComboBox*>(w) &&
+          !qobject_cast<QAbstractSlider*>(w) && !qobject_cast<QAbstractSpinBox*>(w) &&
+          !qobject_cast<QLineEdit*>(w)) {
+        continue;
+      }
+      if (qobject_cast<QLineEdit*>(w) && qobject_cast<QAbstractSpinBox*>(w->parentWidget()))
+        continue;
+      const QRect at(w->mapTo(window, QPoint(0, 0)), w->size());
+      // Whole, inside the window, and not cut by a parent too small for it.
+      if (!inside.contains(at) || w->visibleRegion().boundingRect().size() != w->size()) {
+        outside << QStringLiteral("%1 '%2' at %3,%4 %5x%6")
+                       .arg(w->metaObject()->className(),
+                            qobject_cast<QAbstractButton*>(w)
+                                ? qobject_cast<QAbstractButton*>(w)->text()
+                                : w->accessibleName())
+                       .arg(at.x())
+                       .arg(at.y())
+                       .arg(at.width())
+                       .arg(at.height());
+      }
+    }
+    window->grab().save(QStringLiteral(GREYLANE_TEST_OUTPUT_DIR "/console-%1x%2.png")
+                            .arg(size.width())
+                            .arg(size.height()));
+    window->resize(before);
+    QVERIFY2(outside.isEmpty(), qPrintable(outside.join(u'\n')));
   }
 
   void verifiesTheChainOnTheAgent() {

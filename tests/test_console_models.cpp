@@ -2,6 +2,7 @@
 // audit trail model (chain recomputed here, a remembered head, export),
 // the fleet model, settings, the command line, the split control and the
 // time-series chart.
+#include <QScreen>
 #include <QtTest>
 
 #include <QAbstractItemModelTester>
@@ -22,6 +23,7 @@
 #include "app/credential_store.h"
 #include "app/fleet_model.h"
 #include "app/mutation_outcome.h"
+#include "app/version_comparison.h"
 #include "common/audit_proto.h"
 #include "ui/connect_dialog.h"
 #include "ui/main_window.h"
@@ -79,6 +81,39 @@ class TestConsoleModels final : public QObject {
   Q_OBJECT
 
  private slots:
+  // Colour needs a relative and an absolute difference and enough samples;
+  // errors count without any latency.
+  void theCandidateIsRedOnlyForRealDifferences() const {
+    greylane::WindowSummary baseline, candidate;
+    baseline.requests = baseline.successes = 100;
+    candidate.requests = candidate.successes = 100;
+    baseline.p50_ms = 0.010;
+    baseline.p99_ms = 0.0185;
+    candidate.p50_ms = 0.011;
+    candidate.p99_ms = 0.0455;  // "+146 %", 27 µs: noise
+    greylane::CandidateComparison c = greylane::CompareCandidate(baseline, candidate);
+    QCOMPARE(c.p99_diff, QStringLiteral("+146 %"));
+    QVERIFY(!c.worse);
+    candidate.p99_ms = 30;
+    baseline.p99_ms = 20;
+    candidate.successes = 50;  // too few to judge
+    c = greylane::CompareCandidate(baseline, candidate);
+    QVERIFY(!c.worse);
+    QVERIFY2(c.why.contains("too few"), qPrintable(c.why));
+    candidate.successes = 500;
+    c = greylane::CompareCandidate(baseline, candidate);
+    QVERIFY(c.worse);
+    QVERIFY2(c.why.contains("p99 30.00 ms against 20.00 ms"), qPrintable(c.why));
+    // Every request failing: no latency at all, and worse.
+    candidate = {};
+    candidate.requests = 40;
+    candidate.server_error_rate = 1.0;
+    c = greylane::CompareCandidate(baseline, candidate);
+    QVERIFY(c.worse);
+    QVERIFY(c.p99_diff.isEmpty());
+    QVERIFY2(c.why.contains("server errors 100.00 %"), qPrintable(c.why));
+  }
+
   // A call with no answer is judged from the state read afterwards.
   void aChangeWithoutAnswerIsJudgedFromTheFreshState() const {
     QVERIFY(
@@ -320,6 +355,37 @@ class TestConsoleModels final : public QObject {
     QVERIFY(!directory.RememberedHead("agent-999"));
   }
 
+  // A fresh start, or a geometry saved on a larger screen: the window fits
+  // the screen it opens on, never 1400x950 regardless.
+  void windowFitsTheScreen() const {
+    QTemporaryDir dir;
+    const QString ini = dir.filePath("console.ini");
+    const QRect available = QGuiApplication::primaryScreen()->availableGeometry();
+    {
+      greylane::AgentDirectory directory(ini);
+      greylane::CredentialStore credentials;
+      credentials.UseMemoryOnly("test");
+      greylane::FleetModel fleet;
+      greylane::MainWindow window(fleet, directory, credentials);
+      QVERIFY(window.width() <= available.width() && window.height() <= available.height());
+      window.show();
+      window.setGeometry(0, 0, available.width() + 600, available.height() + 400);
+      window.close();  // saves the oversized geometry
+    }
+    greylane::AgentDirectory directory(ini);
+    greylane::CredentialStore credentials;
+    credentials.UseMemoryOnly("test");
+    greylane::FleetModel fleet;
+    greylane::MainWindow window(fleet, directory, credentials);
+    window.RestoreWindowState();
+    QVERIFY2(window.width() <= available.width() && window.height() <= available.height(),
+             qPrintable(QStringLiteral("%1x%2 on %3x%4")
+                            .arg(window.width())
+                            .arg(window.height())
+                            .arg(available.width())
+                            .arg(available.height())));
+  }
+
   void windowRestoresGeometryAndTheLastAgent() const {
     QTemporaryDir dir;
     QRect expected;
@@ -331,7 +397,8 @@ class TestConsoleModels final : public QObject {
       greylane::FleetModel fleet;
       greylane::MainWindow window(fleet, directory, credentials);
       window.show();
-      window.setGeometry(40, 50, 1111, 877);
+      // A geometry saved on a larger screen is fitted (windowFitsTheScreen).
+      window.setGeometry(40, 50, 1011, 690);
       expected = window.geometry();
       for (const char* name : {"a", "b", "c"}) {
         greylane::AgentEndpoint e;
@@ -351,7 +418,14 @@ class TestConsoleModels final : public QObject {
     greylane::FleetModel fleet;
     greylane::MainWindow window(fleet, directory, credentials);
     window.RestoreWindowState();
-    QCOMPARE(window.geometry(), expected);
+    const QRect available = QGuiApplication::primaryScreen()->availableGeometry();
+    if (available.contains(expected)) {
+      QCOMPARE(window.geometry(), expected);
+    } else {
+      // The window's least size does not fit this screen (offscreen runs at
+      // 800x800): it is fitted from the screen's corner instead.
+      QCOMPARE(window.geometry().topLeft(), available.topLeft());
+    }
     window.RestoreSavedAgents();  // no token in memory: they start without one
     QTRY_COMPARE(fleet.Count(), 3);
     QVERIFY(window.Selected());

@@ -2,7 +2,10 @@
 // history replayed after a reconnect not counted twice.
 #include <QtTest>
 
+#include <cmath>
+
 #include "app/metrics_history.h"
+#include "app/release_series.h"
 
 using namespace greylane;
 
@@ -28,6 +31,50 @@ class TestMetricsHistory final : public QObject {
   Q_OBJECT
 
  private slots:
+  // A missing second and a second without a successful request are gaps
+  // (NaN), never a line bridging them; markers come from changes in force.
+  void gapsStayGaps() const {
+    MetricsHistory history;
+    for (int s = 1; s <= 10; ++s) history.Add(Frame(s * 1000, {500.0, 520.0}));
+    history.Add(Frame(11000, {}, 7));                                      // every request failed
+    for (int s = 50; s <= 52; ++s) history.Add(Frame(s * 1000, {500.0}));  // 38 s frozen
+    auto row = [](int64_t at, const char* action, const char* outcome, const char* reason) {
+      AuditRecord r;
+      r.time_unix_ms = at;
+      r.action = action;
+      r.outcome = outcome;
+      r.reason = reason;
+      return r;
+    };
+    std::vector<AuditRecord> trail;
+    trail.push_back(row(11000, "health", "ok",
+                        "candidate 'v2' is UNHEALTHY: upstream 127.0.0.1:1 ModelInfer: Deadline"));
+    trail.push_back(row(51000, "rollback", "ok", "p99"));
+    trail.push_back(row(51500, "rollback", "denied", "viewer tried"));
+    const ReleaseSeries series = BuildReleaseSeries(history, {"v1", "v2"}, trail, 300);
+    QCOMPARE(series.newest_unix_ms, int64_t{52000});
+    const VersionSeries& v = series.versions[0];
+    int gaps = 0;
+    for (const QPointF& p : v.rate) gaps += std::isnan(p.y());
+    QCOMPARE(gaps, 1);  // the freeze
+    // The failed second: 7 requests, 100 % errors, no latency.
+    const auto failed =
+        std::find_if(v.rate.begin(), v.rate.end(), [](const QPointF& p) { return p.x() == -41.0; });
+    QVERIFY(failed != v.rate.end());
+    QCOMPARE(failed->y(), 7.0);
+    const qsizetype at = failed - v.rate.begin();
+    QCOMPARE(v.errors[at].y(), 100.0);
+    QVERIFY(std::isnan(v.p99[at].y()));
+    QVERIFY(std::isnan(v.p50[at].y()));
+    QVERIFY(!std::isnan(v.p99[at - 1].y()));
+    QVERIFY(series.versions[1].rate.isEmpty());  // nothing for v2
+    QCOMPARE(series.markers.size(), 2);          // the denied attempt changed nothing
+    QCOMPARE(series.markers[0].kind, ChangeMarker::Kind::Rollback);
+    QCOMPARE(series.markers[0].x, -1.0);
+    QCOMPARE(series.markers[1].kind, ChangeMarker::Kind::Unhealthy);
+    QCOMPARE(series.markers[1].label, QStringLiteral("candidate 'v2' is UNHEALTHY"));
+  }
+
   void ringIsBounded() const {
     MetricsHistory history(60);
     for (int s = 1; s <= 1000; ++s) history.Add(Frame(s * 1000, {100.0}));

@@ -1,5 +1,8 @@
 #include "ui/main_window.h"
 
+#include <QGuiApplication>
+#include <QScreen>
+
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -65,11 +68,11 @@ MainWindow::MainWindow(FleetModel& fleet, AgentDirectory& directory, CredentialS
   addDockWidget(Qt::LeftDockWidgetArea, fleet_dock);
 
   m_audit = new AuditTrailView(AuditTrailModel::kOutcomeRole);
-  auto* audit_dock = new QDockWidget(tr("Audit trail"));
-  audit_dock->setObjectName(QStringLiteral("AuditDock"));
-  audit_dock->setWidget(m_audit);
-  audit_dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
-  addDockWidget(Qt::BottomDockWidgetArea, audit_dock);
+  m_audit_dock = new QDockWidget(tr("Audit trail"));
+  m_audit_dock->setObjectName(QStringLiteral("AuditDock"));
+  m_audit_dock->setWidget(m_audit);
+  m_audit_dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+  addDockWidget(Qt::BottomDockWidgetArea, m_audit_dock);
 
   m_identity = new QLabel;
   m_keychain = new QLabel;
@@ -92,7 +95,20 @@ MainWindow::MainWindow(FleetModel& fleet, AgentDirectory& directory, CredentialS
   m_wanted_selection = m_directory.LastSelected();
   BuildMenus();
   RefreshStatus();
-  resize(1400, 950);
+  FitToScreen();
+}
+
+void MainWindow::FitToScreen() {
+  // 1400x950 where there is room; on a smaller screen (a laptop at
+  // 1280x720, a projector at 1024x768) the available area, so no control
+  // starts off-screen.
+  const QScreen* screen = this->screen() ? this->screen() : QGuiApplication::primaryScreen();
+  const QRect available = screen ? screen->availableGeometry() : QRect(0, 0, 1400, 950);
+  const QSize wanted(std::min(1400, available.width()), std::min(950, available.height()));
+  resize(wanted);
+  if (screen && !available.contains(frameGeometry())) move(available.topLeft());
+  // The charts get the height; the trail keeps about a fifth (it scrolls).
+  resizeDocks({m_audit_dock}, {std::max(130, wanted.height() / 5)}, Qt::Vertical);
 }
 
 MainWindow::~MainWindow() {
@@ -368,6 +384,9 @@ void MainWindow::RestoreWindowState() {
   QSettings& settings = m_directory.Settings();
   restoreGeometry(settings.value(QStringLiteral("geometry")).toByteArray());
   restoreState(settings.value(QStringLiteral("window_state")).toByteArray());
+  // Saved on a larger screen (or another monitor): fit this one.
+  const QScreen* screen = this->screen();
+  if (screen && !screen->availableGeometry().contains(frameGeometry())) FitToScreen();
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

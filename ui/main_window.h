@@ -11,6 +11,7 @@
 #include "app/fleet_model.h"
 
 class QAction;
+class QDockWidget;
 class QLabel;
 class QListView;
 
@@ -34,6 +35,8 @@ class MainWindow final : public QMainWindow {
   void Select(int row);
   void SetDark(bool dark);
   void RestoreWindowState();
+  // The default size, bounded by the screen available (1400x950 at most).
+  void FitToScreen();
 
   ReleaseView* Release() const { return m_release; }
   AuditTrailView* AuditView() const { return m_audit; }
@@ -60,6 +63,7 @@ class MainWindow final : public QMainWindow {
   AgentDirectory& m_directory;
   CredentialStore& m_credentials;
   ReleaseView* m_release;
+  QDockWidget* m_audit_dock = nullptr;
   AuditTrailView* m_audit;
   QListView* m_list;
   QLabel* m_identity;

@@ -13,6 +13,8 @@
 #include <grpcpp/support/status.h>
 
 #include "app/fleet_model.h"
+#include "app/release_series.h"
+#include "app/version_comparison.h"
 #include "ui/reason_dialog.h"
 #include "ui/rollback_keys.h"
 #include "widgets/time_series_chart.h"
@@ -185,8 +187,12 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   }
   m_latency->SetWindow(m_window_seconds);
   m_traffic->SetWindow(m_window_seconds);
-  layout->addWidget(m_latency, 1);
-  layout->addWidget(m_traffic, 1);
+  // Stacked where there is height; side by side on a short screen
+  // (1280x720), where stacked charts would be too flat to read.
+  m_charts = new QBoxLayout(QBoxLayout::TopToBottom);
+  m_charts->addWidget(m_latency, 1);
+  m_charts->addWidget(m_traffic, 1);
+  layout->addLayout(m_charts, 1);
 
   m_split = new TrafficSplitControl;
   layout->addWidget(m_split);
@@ -243,6 +249,14 @@ void ReleaseView::SetSession(AgentSession* session) {
   RefreshHeader();
   RefreshControls();
   Redraw();
+}
+
+void ReleaseView::resizeEvent(QResizeEvent* event) {
+  QWidget::resizeEvent(event);
+  const auto direction = height() < kSideBySideBelowHeight && width() >= kSideBySideFromWidth
+                             ? QBoxLayout::LeftToRight
+                             : QBoxLayout::TopToBottom;
+  if (m_charts->direction() != direction) m_charts->setDirection(direction);
 }
 
 void ReleaseView::ScheduleRedraw() {
@@ -412,26 +426,26 @@ void ReleaseView::RefreshCards() {
       d.error_rate = summaries[i].server_error_rate;
       d.p50_ms = summaries[i].p50_ms;
       d.p99_ms = summaries[i].p99_ms;
+      d.requests = summaries[i].requests;
+      d.successes = summaries[i].successes;
     }
-    if (cards[0].has_traffic && cards[1].has_traffic) {
-      cards[1].p50_diff = RelativeDiff(summaries[1].p50_ms, summaries[0].p50_ms);
-      cards[1].p99_diff = RelativeDiff(summaries[1].p99_ms, summaries[0].p99_ms);
-      cards[1].worse = summaries[1].p99_ms > summaries[0].p99_ms * 1.1 ||
-                       summaries[1].server_error_rate > summaries[0].server_error_rate + 0.001;
-    }
+    const CandidateComparison comparison = CompareCandidate(summaries[0], summaries[1]);
+    cards[1].p50_diff = comparison.p50_diff;
+    cards[1].p99_diff = comparison.p99_diff;
+    cards[1].worse = comparison.worse;
+    cards[1].verdict = comparison.why;
   }
   m_baseline_card->Show(cards[0]);
   m_candidate_card->Show(cards[1]);
 }
 
 void ReleaseView::RefreshCharts() {
-  QList<QPointF> p99[2], p50[2], rate[2], errors[2];
-  QList<ChartMarker> markers;
+  ReleaseSeries series;
   if (m_session && m_session->Client().State().versions_size() >= 2) {
     const v1::AgentState& s = m_session->Client().State();
-    const MetricsHistory& history = m_session->History();
-    const int64_t newest = history.NewestUnixMs();
-    const int64_t from = newest - (int64_t{m_window_seconds} + 1) * 1000;
+    series =
+        BuildReleaseSeries(m_session->History(), {s.versions(0).version(), s.versions(1).version()},
+                           m_session->Audit().Records(), m_window_seconds);
     for (int i = 0; i < 2; ++i) {
       const std::string& version = s.versions(i).version();
       const QString slot = i == 0 ? tr("baseline") : tr("candidate");
@@ -439,58 +453,30 @@ void ReleaseView::RefreshCharts() {
       m_latency->SetSeriesName(2 * i + 1, tr("%1 p50 (%2)").arg(Q(version), slot));
       m_traffic->SetSeriesName(2 * i, tr("%1 req/s").arg(Q(version)));
       m_traffic->SetSeriesName(2 * i + 1, tr("%1 errors %").arg(Q(version)));
-      const auto& points = history.Points(version);
-      // Only the visible window: walk back from the newest point.
-      auto first = points.end();
-      while (first != points.begin() && std::prev(first)->end_unix_ms > from) --first;
-      const qsizetype n = points.end() - first;
-      for (auto* list : {&p99[i], &p50[i], &rate[i], &errors[i]}) list->reserve(n);
-      for (auto it = first; it != points.end(); ++it) {
-        const double x = (it->end_unix_ms - newest) / 1000.0;
-        rate[i].append({x, static_cast<double>(it->requests)});
-        errors[i].append(
-            {x, it->requests ? 100.0 * static_cast<double>(it->server_errors) / it->requests : 0});
-        if (it->requests > it->server_errors) {  // latency exists only with successes
-          p99[i].append({x, it->p99_ms});
-          p50[i].append({x, it->p50_ms});
-        }
-      }
     }
-    // A marker per change in force, from the audit trail.
-    const auto& records = m_session->Audit().Records();
-    for (auto it = records.rbegin(); it != records.rend(); ++it) {
-      if (it->time_unix_ms < from) break;
-      if (ParseAuditOutcome(it->outcome) != AuditOutcome::kOk) continue;
-      QColor colour(0x70, 0x78, 0x80);
-      QString label;
-      const std::optional<AuditAction> action = ParseAuditAction(it->action);
-      if (action == AuditAction::kRollback) {
-        colour = QColor(0xd9, 0x30, 0x25);
-        label =
-            tr("rollback → %1").arg(TrafficSplitControl::Percent(it->after.candidate_basis_points));
-      } else if (action == AuditAction::kPromote) {
-        colour = QColor(0x2e, 0x9d, 0x4f);
-        label = tr("promote %1").arg(Q(it->after.baseline_version));
-      } else if (action == AuditAction::kSetSplit) {
-        label = tr("→ %1").arg(TrafficSplitControl::Percent(it->after.candidate_basis_points));
-      } else if (action == AuditAction::kLoadCandidate) {
-        label = tr("load %1").arg(Q(it->after.candidate_version));
-      } else {
-        continue;
-      }
-      markers.append({(it->time_unix_ms - newest) / 1000.0, label, colour});
+  }
+  QList<ChartMarker> markers;
+  for (const ChangeMarker& m : series.markers) {
+    QColor colour(0x70, 0x78, 0x80);
+    if (m.kind == ChangeMarker::Kind::Rollback || m.kind == ChangeMarker::Kind::Unhealthy) {
+      colour = QColor(0xd9, 0x30, 0x25);
+    } else if (m.kind == ChangeMarker::Kind::Promote || m.kind == ChangeMarker::Kind::Healthy) {
+      colour = QColor(0x2e, 0x9d, 0x4f);
     }
+    markers.append({m.x, m.label, colour});
   }
   for (int i = 0; i < 2; ++i) {
-    m_latency->SetPoints(2 * i, p99[i]);
-    m_latency->SetPoints(2 * i + 1, p50[i]);
-    m_traffic->SetPoints(2 * i, rate[i]);
-    m_traffic->SetPoints(2 * i + 1, errors[i]);
+    const VersionSeries& v = series.versions[static_cast<size_t>(i)];
+    m_latency->SetPoints(2 * i, v.p99);
+    m_latency->SetPoints(2 * i + 1, v.p50);
+    m_traffic->SetPoints(2 * i, v.rate);
+    m_traffic->SetPoints(2 * i + 1, v.errors);
   }
-  m_latency->SetMarkers(markers);
-  m_traffic->SetMarkers(markers);
-  m_latency->SetWindow(m_window_seconds);
-  m_traffic->SetWindow(m_window_seconds);
+  for (TimeSeriesChart* chart : {m_latency, m_traffic}) {
+    chart->SetMarkers(markers);
+    chart->SetTimeOrigin(series.newest_unix_ms);
+    chart->SetWindow(m_window_seconds);
+  }
 }
 
 void ReleaseView::OpenReasonDialog(const QString& action, const QString& title,

@@ -14,6 +14,7 @@
 #include "app/mutation_outcome.h"
 #include "ui/reason_dialog.h"
 
+class QBoxLayout;
 class QComboBox;
 class QLabel;
 class QPushButton;
@@ -59,11 +60,16 @@ class ReleaseView final : public QWidget {
   int RedrawCount() const { return m_redraws; }
 
   static constexpr int kRedrawDelayMs = 33;
+  static constexpr int kSideBySideBelowHeight = 620;
+  static constexpr int kSideBySideFromWidth = 960;
   static constexpr int kCardWindowSeconds = 10;
 
  signals:
   // The result of an action, for the status bar.
   void actionReported(const QString& text);
+
+ protected:
+  void resizeEvent(QResizeEvent* event) override;
 
  private:
   void ScheduleRedraw();
@@ -95,6 +101,7 @@ class ReleaseView final : public QWidget {
   VersionCard* m_candidate_card;
   TimeSeriesChart* m_latency;
   TimeSeriesChart* m_traffic;
+  QBoxLayout* m_charts;
   QComboBox* m_window;
   QPushButton* m_pause;
   TrafficSplitControl* m_split;

@@ -1,7 +1,9 @@
 #include "widgets/time_series_chart.h"
 
 #include <QChart>
+#include <QDateTime>
 #include <QLegend>
+#include <QLegendMarker>
 #include <QLineSeries>
 #include <QMouseEvent>
 #include <QValueAxis>
@@ -35,6 +37,8 @@ TimeSeriesChart::TimeSeriesChart(const QString& left_title, const QString& right
   QChart* chart = this->chart();
   chart->setMargins(QMargins(4, 4, 4, 4));
   chart->legend()->setAlignment(Qt::AlignRight);  // beside the plot: height is scarcer than width
+  // Each entry drawn as its line (solid p99, dashed p50), not as the same square.
+  chart->legend()->setMarkerShape(QLegend::MarkerShapeFromSeries);
   chart->setAnimationOptions(QChart::NoAnimation);
   m_x = new QValueAxis;
   m_x->setLabelFormat(QStringLiteral("%.0f s"));
@@ -56,7 +60,7 @@ TimeSeriesChart::TimeSeriesChart(const QString& left_title, const QString& right
   setRenderHint(QPainter::Antialiasing, true);
   setMouseTracking(true);
   setFocusPolicy(Qt::NoFocus);  // nothing to do with keys: Tab skips it
-  setMinimumHeight(140);
+  setMinimumHeight(100);        // two charts, cards and the trail fit 1280x720
 }
 
 int TimeSeriesChart::AddSeries(const QString& name, const QColor& color, Qt::PenStyle style,
@@ -74,7 +78,11 @@ int TimeSeriesChart::AddSeries(const QString& name, const QColor& color, Qt::Pen
   chart()->addSeries(line);
   line->attachAxis(m_x);
   line->attachAxis(axis == Axis::Right && m_right ? m_right : m_left);
-  m_series.push_back({line, axis, unit, {}});
+  Series series;
+  series.line = line;
+  series.axis = axis;
+  series.unit = unit;
+  m_series.push_back(std::move(series));
   return static_cast<int>(m_series.size()) - 1;
 }
 
@@ -86,7 +94,49 @@ void TimeSeriesChart::SetSeriesName(int series, const QString& name) {
 void TimeSeriesChart::SetPoints(int series, const QList<QPointF>& points) {
   Series& s = m_series[static_cast<size_t>(series)];
   s.points = points;
-  s.line->replace(s.points);
+  QList<QList<QPointF>> runs(1);
+  for (const QPointF& p : points) {
+    if (std::isnan(p.y())) {
+      if (!runs.back().isEmpty() && runs.size() < kMaxSegments) runs.append(QList<QPointF>());
+      continue;
+    }
+    runs.back().append(p);
+  }
+  if (runs.size() > 1 && runs.back().isEmpty()) runs.removeLast();
+  s.line->replace(runs.front());
+  const int extra = static_cast<int>(runs.size()) - 1;
+  while (static_cast<int>(s.segments.size()) < extra) {
+    auto* segment = new QLineSeries;
+    segment->setPen(s.line->pen());
+    chart()->addSeries(segment);
+    segment->attachAxis(m_x);
+    segment->attachAxis(s.axis == Axis::Right && m_right ? m_right : m_left);
+    for (QLegendMarker* marker : chart()->legend()->markers(segment)) marker->setVisible(false);
+    s.segments.push_back(segment);
+  }
+  for (int i = 0; i < static_cast<int>(s.segments.size()); ++i) {
+    if (i < extra) {
+      s.segments[static_cast<size_t>(i)]->replace(runs[i + 1]);
+    } else if (i < s.segments_used) {
+      s.segments[static_cast<size_t>(i)]->clear();
+    }
+  }
+  s.segments_used = extra;
+}
+
+int TimeSeriesChart::SegmentCount(int series) const {
+  const Series& s = m_series[static_cast<size_t>(series)];
+  return 1 + s.segments_used;
+}
+
+void TimeSeriesChart::SetTimeOrigin(int64_t unix_ms) {
+  m_origin_unix_ms = unix_ms;
+  const QString title =
+      unix_ms
+          ? tr("seconds before %1")
+                .arg(QDateTime::fromMSecsSinceEpoch(unix_ms).toString(QStringLiteral("HH:mm:ss")))
+          : QString();
+  if (m_x->titleText() != title) m_x->setTitleText(title);
 }
 
 void TimeSeriesChart::SetMarkers(QList<ChartMarker> markers) {
@@ -135,7 +185,12 @@ void TimeSeriesChart::SetDark(bool dark) {
 }
 
 QString TimeSeriesChart::ReadoutAt(double x) const {
-  QStringList lines{tr("%1 s").arg(x, 0, 'f', 0)};
+  QStringList lines{m_origin_unix_ms ? tr("%1 (%2 s)")
+                                           .arg(QDateTime::fromMSecsSinceEpoch(
+                                                    m_origin_unix_ms + std::llround(x * 1000))
+                                                    .toString(QStringLiteral("HH:mm:ss")))
+                                           .arg(x, 0, 'f', 0)
+                                     : tr("%1 s").arg(x, 0, 'f', 0)};
   for (const Series& s : m_series) {
     const auto it = std::lower_bound(s.points.cbegin(), s.points.cend(), x,
                                      [](const QPointF& p, double v) { return p.x() < v; });
@@ -146,10 +201,21 @@ QString TimeSeriesChart::ReadoutAt(double x) const {
       nearest = &*std::prev(it);
     }
     if (nearest && std::abs(nearest->x() - x) <= 1.5) {
-      lines << QStringLiteral("%1: %2").arg(s.line->name(), FormatValue(nearest->y(), s.unit));
+      lines << QStringLiteral("%1: %2").arg(
+          s.line->name(),
+          std::isnan(nearest->y()) ? tr("no data") : FormatValue(nearest->y(), s.unit));
     }
   }
   return lines.join(u'\n');
+}
+
+void TimeSeriesChart::resizeEvent(QResizeEvent* event) {
+  QChartView::resizeEvent(event);
+  // A flat chart (a short screen) elides five value labels to "…": three fit.
+  const int ticks = height() < 190 ? 3 : 5;
+  for (QValueAxis* axis : {m_left, m_right}) {
+    if (axis && axis->tickCount() != ticks) axis->setTickCount(ticks);
+  }
 }
 
 void TimeSeriesChart::mouseMoveEvent(QMouseEvent* event) {

@@ -5,6 +5,10 @@
 // and a hover read-out of every series at the cursor. It is fed whole
 // series at once (one QXYSeries::replace() per series per redraw); the
 // owner decides when to redraw, so pausing is simply not feeding it.
+//
+// A point with a NaN value is a gap: the line stops there and starts again
+// at the next point (Qt Charts ignores NaN and would bridge it), drawn as
+// separate line segments, each replaced once per redraw.
 #include <QChartView>
 #include <QColor>
 #include <QList>
@@ -36,8 +40,14 @@ class TimeSeriesChart final : public QChartView {
   int AddSeries(const QString& name, const QColor& color, Qt::PenStyle style, Axis axis,
                 const QString& unit);
   void SetSeriesName(int series, const QString& name);
-  // Replaces a series' points (x ascending).
+  // Replaces a series' points (x ascending; a NaN value is a gap).
   void SetPoints(int series, const QList<QPointF>& points);
+  // The wall-clock time of x = 0 (ms since the epoch), for the axis title
+  // and the read-out (HH:MM:SS, so events line up with other dashboards).
+  void SetTimeOrigin(int64_t unix_ms);
+  // The line segments a series is drawn with now (gaps + 1), for tests.
+  int SegmentCount(int series) const;
+  static constexpr int kMaxSegments = 64;  // beyond: the last segment bridges
   void SetMarkers(QList<ChartMarker> markers);
   // Shows [-seconds, 0] and rescales the value axes to the visible data.
   void SetWindow(double seconds);
@@ -50,6 +60,7 @@ class TimeSeriesChart final : public QChartView {
   const QList<QPointF>& Points(int series) const { return m_series[series].points; }
 
  protected:
+  void resizeEvent(QResizeEvent* event) override;
   void mouseMoveEvent(QMouseEvent* event) override;
   void leaveEvent(QEvent* event) override;
   void drawForeground(QPainter* painter, const QRectF& rect) override;
@@ -57,6 +68,8 @@ class TimeSeriesChart final : public QChartView {
  private:
   struct Series {
     QLineSeries* line = nullptr;
+    std::vector<QLineSeries*> segments;  // after the first gap, created on demand
+    int segments_used = 0;
     Axis axis = Axis::Left;
     QString unit;
     QList<QPointF> points;
@@ -67,6 +80,7 @@ class TimeSeriesChart final : public QChartView {
   QValueAxis* m_right = nullptr;
   QList<ChartMarker> m_markers;
   double m_window = 300;
+  int64_t m_origin_unix_ms = 0;
   bool m_hovering = false;
   double m_hover_x = 0;
   bool m_dark = false;

@@ -8,12 +8,6 @@
 
 namespace greylane {
 
-QString RelativeDiff(double value, double reference) {
-  if (reference <= 0) return {};
-  const double percent = (value / reference - 1) * 100;
-  return QStringLiteral("%1%2 %").arg(percent >= 0 ? "+" : "").arg(percent, 0, 'f', 0);
-}
-
 VersionCard::VersionCard(const QColor& accent, QWidget* parent) : QFrame(parent), m_accent(accent) {
   setFrameShape(QFrame::StyledPanel);
   setObjectName(QStringLiteral("VersionCard"));
@@ -27,6 +21,7 @@ VersionCard::VersionCard(const QColor& accent, QWidget* parent) : QFrame(parent)
   m_backend->setTextFormat(Qt::PlainText);  // an agent's words, never markup
   m_backend->setTextInteractionFlags(Qt::TextSelectableByMouse);
   m_traffic = new QLabel;
+  m_traffic->setTextFormat(Qt::RichText);
   m_latency = new QLabel;
   m_latency->setTextFormat(Qt::RichText);
   for (QLabel* label : {m_title, m_health, m_backend, m_traffic, m_latency}) {
@@ -65,12 +60,30 @@ void VersionCard::Show(const VersionCardData& d) {
                            : QStringLiteral("<p style='white-space:pre-wrap'>%1</p>")
                                  .arg(d.health_detail.toHtmlEscaped()));
   m_backend->setText(d.backend);
-  m_traffic->setText(tr("weight %1 %   ·   %2 req/s   ·   errors %3 %")
+  // Errors are what an on-call engineer must not miss: a share of 1 % or
+  // more is red and large, any error red.
+  const double error_percent = d.error_rate * 100;
+  const QString errors =
+      error_percent >= 1 ? tr("<b style='color:#d93025;font-size:x-large'>errors %1 %</b>")
+                               .arg(error_percent, 0, 'f', 1)
+      : error_percent > 0
+          ? tr("<span style='color:#d93025'>errors %1 %</span>").arg(error_percent, 0, 'f', 2)
+          : tr("errors 0 %");
+  m_traffic->setText(tr("weight %1 %   ·   %2 req/s   ·   %3")
                          .arg(d.weight_percent, 0, 'f', 2)
                          .arg(d.requests_per_second, 0, 'f', 1)
-                         .arg(d.error_rate * 100, 0, 'f', 2));
+                         .arg(errors));
+  setToolTip(d.verdict);
   if (!d.has_traffic) {
     m_latency->setText(tr("p50 –  ·  p99 –  (no requests in the last %1 s)").arg(d.window_seconds));
+    return;
+  }
+  if (d.successes == 0) {
+    // A latency of nothing is not 0 ms: say that every request failed.
+    m_latency->setText(tr("<b style='color:#d93025;font-size:large'>no successful requests</b> "
+                          "(%1 failed in the last %2 s)")
+                           .arg(d.requests)
+                           .arg(d.window_seconds));
     return;
   }
   auto diff = [&](const QString& text) {
@@ -78,11 +91,12 @@ void VersionCard::Show(const VersionCardData& d) {
     const QString colour = d.worse ? QStringLiteral("#d93025") : QStringLiteral("#808080");
     return QStringLiteral(" <span style='color:%1'>(%2)</span>").arg(colour, text);
   };
-  m_latency->setText(tr("p50 <b>%1 ms</b>%2  ·  p99 <b>%3 ms</b>%4  <small>last %5 s</small>")
+  m_latency->setText(tr("p50 <b>%1 ms</b>%2  ·  p99 <b>%3 ms</b>%4  <small>n=%5, last %6 s</small>")
                          .arg(d.p50_ms, 0, 'f', 3)
                          .arg(diff(d.p50_diff))
                          .arg(d.p99_ms, 0, 'f', 3)
                          .arg(diff(d.p99_diff))
+                         .arg(d.successes)
                          .arg(d.window_seconds));
 }
 

@@ -24,10 +24,13 @@ struct VersionCardData {
   double error_rate = 0;  // of requests, 0..1
   double p50_ms = 0;
   double p99_ms = 0;
+  uint64_t requests = 0;   // in the window
+  uint64_t successes = 0;  // of them, answered (the latency's sample)
   // Relative to the baseline, for the candidate only ("" for the baseline).
   QString p50_diff;
   QString p99_diff;
   bool worse = false;  // the diff is bad enough to colour
+  QString verdict;     // why it is (or is not) judged worse, plain
 };
 
 class VersionCard final : public QFrame {
@@ -46,8 +49,5 @@ class VersionCard final : public QFrame {
   QLabel* m_traffic;
   QLabel* m_latency;
 };
-
-// "+18 %" / "-3 %" of value against reference; "" when the reference is 0.
-QString RelativeDiff(double value, double reference);
 
 }  // namespace greylane
