@@ -325,6 +325,12 @@ class TestConsoleE2e final : public QObject {
     QVERIFY(!view->SplitControl()->ApplyButton()->isEnabled());
     view->RequestRollback();  // the shortcut's path: nothing opens
     QVERIFY(!view->OpenDialog());
+    // The Release menu's actions are disabled too, each with the reason.
+    QTRY_VERIFY(!viewer.window->RollbackAction()->isEnabled());
+    QVERIFY2(viewer.window->RollbackAction()->toolTip().contains("operator role"),
+             qPrintable(viewer.window->RollbackAction()->toolTip()));
+    QVERIFY(view->RollbackButton()->text().contains("Ctrl+Shift+R"));
+    QVERIFY(!view->RollbackButton()->text().contains(u'&'));
   }
 
   void goesStaleAndDisconnectedAndRecovers() {

@@ -65,7 +65,11 @@ QLineEdit* ConnectDialog::AddFileRow(QFormLayout* form, const QString& label) {
   browse->setToolTip(tr("Choose a PEM file"));
   row->addWidget(edit, 1);
   row->addWidget(browse);
-  form->addRow(label, row);
+  // A field that is a layout gets no buddy from addRow(QString, ...): the
+  // '&' would show as text ("&CA certificate"), so the label is made here.
+  auto* caption = new QLabel(label);
+  caption->setBuddy(edit);
+  form->addRow(caption, row);
   connect(browse, &QToolButton::clicked, this, [this, edit, label] {
     const QString file =
         QFileDialog::getOpenFileName(this, label, {}, tr("PEM (*.pem *.crt *.key);;All files (*)"));

@@ -2,6 +2,7 @@
 
 #include <QGuiApplication>
 #include <QScreen>
+#include <QShortcut>
 
 #include <QAction>
 #include <QApplication>
@@ -134,12 +135,20 @@ void MainWindow::BuildMenus() {
                          &ReleaseView::RequestRollback);
   m_rollback_action->setShortcut(RollbackKeys::kKeys);
   m_rollback_action->setShortcutContext(Qt::ApplicationShortcut);
-  release->addAction(QIcon(QStringLiteral(":/icons/promote.svg")), tr("&Promote…"), m_release,
-                     &ReleaseView::RequestPromote);
-  QAction* apply =
+  m_promote_action = release->addAction(QIcon(QStringLiteral(":/icons/promote.svg")),
+                                        tr("&Promote…"), m_release, &ReleaseView::RequestPromote);
+  m_apply_action =
       release->addAction(QIcon(QStringLiteral(":/icons/apply.svg")), tr("&Apply proposed split…"),
                          m_release, &ReleaseView::RequestApply);
-  apply->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
+  m_apply_action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
+  release->setToolTipsVisible(true);
+  // While the actions are disabled (a viewer, no agent) the keys still
+  // answer, with the reason, instead of doing nothing.
+  m_refused_rollback_keys = new QShortcut(RollbackKeys::kKeys, this);
+  m_refused_rollback_keys->setContext(Qt::ApplicationShortcut);
+  m_refused_rollback_keys->setEnabled(false);
+  connect(m_refused_rollback_keys, &QShortcut::activated, this,
+          [this] { statusBar()->showMessage(m_rollback_action->toolTip(), 15000); });
   QAction* retry = release->addAction(QIcon(QStringLiteral(":/icons/retry.svg")),
                                       tr("Retry &connection now"), this, [this] {
                                         if (AgentSession* s = Selected()) s->Client().RetryNow();
@@ -172,15 +181,27 @@ void MainWindow::BuildMenus() {
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&Keyboard shortcuts"), this, [this] {
-    QMessageBox::information(this, tr("Keyboard shortcuts"),
-                             tr("Ctrl+Shift+R  roll back the selected agent (then Enter)\n"
-                                "Ctrl+Return   apply the proposed split\n"
-                                "Ctrl+N        connect to an agent\n"
-                                "F5            retry the connection now\n"
-                                "Ctrl+E        verify the audit chain\n"
-                                "Ctrl+F        filter the audit trail\n"
-                                "Ctrl+1/5/9    chart window 1, 5 or 15 minutes\n"
-                                "Ctrl+P        pause or resume the charts"));
+    // A table, not spaces: the dialog's font is proportional.
+    const std::pair<const char*, QString> rows[] = {
+        {"Ctrl+Shift+R", tr("roll back the selected agent (then Enter)")},
+        {"Ctrl+Return", tr("apply the proposed split")},
+        {"Ctrl+N", tr("connect to an agent")},
+        {"F5", tr("retry the connection now")},
+        {"Ctrl+E", tr("verify the audit chain")},
+        {"Ctrl+F", tr("filter the audit trail")},
+        {"Ctrl+1/5/9", tr("chart window 1, 5 or 15 minutes")},
+        {"Ctrl+P", tr("pause or resume the charts")},
+    };
+    QString table = QStringLiteral("<table cellspacing='4'>");
+    for (const auto& [keys, what] : rows) {
+      table += QStringLiteral("<tr><td><b>%1</b></td><td>%2</td></tr>")
+                   .arg(QLatin1String(keys), what.toHtmlEscaped());
+    }
+    table += QStringLiteral("</table>");
+    QMessageBox box(QMessageBox::Information, tr("Keyboard shortcuts"), table, QMessageBox::Ok,
+                    this);
+    box.setTextFormat(Qt::RichText);
+    box.exec();
   });
 }
 
@@ -296,7 +317,28 @@ void MainWindow::RefreshVerdicts() {
   m_audit->SetVerdicts(s->AgentVerdict(), s->AgentVerdictOk(), console, s->Audit().ChainOk());
 }
 
+void MainWindow::RefreshActions() {
+  const AgentSession* s = Selected();
+  QString why;
+  if (!s) {
+    why = tr("Rollback, Promote and Apply need an agent: connect to one first (Ctrl+N)");
+  } else if (!s->CanOperate()) {
+    why = tr("%1 is signed in to %2 as %3: rolling back, promoting and changing the split need "
+             "the operator role")
+              .arg(QString::fromStdString(s->Client().Identity().identity()), s->Name(),
+                   s->RoleName());
+  }
+  const bool can = why.isEmpty();
+  for (QAction* action : {m_rollback_action, m_promote_action, m_apply_action}) {
+    action->setEnabled(can);
+    action->setToolTip(can ? action->text().remove(u'&') : why);
+    action->setStatusTip(can ? QString() : why);
+  }
+  m_refused_rollback_keys->setEnabled(!can);
+}
+
 void MainWindow::RefreshStatus() {
+  RefreshActions();
   AgentSession* s = Selected();
   if (s && !s->Client().Identity().identity().empty()) {
     m_identity->setText(tr("%1 as %2 (%3)")

@@ -12,6 +12,7 @@
 
 class QAction;
 class QDockWidget;
+class QShortcut;
 class QLabel;
 class QListView;
 
@@ -52,6 +53,9 @@ class MainWindow final : public QMainWindow {
   void OnSelectionChanged();
   void RefreshVerdicts();
   void RefreshStatus();
+  // Rollback, Promote and Apply enabled only for an operator, else disabled
+  // with the reason (and the rollback keys say it).
+  void RefreshActions();
   void WatchHeads(AgentSession* session);
   void ShowConnectDialog();
   void RemoveSelected();
@@ -69,6 +73,9 @@ class MainWindow final : public QMainWindow {
   QLabel* m_identity;
   QLabel* m_keychain;
   QAction* m_rollback_action = nullptr;
+  QAction* m_promote_action = nullptr;
+  QAction* m_apply_action = nullptr;
+  QShortcut* m_refused_rollback_keys = nullptr;
   QAction* m_dark_action = nullptr;
   QSet<QString> m_persistent;  // agents saved in settings (not --connect ones)
   QSet<QString> m_heads_applied;

@@ -101,6 +101,7 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   auto* first = new QHBoxLayout;
   m_model = new QLabel;
   m_model->setTextFormat(Qt::RichText);
+
   m_phase = new QLabel;
   m_phase->setObjectName(QStringLiteral("PhaseBadge"));
   m_split_text = new QLabel;
@@ -123,13 +124,17 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   header->addLayout(title, 1);
   m_promote = new QPushButton(QIcon(QStringLiteral(":/icons/promote.svg")), tr("&Promote…"));
   m_promote->setToolTip(tr("Make the candidate the baseline at 100 %"));
-  m_rollback = new QPushButton(QIcon(QStringLiteral(":/icons/rollback.svg")), tr("&Rollback…"));
+  // The real shortcut on the button; no underlined R (Alt+R only focused it,
+  // and a second press opened the Release menu).
+  m_rollback = new QPushButton(
+      QIcon(QStringLiteral(":/icons/rollback.svg")),
+      tr("Rollback…\n%1").arg(RollbackKeys::kKeys.toString(QKeySequence::NativeText)));
   m_rollback->setObjectName(QStringLiteral("RollbackButton"));
   m_rollback->setToolTip(tr("Send all traffic back to the baseline (Ctrl+Shift+R)"));
   m_rollback->setMinimumHeight(44);
   m_rollback->setStyleSheet(QStringLiteral(
       "QPushButton#RollbackButton { background: #d93025; color: white; font-weight: bold;"
-      " font-size: 15px; padding: 6px 22px; border-radius: 4px; }"
+      " font-size: 15px; padding: 6px 14px; border-radius: 4px; }"
       "QPushButton#RollbackButton:focus { border: 2px solid #ffd0cc; }"
       "QPushButton#RollbackButton:disabled { background: #b8b8b8; color: #eeeeee; }"));
   header->addWidget(m_promote, 0, Qt::AlignTop);
@@ -303,11 +308,17 @@ void ReleaseView::RefreshHeader() {
     return;
   }
   const v1::AgentState& s = m_session->Client().State();
-  const QString node = s.node_name().empty() ? QString() : tr(" on %1").arg(Q(s.node_name()));
+  // Five agents on one node all serve "digits on vm": the banner below
+  // names the agent (it wraps; this line must stay short on a small screen).
+  const QString agent = s.node_name().empty() ? QString() : tr(" on %1").arg(Q(s.node_name()));
+  m_model->setToolTip(tr("model %1 · agent %2 (id %3) on node %4 at %5")
+                          .arg(Q(s.model_name()), m_session->Name(), Q(s.agent_id()),
+                               Q(s.node_name()), m_session->Client().Endpoint().address)
+                          .toHtmlEscaped());
   m_model->setText(QStringLiteral("<b style='font-size:x-large'>%1</b>%2")
                        .arg(s.model_name().empty() ? m_session->Name().toHtmlEscaped()
                                                    : Q(s.model_name()).toHtmlEscaped(),
-                            node.toHtmlEscaped()));
+                            agent.toHtmlEscaped()));
   if (s.phase() != v1::PHASE_UNSPECIFIED) {
     const QColor colour = PhaseColour(s.phase());
     m_phase->setText(PhaseTitle(s.phase()));
@@ -356,17 +367,17 @@ void ReleaseView::RefreshHeader() {
           : tr(" · you are %1 (%2)")
                 .arg(Q(m_session->Client().Identity().identity()), m_session->RoleName());
   if (link == AgentClient::Link::Live) {
-    m_link_banner->setText(tr("● live · %1%2").arg(m_session->Client().Endpoint().address, you));
+    m_link_banner->setText(tr("● live · agent %1%2").arg(AgentWords(), you));
     SetStyle(m_link_banner, QStringLiteral("color: #2e9d4f"));
     m_retry->hide();
   } else {
     const bool stale = link == AgentClient::Link::Stale;
     const bool connecting = link == AgentClient::Link::Connecting;
-    m_link_banner->setText((stale ? tr("● STALE: %1 — the figures below stopped updating%2")
-                            : connecting
-                                ? tr("● connecting: %1%2")
-                                : tr("● DISCONNECTED: %1 — the figures below are the last known%2"))
-                               .arg(m_session->LinkDetail(), you));
+    m_link_banner->setText(
+        (stale        ? tr("● STALE: %1 — the figures below stopped updating%2")
+         : connecting ? tr("● connecting: %1%2")
+                      : tr("● DISCONNECTED: %1 — the figures below are the last known%2"))
+            .arg(AgentWords() + QStringLiteral(": ") + m_session->LinkDetail(), you));
     SetStyle(m_link_banner,
              QStringLiteral("background: %1; color: white; padding: 4px; font-weight: bold;")
                  .arg(stale        ? "#c77700"
@@ -375,6 +386,17 @@ void ReleaseView::RefreshHeader() {
     m_retry->setVisible(!connecting);
   }
   m_link_banner->show();
+}
+
+QString ReleaseView::AgentWords() const {
+  if (!m_session) return {};
+  const v1::AgentState& s = m_session->Client().State();
+  const QString address = m_session->Client().Endpoint().address;
+  QString words = m_session->Name();
+  if (!s.agent_id().empty() && Q(s.agent_id()) != words)
+    words += tr(" (id %1)").arg(Q(s.agent_id()));
+  if (address != m_session->Name()) words += tr(" at %1").arg(address);
+  return words;
 }
 
 void ReleaseView::RefreshControls() {
@@ -505,11 +527,14 @@ void ReleaseView::RequestRollback() {
   const v1::AgentState& s = m_session->Client().State();
   const QString candidate =
       s.versions_size() >= 2 ? Q(s.versions(1).version()) : tr("the candidate");
+  const QString model = s.model_name().empty() ? tr("the model") : Q(s.model_name());
   OpenReasonDialog(
-      ActionId(AuditAction::kRollback), tr("Roll back %1?").arg(m_session->Name()),
-      tr("All traffic goes back to the baseline <b>%1</b>; the candidate <b>%2</b> keeps 0 %.<br>"
-         "Press Enter to roll back now.")
-          .arg(s.versions_size() ? Q(s.versions(0).version()) : tr("baseline"), candidate),
+      ActionId(AuditAction::kRollback), tr("Roll back %1 on %2?").arg(model, m_session->Name()),
+      tr("Agent <b>%3</b> (%4): all traffic for <b>%5</b> goes back to the baseline <b>%1</b>; "
+         "the candidate <b>%2</b> keeps 0 %.<br>Press Enter to roll back now.")
+          .arg(s.versions_size() ? Q(s.versions(0).version()).toHtmlEscaped() : tr("baseline"),
+               candidate.toHtmlEscaped(), m_session->Name().toHtmlEscaped(),
+               m_session->Client().Endpoint().address.toHtmlEscaped(), model.toHtmlEscaped()),
       tr("Roll back"), tr("Rolling back %1 from the console").arg(candidate), true);
 }
 

@@ -84,6 +84,8 @@ class ReleaseView final : public QWidget {
   void Send(const QString& action, const QString& reason);
   void ShowResult(const QString& html);
   void OnStateRefreshed(int code, const QString& message);
+  // "demo (id vm) at 10.0.0.7:7070": which agent this is, for the banner.
+  QString AgentWords() const;
   void FadeStaleResult();
 
   QPointer<AgentSession> m_session;
