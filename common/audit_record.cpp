@@ -39,14 +39,7 @@ bool HexToBytes(const std::string& hex, std::string* out) {
 std::string Sha256Hex(const std::string& bytes) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * SHA256_DIGEST_LENGTH);
-  for (const unsigned char b : digest) {
-    hex += kHex[b >> 4];
-    hex += kHex[b & 15];
-  }
-  return hex;
+  return HexEncode({reinterpret_cast<const char*>(digest), sizeof(digest)});
 }
 
 std::string CanonicalEncoding(const AuditRecord& r) {

@@ -86,6 +86,18 @@ std::string EscapeControls(std::string_view text, bool allow_newlines) {
 
 }  // namespace
 
+std::string HexEncode(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * bytes.size());
+  for (const char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
+
 bool IsValidUtf8(std::string_view text) {
   return utf8::find_invalid(text.begin(), text.end()) == text.end();
 }

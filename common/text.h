@@ -14,6 +14,9 @@ namespace greylane {
 // no surrogates, nothing above U+10FFFF.
 bool IsValidUtf8(std::string_view text);
 
+// Lower-case hex of every byte: "\x01\xab" -> "01ab".
+std::string HexEncode(std::string_view bytes);
+
 enum class TextKind {
   kName,   // identities, versions, model names, paths: one line, no control characters
   kProse,  // reasons: newlines and tabs allowed, no other control characters

@@ -68,32 +68,37 @@ class TestConsoleE2e final : public QObject {
   std::unique_ptr<Console> m_console;
   AgentSession* m_session = nullptr;
 
+  // A stub of the agent's control API beside the console, and a context
+  // carrying `role`'s demo token.
+  std::unique_ptr<greylane::v1::Agent::Stub> AgentStub() const {
+    return greylane::v1::Agent::NewStub(
+        grpc::CreateChannel(m_agent->Control().toStdString(), grpc::InsecureChannelCredentials()));
+  }
+  void Prepare(grpc::ClientContext* context, const QString& role) const {
+    context->AddMetadata("authorization", "Bearer " + m_agent->Token(role).toStdString());
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  }
+
   // The agent's own answer, not the console's view of it.
   greylane::v1::AgentState AgentTruth() const {
-    auto stub = greylane::v1::Agent::NewStub(
-        grpc::CreateChannel(m_agent->Control().toStdString(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + m_agent->Token("viewer").toStdString());
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    Prepare(&context, "viewer");
     greylane::v1::AgentState state;
-    const grpc::Status status = stub->GetState(&context, {}, &state);
+    const grpc::Status status = AgentStub()->GetState(&context, {}, &state);
     if (!status.ok()) qWarning("GetState: %s", status.error_message().c_str());
     return state;
   }
 
   // A change made behind the console's back, as greylane-ctl would.
   grpc::Status SetSplitElsewhere(uint32_t basis_points, const std::string& reason) const {
-    auto stub = greylane::v1::Agent::NewStub(
-        grpc::CreateChannel(m_agent->Control().toStdString(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + m_agent->Token("operator").toStdString());
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     greylane::v1::SetSplitRequest request;
     request.set_candidate_basis_points(basis_points);
     request.set_expected_revision(AgentTruth().split().revision());
     request.set_reason(reason);
+    grpc::ClientContext context;
+    Prepare(&context, "operator");
     greylane::v1::AgentState state;
-    return stub->SetSplit(&context, request, &state);
+    return AgentStub()->SetSplit(&context, request, &state);
   }
 
   greylane::ReasonDialog* WaitForDialog() const {

@@ -477,11 +477,7 @@ absl::Status AuditLog::OpenJournal(const Options& options) {
     if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
       return absl::InternalError("cannot draw a random id for the pending-rows journal");
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    for (const unsigned char b : bytes) {
-      m_journal_id += kHex[b >> 4];
-      m_journal_id += kHex[b & 15];
-    }
+    m_journal_id = HexEncode({reinterpret_cast<const char*>(bytes), sizeof(bytes)});
   }
   if (!m_journal) {
     absl::StatusOr<std::unique_ptr<Journal>> fresh = Journal::Create(path, m_journal_id);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/text.h"
+
 namespace greylane {
 
 std::string ForwardingName(std::string_view agent_id) {
@@ -10,14 +12,7 @@ std::string ForwardingName(std::string_view agent_id) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
            c == ':';
   });
-  if (plain) return std::string(agent_id);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string name = "hex-";
-  for (const unsigned char c : agent_id) {
-    name += kHex[c >> 4];
-    name += kHex[c & 15];
-  }
-  return name;
+  return plain ? std::string(agent_id) : "hex-" + HexEncode(agent_id);
 }
 
 }  // namespace greylane
