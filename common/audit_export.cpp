@@ -15,6 +15,23 @@ std::string JsonState(const AuditState& s) {
          "}";
 }
 
+std::string JsonStep(const AuditStep& step) {
+  std::string out = "{\"started_unix_ms\":" + std::to_string(step.started_unix_ms) +
+                    ",\"ended_unix_ms\":" + std::to_string(step.ended_unix_ms) +
+                    ",\"candidate_basis_points\":" + std::to_string(step.candidate_basis_points) +
+                    ",\"versions\":[";
+  for (size_t i = 0; i < step.versions.size(); ++i) {
+    const StepFigures& v = step.versions[i];
+    out += std::string(i ? "," : "") + "{\"slot\":" + JsonString(v.slot) +
+           ",\"version\":" + JsonString(v.version) + ",\"requests\":" + std::to_string(v.requests) +
+           ",\"server_errors\":" + std::to_string(v.server_errors) +
+           ",\"client_errors\":" + std::to_string(v.client_errors) +
+           ",\"p50_us\":" + std::to_string(v.p50_us) + ",\"p90_us\":" + std::to_string(v.p90_us) +
+           ",\"p99_us\":" + std::to_string(v.p99_us) + "}";
+  }
+  return out + "]}";
+}
+
 std::string IsoTime(int64_t unix_ms) {
   const std::time_t t = unix_ms / 1000;
   std::tm tm{};
@@ -31,7 +48,8 @@ std::string IsoTime(int64_t unix_ms) {
 std::string AuditCsvHeader() {
   return "sequence,time_utc,actor,role,peer,action,outcome,reason,before_basis_points,"
          "before_revision,before_baseline,before_candidate,before_phase,after_basis_points,"
-         "after_revision,after_baseline,after_candidate,after_phase,evidence,prev_hash,hash\r\n";
+         "after_revision,after_baseline,after_candidate,after_phase,evidence,prev_hash,hash,"
+         "step\r\n";
 }
 
 std::string AuditCsvRow(const AuditRecord& r) {
@@ -45,7 +63,7 @@ std::string AuditCsvRow(const AuditRecord& r) {
            CsvCell(s->phase);
   }
   return row + "," + CsvCell(r.evidence) + "," + CsvCell(r.prev_hash) + "," + CsvCell(r.hash) +
-         "\r\n";
+         "," + (r.step ? CsvCell(JsonStep(*r.step)) : std::string()) + "\r\n";
 }
 
 std::string AuditJsonLine(const AuditRecord& r) {
@@ -56,7 +74,7 @@ std::string AuditJsonLine(const AuditRecord& r) {
          ",\"outcome\":" + JsonString(r.outcome) + ",\"reason\":" + JsonString(r.reason) +
          ",\"before\":" + JsonState(r.before) + ",\"after\":" + JsonState(r.after) +
          ",\"evidence\":" + JsonString(r.evidence) + ",\"prev_hash\":" + JsonString(r.prev_hash) +
-         ",\"hash\":" + JsonString(r.hash) +
+         ",\"hash\":" + JsonString(r.hash) + (r.step ? ",\"step\":" + JsonStep(*r.step) : "") +
          (r.cut_for_transport ? ",\"cut_for_transport\":true" : "") + "}\n";
 }
 

@@ -8,5 +8,7 @@ namespace greylane {
 
 void ToProto(const AuditRecord& record, v1::AuditEntry* entry);
 AuditRecord FromProto(const v1::AuditEntry& entry);
+void StepToProto(const AuditStep& step, v1::AuditStep* out);
+AuditStep StepFromProto(const v1::AuditStep& step);
 
 }  // namespace greylane

@@ -2,9 +2,11 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/audit_vocabulary.h"
+#include "common/basis_points.h"
 #include "common/text.h"
 
 namespace greylane {
@@ -56,6 +58,23 @@ std::string CanonicalEncoding(const AuditRecord& r) {
   StateFields(&out, r.after);
   Field(&out, r.evidence);
   Field(&out, r.prev_hash);
+  // Appended only when present, so rows written before steps existed keep
+  // their hashes.
+  if (r.step) {
+    out += "step\n";
+    Field(&out, std::to_string(r.step->started_unix_ms));
+    Field(&out, std::to_string(r.step->ended_unix_ms));
+    Field(&out, std::to_string(r.step->candidate_basis_points));
+    Field(&out, std::to_string(r.step->versions.size()));
+    for (const StepFigures& v : r.step->versions) {
+      Field(&out, v.slot);
+      Field(&out, v.version);
+      for (const uint64_t n :
+           {v.requests, v.server_errors, v.client_errors, v.p50_us, v.p90_us, v.p99_us}) {
+        Field(&out, std::to_string(n));
+      }
+    }
+  }
   return out;
 }
 
@@ -107,6 +126,44 @@ std::string FormatState(const AuditState& s) {
          s.baseline_version + "/" + s.candidate_version + " " + s.phase;
 }
 
+std::string FormatDuration(int64_t millis) {
+  char text[48];
+  const int64_t s = millis / 1000;
+  if (millis < 10000) {
+    std::snprintf(text, sizeof(text), "%.1f s", static_cast<double>(millis) / 1000.0);
+  } else if (s < 60) {
+    std::snprintf(text, sizeof(text), "%lld s", static_cast<long long>(s));
+  } else if (s < 3600) {
+    std::snprintf(text, sizeof(text), "%lldm %02llds", static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  } else {
+    std::snprintf(text, sizeof(text), "%lldh %02lldm", static_cast<long long>(s / 3600),
+                  static_cast<long long>((s % 3600) / 60));
+  }
+  return text;
+}
+
+std::string FormatStep(const AuditStep& step) {
+  std::string out =
+      FormatDuration(std::max<int64_t>(0, step.ended_unix_ms - step.started_unix_ms)) + " at " +
+      FormatBasisPoints(step.candidate_basis_points);
+  char sep = ':';
+  for (const StepFigures& v : step.versions) {
+    char figures[160];
+    if (v.requests > v.server_errors + v.client_errors) {
+      std::snprintf(figures, sizeof(figures), "p50/p90/p99 %.2f/%.2f/%.2f ms",
+                    static_cast<double>(v.p50_us) / 1000.0, static_cast<double>(v.p90_us) / 1000.0,
+                    static_cast<double>(v.p99_us) / 1000.0);
+    } else {
+      std::snprintf(figures, sizeof(figures), "no successful requests");
+    }
+    out += std::string(1, sep) + " " + v.slot + " " + v.version + " " + std::to_string(v.requests) +
+           " req, " + std::to_string(v.server_errors) + " errors, " + figures;
+    sep = ';';
+  }
+  return out;
+}
+
 bool RowHashHolds(const AuditRecord& record) {
   return ComputeRowHash(record) == record.hash;
 }
@@ -127,6 +184,13 @@ void BoundAuditRecord(AuditRecord* r) {
     s->candidate_version = ClampText(s->candidate_version, kMaxVersionBytes);
     s->phase = ClampText(s->phase, kMaxWordBytes);
   }
+  if (r->step) {
+    if (r->step->versions.size() > kMaxStepVersions) r->step->versions.resize(kMaxStepVersions);
+    for (StepFigures& v : r->step->versions) {
+      v.slot = ClampText(v.slot, kMaxWordBytes);
+      v.version = ClampText(v.version, kMaxVersionBytes);
+    }
+  }
 }
 
 bool AuditRecordIsValidUtf8(const AuditRecord& r) {
@@ -135,6 +199,11 @@ bool AuditRecordIsValidUtf8(const AuditRecord& r) {
                                &r.before.phase, &r.after.baseline_version,
                                &r.after.candidate_version, &r.after.phase, &r.prev_hash, &r.hash}) {
     if (!IsValidUtf8(*t)) return false;
+  }
+  if (r.step) {
+    for (const StepFigures& v : r.step->versions) {
+      if (!IsValidUtf8(v.slot) || !IsValidUtf8(v.version)) return false;
+    }
   }
   return true;
 }
@@ -146,6 +215,9 @@ size_t AuditRecordBytes(const AuditRecord& r) {
         &r.before.baseline_version, &r.before.candidate_version, &r.before.phase,
         &r.after.baseline_version, &r.after.candidate_version, &r.after.phase}) {
     n += t->size();
+  }
+  if (r.step) {
+    for (const StepFigures& v : r.step->versions) n += 100 + v.slot.size() + v.version.size();
   }
   return n;
 }

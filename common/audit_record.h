@@ -21,6 +21,29 @@ struct AuditState {
   friend bool operator==(const AuditState&, const AuditState&) = default;
 };
 
+// What one version did during the step a change ends (from the change
+// before it, or the agent's start, to this one).
+struct StepFigures {
+  std::string slot;  // baseline | candidate
+  std::string version;
+  uint64_t requests = 0;
+  uint64_t server_errors = 0;
+  uint64_t client_errors = 0;
+  // From the step's merged latency sketch, over successful requests; 0 when none.
+  uint64_t p50_us = 0;
+  uint64_t p90_us = 0;
+  uint64_t p99_us = 0;
+  friend bool operator==(const StepFigures&, const StepFigures&) = default;
+};
+
+struct AuditStep {
+  int64_t started_unix_ms = 0;
+  int64_t ended_unix_ms = 0;
+  uint32_t candidate_basis_points = 0;  // the split in force during the step
+  std::vector<StepFigures> versions;    // baseline first
+  friend bool operator==(const AuditStep&, const AuditStep&) = default;
+};
+
 struct AuditRecord {
   uint64_t sequence = 0;
   int64_t time_unix_ms = 0;  // UTC
@@ -32,7 +55,10 @@ struct AuditRecord {
   std::string reason;
   AuditState before;
   AuditState after;
-  std::string evidence;   // what caused an automatic action; or the detail of a refusal
+  std::string evidence;  // what caused an automatic action; or the detail of a refusal
+  // Every applied change carries the figures of the step it ends; rows of
+  // agents before 0.2, refusals and health rows have none.
+  std::optional<AuditStep> step;
   std::string prev_hash;  // hex SHA-256 of the previous row; 64 zeros for the first
   std::string hash;       // hex SHA-256(prev_hash bytes || CanonicalEncoding(row))
   // Set by a reader, never stored: a row an older agent stored too large or
@@ -50,6 +76,7 @@ inline constexpr size_t kMaxPeerBytes = 256;
 inline constexpr size_t kMaxVersionBytes = 128;
 inline constexpr size_t kMaxEvidenceBytes = 2048;
 inline constexpr size_t kMaxWordBytes = 32;  // role, action, outcome, phase
+inline constexpr size_t kMaxStepVersions = 2;
 // A row larger than this (only an older agent wrote such rows) is sent cut.
 inline constexpr size_t kMaxAuditEntryWireBytes = 64 * 1024;
 
@@ -96,6 +123,9 @@ class ChainVerifier {
 };
 
 std::string FormatState(const AuditState& state);  // "5.00 % r3 v1/v2 CANARY"
+// "5m 12s at 5.00 %: baseline v1 1200 req, 0 errors, p50/p90/p99 1.20/2.00/3.10 ms; candidate …"
+std::string FormatStep(const AuditStep& step);
+std::string FormatDuration(int64_t millis);  // "3h 05m", "5m 12s", "42 s", "0.4 s"
 // A row's own hash agrees with its content and prev_hash.
 bool RowHashHolds(const AuditRecord& record);
 

@@ -9,6 +9,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "common/audit_proto.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "support/agent_test_support.h"
 
@@ -487,6 +488,74 @@ class TestAgentE2E final : public QObject {
     // The baseline keeps serving.
     QVERIFY(Infer(*clients.data, test::DigitsRequest(test::Holdout()[0]), &response).ok());
     QCOMPARE(response.model_version(), std::string("v1"));
+  }
+
+  void changesCarryTheirStepAndHistoryIsServed() {
+    grpc::ClientContext watch;
+    test::Prepare(watch, m_token, 30);
+    auto reader = m_clients.control->WatchMetrics(&watch, {});
+    v1::MetricsFrame frame;
+    QVERIFY(reader->Read(&frame));
+    const int sent = 300;
+    for (int i = 0; i < sent; ++i) {
+      inference::ModelInferResponse response;
+      QVERIFY(Infer(*m_clients.data, test::DigitsRequest(test::Holdout()[i % 300]), &response,
+                    "user-" + std::to_string(i))
+                  .ok());
+    }
+    Totals totals;
+    while (totals.All() < uint64_t(sent) && reader->Read(&frame)) Add(&totals, frame);
+    watch.TryCancel();
+    v1::AgentState state = GetState(*m_clients.control, m_token);
+    QVERIFY(
+        SetSplit(*m_clients.control, m_token, 1000, state.split().revision(), "step two", &state)
+            .ok());
+
+    grpc::ClientContext list_context;
+    test::Prepare(list_context, m_token);
+    v1::ListAuditRequest request;
+    request.set_limit(1000);
+    v1::ListAuditResponse trail;
+    QVERIFY(m_clients.control->ListAudit(&list_context, request, &trail).ok());
+    const v1::AuditEntry& row = trail.entries(trail.entries_size() - 1);
+    QCOMPARE(row.action(), std::string("set_split"));
+    QVERIFY2(row.has_step(), "an applied change carries the step it ends");
+    const v1::AuditStep& step = row.step();
+    QCOMPARE(step.candidate_basis_points(), 500u);
+    QVERIFY(step.ended_unix_ms() > step.started_unix_ms());
+    QCOMPARE(step.versions_size(), 2);
+    QCOMPARE(step.versions(0).slot(), std::string("baseline"));
+    QCOMPARE(step.versions(0).version(), std::string("v1"));
+    QCOMPARE(step.versions(0).requests() + step.versions(1).requests(), uint64_t(sent));
+    QCOMPARE(step.versions(0).requests(), totals.requests[0]);
+    QVERIFY(step.versions(0).p50_us() > 0);
+    QVERIFY(step.versions(0).p99_us() >= step.versions(0).p90_us());
+    // The step is part of the row's hash: the chain still verifies.
+    grpc::ClientContext verify_context;
+    test::Prepare(verify_context, m_token);
+    v1::VerifyAuditResponse verdict;
+    QVERIFY(m_clients.control->VerifyAudit(&verify_context, {}, &verdict).ok());
+    QVERIFY2(verdict.ok(), verdict.detail().c_str());
+    QVERIFY(RowHashHolds(FromProto(row)));
+
+    // The same requests are in the history, minute by minute.
+    grpc::ClientContext history_context;
+    test::Prepare(history_context, m_token);
+    v1::QueryHistoryRequest query;
+    v1::QueryHistoryResponse history;
+    QVERIFY(m_clients.control->QueryHistory(&history_context, query, &history).ok());
+    uint64_t in_history = 0;
+    for (const auto& minute : history.minutes()) {
+      QVERIFY(minute.window_seconds() >= 1 && minute.window_seconds() <= 60);
+      for (const auto& v : minute.versions()) in_history += v.requests();
+    }
+    QCOMPARE(in_history, uint64_t(sent));
+    QCOMPARE(history.retention_days(), 14u);
+    grpc::ClientContext bad_context;
+    test::Prepare(bad_context, m_token);
+    query.set_from_unix_ms(-5);
+    QCOMPARE(m_clients.control->QueryHistory(&bad_context, query, &history).error_code(),
+             grpc::StatusCode::INVALID_ARGUMENT);
   }
 
   void healthChangesArePushedAndRecorded() {

@@ -271,7 +271,7 @@ class TestConsoleE2e final : public QObject {
     QCOMPARE(NewestRow()->outcome, std::string("ok"));
     // The marker for it is on the chart once the next redraw runs.
     QTRY_VERIFY_WITH_TIMEOUT(view->RedrawCount() > 0, 1000);
-    QVERIFY(m_session->Audit().ChainOk());
+    QVERIFY2(m_session->Audit().ChainOk(), qPrintable(m_session->Audit().ChainSummary()));
   }
 
   void savesAScreenshot() {

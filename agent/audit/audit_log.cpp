@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS audit (
   after_baseline TEXT NOT NULL, after_candidate TEXT NOT NULL, after_phase TEXT NOT NULL,
   evidence TEXT NOT NULL,
   prev_hash TEXT NOT NULL,
-  hash TEXT NOT NULL);
+  hash TEXT NOT NULL,
+  step BLOB);
 CREATE TABLE IF NOT EXISTS release_state (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   audit_sequence INTEGER NOT NULL,
@@ -47,6 +48,10 @@ constexpr char kColumns[] =
     "before_basis_points, before_revision, before_baseline, before_candidate, before_phase, "
     "after_basis_points, after_revision, after_baseline, after_candidate, after_phase, "
     "evidence, prev_hash, hash";
+// Trails written before 0.2 have no `step` column: a writer adds it, a
+// read-only reader selects NULL in its place.
+constexpr char kStepColumn[] = ", step";
+constexpr char kNoStepColumn[] = ", NULL";
 
 constexpr char kStoreState[] =
     "INSERT INTO release_state (id, audit_sequence, state) VALUES (1, ?, ?) "
@@ -120,7 +125,16 @@ AuditRecord ReadRow(const Statement& s) {
   r.evidence = s.ColumnText(18);
   r.prev_hash = s.ColumnText(19);
   r.hash = s.ColumnText(20);
+  if (sqlite3_column_type(s.get(), 21) == SQLITE_BLOB) {
+    v1::AuditStep step;
+    if (step.ParseFromString(s.ColumnBlob(21))) r.step = StepFromProto(step);
+  }
   return r;
+}
+
+bool HasStepColumn(sqlite3* db) {
+  Statement s(db, "SELECT 1 FROM pragma_table_info('audit') WHERE name = 'step'");
+  return s.ok() && sqlite3_step(s.get()) == SQLITE_ROW;
 }
 
 // A path as an SQLite URI ("file:" + percent-encoded path).
@@ -388,8 +402,14 @@ absl::Status AuditLog::OpenReadWrite(const Options& options) {
       std::to_string(kWalSizeLimitBytes) + ";";
   if (absl::Status s = Exec(m_writer, pragmas.c_str()); !s.ok()) return s;
   if (absl::Status s = Exec(m_writer, kSchema); !s.ok()) return s;
-  const std::string insert = std::string("INSERT INTO audit (") + kColumns +
-                             ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  if (!HasStepColumn(m_writer)) {
+    if (absl::Status s = Exec(m_writer, "ALTER TABLE audit ADD COLUMN step BLOB"); !s.ok()) {
+      return s;
+    }
+  }
+  m_columns = std::string(kColumns) + kStepColumn;
+  const std::string insert =
+      "INSERT INTO audit (" + m_columns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   if (sqlite3_prepare_v2(m_writer, insert.c_str(), -1, &m_insert_row, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(m_writer, kStoreState, -1, &m_store_state, nullptr) != SQLITE_OK) {
     return absl::FailedPreconditionError("audit database " + m_path + ": " +
@@ -521,6 +541,7 @@ absl::Status AuditLog::OpenReadOnly() {
       }
       return absl::FailedPreconditionError("cannot read audit database " + m_path + ": " + why);
     }
+    m_columns = std::string(kColumns) + (HasStepColumn(m_reader) ? kStepColumn : kNoStepColumn);
   }
   absl::MutexLock write(&m_write_mutex);
   if (auto last = LastStored()) {
@@ -633,6 +654,11 @@ absl::Status AuditLog::Insert(const AuditRecord& r, const std::string* state_blo
       insert.Text(19, r.evidence);
       insert.Text(20, r.prev_hash);
       insert.Text(21, r.hash);
+      if (r.step) {
+        v1::AuditStep step;
+        StepToProto(*r.step, &step);
+        insert.Blob(22, step.SerializeAsString());
+      }
       ok = sqlite3_step(insert.get()) == SQLITE_DONE;
     }
     if (ok && state_blob) {
@@ -814,8 +840,8 @@ std::vector<AuditRecord> AuditLog::List(uint64_t after_sequence, size_t max_rows
   bool page_full = false;
   if (after_sequence < static_cast<uint64_t>(INT64_MAX)) {
     absl::MutexLock lock(&m_read_mutex);
-    const std::string sql = std::string("SELECT ") + kColumns +
-                            " FROM audit WHERE sequence > ? ORDER BY sequence LIMIT ?";
+    const std::string sql =
+        "SELECT " + m_columns + " FROM audit WHERE sequence > ? ORDER BY sequence LIMIT ?";
     Statement s(m_reader, sql.c_str());
     if (!s.ok()) return rows;
     s.Int(1, static_cast<int64_t>(after_sequence));
@@ -843,8 +869,7 @@ std::vector<AuditRecord> AuditLog::List(uint64_t after_sequence, size_t max_rows
 
 std::optional<AuditRecord> AuditLog::LastStored() {
   absl::MutexLock lock(&m_read_mutex);
-  const std::string sql =
-      std::string("SELECT ") + kColumns + " FROM audit ORDER BY sequence DESC LIMIT 1";
+  const std::string sql = "SELECT " + m_columns + " FROM audit ORDER BY sequence DESC LIMIT 1";
   Statement s(m_reader, sql.c_str());
   if (!s.ok() || sqlite3_step(s.get()) != SQLITE_ROW) return std::nullopt;
   return ReadRow(s);
@@ -852,7 +877,7 @@ std::optional<AuditRecord> AuditLog::LastStored() {
 
 std::optional<AuditRecord> AuditLog::StoredRow(uint64_t sequence) {
   absl::MutexLock lock(&m_read_mutex);
-  const std::string sql = std::string("SELECT ") + kColumns + " FROM audit WHERE sequence = ?";
+  const std::string sql = "SELECT " + m_columns + " FROM audit WHERE sequence = ?";
   Statement s(m_reader, sql.c_str());
   if (!s.ok() || sequence > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
   s.Int(1, static_cast<int64_t>(sequence));

@@ -120,6 +120,7 @@ class AuditLog {
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
 
   std::string m_path;
+  std::string m_columns;  // what a SELECT of a whole row names; set once at open
   std::string m_journal_note;
   std::string m_journal_id;  // the journal this database owns (meta `pending_journal`)
 

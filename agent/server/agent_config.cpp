@@ -152,12 +152,12 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
     *error = "the config must be a YAML map";
     return std::nullopt;
   }
-  if (!CheckKeys(
-          root,
-          {"agent_id", "model", "control_listen", "data_listen", "state_dir", "sticky_header",
-           "initial_candidate_basis_points", "probe_interval_ms", "probe_timeout_ms",
-           "drain_timeout_ms", "tokens_file", "models_root", "baseline", "candidate"},
-          "the config", error)) {
+  if (!CheckKeys(root,
+                 {"agent_id", "model", "control_listen", "data_listen", "state_dir",
+                  "sticky_header", "initial_candidate_basis_points", "probe_interval_ms",
+                  "probe_timeout_ms", "drain_timeout_ms", "tokens_file", "models_root",
+                  "history_retention_days", "history_max_mb", "baseline", "candidate"},
+                 "the config", error)) {
     return std::nullopt;
   }
   AgentConfig config;
@@ -171,6 +171,8 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
       !ReadScalar(root, "models_root", &config.models_root, error) ||
       !ReadScalar(root, "sticky_header", &config.sticky_header, error) ||
       !ReadScalar(root, "initial_candidate_basis_points", &initial_bp, error) ||
+      !ReadScalar(root, "history_retention_days", &config.history_retention_days, error) ||
+      !ReadScalar(root, "history_max_mb", &config.history_max_mb, error) ||
       !ReadMillis(root, "probe_interval_ms", &config.probe_interval, kProbeIntervalBounds, error) ||
       !ReadMillis(root, "probe_timeout_ms", &config.probe_timeout, kProbeTimeoutBounds, error) ||
       !ReadMillis(root, "drain_timeout_ms", &config.drain_timeout, kDrainTimeoutBounds, error)) {
@@ -245,6 +247,13 @@ std::string ValidateConfig(const AgentConfig& config) {
   if (config.ring_frames < kRingFramesBounds[0] || config.ring_frames > kRingFramesBounds[1]) {
     return "the metrics ring must hold " + std::to_string(kRingFramesBounds[0]) + ".." +
            std::to_string(kRingFramesBounds[1]) + " frames";
+  }
+  if (config.history_retention_days < 1 || config.history_retention_days > 3650) {
+    return "history_retention_days must be 1..3650, not " +
+           std::to_string(config.history_retention_days);
+  }
+  if (config.history_max_mb < 16 || config.history_max_mb > 1024 * 1024) {
+    return "history_max_mb must be 16..1048576 (MiB), not " + std::to_string(config.history_max_mb);
   }
   for (const auto& [what, text] :
        {std::pair{"agent_id", &config.agent_id}, std::pair{"model", &config.model_name}}) {

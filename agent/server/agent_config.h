@@ -34,6 +34,10 @@ struct AgentConfig {
   std::chrono::milliseconds health_row_gap{10000};
   std::chrono::milliseconds drain_timeout{5000};
   size_t ring_frames = 1024;
+  // Per-minute history in <state-dir>/history.db for release reviews:
+  // minutes older than this go, and the oldest go first past the size bound.
+  int64_t history_retention_days = 14;
+  int64_t history_max_mb = 512;
   TlsFiles control_tls;
   TlsFiles data_tls;
   bool insecure = false;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -157,14 +158,29 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
   agent->m_pair =
       std::make_unique<CanaryPair>(std::move(versions[0]), std::move(versions[1]), release.split);
   agent->m_hub = std::make_unique<MetricsHub>(c.agent_id, c.ring_frames);
+  absl::StatusOr<std::unique_ptr<HistoryStore>> history =
+      HistoryStore::Open((std::filesystem::path(c.state_dir) / "history.db").string(),
+                         HistoryOptions{std::chrono::hours(24 * c.history_retention_days),
+                                        static_cast<uint64_t>(c.history_max_mb) << 20});
+  // History serves reviews, not safety: an agent whose disk cannot hold it
+  // still starts (and says so), as it does on a full disk.
+  if (history.ok()) {
+    agent->m_history = std::move(*history);
+  } else {
+    agent->m_history_problem = std::string(history.status().message());
+    std::fprintf(stderr, "greylane-agent: running without history: %s\n",
+                 agent->m_history_problem.c_str());
+  }
+  agent->m_steps = std::make_unique<StepLedger>(UnixMillis(std::chrono::system_clock::now()));
   AgentIdentity identity{c.agent_id,    NodeName(),
                          c.model_name,  c.sticky_header,
                          kAgentVersion, UnixMillis(std::chrono::system_clock::now())};
   agent->m_release = std::make_unique<ReleaseController>(
       *agent->m_pair, *agent->m_audit, identity, release,
-      ReleaseLimits{c.probe_timeout, c.models_root, c.health_row_gap});
+      ReleaseLimits{c.probe_timeout, c.models_root, c.health_row_gap}, agent->m_steps.get());
   agent->m_control =
-      std::make_unique<ControlService>(*agent->m_release, *agent->m_hub, std::move(tokens));
+      std::make_unique<ControlService>(*agent->m_release, *agent->m_hub, agent->m_history.get(),
+                                       agent->m_history_problem, std::move(tokens));
   agent->m_inference = std::make_unique<InferenceService>(
       *agent->m_pair, InferenceIdentity{c.agent_id, c.model_name, c.sticky_header, kAgentVersion});
   return agent;
@@ -316,7 +332,10 @@ void CanaryAgent::TickerLoop() {
       sources[i] = {ToProto(CanaryPair::RoleOf(i, split)), m_pair->VersionAt(i).version,
                     &m_pair->RecorderAt(i)};
     }
-    m_hub->Seal(UnixMillis(next), split.revision, split.candidate_basis_points, sources);
+    const FramePtr frame =
+        m_hub->Seal(UnixMillis(next), split.revision, split.candidate_basis_points, sources);
+    m_steps->Add(*frame);
+    if (m_history) m_history->Add(*frame);
     next += seconds(1);
     // After a stall (suspend, debugger) skip ahead rather than burst.
     if (next < system_clock::now()) next = ceil<seconds>(system_clock::now());

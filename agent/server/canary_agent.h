@@ -9,7 +9,9 @@
 
 #include "absl/synchronization/mutex.h"
 #include "agent/audit/audit_log.h"
+#include "agent/metrics/history_store.h"
 #include "agent/metrics/metrics_hub.h"
+#include "agent/metrics/step_ledger.h"
 #include "agent/server/agent_config.h"
 #include "agent/server/canary_pair.h"
 #include "agent/server/control_service.h"
@@ -46,6 +48,7 @@ class CanaryAgent {
 
   CanaryPair& Pair() { return *m_pair; }
   MetricsHub& Hub() { return *m_hub; }
+  HistoryStore* History() { return m_history.get(); }  // null when it could not be opened
   ControlService& Control() { return *m_control; }
   ReleaseController& Release() { return *m_release; }
   const AgentConfig& Config() const { return m_config; }
@@ -73,6 +76,9 @@ class CanaryAgent {
   std::unique_ptr<CanaryPair> m_pair;
   std::unique_ptr<ReleaseController> m_release;
   std::unique_ptr<MetricsHub> m_hub;
+  std::unique_ptr<HistoryStore> m_history;
+  std::unique_ptr<StepLedger> m_steps;
+  std::string m_history_problem;
   std::unique_ptr<ControlService> m_control;
   std::unique_ptr<InferenceService> m_inference;
   std::unique_ptr<grpc::Server> m_control_server;

@@ -226,8 +226,14 @@ std::string CertificateSubject(const grpc::CallbackServerContext* ctx) {
 
 }  // namespace
 
-ControlService::ControlService(ReleaseController& controller, MetricsHub& hub, TokenStore tokens)
-    : m_controller(controller), m_hub(hub), m_tokens(std::move(tokens)) {}
+ControlService::ControlService(ReleaseController& controller, MetricsHub& hub,
+                               HistoryStore* history, std::string history_problem,
+                               TokenStore tokens)
+    : m_controller(controller),
+      m_hub(hub),
+      m_history(history),
+      m_history_problem(std::move(history_problem)),
+      m_tokens(std::move(tokens)) {}
 
 ControlService::~ControlService() {
   JoinWorkers();
@@ -432,6 +438,32 @@ grpc::ServerUnaryReactor* ControlService::VerifyAudit(grpc::CallbackServerContex
                             ? "chain verified through #" + std::to_string(verdict.verified_through)
                             : verdict.why);
         out->set_head_hash(verdict.head_hash);
+        return grpc::Status::OK;
+      },
+      /*slow=*/true);
+}
+
+grpc::ServerUnaryReactor* ControlService::QueryHistory(grpc::CallbackServerContext* ctx,
+                                                       const Raw* request, Raw* response) {
+  return Serve<v1::QueryHistoryRequest, v1::QueryHistoryResponse>(
+      ctx, request, response,
+      [this](const Caller&, const v1::QueryHistoryRequest& r, v1::QueryHistoryResponse* out) {
+        if (!m_history) {
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "this agent keeps no history: " + m_history_problem);
+        }
+        const int64_t to = r.to_unix_ms() > 0 ? r.to_unix_ms() : INT64_MAX;
+        if (r.from_unix_ms() < 0 || r.from_unix_ms() >= to) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "from_unix_ms must be >= 0 and before to_unix_ms (0: now)");
+        }
+        HistoryPage page = m_history->Query(r.from_unix_ms(), to, r.with_sketches());
+        for (v1::MetricsFrame& minute : page.minutes) *out->add_minutes() = std::move(minute);
+        out->set_next_from_unix_ms(page.next_from_unix_ms);
+        out->set_oldest_unix_ms(page.oldest_unix_ms);
+        out->set_retention_days(static_cast<uint32_t>(
+            std::chrono::duration_cast<std::chrono::hours>(m_history->Options().retention).count() /
+            24));
         return grpc::Status::OK;
       },
       /*slow=*/true);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/auth/token_store.h"
+#include "agent/metrics/history_store.h"
 #include "agent/metrics/metrics_hub.h"
 #include "agent/server/release_controller.h"
 #include "agent/server/worker_pool.h"
@@ -25,11 +26,14 @@ using AgentServiceBase = v1::Agent::WithRawCallbackMethod_WhoAmI<
                     v1::Agent::WithRawCallbackMethod_ListAudit<
                         v1::Agent::WithCallbackMethod_WatchAudit<
                             v1::Agent::WithRawCallbackMethod_VerifyAudit<
-                                v1::Agent::Service>>>>>>>>>>>;
+                                v1::Agent::WithRawCallbackMethod_QueryHistory<
+                                    v1::Agent::Service>>>>>>>>>>>>;
 
 class ControlService final : public AgentServiceBase {
  public:
-  ControlService(ReleaseController& controller, MetricsHub& hub, TokenStore tokens);
+  // `history` may be null (it could not be opened: `history_problem` says why).
+  ControlService(ReleaseController& controller, MetricsHub& hub, HistoryStore* history,
+                 std::string history_problem, TokenStore tokens);
   ~ControlService() override;
 
   using Raw = grpc::ByteBuffer;
@@ -55,6 +59,8 @@ class ControlService final : public AgentServiceBase {
       grpc::CallbackServerContext* ctx, const v1::WatchAuditRequest* request) override;
   grpc::ServerUnaryReactor* VerifyAudit(grpc::CallbackServerContext* ctx, const Raw* request,
                                         Raw* response) override;
+  grpc::ServerUnaryReactor* QueryHistory(grpc::CallbackServerContext* ctx, const Raw* request,
+                                         Raw* response) override;
 
   // Lets queued slow calls finish, then stops the workers.
   void JoinWorkers();
@@ -73,6 +79,8 @@ class ControlService final : public AgentServiceBase {
 
   ReleaseController& m_controller;
   MetricsHub& m_hub;
+  HistoryStore* const m_history;
+  const std::string m_history_problem;
   const TokenStore m_tokens;
   WorkerPool m_workers{3, 32};
 };

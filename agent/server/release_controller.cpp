@@ -28,11 +28,12 @@ grpc::Status CheckReason(const std::string& reason) {
 }
 
 ReleaseController::ReleaseController(CanaryPair& pair, AuditLog& audit, AgentIdentity identity,
-                                     ReleaseState initial, ReleaseLimits limits)
+                                     ReleaseState initial, ReleaseLimits limits, StepLedger* steps)
     : m_pair(pair),
       m_audit(audit),
       m_identity(std::move(identity)),
       m_limits(std::move(limits)),
+      m_steps(steps),
       m_state(std::move(initial)) {}
 
 AuditRecord ReleaseController::Row(const Caller& caller, AuditAction action,
@@ -140,6 +141,9 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
     }
   }
   row.after = p.changes ? SnapshotOf(p.next) : row.before;
+  if (p.changes && m_steps) {
+    row.step = m_steps->Peek(NowUnixMillis(), m_state.split.candidate_basis_points);
+  }
   // The sequence this row will get: the state stored with it names it.
   p.next.last_change.set_audit_sequence(m_audit.LastSequence() + 1);
   const std::string blob = EncodeReleaseState(p.next);
@@ -153,11 +157,13 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
           caller.identity.c_str(), static_cast<unsigned long long>(row.sequence), why.c_str());
     }
   } else if (absl::Status s = m_audit.Append(&row, p.changes ? &blob : nullptr); !s.ok()) {
+    if (row.step) m_steps->Abandon();
     return {grpc::StatusCode::UNAVAILABLE,
             "the audit trail could not be written, so nothing was changed (a rollback would "
             "still take effect): " +
                 std::string(s.message())};
   }
+  if (row.step) m_steps->Commit();
   if (p.changes) {
     if (p.install) {
       const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kCandidate, p.next.split);

@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/audit/audit_log.h"
 #include "agent/auth/token_store.h"
+#include "agent/metrics/step_ledger.h"
 #include "agent/server/canary_pair.h"
 #include "agent/server/refusal_ledger.h"
 #include "agent/server/release_state.h"
@@ -65,8 +66,10 @@ class ReleaseWatcher {
 
 class ReleaseController {
  public:
+  // `steps` (may be null) gives each applied change's row the figures of
+  // the step it ends.
   ReleaseController(CanaryPair& pair, AuditLog& audit, AgentIdentity identity, ReleaseState initial,
-                    ReleaseLimits limits);
+                    ReleaseLimits limits, StepLedger* steps = nullptr);
 
   // The first row of a run: "initialize" (a new trail), "start" (restored)
   // or "recover" (rebuilt with --recover-state). Like a rollback it may go
@@ -147,6 +150,7 @@ class ReleaseController {
   AuditLog& m_audit;
   const AgentIdentity m_identity;
   const ReleaseLimits m_limits;
+  StepLedger* const m_steps;
 
   mutable absl::Mutex m_mutex;  // serialises mutations and every append
   ReleaseState m_state ABSL_GUARDED_BY(m_mutex);

@@ -191,7 +191,13 @@ AuditRecord AppendAuditRow(const std::string& db, AuditRecord row) {
   sqlite3* handle = nullptr;
   if (sqlite3_open(db.c_str(), &handle) != SQLITE_OK) qFatal("cannot open %s", db.c_str());
   sqlite3_stmt* s = nullptr;
-  sqlite3_prepare_v2(handle, "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+  // Rows as an older agent wrote them: no step column value.
+  sqlite3_prepare_v2(handle,
+                     "INSERT INTO audit (sequence, time_unix_ms, actor, role, peer, action, "
+                     "outcome, reason, before_basis_points, before_revision, before_baseline, "
+                     "before_candidate, before_phase, after_basis_points, after_revision, "
+                     "after_baseline, after_candidate, after_phase, evidence, prev_hash, hash) "
+                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                      -1, &s, nullptr);
   int i = 1;
   auto text = [&](const std::string& v) {
