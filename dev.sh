@@ -17,6 +17,7 @@ PACKAGES=(
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev qtkeychain-qt6-dev
   libqt6opengl6-dev
   xvfb xauth dbus dbus-x11 gnome-keyring fonts-dejavu-core
+  poppler-utils
   clang libclang-rt-14-dev clang-format
 )
 

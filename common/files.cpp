@@ -93,4 +93,35 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, size_t max_
   return text;
 }
 
+absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+  const std::string temporary = path + ".partial";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::FailedPreconditionError("cannot write " + temporary + ": " + std::strerror(errno));
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(temporary.c_str());
+      return absl::UnavailableError("cannot write " + path + ": " + why);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(temporary.c_str());
+    return absl::UnavailableError("cannot write " + path + ": " + why);
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(temporary.c_str());
+    return absl::FailedPreconditionError("cannot replace " + path + ": " + why);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace greylane

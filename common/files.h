@@ -31,4 +31,8 @@ struct OpenedFile {
 absl::StatusOr<OpenedFile> OpenRegularFile(const std::string& path, size_t max_bytes,
                                            std::string_view what);
 
+// Writes `bytes` beside `path` and renames it over `path` once flushed, so
+// a reader (or a crash, or a full disk) never leaves half a file there.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes);
+
 }  // namespace greylane

@@ -222,4 +222,47 @@ std::string JsonString(std::string_view text) {
   return out + "\"";
 }
 
+std::string HtmlText(std::string_view text) {
+  std::string out;
+  for (const char c : EscapeControls(text, false)) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string MarkdownCell(std::string_view text) {
+  std::string out;
+  for (const char c : EscapeControls(text, true)) {
+    if (c == '\n' || c == '\r') {
+      out += ' ';
+    } else if (c == '|' || c == '`' || c == '*' || c == '_' || c == '[' || c == ']' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '<') {
+      out += "&lt;";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace greylane

@@ -56,4 +56,10 @@ std::string CsvCell(std::string_view text);
 // terminals: controls, DEL, C1 and U+2028/2029 are \u-escaped.
 std::string JsonString(std::string_view text);
 
+// Text for HTML (element content or a quoted attribute): & < > " ' become
+// entities, and controls, bidi overrides and invalid bytes visible escapes.
+std::string HtmlText(std::string_view text);
+// One Markdown table cell: also | and ` are escaped, line breaks become spaces.
+std::string MarkdownCell(std::string_view text);
+
 }  // namespace greylane

@@ -254,6 +254,24 @@ class TestAgentProcess final : public QObject {
     out = ctl({"audit"}, &code);
     QCOMPARE(code, 0);
     QVERIFY(out.contains("\"outcome\":\"denied\"") && out.contains("\"action\":\"rollback\""));
+
+    // The review meeting's report of the same release, without a display.
+    out = ctl({"report"}, &code);
+    QVERIFY2(code == 0 && out.contains("# Release report: digits on") &&
+                 out.contains("rolled back after") && out.contains("| p99 ms |") &&
+                 out.contains("rollback by demo-operator (operator)") &&
+                 out.contains("p99 +40 % on v2"),
+             qPrintable(out));
+    out = ctl({"report", "--format", "pdf", "--output", dir.filePath("report.pdf")}, &code);
+    QVERIFY2(code == 0 && out.contains("wrote "), qPrintable(out));
+    QFile pdf(dir.filePath("report.pdf"));
+    QVERIFY(pdf.open(QIODevice::ReadOnly));
+    QVERIFY(pdf.read(5) == "%PDF-");
+    out =
+        ctl({"report", "--format", "html", "--output", dir.filePath("nowhere/report.html")}, &code);
+    QVERIFY2(code == 1 && out.contains("cannot write"), qPrintable(out));
+    out = ctl({"report", "--release", "999"}, &code);  // a later release than any: the last
+    QCOMPARE(code, 0);
     QCOMPARE(agent.Stop(), 0);  // SIGTERM: drains and exits 0
   }
 

@@ -1,5 +1,8 @@
 #include "agent/ctl/control_cli.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -12,11 +15,14 @@
 #include "common/client_token.h"
 #include "common/command_line.h"
 #include "common/credentials.h"
+#include "common/files.h"
 #include "common/text.h"
 #include "greylane/v1/agent.grpc.pb.h"
 
 namespace greylane {
 namespace {
+
+constexpr int64_t HistoryMinuteMs = 60'000;
 
 constexpr char kFooter[] = R"(
 Without --revision a change is based on the revision read just before it;
@@ -104,9 +110,120 @@ struct Connection {
   bool insecure = false;
 };
 
+using ContextFor = std::function<void(grpc::ClientContext*, int)>;
+
+// Every row of the trail, page by page.
+grpc::Status ReadTrail(v1::Agent::Stub& stub, const ContextFor& context,
+                       std::vector<AuditRecord>* trail) {
+  for (uint64_t from = 0;;) {
+    grpc::ClientContext c;
+    context(&c, 30);
+    v1::ListAuditRequest list;
+    list.set_after_sequence(from);
+    list.set_limit(1000);
+    v1::ListAuditResponse rows;
+    if (grpc::Status s = stub.ListAudit(&c, list, &rows); !s.ok()) return s;
+    for (const auto& e : rows.entries()) trail->push_back(FromProto(e));
+    if (rows.entries().empty()) return grpc::Status::OK;
+    from = rows.entries(rows.entries_size() - 1).sequence();
+    if (from >= rows.last_sequence()) return grpc::Status::OK;
+  }
+}
+
+// The agent's minutes over [from, to] (to 0: now), with their sketches.
+void ReadHistory(v1::Agent::Stub& stub, const ContextFor& context, int64_t from, int64_t to,
+                 ReleaseReport* report) {
+  for (int64_t next = std::max<int64_t>(0, from);;) {
+    grpc::ClientContext c;
+    context(&c, 30);
+    v1::QueryHistoryRequest query;
+    query.set_from_unix_ms(next);
+    query.set_to_unix_ms(to);
+    query.set_with_sketches(true);
+    v1::QueryHistoryResponse page;
+    if (grpc::Status s = stub.QueryHistory(&c, query, &page); !s.ok()) {
+      report->history_note = "the agent's history could not be read: " + s.error_message();
+      return;
+    }
+    for (auto& m : *page.mutable_minutes()) report->minutes.push_back(std::move(m));
+    if (page.next_from_unix_ms() == 0) break;
+    next = page.next_from_unix_ms();
+  }
+  if (report->minutes.empty() && report->history_note.empty()) {
+    report->history_note = "the agent kept no history for this span";
+  }
+}
+
+int WriteReport(v1::Agent::Stub& stub, const ContextFor& context, const std::string& address,
+                const std::string& format, const std::string& output, uint64_t at,
+                const ReportPdfPrinter& pdf) {
+  ReleaseReport report;
+  report.generated_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+  report.agent_address = address;
+  {
+    grpc::ClientContext c;
+    context(&c, 10);
+    v1::AgentState state;
+    if (grpc::Status s = stub.GetState(&c, {}, &state); !s.ok()) return Fail(s);
+    report.agent_id = state.agent_id();
+    report.node_name = state.node_name();
+    report.model_name = state.model_name();
+  }
+  std::vector<AuditRecord> trail;
+  if (grpc::Status s = ReadTrail(stub, context, &trail); !s.ok()) return Fail(s);
+  ChainVerifier chain;
+  for (const AuditRecord& row : trail) chain.Add(row);
+  report.chain = chain.Verdict();
+  {
+    grpc::ClientContext c;
+    context(&c, 120);
+    v1::VerifyAuditResponse v;
+    if (grpc::Status s = stub.VerifyAudit(&c, {}, &v); !s.ok()) return Fail(s);
+    report.agent_chain_ok = v.ok();
+    report.agent_chain_detail = v.detail();
+  }
+  const std::optional<ReleaseBounds> bounds = FindRelease(trail, at);
+  if (!bounds) {
+    std::fprintf(stderr, "greylane-ctl: %s\n",
+                 at ? "no release began at or before that sequence"
+                    : "the trail holds no release (no initialize or load_candidate row)");
+    return 1;
+  }
+  TakeRelease(trail, *bounds, report.generated_unix_ms, &report);
+  ReadHistory(stub, context, report.rows.front().time_unix_ms - HistoryMinuteMs,
+              report.finished ? report.ended_unix_ms + HistoryMinuteMs : 0, &report);
+
+  std::string bytes;
+  if (format == "md") {
+    bytes = ReportMarkdown(report);
+  } else if (format == "html") {
+    bytes = ReportHtml(report, ChartEmbed::kInlineSvg);
+  } else {
+    absl::StatusOr<std::string> printed = pdf(report);
+    if (!printed.ok()) {
+      std::fprintf(stderr, "greylane-ctl: %s\n", std::string(printed.status().message()).c_str());
+      return 1;
+    }
+    bytes = std::move(*printed);
+  }
+  if (output.empty()) {
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : 1;
+  }
+  if (absl::Status s = WriteFileAtomically(output, bytes); !s.ok()) {
+    std::fprintf(stderr, "greylane-ctl: %s\n", TerminalSafe(std::string(s.message())).c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "greylane-ctl: wrote %s (%zu bytes): %s\n", TerminalSafe(output).c_str(),
+               bytes.size(), TerminalSafe(ReportSummary(report)).c_str());
+  return 0;
+}
+
 }  // namespace
 
-int RunControlCli(const std::vector<std::string>& args) {
+int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
   CLI::App app(
       "greylane-ctl: the control API from a terminal, for the on-call engineer and "
       "scripts.\nusage: greylane-ctl [connection] COMMAND [options]",
@@ -166,6 +283,18 @@ int RunControlCli(const std::vector<std::string>& args) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{INT64_MAX}));
   audit->add_flag("--follow", follow, "keep printing new rows as they are written");
   CLI::App* verify = app.add_subcommand("verify", "recompute the hash chain on the agent");
+  std::string format = "md", output;
+  uint64_t at = 0;
+  CLI::App* report = app.add_subcommand(
+      "report", "a release's report: steps, figures, decisions, health, chain (md, html, pdf)");
+  report->add_option("--format", format, "md (default), html or pdf")
+      ->check(CLI::IsMember({"md", "html", "pdf"}));
+  report->add_option("--output", output, "write to this file (default: standard output)");
+  report
+      ->add_option("--release", at,
+                   "the release holding this audit sequence (default: the one in progress, "
+                   "or the last)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{INT64_MAX}));
 
   if (const auto code = ParseOrExit(app, args, "greylane-ctl")) return *code;
   if (!IsValidUtf8(reason)) {
@@ -305,6 +434,17 @@ int RunControlCli(const std::vector<std::string>& args) {
     if (auto s = stub->VerifyAudit(&c, {}, &v); !s.ok()) return Fail(s);
     std::printf("%s%s\n", v.ok() ? "" : "BROKEN: ", TerminalSafe(v.detail()).c_str());
     return v.ok() ? 0 : 1;
+  }
+  if (report->parsed()) {
+    if (format == "pdf" && output.empty() && isatty(fileno(stdout))) {
+      std::fprintf(stderr, "greylane-ctl: a PDF to a terminal: give --output FILE\n");
+      return 2;
+    }
+    if (format == "pdf" && !pdf) {
+      std::fprintf(stderr, "greylane-ctl: this build cannot print PDF; use --format html\n");
+      return 2;
+    }
+    return WriteReport(*stub, context, conn.control, format, output, at, pdf);
   }
   if (audit->parsed() && !follow) {
     // Pages end by rows or by bytes; go on until the newest row.
