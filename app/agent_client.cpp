@@ -75,6 +75,7 @@ AgentClient::AgentClient(AgentEndpoint endpoint, QObject* parent)
   qRegisterMetaType<greylane::v1::AuditEntry>();
   qRegisterMetaType<greylane::v1::Identity>();
   qRegisterMetaType<greylane::v1::VerifyAuditResponse>();
+  qRegisterMetaType<greylane::v1::QueryHistoryResponse>();
   m_stale_timer.setSingleShot(true);
   m_retry_timer.setSingleShot(true);
   connect(&m_stale_timer, &QTimer::timeout, this, [this] {
@@ -336,6 +337,33 @@ void AgentClient::VerifyAudit() {
                                      Qt::QueuedConnection);
                                  Untrack(call);
                                });
+}
+
+void AgentClient::QueryHistory(int64_t from_unix_ms, int64_t to_unix_ms, bool with_sketches) {
+  if (!m_stub) {
+    QMetaObject::invokeMethod(
+        this, [this] { emit historyPage(grpc::StatusCode::UNAVAILABLE, tr("not connected"), {}); },
+        Qt::QueuedConnection);
+    return;
+  }
+  auto call = std::make_shared<UnaryCall<v1::QueryHistoryRequest>>();
+  call->request.set_from_unix_ms(from_unix_ms);
+  call->request.set_to_unix_ms(to_unix_ms);
+  call->request.set_with_sketches(with_sketches);
+  auto page = std::make_shared<v1::QueryHistoryResponse>();
+  Authorize(call->Context());
+  call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  Track(call);
+  m_stub->async()->QueryHistory(call->Context(), &call->request, page.get(),
+                                [this, call = call.get(), page](grpc::Status status) {
+                                  QMetaObject::invokeMethod(
+                                      this,
+                                      [this, code = status.error_code(),
+                                       message = QString::fromStdString(status.error_message()),
+                                       page] { emit historyPage(code, message, *page); },
+                                      Qt::QueuedConnection);
+                                  Untrack(call);
+                                });
 }
 
 void AgentClient::RefreshState() {

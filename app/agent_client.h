@@ -76,6 +76,9 @@ class AgentClient final : public QObject {
   // Reads the state once (GetState); the answer arrives as stateRefreshed,
   // after stateChanged when it succeeded.
   void RefreshState();
+  // One page of the agent's per-minute history; the answer arrives as
+  // historyPage (page on from next_from_unix_ms while it is set).
+  void QueryHistory(int64_t from_unix_ms, int64_t to_unix_ms, bool with_sketches);
   // How long a change may wait for its answer (default 10 s; tests shorten it).
   void SetChangeDeadline(std::chrono::milliseconds deadline) { m_change_deadline = deadline; }
 
@@ -99,6 +102,8 @@ class AgentClient final : public QObject {
   void verifyFinished(int code, const QString& message,
                       const greylane::v1::VerifyAuditResponse& verdict);
   void stateRefreshed(int code, const QString& message);
+  void historyPage(int code, const QString& message,
+                   const greylane::v1::QueryHistoryResponse& page);
 
  private:
   template <typename Message>
@@ -155,3 +160,4 @@ Q_DECLARE_METATYPE(greylane::v1::MetricsFrame)
 Q_DECLARE_METATYPE(greylane::v1::AuditEntry)
 Q_DECLARE_METATYPE(greylane::v1::Identity)
 Q_DECLARE_METATYPE(greylane::v1::VerifyAuditResponse)
+Q_DECLARE_METATYPE(greylane::v1::QueryHistoryResponse)

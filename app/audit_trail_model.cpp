@@ -61,6 +61,9 @@ QVariant AuditTrailModel::data(const QModelIndex& index, int role) const {
     if (index.column() == Actor) return plain(tr("peer %1").arg(Q(r.peer)));
     if (index.column() == Action) return Q(r.action);
     if (index.column() == Reason) return plain(Q(r.reason));
+    if (index.column() == Change && r.step) {
+      return plain(tr("The step this change ended: %1").arg(Q(FormatStep(*r.step))));
+    }
     return {};
   }
   if (role != Qt::DisplayRole) return {};

@@ -44,6 +44,7 @@ class AuditTrailModel final : public QAbstractTableModel {
 
   // The console's own verdict over the rows received so far.
   bool ChainOk() const { return m_chain.Verdict().ok && !m_rewritten; }
+  const ChainVerdict& Chain() const { return m_chain.Verdict(); }
   QString ChainSummary() const;
   std::optional<AuditHead> VerifiedHead() const;
 

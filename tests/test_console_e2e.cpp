@@ -15,6 +15,7 @@
 #include <QProcess>
 #include <QPushButton>
 #include <QSlider>
+#include <QStatusBar>
 #include <QTemporaryDir>
 
 #include <grpcpp/create_channel.h>
@@ -272,6 +273,27 @@ class TestConsoleE2e final : public QObject {
     // The marker for it is on the chart once the next redraw runs.
     QTRY_VERIFY_WITH_TIMEOUT(view->RedrawCount() > 0, 1000);
     QVERIFY2(m_session->Audit().ChainOk(), qPrintable(m_session->Audit().ChainSummary()));
+    // Sent as typed by nobody: the review sees it.
+    QVERIFY(QString::fromStdString(NewestRow()->reason).endsWith(" (default reason)"));
+  }
+
+  void writesTheReleaseReport() {
+    greylane::MainWindow* window = m_console->window.get();
+    QTemporaryDir dir;
+    QSignalSpy written(window, &greylane::MainWindow::releaseReportWritten);
+    window->ExportReleaseReport(dir.filePath("review"));
+    QVERIFY(written.wait(10000));
+    QCOMPARE(written.at(0).at(0).toString(), dir.filePath("review.pdf"));
+    QFile pdf(dir.filePath("review.pdf"));
+    QVERIFY(pdf.open(QIODevice::ReadOnly));
+    QCOMPARE(pdf.read(5), QByteArray("%PDF-"));
+    QFile html(dir.filePath("review.html"));
+    QVERIFY(html.open(QIODevice::ReadOnly));
+    const QString text = QString::fromUtf8(html.readAll());
+    QVERIFY2(text.contains("Release report: digits on") && text.contains("rolled back after") &&
+                 text.contains("(default reason)") && text.contains("<svg"),
+             qPrintable(text.left(2000)));
+    QVERIFY(window->statusBar()->currentMessage().contains("rolled back after"));
   }
 
   void savesAScreenshot() {

@@ -172,6 +172,23 @@ class TestConsoleModels final : public QObject {
     // A replayed row (after a reconnect) is ignored.
     model.Append(Entry(Chain(6)[3]));
     QCOMPARE(model.rowCount(), 6);
+
+    // The step a change ended, with each version's figures.
+    AuditTrailModel steps;
+    AuditRecord change = Chain(1)[0];
+    change.step = greylane::AuditStep{0,
+                                      312'000,
+                                      500,
+                                      {{"baseline", "v1", 1200, 0, 0, 1200, 2000, 3100},
+                                       {"candidate", "v2", 60, 6, 0, 1300, 2100, 4200}}};
+    change.hash = ComputeRowHash(change);
+    steps.Append(Entry(change));
+    QVERIFY(steps.ChainOk());
+    QCOMPARE(steps.data(steps.index(0, AuditTrailModel::Change), Qt::ToolTipRole).toString(),
+             QStringLiteral("<p style='white-space:pre-wrap'>The step this change ended: 5m 12s at "
+                            "5.00 %: baseline v1 1200 req, 0 errors, p50/p90/p99 1.20/2.00/3.10 "
+                            "ms; candidate v2 60 req, 6 errors, p50/p90/p99 1.30/2.10/4.20 "
+                            "ms</p>"));
   }
 
   void auditModelFindsAnEditedRow() const {

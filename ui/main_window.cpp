@@ -1,5 +1,9 @@
 #include "ui/main_window.h"
 
+#include "app/release_report_job.h"
+#include "app/release_report_pdf.h"
+#include "common/files.h"
+
 #include <QGuiApplication>
 #include <QScreen>
 #include <QShortcut>
@@ -125,6 +129,7 @@ void MainWindow::BuildMenus() {
   connect_action->setShortcut(QKeySequence::New);
   file->addAction(tr("Export audit trail as &CSV…"), this, [this] { ExportAudit("csv"); });
   file->addAction(tr("Export audit trail as &JSON…"), this, [this] { ExportAudit("json"); });
+  file->addAction(tr("Release &report (PDF and HTML)…"), this, [this] { ExportReleaseReport(); });
   file->addSeparator();
   QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);
@@ -412,6 +417,48 @@ void MainWindow::ExportAudit(const QString& format) {
   }
   statusBar()->showMessage(tr("Exported %1 audit rows to %2").arg(s->Audit().rowCount()).arg(path),
                            10000);
+}
+
+void MainWindow::ExportReleaseReport(const QString& given) {
+  AgentSession* s = Selected();
+  if (!s) return;
+  QString path = given;
+  if (path.isEmpty()) {
+    path = QFileDialog::getSaveFileName(this, tr("Release report for %1").arg(s->Name()),
+                                        QStringLiteral("%1-release-report.pdf").arg(s->Name()),
+                                        tr("PDF (*.pdf)"));
+  }
+  if (path.isEmpty()) return;
+  if (!path.endsWith(QLatin1String(".pdf"), Qt::CaseInsensitive)) path += QStringLiteral(".pdf");
+  auto* job = new ReleaseReportJob(*s, this);
+  QString error;
+  if (!job->Start(&error)) {
+    delete job;
+    QMessageBox::information(this, tr("No release to report"), error);
+    return;
+  }
+  statusBar()->showMessage(tr("Gathering the release's history from %1…").arg(s->Name()));
+  connect(job, &ReleaseReportJob::finished, this, [this, job, path] {
+    job->deleteLater();
+    const QString html = path.left(path.size() - 4) + QStringLiteral(".html");
+    const absl::StatusOr<std::string> pdf = ReleaseReportPdf(job->Report());
+    absl::Status written = pdf.ok() ? WriteFileAtomically(path.toStdString(), *pdf) : pdf.status();
+    if (written.ok()) {
+      written = WriteFileAtomically(html.toStdString(),
+                                    ReportHtml(job->Report(), ChartEmbed::kInlineSvg));
+    }
+    if (!written.ok()) {
+      statusBar()->clearMessage();
+      QMessageBox::warning(this, tr("Release report failed"),
+                           QString::fromStdString(std::string(written.message())));
+      return;
+    }
+    statusBar()->showMessage(
+        tr("Wrote %1 and %2: %3")
+            .arg(path, html, QString::fromStdString(ReportSummary(job->Report()))),
+        15000);
+    emit releaseReportWritten(path, html);
+  });
 }
 
 void MainWindow::SetDark(bool dark) {

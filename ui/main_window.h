@@ -45,6 +45,14 @@ class MainWindow final : public QMainWindow {
   QAction* RollbackAction() const { return m_rollback_action; }
   AgentSession* Selected() const;
 
+ public:
+  // Asks where, gathers the release's history, then writes the PDF and an
+  // HTML file beside it. `path` given: no dialog (tests).
+  void ExportReleaseReport(const QString& path = {});
+
+ signals:
+  void releaseReportWritten(const QString& pdf, const QString& html);
+
  protected:
   void closeEvent(QCloseEvent* event) override;
 
@@ -60,6 +68,7 @@ class MainWindow final : public QMainWindow {
   void ShowConnectDialog();
   void RemoveSelected();
   void ExportAudit(const QString& format);
+
   void SavePersistentAgents();
   void OnTokenLoaded(const QString& agent, const QString& token, bool found);
 

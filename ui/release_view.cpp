@@ -514,9 +514,13 @@ void ReleaseView::OpenReasonDialog(const QString& action, const QString& title,
     connect(new RollbackKeys(dialog), &RollbackKeys::pressed, this, &ReleaseView::RequestRollback,
             Qt::QueuedConnection);
   }
-  connect(dialog, &QDialog::accepted, this, [this, dialog, action] {
+  connect(dialog, &QDialog::accepted, this, [this, dialog, action, default_reason] {
     m_confirmed.start();
-    Send(action, dialog->Reason());
+    // Fine at 3 a.m.; the review should see the reason was not typed.
+    const QString typed = dialog->Reason();
+    Send(action, typed == default_reason && !typed.isEmpty()
+                     ? typed + QStringLiteral(" (default reason)")
+                     : typed);
   });
   dialog->open();
   dialog->ReasonEdit()->setFocus();
