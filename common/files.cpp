@@ -1,6 +1,7 @@
 #include "common/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -94,6 +95,13 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, size_t max_
 }
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+  // Never renamed over a device, a FIFO, a directory or a symlink (as root,
+  // `--output /dev/null` once replaced the device with a file).
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(path +
+                                         " exists and is not a regular file; give a file path");
+  }
   const std::string temporary = path + ".partial";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {

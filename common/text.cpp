@@ -258,6 +258,8 @@ std::string MarkdownCell(std::string_view text) {
       out += c;
     } else if (c == '<') {
       out += "&lt;";
+    } else if (c == '&') {
+      out += "&amp;";
     } else {
       out += c;
     }

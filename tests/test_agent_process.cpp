@@ -270,8 +270,11 @@ class TestAgentProcess final : public QObject {
     out =
         ctl({"report", "--format", "html", "--output", dir.filePath("nowhere/report.html")}, &code);
     QVERIFY2(code == 1 && out.contains("cannot write"), qPrintable(out));
-    out = ctl({"report", "--release", "999"}, &code);  // a later release than any: the last
-    QCOMPARE(code, 0);
+    out = ctl({"report", "--release", "999"}, &code);
+    QVERIFY2(code == 1 && out.contains("there is no row #999"), qPrintable(out));
+    out = ctl({"report", "--output", "/dev/null"}, &code);  // never replaces a device
+    QVERIFY2(code == 1 && out.contains("is not a regular file"), qPrintable(out));
+    QVERIFY(!QFileInfo("/dev/null").isFile());
     QCOMPARE(agent.Stop(), 0);  // SIGTERM: drains and exits 0
   }
 

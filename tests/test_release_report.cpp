@@ -171,6 +171,9 @@ class TestReleaseReport final : public QObject {
     QVERIFY(!md.contains("v2 is good"));     // before it began
     // Text from the trail cannot make table cells or markup.
     QVERIFY(md.contains("widen &lt;script>alert(1)&lt;/script> \\| \\`x\\`"));
+    ReleaseReport amp = Report();
+    amp.rows[1].reason = "a &amp; b";
+    QVERIFY(QString::fromStdString(ReportMarkdown(amp)).contains("a &amp;amp; b"));
   }
 
   void htmlEscapesAndDrawsTheTimeline() {

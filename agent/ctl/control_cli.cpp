@@ -184,6 +184,12 @@ int WriteReport(v1::Agent::Stub& stub, const ContextFor& context, const std::str
     report.agent_chain_ok = v.ok();
     report.agent_chain_detail = v.detail();
   }
+  if (at != 0 && (trail.empty() || at > trail.back().sequence)) {
+    std::fprintf(stderr, "greylane-ctl: there is no row #%llu: the trail ends at #%llu\n",
+                 static_cast<unsigned long long>(at),
+                 static_cast<unsigned long long>(trail.empty() ? 0 : trail.back().sequence));
+    return 1;
+  }
   const std::optional<ReleaseBounds> bounds = FindRelease(trail, at);
   if (!bounds) {
     std::fprintf(stderr, "greylane-ctl: %s\n",
