@@ -33,11 +33,10 @@ bool ReleaseReportJob::Start(QString* error) {
   m_report.agent_chain_detail = m_session.AgentVerdict().isEmpty()
                                     ? "not asked yet (Release → Verify audit chain asks it)"
                                     : m_session.AgentVerdict().toStdString();
-  constexpr int64_t kMinute = 60'000;
-  m_to = m_report.finished ? m_report.ended_unix_ms + kMinute : 0;
+  const HistorySpan span = ReleaseHistorySpan(m_report);
+  m_to = span.to_unix_ms;
   m_running = true;
-  m_session.Client().QueryHistory(
-      std::max<int64_t>(0, m_report.rows.front().time_unix_ms - kMinute), m_to, true);
+  m_session.Client().QueryHistory(span.from_unix_ms, m_to, true);
   return true;
 }
 

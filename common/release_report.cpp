@@ -175,6 +175,13 @@ void TakeRelease(const std::vector<AuditRecord>& trail, const ReleaseBounds& bou
   report->ended_unix_ms = bounds.finished ? report->rows.back().time_unix_ms : now;
 }
 
+HistorySpan ReleaseHistorySpan(const ReleaseReport& r) {
+  constexpr int64_t kMinute = 60'000;
+  if (r.rows.empty()) return {};
+  return {std::max<int64_t>(0, r.rows.front().time_unix_ms - kMinute),
+          r.finished ? r.ended_unix_ms + kMinute : 0};
+}
+
 std::string ReportSummary(const ReleaseReport& r) {
   if (r.rows.empty()) return "No release in the trail.";
   const AuditState& start = r.rows.front().after;

@@ -49,6 +49,14 @@ struct ReleaseReport {
 void TakeRelease(const std::vector<AuditRecord>& trail, const ReleaseBounds& bounds, int64_t now,
                  ReleaseReport* report);
 
+// What to ask the agent's history for: the release's minutes and one on
+// each side; to 0 (now) while it is in progress.
+struct HistorySpan {
+  int64_t from_unix_ms = 0;
+  int64_t to_unix_ms = 0;
+};
+HistorySpan ReleaseHistorySpan(const ReleaseReport& report);
+
 enum class ChartEmbed { kInlineSvg, kImage };
 inline constexpr char kReportChartUrl[] = "greylane-timeline.png";
 

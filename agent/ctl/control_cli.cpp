@@ -22,8 +22,6 @@
 namespace greylane {
 namespace {
 
-constexpr int64_t HistoryMinuteMs = 60'000;
-
 constexpr char kFooter[] = R"(
 Without --revision a change is based on the revision read just before it;
 if someone changes the split in between, the agent refuses (ABORTED).
@@ -112,10 +110,10 @@ struct Connection {
 
 using ContextFor = std::function<void(grpc::ClientContext*, int)>;
 
-// Every row of the trail, page by page.
-grpc::Status ReadTrail(v1::Agent::Stub& stub, const ContextFor& context,
-                       std::vector<AuditRecord>* trail) {
-  for (uint64_t from = 0;;) {
+// Every row after `after`, page by page (pages end by rows or by bytes).
+grpc::Status ReadTrail(v1::Agent::Stub& stub, const ContextFor& context, uint64_t after,
+                       const std::function<void(AuditRecord)>& row) {
+  for (uint64_t from = after;;) {
     grpc::ClientContext c;
     context(&c, 30);
     v1::ListAuditRequest list;
@@ -123,7 +121,7 @@ grpc::Status ReadTrail(v1::Agent::Stub& stub, const ContextFor& context,
     list.set_limit(1000);
     v1::ListAuditResponse rows;
     if (grpc::Status s = stub.ListAudit(&c, list, &rows); !s.ok()) return s;
-    for (const auto& e : rows.entries()) trail->push_back(FromProto(e));
+    for (const auto& e : rows.entries()) row(FromProto(e));
     if (rows.entries().empty()) return grpc::Status::OK;
     from = rows.entries(rows.entries_size() - 1).sequence();
     if (from >= rows.last_sequence()) return grpc::Status::OK;
@@ -133,7 +131,7 @@ grpc::Status ReadTrail(v1::Agent::Stub& stub, const ContextFor& context,
 // The agent's minutes over [from, to] (to 0: now), with their sketches.
 void ReadHistory(v1::Agent::Stub& stub, const ContextFor& context, int64_t from, int64_t to,
                  ReleaseReport* report) {
-  for (int64_t next = std::max<int64_t>(0, from);;) {
+  for (int64_t next = from;;) {
     grpc::ClientContext c;
     context(&c, 30);
     v1::QueryHistoryRequest query;
@@ -172,7 +170,11 @@ int WriteReport(v1::Agent::Stub& stub, const ContextFor& context, const std::str
     report.model_name = state.model_name();
   }
   std::vector<AuditRecord> trail;
-  if (grpc::Status s = ReadTrail(stub, context, &trail); !s.ok()) return Fail(s);
+  if (grpc::Status s =
+          ReadTrail(stub, context, 0, [&](AuditRecord r) { trail.push_back(std::move(r)); });
+      !s.ok()) {
+    return Fail(s);
+  }
   ChainVerifier chain;
   for (const AuditRecord& row : trail) chain.Add(row);
   report.chain = chain.Verdict();
@@ -198,8 +200,8 @@ int WriteReport(v1::Agent::Stub& stub, const ContextFor& context, const std::str
     return 1;
   }
   TakeRelease(trail, *bounds, report.generated_unix_ms, &report);
-  ReadHistory(stub, context, report.rows.front().time_unix_ms - HistoryMinuteMs,
-              report.finished ? report.ended_unix_ms + HistoryMinuteMs : 0, &report);
+  const HistorySpan span = ReleaseHistorySpan(report);
+  ReadHistory(stub, context, span.from_unix_ms, span.to_unix_ms, &report);
 
   std::string bytes;
   if (format == "md") {
@@ -453,20 +455,10 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
     return WriteReport(*stub, context, conn.control, format, output, at, pdf);
   }
   if (audit->parsed() && !follow) {
-    // Pages end by rows or by bytes; go on until the newest row.
-    for (uint64_t from = after;;) {
-      grpc::ClientContext c;
-      context(&c, 30);
-      v1::ListAuditRequest list;
-      list.set_after_sequence(from);
-      list.set_limit(1000);
-      v1::ListAuditResponse rows;
-      if (auto s = stub->ListAudit(&c, list, &rows); !s.ok()) return Fail(s);
-      for (const auto& e : rows.entries()) std::fputs(AuditJsonLine(FromProto(e)).c_str(), stdout);
-      if (rows.entries().empty()) return 0;
-      from = rows.entries(rows.entries_size() - 1).sequence();
-      if (from >= rows.last_sequence()) return 0;
-    }
+    const grpc::Status s = ReadTrail(*stub, context, after, [](const AuditRecord& r) {
+      std::fputs(AuditJsonLine(r).c_str(), stdout);
+    });
+    return s.ok() ? 0 : Fail(s);
   }
   if (audit->parsed()) {
     grpc::ClientContext c;
