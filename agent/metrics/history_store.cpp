@@ -215,12 +215,7 @@ void HistoryStore::Prune(int64_t now_unix_ms) {
     }
   }
   // The size bound: the oldest hour goes first, until the live pages fit.
-  const auto used = [this] {
-    return static_cast<uint64_t>(ScalarInt(m_db, "PRAGMA page_count") -
-                                 ScalarInt(m_db, "PRAGMA freelist_count")) *
-           static_cast<uint64_t>(ScalarInt(m_db, "PRAGMA page_size"));
-  };
-  for (int round = 0; round < 1000 && used() > m_options.max_bytes; ++round) {
+  for (int round = 0; round < 1000 && LiveBytes() > m_options.max_bytes; ++round) {
     if (sqlite3_exec(m_db,
                      "DELETE FROM minute WHERE end_unix_ms IN "
                      "(SELECT end_unix_ms FROM minute ORDER BY end_unix_ms LIMIT 60)",
@@ -235,6 +230,12 @@ void HistoryStore::Prune(int64_t now_unix_ms) {
   // Once a minute is cheap, and keeps the write-ahead log from adding up to
   // its 4 MiB limit on top of the bound.
   sqlite3_wal_checkpoint_v2(m_db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+}
+
+uint64_t HistoryStore::LiveBytes() {
+  return static_cast<uint64_t>(ScalarInt(m_db, "PRAGMA page_count") -
+                               ScalarInt(m_db, "PRAGMA freelist_count")) *
+         static_cast<uint64_t>(ScalarInt(m_db, "PRAGMA page_size"));
 }
 
 HistoryPage HistoryStore::Query(int64_t from_unix_ms, int64_t to_unix_ms, bool with_sketches) {

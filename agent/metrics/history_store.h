@@ -77,6 +77,8 @@ class HistoryStore {
   void WriterLoop();
   void Write(const v1::MetricsFrame& frame) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_db_mutex);
   void Prune(int64_t now_unix_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_db_mutex);
+  // The pages in use (the free list excluded): what the size bound counts.
+  uint64_t LiveBytes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_db_mutex);
   bool HasWork() const ABSL_SHARED_LOCKS_REQUIRED(m_mutex) {
     return m_stopping || !m_queue.empty();
   }
