@@ -339,12 +339,16 @@ void AgentClient::VerifyAudit() {
                                });
 }
 
-void AgentClient::QueryHistory(int64_t from_unix_ms, int64_t to_unix_ms, bool with_sketches) {
+uint64_t AgentClient::QueryHistory(int64_t from_unix_ms, int64_t to_unix_ms, bool with_sketches) {
+  const uint64_t id = ++m_history_requests;
   if (!m_stub) {
     QMetaObject::invokeMethod(
-        this, [this] { emit historyPage(grpc::StatusCode::UNAVAILABLE, tr("not connected"), {}); },
+        this,
+        [this, id] {
+          emit historyPage(id, grpc::StatusCode::UNAVAILABLE, tr("not connected"), {});
+        },
         Qt::QueuedConnection);
-    return;
+    return id;
   }
   auto call = std::make_shared<UnaryCall<v1::QueryHistoryRequest>>();
   call->request.set_from_unix_ms(from_unix_ms);
@@ -355,15 +359,16 @@ void AgentClient::QueryHistory(int64_t from_unix_ms, int64_t to_unix_ms, bool wi
   call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   Track(call);
   m_stub->async()->QueryHistory(call->Context(), &call->request, page.get(),
-                                [this, call = call.get(), page](grpc::Status status) {
+                                [this, call = call.get(), page, id](grpc::Status status) {
                                   QMetaObject::invokeMethod(
                                       this,
-                                      [this, code = status.error_code(),
+                                      [this, id, code = status.error_code(),
                                        message = QString::fromStdString(status.error_message()),
-                                       page] { emit historyPage(code, message, *page); },
+                                       page] { emit historyPage(id, code, message, *page); },
                                       Qt::QueuedConnection);
                                   Untrack(call);
                                 });
+  return id;
 }
 
 void AgentClient::RefreshState() {

@@ -77,8 +77,9 @@ class AgentClient final : public QObject {
   // after stateChanged when it succeeded.
   void RefreshState();
   // One page of the agent's per-minute history; the answer arrives as
-  // historyPage (page on from next_from_unix_ms while it is set).
-  void QueryHistory(int64_t from_unix_ms, int64_t to_unix_ms, bool with_sketches);
+  // historyPage with the id returned here, so several readers (the charts,
+  // a report) can page at once (page on from next_from_unix_ms while set).
+  uint64_t QueryHistory(int64_t from_unix_ms, int64_t to_unix_ms, bool with_sketches);
   // How long a change may wait for its answer (default 10 s; tests shorten it).
   void SetChangeDeadline(std::chrono::milliseconds deadline) { m_change_deadline = deadline; }
 
@@ -102,7 +103,7 @@ class AgentClient final : public QObject {
   void verifyFinished(int code, const QString& message,
                       const greylane::v1::VerifyAuditResponse& verdict);
   void stateRefreshed(int code, const QString& message);
-  void historyPage(int code, const QString& message,
+  void historyPage(quint64 request, int code, const QString& message,
                    const greylane::v1::QueryHistoryResponse& page);
 
  private:
@@ -132,6 +133,7 @@ class AgentClient final : public QObject {
   v1::AgentState m_state;
   v1::Identity m_identity;
   uint64_t m_last_audit = 0;
+  uint64_t m_history_requests = 0;
   // Stream requests must outlive their calls.
   const v1::WatchStateRequest kWatchState;
   v1::WatchMetricsRequest m_metrics_request;

@@ -1,13 +1,14 @@
 #pragma once
 // Everything the console holds for one agent: the connection, the metrics
-// history (bounded), the audit trail model and the last VerifyAudit answer.
-// Lives on the GUI thread; the connection feeds it through queued signals.
+// history (bounded), the minute history while a long window shows, the audit trail model and the
+// last VerifyAudit answer. Lives on the GUI thread; the connection feeds it through queued signals.
 #include <QObject>
 #include <QString>
 
 #include "app/agent_client.h"
 #include "app/audit_trail_model.h"
 #include "app/metrics_history.h"
+#include "app/minute_history.h"
 
 namespace greylane {
 
@@ -20,6 +21,8 @@ class AgentSession final : public QObject {
   AgentClient& Client() { return m_client; }
   const AgentClient& Client() const { return m_client; }
   const MetricsHistory& History() const { return m_history; }
+  // The agent's per-minute history, read only while a long window shows.
+  MinuteHistoryReader& Minutes() { return m_minutes; }
   AuditTrailModel& Audit() { return m_audit; }
   const QString& Name() const { return m_client.Endpoint().name; }
   const QString& LinkDetail() const { return m_link_detail; }
@@ -40,6 +43,7 @@ class AgentSession final : public QObject {
  private:
   AgentClient m_client;
   MetricsHistory m_history;
+  MinuteHistoryReader m_minutes{m_client};
   AuditTrailModel m_audit;
   QString m_link_detail;
   QString m_agent_verdict;

@@ -36,19 +36,19 @@ bool ReleaseReportJob::Start(QString* error) {
   const HistorySpan span = ReleaseHistorySpan(m_report);
   m_to = span.to_unix_ms;
   m_running = true;
-  m_session.Client().QueryHistory(span.from_unix_ms, m_to, true);
+  m_request = m_session.Client().QueryHistory(span.from_unix_ms, m_to, true);
   return true;
 }
 
-void ReleaseReportJob::OnPage(int code, const QString& message,
+void ReleaseReportJob::OnPage(quint64 request, int code, const QString& message,
                               const v1::QueryHistoryResponse& page) {
-  if (!m_running) return;
+  if (!m_running || request != m_request) return;
   if (code != grpc::StatusCode::OK) {
     m_report.history_note = "the agent's history could not be read: " + message.toStdString();
   } else {
     for (const v1::MetricsFrame& m : page.minutes()) m_report.minutes.push_back(m);
     if (page.next_from_unix_ms() != 0) {
-      m_session.Client().QueryHistory(page.next_from_unix_ms(), m_to, true);
+      m_request = m_session.Client().QueryHistory(page.next_from_unix_ms(), m_to, true);
       return;
     }
     if (m_report.minutes.empty()) m_report.history_note = "the agent kept no history for this span";

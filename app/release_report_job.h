@@ -25,11 +25,13 @@ class ReleaseReportJob final : public QObject {
   void finished();
 
  private:
-  void OnPage(int code, const QString& message, const v1::QueryHistoryResponse& page);
+  void OnPage(quint64 request, int code, const QString& message,
+              const v1::QueryHistoryResponse& page);
 
   AgentSession& m_session;
   ReleaseReport m_report;
   int64_t m_to = 0;
+  quint64 m_request = 0;
   bool m_running = false;
 };
 

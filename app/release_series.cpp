@@ -2,7 +2,9 @@
 
 #include <QObject>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <optional>
 
@@ -18,43 +20,53 @@ QString Percent(uint32_t basis_points) {
 }
 }  // namespace
 
-ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
-                                 const std::array<std::string, 2>& versions,
-                                 const std::vector<AuditRecord>& trail, int window_seconds) {
-  ReleaseSeries out;
-  const int64_t newest = history.NewestUnixMs();
-  out.newest_unix_ms = newest;
-  const int64_t from = newest - (int64_t{window_seconds} + 1) * 1000;
-  for (size_t i = 0; i < versions.size(); ++i) {
-    VersionSeries& v = out.versions[i];
-    const auto& points = history.Points(versions[i]);
-    // Only the visible window: walk back from the newest point.
-    auto first = points.end();
-    while (first != points.begin() && std::prev(first)->end_unix_ms > from) --first;
-    const qsizetype n = points.end() - first;
-    for (auto* list : {&v.p99, &v.p50, &v.rate, &v.errors}) list->reserve(n + 8);
-    int64_t previous = 0;
-    for (auto it = first; it != points.end(); ++it) {
-      const double x = (it->end_unix_ms - newest) / 1000.0;
-      if (previous && it->end_unix_ms - previous > kGapAfterMs) {
-        const double mid = ((previous + it->end_unix_ms) / 2 - newest) / 1000.0;
-        for (auto* list : {&v.p99, &v.p50, &v.rate, &v.errors}) list->append({mid, kGap});
-      }
-      previous = it->end_unix_ms;
-      v.rate.append({x, static_cast<double>(it->requests)});
-      v.errors.append(
-          {x, it->requests ? 100.0 * static_cast<double>(it->server_errors) / it->requests : kGap});
-      // A latency exists only with successful requests: none is a gap, not 0.
-      const bool answered = it->zero_count > 0 || !it->buckets.empty();
-      v.p99.append({x, answered ? it->p99_ms : kGap});
-      v.p50.append({x, answered ? it->p50_ms : kGap});
+namespace {
+uint64_t Successes(const MetricsPoint& p) {
+  return p.zero_count > 0 || !p.buckets.empty() ? 1 : 0;
+}
+uint64_t Successes(const MinutePoint& p) {
+  return p.successes;
+}
+double Seconds(const MetricsPoint&) {
+  return 1;
+}
+double Seconds(const MinutePoint& p) {
+  return p.seconds;
+}
+
+// Appends points [first, last) to `v`, with a NaN gap wherever
+// consecutive points are further apart than `gap_ms`.
+template <typename It>
+void AppendPoints(It first, It last, int64_t newest, double ms_per_x, int64_t gap_ms,
+                  VersionSeries& v) {
+  const auto n = static_cast<qsizetype>(std::distance(first, last));
+  for (auto* list : {&v.p99, &v.p50, &v.rate, &v.errors}) list->reserve(n + 8);
+  int64_t previous = 0;
+  for (auto it = first; it != last; ++it) {
+    const double x = static_cast<double>(it->end_unix_ms - newest) / ms_per_x;
+    if (previous && it->end_unix_ms - previous > gap_ms) {
+      const double mid = static_cast<double>((previous + it->end_unix_ms) / 2 - newest) / ms_per_x;
+      for (auto* list : {&v.p99, &v.p50, &v.rate, &v.errors}) list->append({mid, kGap});
     }
+    previous = it->end_unix_ms;
+    v.rate.append({x, static_cast<double>(it->requests) / Seconds(*it)});
+    v.errors.append(
+        {x, it->requests ? 100.0 * static_cast<double>(it->server_errors) / it->requests : kGap});
+    // A latency exists only with successful requests: none is a gap, not 0.
+    const bool answered = Successes(*it) > 0;
+    v.p99.append({x, answered ? it->p99_ms : kGap});
+    v.p50.append({x, answered ? it->p50_ms : kGap});
   }
+}
+
+void AppendMarkers(const std::vector<AuditRecord>& trail, int64_t from, int64_t newest,
+                   double ms_per_x, ReleaseSeries& out) {
   for (auto it = trail.rbegin(); it != trail.rend(); ++it) {
     if (it->time_unix_ms < from) break;
+    if (it->time_unix_ms > newest) continue;
     if (ParseAuditOutcome(it->outcome) != AuditOutcome::kOk) continue;
     ChangeMarker marker;
-    marker.x = (it->time_unix_ms - newest) / 1000.0;
+    marker.x = static_cast<double>(it->time_unix_ms - newest) / ms_per_x;
     const std::optional<AuditAction> action = ParseAuditAction(it->action);
     if (action == AuditAction::kRollback) {
       marker.kind = ChangeMarker::Kind::Rollback;
@@ -81,6 +93,42 @@ ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
     }
     out.markers.append(marker);
   }
+}
+}  // namespace
+
+ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
+                                 const std::array<std::string, 2>& versions,
+                                 const std::vector<AuditRecord>& trail, int window_seconds) {
+  ReleaseSeries out;
+  const int64_t newest = history.NewestUnixMs();
+  out.newest_unix_ms = newest;
+  const int64_t from = newest - (int64_t{window_seconds} + 1) * 1000;
+  for (size_t i = 0; i < versions.size(); ++i) {
+    const auto& points = history.Points(versions[i]);
+    // Only the visible window: walk back from the newest point.
+    auto first = points.end();
+    while (first != points.begin() && std::prev(first)->end_unix_ms > from) --first;
+    AppendPoints(first, points.end(), newest, 1000.0, kGapAfterMs, out.versions[i]);
+  }
+  AppendMarkers(trail, from, newest, 1000.0, out);
+  return out;
+}
+
+ReleaseSeries BuildMinuteSeries(const MinuteHistory& history,
+                                const std::array<std::string, 2>& versions,
+                                const std::vector<AuditRecord>& trail, int64_t from_unix_ms,
+                                int64_t to_unix_ms) {
+  ReleaseSeries out;
+  out.newest_unix_ms = to_unix_ms;
+  out.seconds_per_x = 60;
+  for (size_t i = 0; i < versions.size(); ++i) {
+    const std::vector<MinutePoint>& points = history.Points(versions[i]);
+    const auto by_end = [](const MinutePoint& p, int64_t value) { return p.end_unix_ms < value; };
+    const auto first = std::lower_bound(points.begin(), points.end(), from_unix_ms + 1, by_end);
+    const auto last = std::lower_bound(first, points.end(), to_unix_ms + 1, by_end);
+    AppendPoints(first, last, to_unix_ms, 60'000.0, kMinuteGapAfterMs, out.versions[i]);
+  }
+  AppendMarkers(trail, from_unix_ms, to_unix_ms, 60'000.0, out);
   return out;
 }
 

@@ -2,7 +2,8 @@
 // What the release charts draw, computed from the history and the trail
 // without widgets (so it is tested without a display): per version the
 // p99, p50, requests/s and error-% series over the visible window, and one
-// marker per change in force. x is seconds before the newest point.
+// marker per change in force. x is seconds before the newest point (live
+// seconds), or minutes before the span's end (the agent's minute history).
 //
 // A second with no data is a gap (a NaN point), never a line bridging it:
 // a frozen agent sends no frames, and a version whose every request failed
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "app/metrics_history.h"
+#include "app/minute_history.h"
 #include "common/audit_record.h"
 
 namespace greylane {
@@ -33,15 +35,25 @@ struct ChangeMarker {
 
 struct ReleaseSeries {
   int64_t newest_unix_ms = 0;             // x = 0
+  double seconds_per_x = 1;               // 60: x counts minutes
   std::array<VersionSeries, 2> versions;  // baseline, candidate
   QList<ChangeMarker> markers;
 };
 
 // Frames end on whole seconds; a step over this is missing data.
 inline constexpr int64_t kGapAfterMs = 1500;
+// Minutes end on whole minutes; a step over this is a minute with no data.
+inline constexpr int64_t kMinuteGapAfterMs = 90'000;
 
 ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
                                  const std::array<std::string, 2>& versions,
                                  const std::vector<AuditRecord>& trail, int window_seconds);
+
+// The long windows: minutes ending in (from, to], x in minutes before `to`.
+// A minute's rate is its requests over the seconds it holds data for.
+ReleaseSeries BuildMinuteSeries(const MinuteHistory& history,
+                                const std::array<std::string, 2>& versions,
+                                const std::vector<AuditRecord>& trail, int64_t from_unix_ms,
+                                int64_t to_unix_ms);
 
 }  // namespace greylane

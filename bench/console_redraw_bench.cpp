@@ -7,10 +7,14 @@
 //   update   ReleaseView::Redraw(): cards (exact 10 s merges), one replace()
 //            per series (8 series, up to 901 points each), markers, axes
 //   paint    repainting both charts (what the screen then shows)
-// and the resident memory with every buffer full.
+// for the 5 and 15 minute windows (live seconds) and the 24 h window (1440
+// one-minute points from the agent's history; every redraw there follows a
+// re-read of the newest minute, so each one rebuilds the series), and the
+// resident memory with every buffer full.
 // usage: greylane-bench-console-redraw [--redraws N] [--agents N]
 // Run offscreen (QT_QPA_PLATFORM=offscreen) or under xvfb-run.
 #include <QApplication>
+#include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
 
@@ -21,6 +25,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "app/agent_directory.h"
@@ -82,6 +87,30 @@ MetricsFrame Frame(int agent, int64_t end_ms, uint64_t sequence, std::mt19937_64
   return f;
 }
 
+// One agent's day of history: 1440 minutes without sketches (what the
+// console asks QueryHistory for).
+greylane::v1::QueryHistoryResponse Day(int64_t end_ms, std::mt19937_64& rng) {
+  greylane::v1::QueryHistoryResponse page;
+  std::normal_distribution<double> noise(0, 0.03);
+  for (int m = 1439; m >= 0; --m) {
+    MetricsFrame* f = page.add_minutes();
+    f->set_window_end_unix_ms(end_ms - m * 60'000LL);
+    f->set_window_seconds(60);
+    for (const auto& [version, requests, p99] :
+         {std::tuple{"v1", 11400, 0.9}, std::tuple{"v2", 600, 1.0}}) {
+      auto* w = f->add_versions();
+      w->set_version(version);
+      w->set_requests(requests);
+      w->set_server_errors(requests / 500);
+      w->set_latency_p50_ms(p99 * (0.45 + noise(rng)));
+      w->set_latency_p99_ms(p99 * (1 + noise(rng)));
+    }
+  }
+  page.set_oldest_unix_ms(end_ms - 1440 * 60'000LL);
+  page.set_retention_days(14);
+  return page;
+}
+
 long ResidentKiB(const char* field) {
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -136,7 +165,8 @@ int main(int argc, char** argv) {
 
   // 15 minutes (and a bit: the ring keeps 1024) of history for everyone.
   std::mt19937_64 rng(42);
-  int64_t now = 1'795'000'000'000;
+  // Frames end where a day of history ends: now (the 24 h window is now-relative).
+  int64_t now = QDateTime::currentMSecsSinceEpoch() - 1024 * 1000;
   uint64_t sequence = 0;
   // Frames are made as they are needed, so the figures below hold only
   // what the console keeps.
@@ -151,6 +181,9 @@ int main(int argc, char** argv) {
       ingest.push_back(t.nsecsElapsed() / 1e3);
     }
   }
+  // A day of minutes for everyone, as the 24 h window would read it.
+  const int64_t day_end = (now + second * 1000) / 60'000 * 60'000 + 60'000;
+  for (greylane::AgentSession* session : sessions) session->Minutes().AdoptPage(Day(day_end, rng));
   QCoreApplication::processEvents();
   const long rss_full = ResidentKiB("VmRSS:");
 
@@ -162,15 +195,20 @@ int main(int argc, char** argv) {
               i.p99, i.max);
   // The two windows alternate in rounds, so drift on a noisy machine hits both.
   std::map<int, std::vector<double>> update, paint;
+  constexpr int kDay = 24 * 3600;
+  constexpr int kDayQuiet = kDay + 1;         // 24 h between re-reads: no series rebuilt
+  greylane::v1::QueryHistoryResponse reread;  // the newest minute, re-read
+  *reread.add_minutes() = Day(day_end, rng).minutes(1439);
   for (int round = 0; round < 4; ++round) {
-    for (const int seconds : {300, 900}) {
-      view->SetWindowSeconds(seconds);
+    for (const int seconds : {300, 900, kDay, kDayQuiet}) {
+      view->SetWindowSeconds(std::min(seconds, kDay));
       for (int r = 0; r < redraws / 4; ++r) {
         // A new second arrives at every agent, then the view redraws once.
         for (int a = 0; a < agents; ++a) {
           emit sessions[a]->Client().frameReceived(Frame(a, now + second * 1000, ++sequence, rng));
         }
         ++second;
+        if (seconds == kDay) window.Selected()->Minutes().AdoptPage(reread);
         QElapsedTimer t;
         t.start();
         view->Redraw();
@@ -183,14 +221,24 @@ int main(int argc, char** argv) {
       }
     }
   }
-  for (const int seconds : {300, 900}) {
-    view->SetWindowSeconds(seconds);
+  for (const int seconds : {300, 900, kDay, kDayQuiet}) {
+    view->SetWindowSeconds(std::min(seconds, kDay));
     const int points = static_cast<int>(view->LatencyChart()->Points(0).size());
     const Stats u = Summarize(update[seconds]), p = Summarize(paint[seconds]);
     std::vector<double> total(update[seconds].size());
     for (size_t k = 0; k < total.size(); ++k) total[k] = update[seconds][k] + paint[seconds][k];
     const Stats t = Summarize(total);
-    std::printf("  %2d min window, %d points per series (8 series):\n", seconds / 60, points);
+    if (seconds == kDay) {
+      std::printf(
+          "  24 h window (history minutes), %d points per series (8 series), a minute "
+          "re-read before every redraw (worst case):\n",
+          points);
+    } else if (seconds == kDayQuiet) {
+      std::printf("  24 h window between re-reads (every %d s; the series are not rebuilt):\n",
+                  greylane::MinuteHistoryReader::kRefreshMs / 1000);
+    } else {
+      std::printf("  %2d min window, %d points per series (8 series):\n", seconds / 60, points);
+    }
     std::printf("    update (Redraw)         p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", u.p50,
                 u.p99, u.max);
     std::printf("    paint both charts       p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", p.p50,

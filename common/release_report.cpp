@@ -175,11 +175,16 @@ void TakeRelease(const std::vector<AuditRecord>& trail, const ReleaseBounds& bou
   report->ended_unix_ms = bounds.finished ? report->rows.back().time_unix_ms : now;
 }
 
-HistorySpan ReleaseHistorySpan(const ReleaseReport& r) {
+HistorySpan ReleaseHistorySpan(const std::vector<AuditRecord>& trail, const ReleaseBounds& bounds) {
   constexpr int64_t kMinute = 60'000;
+  if (bounds.first >= trail.size() || bounds.last >= trail.size()) return {};
+  return {std::max<int64_t>(0, trail[bounds.first].time_unix_ms - kMinute),
+          bounds.finished ? trail[bounds.last].time_unix_ms + kMinute : 0};
+}
+
+HistorySpan ReleaseHistorySpan(const ReleaseReport& r) {
   if (r.rows.empty()) return {};
-  return {std::max<int64_t>(0, r.rows.front().time_unix_ms - kMinute),
-          r.finished ? r.ended_unix_ms + kMinute : 0};
+  return ReleaseHistorySpan(r.rows, {0, r.rows.size() - 1, r.finished});
 }
 
 std::string ReportSummary(const ReleaseReport& r) {

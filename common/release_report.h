@@ -56,6 +56,7 @@ struct HistorySpan {
   int64_t to_unix_ms = 0;
 };
 HistorySpan ReleaseHistorySpan(const ReleaseReport& report);
+HistorySpan ReleaseHistorySpan(const std::vector<AuditRecord>& trail, const ReleaseBounds& bounds);
 
 enum class ChartEmbed { kInlineSvg, kImage };
 inline constexpr char kReportChartUrl[] = "greylane-timeline.png";

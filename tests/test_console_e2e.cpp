@@ -296,6 +296,42 @@ class TestConsoleE2e final : public QObject {
     QVERIFY(window->statusBar()->currentMessage().contains("rolled back after"));
   }
 
+  // The long windows draw the agent's minute history (x in minutes, the
+  // current minute at 0), and a chart saves as PNG and SVG.
+  void drawsHistoryWindowsAndSavesCharts() {
+    greylane::ReleaseView* view = m_console->window->Release();
+    QSignalSpy read(&m_session->Minutes(), &greylane::MinuteHistoryReader::updated);
+    view->SetWindowSeconds(24 * 3600);
+    QVERIFY(view->ShowsHistory());
+    QTRY_VERIFY_WITH_TIMEOUT(!m_session->Minutes().Loading() && read.count() >= 2, 10000);
+    view->Redraw();
+    QVERIFY2(!view->HistoryNote().startsWith("history could not"), qPrintable(view->HistoryNote()));
+    greylane::TimeSeriesChart* traffic = view->TrafficChart();
+    QCOMPARE(traffic->SecondsPerX(), 60.0);
+    QCOMPARE(traffic->WindowSeconds(), 24 * 60.0);
+    const QList<QPointF>& rate = traffic->Points(0);  // baseline requests/s, per minute
+    QVERIFY(!rate.isEmpty());
+    QVERIFY2(rate.back().x() <= 0 && rate.back().x() > -2,
+             qPrintable(QString::number(rate.back().x())));
+    QVERIFY(rate.back().y() > 0);
+    QVERIFY(traffic->ReadoutAt(rate.back().x()).contains("min)"));
+    view->SetWindowSeconds(greylane::ReleaseView::kWholeRelease);
+    QTRY_VERIFY_WITH_TIMEOUT(!m_session->Minutes().Loading(), 10000);
+    view->Redraw();
+    QVERIFY(!view->LatencyChart()->Points(0).isEmpty());
+
+    const QByteArray png = view->LatencyChart()->Image("png");
+    QVERIFY(png.startsWith("\x89PNG"));
+    const QByteArray svg = view->LatencyChart()->Image("svg");
+    QVERIFY(svg.contains("<svg"));
+    QVERIFY(view->LatencyChart()->Image("gif").isEmpty());
+
+    view->SetWindowSeconds(300);
+    QVERIFY(!view->ShowsHistory());
+    view->Redraw();
+    QCOMPARE(traffic->SecondsPerX(), 1.0);
+  }
+
   void savesAScreenshot() {
     MainWindow* window = m_console->window.get();
     window->Release()->Redraw();

@@ -99,6 +99,66 @@ class TestMetricsHistory final : public QObject {
     QCOMPARE(last.requests, 55ull);
   }
 
+  // The long windows: minutes from the agent's history, x in minutes, a
+  // re-read minute replaces the earlier reading, a minute with no data is
+  // a gap and the rate is per second of data (a partial minute included).
+  void minutesDrawTheLongWindows() const {
+    constexpr int64_t kMinute = 60'000;
+    const int64_t t0 = 1'800'000'000'000 / kMinute * kMinute;
+    auto minute = [&](int64_t end, uint32_t seconds, uint64_t requests, uint64_t errors,
+                      double p99) {
+      v1::MetricsFrame f;
+      f.set_window_end_unix_ms(end);
+      f.set_window_seconds(seconds);
+      auto* v = f.add_versions();
+      v->set_version("v2");
+      v->set_requests(requests);
+      v->set_server_errors(errors);
+      v->set_latency_p99_ms(p99);
+      v->set_latency_p50_ms(p99 / 2);
+      return f;
+    };
+    MinuteHistory history;
+    for (int m = 1; m <= 10; ++m) history.Merge(minute(t0 + m * kMinute, 60, 600, 6, 4.0));
+    // Minutes 11-13 missing (agent down), 14 all failed, 15 half read then whole.
+    history.Merge(minute(t0 + 14 * kMinute, 60, 120, 120, 0));
+    history.Merge(minute(t0 + 15 * kMinute, 30, 300, 0, 8.0));
+    history.Merge(minute(t0 + 15 * kMinute, 60, 1200, 0, 9.0));
+    QCOMPARE(history.Points("v2").size(), 12u);
+    QCOMPARE(history.NewestUnixMs(), t0 + 15 * kMinute);
+
+    std::vector<AuditRecord> trail(1);
+    trail[0].time_unix_ms = t0 + 12 * kMinute + 30'000;
+    trail[0].action = "rollback";
+    trail[0].outcome = "ok";
+    const ReleaseSeries series =
+        BuildMinuteSeries(history, {"v1", "v2"}, trail, t0 + 2 * kMinute, t0 + 15 * kMinute);
+    QCOMPARE(series.seconds_per_x, 60.0);
+    const VersionSeries& v = series.versions[1];
+    QVERIFY(series.versions[0].p99.isEmpty());
+    // Minutes 3..10, a gap, 14, 15: ends after `from` only.
+    QCOMPARE(v.rate.size(), 8 + 1 + 2);
+    QCOMPARE(v.rate.front().x(), -12.0);
+    QCOMPARE(v.rate.front().y(), 10.0);  // 600 requests over 60 s
+    QVERIFY(std::isnan(v.rate[8].y()));
+    QCOMPARE(v.errors[9].y(), 100.0);
+    QVERIFY(std::isnan(v.p99[9].y()));  // nothing succeeded: no latency
+    QCOMPARE(v.rate.back().x(), 0.0);
+    QCOMPARE(v.rate.back().y(), 20.0);  // the re-read, whole minute
+    QCOMPARE(v.p99.back().y(), 9.0);
+    QCOMPARE(series.markers.size(), 1);
+    QCOMPARE(series.markers[0].x, -2.5);
+
+    // A partial minute's rate is per second of data.
+    MinuteHistory partial;
+    partial.Merge(minute(t0 + kMinute, 30, 300, 0, 1.0));
+    QCOMPARE(
+        BuildMinuteSeries(partial, {"v2", "v1"}, {}, t0, t0 + kMinute).versions[0].rate.front().y(),
+        10.0);
+    history.DropBefore(t0 + 14 * kMinute);
+    QCOMPARE(history.Points("v2").size(), 2u);
+  }
+
   void replayedHistoryIsNotCountedTwice() const {
     MetricsHistory history;
     for (int s = 1; s <= 5; ++s) history.Add(Frame(s * 1000, {500.0}));

@@ -21,11 +21,11 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPushButton>
-#include <QSaveFile>
 #include <QStatusBar>
 #include <QVBoxLayout>
 
 #include "ui/connect_dialog.h"
+#include "ui/file_names.h"
 #include "ui/release_view.h"
 #include "ui/rollback_keys.h"
 #include "ui/theme.h"
@@ -168,7 +168,11 @@ void MainWindow::BuildMenus() {
   QMenu* view = menuBar()->addMenu(tr("&View"));
   for (const auto& [label, seconds, key] :
        {std::tuple{tr("&1 minute"), 60, Qt::Key_1}, std::tuple{tr("&5 minutes"), 300, Qt::Key_5},
-        std::tuple{tr("15 m&inutes"), 900, Qt::Key_9}}) {
+        std::tuple{tr("15 m&inutes"), 900, Qt::Key_9},
+        // From the agent's per-minute history.
+        std::tuple{tr("1 &hour"), 3600, Qt::Key_2}, std::tuple{tr("&6 hours"), 6 * 3600, Qt::Key_6},
+        std::tuple{tr("2&4 hours"), 24 * 3600, Qt::Key_4},
+        std::tuple{tr("&Whole release"), int{ReleaseView::kWholeRelease}, Qt::Key_0}}) {
     QAction* a =
         view->addAction(label, this, [this, s = seconds] { m_release->SetWindowSeconds(s); });
     a->setShortcut(QKeySequence(Qt::CTRL | key));
@@ -194,7 +198,8 @@ void MainWindow::BuildMenus() {
         {"F5", tr("retry the connection now")},
         {"Ctrl+E", tr("verify the audit chain")},
         {"Ctrl+F", tr("filter the audit trail")},
-        {"Ctrl+1/5/9", tr("chart window 1, 5 or 15 minutes")},
+        {"Ctrl+1/5/9", tr("chart window 1, 5 or 15 minutes (live seconds)")},
+        {"Ctrl+2/6/4/0", tr("chart window 1 h, 6 h, 24 h or the whole release (minutes)")},
         {"Ctrl+P", tr("pause or resume the charts")},
     };
     QString table = QStringLiteral("<table cellspacing='4'>");
@@ -402,17 +407,19 @@ void MainWindow::RemoveSelected() {
 void MainWindow::ExportAudit(const QString& format) {
   AgentSession* s = Selected();
   if (!s) return;
-  const QString suggested = QStringLiteral("%1-audit.%2").arg(s->Name(), format);
+  const QString suggested = SafeFileName(QStringLiteral("%1-audit.%2").arg(s->Name(), format));
   const QString path = QFileDialog::getSaveFileName(
       this, tr("Export the audit trail of %1").arg(s->Name()), suggested,
       format == QLatin1String("csv") ? tr("CSV (*.csv)") : tr("JSON (*.json)"));
   if (path.isEmpty()) return;
-  QSaveFile file(path);  // written whole or not at all
   const QByteArray bytes =
       format == QLatin1String("csv") ? s->Audit().ToCsv() : s->Audit().ToJson();
-  if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit()) {
+  // Written whole or not at all, and never renamed over a device or a link.
+  const absl::Status written = WriteFileAtomically(path.toStdString(), bytes.toStdString());
+  if (!written.ok()) {
     QMessageBox::warning(this, tr("Export failed"),
-                         tr("Could not write %1: %2").arg(path, file.errorString()));
+                         tr("Could not write %1: %2")
+                             .arg(path, QString::fromStdString(std::string(written.message()))));
     return;
   }
   statusBar()->showMessage(tr("Exported %1 audit rows to %2").arg(s->Audit().rowCount()).arg(path),
@@ -424,9 +431,9 @@ void MainWindow::ExportReleaseReport(const QString& given) {
   if (!s) return;
   QString path = given;
   if (path.isEmpty()) {
-    path = QFileDialog::getSaveFileName(this, tr("Release report for %1").arg(s->Name()),
-                                        QStringLiteral("%1-release-report.pdf").arg(s->Name()),
-                                        tr("PDF (*.pdf)"));
+    path = QFileDialog::getSaveFileName(
+        this, tr("Release report for %1").arg(s->Name()),
+        SafeFileName(QStringLiteral("%1-release-report.pdf").arg(s->Name())), tr("PDF (*.pdf)"));
   }
   if (path.isEmpty()) return;
   if (!path.endsWith(QLatin1String(".pdf"), Qt::CaseInsensitive)) path += QStringLiteral(".pdf");

@@ -2,10 +2,13 @@
 
 #include <QComboBox>
 #include <QDateTime>
+#include <QDir>
+#include <QFileDialog>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMessageBox>
 #include <QPushButton>
 #include <QRegularExpression>
 #include <QVBoxLayout>
@@ -15,6 +18,9 @@
 #include "app/fleet_model.h"
 #include "app/release_series.h"
 #include "app/version_comparison.h"
+#include "common/files.h"
+#include "common/release_report.h"
+#include "ui/file_names.h"
 #include "ui/reason_dialog.h"
 #include "ui/rollback_keys.h"
 #include "widgets/time_series_chart.h"
@@ -164,14 +170,25 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   m_window->addItem(tr("1 min"), 60);
   m_window->addItem(tr("5 min"), 300);
   m_window->addItem(tr("15 min"), 900);
+  // Longer windows draw the agent's per-minute history.
+  m_window->addItem(tr("1 h"), 3600);
+  m_window->addItem(tr("6 h"), 6 * 3600);
+  m_window->addItem(tr("24 h"), 24 * 3600);
+  m_window->addItem(tr("Whole release"), kWholeRelease);
   m_window->setCurrentIndex(1);
+  m_window->setToolTip(
+      tr("Up to 15 min: every second, live. 1 h and longer: one point per "
+         "minute from the agent's history."));
   m_window->setAccessibleName(tr("Chart window"));
   m_pause = new QPushButton(QIcon(QStringLiteral(":/icons/pause.svg")), tr("Pa&use"));
   m_pause->setCheckable(true);
   m_pause->setToolTip(tr("Freeze the charts to inspect them; data keeps arriving"));
+  m_history_note = new QLabel;
+  m_history_note->setTextFormat(Qt::PlainText);
+  m_history_note->setObjectName(QStringLiteral("HistoryNote"));
   chart_bar->addWidget(m_window);
   chart_bar->addWidget(m_pause);
-  chart_bar->addStretch(1);
+  chart_bar->addWidget(m_history_note, 1);
   layout->addLayout(chart_bar);
 
   m_latency = new TimeSeriesChart(tr("ms"));
@@ -192,6 +209,10 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   }
   m_latency->SetWindow(m_window_seconds);
   m_traffic->SetWindow(m_window_seconds);
+  for (TimeSeriesChart* chart : {m_latency, m_traffic}) {
+    connect(chart, &TimeSeriesChart::saveImageRequested, this,
+            [this, chart](const QString& format) { SaveChart(chart, format); });
+  }
   // Stacked where there is height; side by side on a short screen
   // (1280x720), where stacked charts would be too flat to read.
   m_charts = new QBoxLayout(QBoxLayout::TopToBottom);
@@ -223,6 +244,9 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
 }
 
 void ReleaseView::SetSession(AgentSession* session) {
+  if (m_session) m_session->Minutes().Cover(0);  // stop reading what no one shows
+  m_asked_from = INT64_MAX;
+  m_drawn = {};
   for (const auto& c : m_connections) disconnect(c);
   m_connections.clear();
   if (m_dialog) m_dialog->reject();
@@ -249,6 +273,8 @@ void ReleaseView::SetSession(AgentSession* session) {
     m_connections << connect(&session->Client(), &AgentClient::stateRefreshed, this,
                              &ReleaseView::OnStateRefreshed);
     m_connections << connect(&session->Audit(), &AuditTrailModel::chainChanged, this,
+                             &ReleaseView::ScheduleRedraw);
+    m_connections << connect(&session->Minutes(), &MinuteHistoryReader::updated, this,
                              &ReleaseView::ScheduleRedraw);
   }
   RefreshHeader();
@@ -277,10 +303,58 @@ void ReleaseView::Redraw() {
 }
 
 void ReleaseView::SetWindowSeconds(int seconds) {
+  if (seconds != kWholeRelease) seconds = std::clamp(seconds, 60, 14 * 24 * 3600);
   m_window_seconds = seconds;
   const int index = m_window->findData(seconds);
   if (index >= 0 && index != m_window->currentIndex()) m_window->setCurrentIndex(index);
+  m_asked_from = INT64_MAX;  // a new span: ask the reader for it
+  m_drawn = {};
+  if (!ShowsHistory() && m_session) m_session->Minutes().Cover(0);
   RefreshCharts();  // also while paused: the frozen data, in the new window
+}
+
+std::pair<int64_t, int64_t> ReleaseView::HistorySpanNow() const {
+  constexpr int64_t kMinute = 60'000;
+  const int64_t now = QDateTime::currentMSecsSinceEpoch();
+  // The end of the minute in progress: x = 0 is where the newest point lands.
+  const int64_t end = (now / kMinute + 1) * kMinute;
+  if (m_window_seconds == kWholeRelease && m_session) {
+    const std::vector<AuditRecord>& trail = m_session->Audit().Records();
+    if (const std::optional<ReleaseBounds> bounds = FindRelease(trail, 0)) {
+      const HistorySpan span = ReleaseHistorySpan(trail, *bounds);
+      return {span.from_unix_ms, span.to_unix_ms ? span.to_unix_ms : end};
+    }
+    return {end - 3600 * 1000, end};  // no release in the trail (yet): the last hour
+  }
+  return {end - int64_t{m_window_seconds} * 1000, end};
+}
+
+QString ReleaseView::HistoryNote() const {
+  return m_history_note->text();
+}
+
+void ReleaseView::SaveChart(TimeSeriesChart* chart, const QString& format) {
+  const QString what = chart == m_latency ? QStringLiteral("latency") : QStringLiteral("traffic");
+  const QString name =
+      (m_session ? m_session->Name() : QStringLiteral("greylane")) +
+      QStringLiteral("-%1-%2.%3")
+          .arg(what, QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss")),
+               format);
+  const QString path = QFileDialog::getSaveFileName(
+      this, tr("Save the %1 chart").arg(what), QDir::home().filePath(SafeFileName(name)),
+      format == QLatin1String("svg") ? tr("SVG image (*.svg)") : tr("PNG image (*.png)"));
+  if (path.isEmpty()) return;
+  const QByteArray bytes = chart->Image(format);
+  const absl::Status written = bytes.isEmpty()
+                                   ? absl::InternalError("the chart could not be rendered")
+                                   : WriteFileAtomically(path.toStdString(), bytes.toStdString());
+  if (!written.ok()) {
+    QMessageBox::warning(this, tr("Chart not saved"),
+                         tr("Could not write %1: %2")
+                             .arg(path, QString::fromStdString(std::string(written.message()))));
+    return;
+  }
+  emit actionReported(tr("Saved the %1 chart to %2").arg(what, path));
 }
 
 void ReleaseView::SetPaused(bool paused) {
@@ -462,18 +536,50 @@ void ReleaseView::RefreshCards() {
 }
 
 void ReleaseView::RefreshCharts() {
+  if (ShowsHistory()) {
+    m_history_note->setText(m_session ? m_session->Minutes().Note() : QString());
+    const auto [from, to] = HistorySpanNow();
+    if (m_session && from < m_asked_from) {
+      m_asked_from = from;
+      m_session->Minutes().Cover(from);
+    }
+    if (!m_session || m_session->Client().State().versions_size() < 2) {
+      DrawSeries({}, (to - from) / 60'000.0);
+      return;
+    }
+    // Minutes change every few seconds at most: rebuild only then.
+    const std::tuple drawn{m_session->Minutes().Generation(), m_session->Audit().Records().size(),
+                           from, to};
+    if (drawn == m_drawn) return;
+    m_drawn = drawn;
+    const v1::AgentState& s = m_session->Client().State();
+    DrawSeries(BuildMinuteSeries(m_session->Minutes().History(),
+                                 {s.versions(0).version(), s.versions(1).version()},
+                                 m_session->Audit().Records(), from, to),
+               (to - from) / 60'000.0);
+    return;
+  }
+  m_history_note->clear();
   ReleaseSeries series;
   if (m_session && m_session->Client().State().versions_size() >= 2) {
     const v1::AgentState& s = m_session->Client().State();
     series =
         BuildReleaseSeries(m_session->History(), {s.versions(0).version(), s.versions(1).version()},
                            m_session->Audit().Records(), m_window_seconds);
+  }
+  DrawSeries(series, m_window_seconds);
+}
+
+void ReleaseView::DrawSeries(const ReleaseSeries& series, double window) {
+  if (m_session && m_session->Client().State().versions_size() >= 2) {
+    const v1::AgentState& s = m_session->Client().State();
+    const QString per = series.seconds_per_x >= 60 ? tr("req/s, per minute") : tr("req/s");
     for (int i = 0; i < 2; ++i) {
       const std::string& version = s.versions(i).version();
       const QString slot = i == 0 ? tr("baseline") : tr("candidate");
       m_latency->SetSeriesName(2 * i, tr("%1 p99 (%2)").arg(Q(version), slot));
       m_latency->SetSeriesName(2 * i + 1, tr("%1 p50 (%2)").arg(Q(version), slot));
-      m_traffic->SetSeriesName(2 * i, tr("%1 req/s").arg(Q(version)));
+      m_traffic->SetSeriesName(2 * i, tr("%1 %2").arg(Q(version), per));
       m_traffic->SetSeriesName(2 * i + 1, tr("%1 errors %").arg(Q(version)));
     }
   }
@@ -495,9 +601,10 @@ void ReleaseView::RefreshCharts() {
     m_traffic->SetPoints(2 * i + 1, v.errors);
   }
   for (TimeSeriesChart* chart : {m_latency, m_traffic}) {
+    chart->SetTimeUnit(series.seconds_per_x);
     chart->SetMarkers(markers);
     chart->SetTimeOrigin(series.newest_unix_ms);
-    chart->SetWindow(m_window_seconds);
+    chart->SetWindow(window);
   }
 }
 

@@ -9,6 +9,8 @@
 #include <QWidget>
 
 #include <optional>
+#include <tuple>
+#include <utility>
 
 #include "app/agent_session.h"
 #include "app/mutation_outcome.h"
@@ -22,6 +24,7 @@ class QPushButton;
 namespace greylane {
 
 class TimeSeriesChart;
+struct ReleaseSeries;
 class TrafficSplitControl;
 class VersionCard;
 
@@ -38,7 +41,14 @@ class ReleaseView final : public QWidget {
   void RequestRollback();
   void RequestPromote();
   void RequestApply();
+  // 60..900: the live seconds; longer, or kWholeRelease: the agent's
+  // per-minute history, read in the background.
   void SetWindowSeconds(int seconds);
+  int WindowSeconds() const { return m_window_seconds; }
+  bool ShowsHistory() const {
+    return m_window_seconds == kWholeRelease || m_window_seconds > kLongestLiveWindow;
+  }
+  QString HistoryNote() const;
   void SetPaused(bool paused);
   bool Paused() const { return m_paused; }
   void SetDark(bool dark);
@@ -63,6 +73,8 @@ class ReleaseView final : public QWidget {
   static constexpr int kSideBySideBelowHeight = 620;
   static constexpr int kSideBySideFromWidth = 960;
   static constexpr int kCardWindowSeconds = 10;
+  static constexpr int kLongestLiveWindow = 900;
+  static constexpr int kWholeRelease = -1;
 
  signals:
   // The result of an action, for the status bar.
@@ -76,6 +88,10 @@ class ReleaseView final : public QWidget {
   void RefreshHeader();
   void RefreshCards();
   void RefreshCharts();
+  void DrawSeries(const ReleaseSeries& series, double window);
+  // The span a history window shows now: [from, to] in ms since the epoch.
+  std::pair<int64_t, int64_t> HistorySpanNow() const;
+  void SaveChart(TimeSeriesChart* chart, const QString& format);
   void RefreshControls();
   void OnMutationFinished(const QString& action, int code, const QString& message,
                           const v1::AgentState& state, double elapsed_ms);
@@ -106,6 +122,10 @@ class ReleaseView final : public QWidget {
   QBoxLayout* m_charts;
   QComboBox* m_window;
   QPushButton* m_pause;
+  QLabel* m_history_note;
+  // What the history charts last drew, so a redraw rebuilds only on change.
+  int64_t m_asked_from = INT64_MAX;
+  std::tuple<uint64_t, size_t, int64_t, int64_t> m_drawn{};
   TrafficSplitControl* m_split;
   QPointer<ReasonDialog> m_dialog;
   QTimer m_redraw_timer;

@@ -1,11 +1,15 @@
 #include "widgets/time_series_chart.h"
 
+#include <QBuffer>
 #include <QChart>
+#include <QContextMenuEvent>
 #include <QDateTime>
 #include <QLegend>
 #include <QLegendMarker>
 #include <QLineSeries>
+#include <QMenu>
 #include <QMouseEvent>
+#include <QSvgGenerator>
 #include <QValueAxis>
 
 #include <algorithm>
@@ -131,12 +135,48 @@ int TimeSeriesChart::SegmentCount(int series) const {
 
 void TimeSeriesChart::SetTimeOrigin(int64_t unix_ms) {
   m_origin_unix_ms = unix_ms;
-  const QString title =
-      unix_ms
-          ? tr("seconds before %1")
-                .arg(QDateTime::fromMSecsSinceEpoch(unix_ms).toString(QStringLiteral("HH:mm:ss")))
-          : QString();
+  const QString at = QDateTime::fromMSecsSinceEpoch(unix_ms).toString(QStringLiteral("HH:mm:ss"));
+  const QString title = !unix_ms                ? QString()
+                        : m_seconds_per_x >= 60 ? tr("minutes before %1").arg(at)
+                                                : tr("seconds before %1").arg(at);
   if (m_x->titleText() != title) m_x->setTitleText(title);
+}
+
+void TimeSeriesChart::SetTimeUnit(double seconds_per_x) {
+  if (m_seconds_per_x == seconds_per_x) return;
+  m_seconds_per_x = seconds_per_x;
+  m_x->setLabelFormat(seconds_per_x >= 60 ? QStringLiteral("%.0f min") : QStringLiteral("%.0f s"));
+  SetTimeOrigin(m_origin_unix_ms);  // retitle: seconds or minutes before
+}
+
+QByteArray TimeSeriesChart::Image(const QString& format) {
+  QBuffer buffer;
+  buffer.open(QIODevice::WriteOnly);
+  if (format == QLatin1String("svg")) {
+    QSvgGenerator svg;
+    svg.setOutputDevice(&buffer);
+    svg.setSize(size());
+    svg.setViewBox(rect());
+    svg.setTitle(chart()->title().isEmpty() ? m_left->titleText() : chart()->title());
+    svg.setDescription(m_x->titleText());
+    QPainter painter(&svg);
+    render(&painter);
+    painter.end();
+  } else if (format == QLatin1String("png")) {
+    if (!grab().save(&buffer, "PNG")) return {};
+  } else {
+    return {};
+  }
+  return buffer.data();
+}
+
+void TimeSeriesChart::contextMenuEvent(QContextMenuEvent* event) {
+  QMenu menu(this);
+  menu.addAction(tr("Save as &PNG…"), this,
+                 [this] { emit saveImageRequested(QStringLiteral("png")); });
+  menu.addAction(tr("Save as &SVG…"), this,
+                 [this] { emit saveImageRequested(QStringLiteral("svg")); });
+  menu.exec(event->globalPos());
 }
 
 void TimeSeriesChart::SetMarkers(QList<ChartMarker> markers) {
@@ -185,12 +225,15 @@ void TimeSeriesChart::SetDark(bool dark) {
 }
 
 QString TimeSeriesChart::ReadoutAt(double x) const {
-  QStringList lines{m_origin_unix_ms ? tr("%1 (%2 s)")
-                                           .arg(QDateTime::fromMSecsSinceEpoch(
-                                                    m_origin_unix_ms + std::llround(x * 1000))
-                                                    .toString(QStringLiteral("HH:mm:ss")))
-                                           .arg(x, 0, 'f', 0)
-                                     : tr("%1 s").arg(x, 0, 'f', 0)};
+  const QString unit = m_seconds_per_x >= 60 ? tr("min") : tr("s");
+  QStringList lines{m_origin_unix_ms
+                        ? tr("%1 (%2 %3)")
+                              .arg(QDateTime::fromMSecsSinceEpoch(
+                                       m_origin_unix_ms + std::llround(x * m_seconds_per_x * 1000))
+                                       .toString(QStringLiteral("HH:mm:ss")))
+                              .arg(x, 0, 'f', 0)
+                              .arg(unit)
+                        : tr("%1 %2").arg(x, 0, 'f', 0).arg(unit)};
   for (const Series& s : m_series) {
     const auto it = std::lower_bound(s.points.cbegin(), s.points.cend(), x,
                                      [](const QPointF& p, double v) { return p.x() < v; });

@@ -1,6 +1,6 @@
 #pragma once
-// A Qt Charts view of a few time series over the last N seconds (x is
-// seconds relative to the newest point, so -900..0 for 15 minutes), with a
+// A Qt Charts view of a few time series over the last N seconds or minutes
+// (x is relative to the newest point, so -900..0 for 15 minutes), with a
 // left and an optional right value axis, vertical event markers with labels
 // and a hover read-out of every series at the cursor. It is fed whole
 // series at once (one QXYSeries::replace() per series per redraw); the
@@ -45,6 +45,17 @@ class TimeSeriesChart final : public QChartView {
   // The wall-clock time of x = 0 (ms since the epoch), for the axis title
   // and the read-out (HH:MM:SS, so events line up with other dashboards).
   void SetTimeOrigin(int64_t unix_ms);
+  // What one unit of x is: 1 s (live seconds) or 60 s (history minutes).
+  void SetTimeUnit(double seconds_per_x);
+  double SecondsPerX() const { return m_seconds_per_x; }
+  // The chart as a "png" or "svg" file's bytes (empty if it cannot be).
+  QByteArray Image(const QString& format);
+
+ signals:
+  // The context menu's Save as PNG… / SVG…: the owner asks where and writes.
+  void saveImageRequested(const QString& format);
+
+ public:
   // The line segments a series is drawn with now (gaps + 1), for tests.
   int SegmentCount(int series) const;
   static constexpr int kMaxSegments = 64;  // beyond: the last segment bridges
@@ -64,6 +75,7 @@ class TimeSeriesChart final : public QChartView {
   void mouseMoveEvent(QMouseEvent* event) override;
   void leaveEvent(QEvent* event) override;
   void drawForeground(QPainter* painter, const QRectF& rect) override;
+  void contextMenuEvent(QContextMenuEvent* event) override;
 
  private:
   struct Series {
@@ -81,6 +93,7 @@ class TimeSeriesChart final : public QChartView {
   QList<ChartMarker> m_markers;
   double m_window = 300;
   int64_t m_origin_unix_ms = 0;
+  double m_seconds_per_x = 1;
   bool m_hovering = false;
   double m_hover_x = 0;
   bool m_dark = false;
