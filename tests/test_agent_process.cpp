@@ -204,6 +204,23 @@ class TestAgentProcess final : public QObject {
     out = RunCli({"audit", "export", "--state-dir", state_dir, "--format", "csv"}, &code);
     QVERIFY(out.startsWith("sequence,time_utc,actor,role,peer,action,outcome,reason"));
     QCOMPARE(out.count("\r\n"), rows + 1);
+    // The export someone was sent verifies from the file alone, and to the
+    // same head as the state dir.
+    const QString head = RunCli({"audit", "verify", "--state-dir", state_dir}, &code)
+                             .section(QStringLiteral("head "), 1)
+                             .trimmed();
+    for (const char* format : {"csv", "jsonl"}) {
+      const QString file = dir.filePath(QStringLiteral("sent.%1").arg(format));
+      QFile sent(file);
+      QVERIFY(sent.open(QIODevice::WriteOnly));
+      sent.write(RunCli({"audit", "export", "--state-dir", state_dir, "--format", format}, &code)
+                     .toUtf8());
+      sent.close();
+      const QString verdict = RunCli({"audit", "verify", "--file", file}, &code);
+      QVERIFY2(code == 0 && verdict.contains("chain verified through #") &&
+                   verdict.contains("head " + head),
+               qPrintable(verdict));
+    }
 
     // Edited offline: the command names the row.
     sqlite3* db = nullptr;

@@ -1,6 +1,7 @@
 #pragma once
 // `greylane-agent audit verify|export`: offline work on a state dir's audit
-// trail, with no agent running (release reviews, forensics).
+// trail, with no agent running (release reviews, forensics), and
+// `audit verify --file` for an exported trail someone sent.
 #include <string>
 #include <vector>
 
