@@ -86,6 +86,7 @@ class AgentClient final : public QObject {
   // Shows a recorded state as if the agent had sent it (replays for
   // benchmarks and tests; frames are replayed by emitting frameReceived).
   void AdoptState(const v1::AgentState& state);
+  void AdoptLink(Link link, const QString& detail) { SetLink(link, detail); }
 
   // Milliseconds without a frame before a live link is called stale.
   static constexpr int kStaleAfterMs = 3000;

@@ -1,11 +1,121 @@
 #include "app/fleet_model.h"
 
+#include <algorithm>
+
+#include "app/version_comparison.h"
 #include "common/basis_points.h"
 
 namespace greylane {
 
 QString SplitText(const v1::AgentState& state) {
   return QString::fromStdString(FormatBasisPoints(state.split().candidate_basis_points()));
+}
+
+namespace {
+constexpr int kRowWindowSeconds = 10;  // as the cards
+
+void Worsen(FleetRowText& row, FleetTrouble trouble, const QString& why) {
+  row.trouble = std::max(row.trouble, trouble);
+  row.why += (row.why.isEmpty() ? QString() : QStringLiteral("\n")) + why;
+}
+}  // namespace
+
+FleetRowText DescribeFleetRow(const AgentSession& s) {
+  FleetRowText row;
+  const v1::AgentState& state = s.Client().State();
+  switch (s.Client().CurrentLink()) {
+    case AgentClient::Link::Live:
+      break;
+    case AgentClient::Link::Connecting:
+      Worsen(row, FleetTrouble::kAttention, QObject::tr("connecting: %1").arg(s.LinkDetail()));
+      break;
+    case AgentClient::Link::Stale:
+      Worsen(row, FleetTrouble::kTrouble,
+             QObject::tr("STALE: the figures stopped updating (%1)").arg(s.LinkDetail()));
+      break;
+    case AgentClient::Link::Disconnected:
+      Worsen(row, FleetTrouble::kTrouble, QObject::tr("DISCONNECTED: %1").arg(s.LinkDetail()));
+      break;
+  }
+  if (state.versions_size() < 2) {
+    Worsen(row, FleetTrouble::kAttention, QObject::tr("no release state yet"));
+    row.summary = QObject::tr("no state yet");
+    return row;
+  }
+  QStringList parts;
+  parts << QStringLiteral("%1 %2").arg(
+      QString::fromStdString(v1::Phase_Name(state.phase())).replace(u'_', u' '), SplitText(state));
+  QStringList unhealthy;
+  bool unknown = false;
+  for (const v1::VersionInfo& v : state.versions()) {
+    const QString slot =
+        v.slot() == v1::CANDIDATE ? QObject::tr("candidate") : QObject::tr("baseline");
+    if (v.health() == v1::UNHEALTHY) {
+      unhealthy << slot;
+      Worsen(row, FleetTrouble::kTrouble,
+             QObject::tr("%1 %2 is UNHEALTHY: %3")
+                 .arg(slot, QString::fromStdString(v.version()),
+                      QString::fromStdString(v.health_detail())));
+    } else if (v.health() != v1::HEALTHY) {
+      unknown = true;
+    }
+  }
+  if (!unhealthy.isEmpty()) {
+    parts << QObject::tr("%1 UNHEALTHY").arg(unhealthy.join(QStringLiteral(" + ")));
+  } else if (unknown) {
+    parts << QObject::tr("health unknown");
+    Worsen(row, FleetTrouble::kAttention, QObject::tr("a version's health is not known yet"));
+  } else {
+    parts << QObject::tr("healthy");
+  }
+  const WindowSummary base = s.History().Summarize(state.versions(0).version(), kRowWindowSeconds);
+  const WindowSummary cand = s.History().Summarize(state.versions(1).version(), kRowWindowSeconds);
+  if (cand.requests > 0) {
+    parts << QObject::tr("cand. errors %1 %").arg(cand.server_error_rate * 100, 0, 'f', 1);
+    if (cand.successes == 0) {
+      parts << QObject::tr("no successful requests");
+      Worsen(row, FleetTrouble::kTrouble,
+             QObject::tr("the candidate answered none of its %1 requests in %2 s")
+                 .arg(cand.requests)
+                 .arg(kRowWindowSeconds));
+    }
+    const CandidateComparison c = CompareCandidate(base, cand);
+    if (!c.p99_diff.isEmpty()) parts << QObject::tr("p99 %1").arg(c.p99_diff);
+    if (c.worse) Worsen(row, FleetTrouble::kTrouble, QObject::tr("candidate worse: %1").arg(c.why));
+  } else if (state.split().candidate_basis_points() > 0) {
+    parts << QObject::tr("no candidate traffic");
+  }
+  if (state.audit_rows_pending() > 0) {
+    parts << QObject::tr("audit row pending");
+    Worsen(row, FleetTrouble::kAttention,
+           QObject::tr("%n audit row(s) pending: %1", nullptr,
+                       static_cast<int>(state.audit_rows_pending()))
+               .arg(QString::fromStdString(state.audit_pending_detail())));
+  }
+  row.summary = parts.join(QStringLiteral(" · "));
+  return row;
+}
+
+FleetTroubleOrder::FleetTroubleOrder(FleetModel& fleet, QObject* parent)
+    : QSortFilterProxyModel(parent), m_fleet(fleet) {
+  setSourceModel(&fleet);
+  setDynamicSortFilter(true);
+  sort(0, Qt::AscendingOrder);
+}
+
+int FleetTroubleOrder::ToFleetRow(const QModelIndex& index) const {
+  return index.isValid() ? mapToSource(index).row() : -1;
+}
+
+QModelIndex FleetTroubleOrder::FromFleetRow(int row) const {
+  return row >= 0 && row < m_fleet.Count() ? mapFromSource(m_fleet.index(row)) : QModelIndex();
+}
+
+bool FleetTroubleOrder::lessThan(const QModelIndex& left, const QModelIndex& right) const {
+  const int a = left.data(FleetModel::kTroubleRole).toInt();
+  const int b = right.data(FleetModel::kTroubleRole).toInt();
+  if (a != b) return a > b;  // worst first
+  return left.data(FleetModel::kAddedRole).toInt() < right.data(FleetModel::kAddedRole).toInt();
 }
 
 FleetModel::FleetModel(QObject* parent) : QAbstractListModel(parent) {}
@@ -19,40 +129,49 @@ QVariant FleetModel::data(const QModelIndex& index, int role) const {
   if (!checkIndex(index, CheckIndexOption::IndexIsValid)) return {};
   const AgentSession& s = *m_sessions[static_cast<size_t>(index.row())];
   const v1::AgentState& state = s.Client().State();
-  bool healthy = state.versions_size() > 0;
-  for (const v1::VersionInfo& v : state.versions()) healthy = healthy && v.health() == v1::HEALTHY;
   switch (role) {
     case Qt::DisplayRole:
       return s.Name();
-    case Qt::ToolTipRole:
-      return QStringLiteral("%1\n%2").arg(s.Client().Endpoint().address, s.LinkDetail());
+    case Qt::ToolTipRole: {
+      const FleetRowText row = DescribeFleetRow(s);
+      return QStringLiteral("%1 at %2\n%3\n%4")
+          .arg(s.Name(), s.Client().Endpoint().address, row.summary,
+               row.why.isEmpty() ? tr("nothing wrong") : row.why);
+    }
     case kLinkRole:
       return static_cast<int>(s.Client().CurrentLink());
     case kAddressRole:
       return s.Client().Endpoint().address;
-    case kHealthyRole:
+    case kHealthyRole: {
+      bool healthy = state.versions_size() > 0;
+      for (const v1::VersionInfo& v : state.versions())
+        healthy = healthy && v.health() == v1::HEALTHY;
       return healthy;
-    case kSummaryRole: {
-      if (state.versions_size() == 0) return tr("no state yet");
-      const QString pending =
-          state.audit_rows_pending() > 0 ? tr(" · audit row pending") : QString();
-      return tr("%1 · %2%3")
-          .arg(SplitText(state), healthy ? tr("healthy") : tr("UNHEALTHY"), pending);
     }
+    case kSummaryRole:
+      return DescribeFleetRow(s).summary;
+    case kTroubleRole:
+      return static_cast<int>(DescribeFleetRow(s).trouble);
+    case kAddedRole:
+      return m_added[static_cast<size_t>(index.row())];
     default:
       return {};
   }
 }
 
-AgentSession* FleetModel::Add(const AgentEndpoint& endpoint) {
+AgentSession* FleetModel::Add(const AgentEndpoint& endpoint, bool start) {
   if (RowOf(endpoint.name) >= 0) return nullptr;
   const int row = Count();
   beginInsertRows({}, row, row);
   m_sessions.push_back(std::make_unique<AgentSession>(endpoint));
+  m_added.push_back(m_next_added++);
   endInsertRows();
   AgentSession* session = m_sessions.back().get();
   connect(session, &AgentSession::changed, this, [this, session] { OnSessionChanged(session); });
-  session->Start();
+  // The row's error rate and latency follow the metrics (one frame a second).
+  connect(session, &AgentSession::framesArrived, this,
+          [this, session] { OnSessionChanged(session); });
+  if (start) session->Start();
   return session;
 }
 
@@ -61,6 +180,7 @@ void FleetModel::Remove(int row) {
   beginRemoveRows({}, row, row);
   std::unique_ptr<AgentSession> gone = std::move(m_sessions[static_cast<size_t>(row)]);
   m_sessions.erase(m_sessions.begin() + row);
+  m_added.erase(m_added.begin() + row);
   endRemoveRows();
   // Destroyed after the row is gone, so no view asks about it meanwhile.
 }

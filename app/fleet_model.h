@@ -2,6 +2,7 @@
 // The agents this console is connected to, as a list: each row is one
 // AgentSession (owned here) with its link, split and health at a glance.
 #include <QAbstractListModel>
+#include <QSortFilterProxyModel>
 
 #include <memory>
 #include <vector>
@@ -19,6 +20,8 @@ class FleetModel final : public QAbstractListModel {
   static constexpr int kSummaryRole = Qt::UserRole + 2;  // "5.00 % · both healthy"
   static constexpr int kAddressRole = Qt::UserRole + 3;
   static constexpr int kHealthyRole = Qt::UserRole + 4;  // bool: every version HEALTHY
+  static constexpr int kTroubleRole = Qt::UserRole + 5;  // int: a FleetTrouble
+  static constexpr int kAddedRole = Qt::UserRole + 6;    // int: the order agents were added in
 
   explicit FleetModel(QObject* parent = nullptr);
   ~FleetModel() override;
@@ -28,7 +31,8 @@ class FleetModel final : public QAbstractListModel {
 
   // Adds and starts a session. The name must be unique: a second agent with
   // the same name is refused (nullptr), since settings and tokens key on it.
-  AgentSession* Add(const AgentEndpoint& endpoint);
+  // `start` false leaves it unconnected (replays in tests and benchmarks).
+  AgentSession* Add(const AgentEndpoint& endpoint, bool start = true);
   void Remove(int row);
   AgentSession* At(int row) const;
   int RowOf(const QString& name) const;
@@ -38,6 +42,39 @@ class FleetModel final : public QAbstractListModel {
   void OnSessionChanged(AgentSession* session);
 
   std::vector<std::unique_ptr<AgentSession>> m_sessions;
+  std::vector<int> m_added;  // per row: when it was added (kAddedRole)
+  int m_next_added = 0;
+};
+
+enum class FleetTrouble { kFine = 0, kAttention = 1, kTrouble = 2 };
+
+// What one fleet row says at a glance, worst news first.
+struct FleetRowText {
+  FleetTrouble trouble = FleetTrouble::kFine;
+  // "CANARY 5.00 % · healthy · cand. errors 0.0 % · p99 +3 %"
+  QString summary;
+  QString why;  // the tooltip: each problem in words
+};
+// From the session's state, link and the cards' 10 s window.
+FleetRowText DescribeFleetRow(const AgentSession& session);
+
+// The fleet list's order: rows in trouble first, then those needing
+// attention, each group in the order the agents were added (so rows move
+// only when their trouble changes).
+class FleetTroubleOrder final : public QSortFilterProxyModel {
+  Q_OBJECT
+
+ public:
+  explicit FleetTroubleOrder(FleetModel& fleet, QObject* parent = nullptr);
+  // Source rows and proxy rows, both ways (-1 when none).
+  int ToFleetRow(const QModelIndex& index) const;
+  QModelIndex FromFleetRow(int row) const;
+
+ protected:
+  bool lessThan(const QModelIndex& left, const QModelIndex& right) const override;
+
+ private:
+  FleetModel& m_fleet;
 };
 
 QString SplitText(const v1::AgentState& state);  // "5.00 %"

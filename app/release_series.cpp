@@ -117,18 +117,20 @@ ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
 ReleaseSeries BuildMinuteSeries(const MinuteHistory& history,
                                 const std::array<std::string, 2>& versions,
                                 const std::vector<AuditRecord>& trail, int64_t from_unix_ms,
-                                int64_t to_unix_ms) {
+                                int64_t to_unix_ms, double seconds_per_x) {
   ReleaseSeries out;
   out.newest_unix_ms = to_unix_ms;
-  out.seconds_per_x = 60;
+  out.seconds_per_x = seconds_per_x;
+  out.point_seconds = 60;
+  const double ms_per_x = seconds_per_x * 1000;
   for (size_t i = 0; i < versions.size(); ++i) {
     const std::vector<MinutePoint>& points = history.Points(versions[i]);
     const auto by_end = [](const MinutePoint& p, int64_t value) { return p.end_unix_ms < value; };
     const auto first = std::lower_bound(points.begin(), points.end(), from_unix_ms + 1, by_end);
     const auto last = std::lower_bound(first, points.end(), to_unix_ms + 1, by_end);
-    AppendPoints(first, last, to_unix_ms, 60'000.0, kMinuteGapAfterMs, out.versions[i]);
+    AppendPoints(first, last, to_unix_ms, ms_per_x, kMinuteGapAfterMs, out.versions[i]);
   }
-  AppendMarkers(trail, from_unix_ms, to_unix_ms, 60'000.0, out);
+  AppendMarkers(trail, from_unix_ms, to_unix_ms, ms_per_x, out);
   return out;
 }
 

@@ -35,7 +35,8 @@ struct ChangeMarker {
 
 struct ReleaseSeries {
   int64_t newest_unix_ms = 0;             // x = 0
-  double seconds_per_x = 1;               // 60: x counts minutes
+  double seconds_per_x = 1;               // 60: x counts minutes; 3600: hours
+  double point_seconds = 1;               // how far apart points are
   std::array<VersionSeries, 2> versions;  // baseline, candidate
   QList<ChangeMarker> markers;
 };
@@ -49,11 +50,12 @@ ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
                                  const std::array<std::string, 2>& versions,
                                  const std::vector<AuditRecord>& trail, int window_seconds);
 
-// The long windows: minutes ending in (from, to], x in minutes before `to`.
-// A minute's rate is its requests over the seconds it holds data for.
+// The long windows: minutes ending in (from, to], x in minutes (or hours,
+// seconds_per_x 3600) before `to`. A minute's rate is its requests over the
+// seconds it holds data for.
 ReleaseSeries BuildMinuteSeries(const MinuteHistory& history,
                                 const std::array<std::string, 2>& versions,
                                 const std::vector<AuditRecord>& trail, int64_t from_unix_ms,
-                                int64_t to_unix_ms);
+                                int64_t to_unix_ms, double seconds_per_x = 60);
 
 }  // namespace greylane

@@ -10,6 +10,7 @@
 #include <QComboBox>
 #include <QtTest>
 
+#include <QLabel>
 #include <QLineEdit>
 #include <QListView>
 #include <QProcess>
@@ -293,13 +294,19 @@ class TestConsoleE2e final : public QObject {
     QVERIFY2(text.contains("Release report: digits on") && text.contains("rolled back after") &&
                  text.contains("(default reason)") && text.contains("<svg"),
              qPrintable(text.left(2000)));
-    QVERIFY(window->statusBar()->currentMessage().contains("rolled back after"));
+    // The whole line in the tooltip; the bar's copy fits beside the identity.
+    QVERIFY(window->statusBar()->toolTip().contains("rolled back after"));
+    QVERIFY(window->statusBar()->fontMetrics().horizontalAdvance(
+                window->statusBar()->currentMessage()) <=
+            window->statusBar()->width() - window->IdentityLabel()->width());
   }
 
   // The long windows draw the agent's minute history (x in minutes, the
   // current minute at 0), and a chart saves as PNG and SVG.
   void drawsHistoryWindowsAndSavesCharts() {
     greylane::ReleaseView* view = m_console->window->Release();
+    QTRY_VERIFY_WITH_TIMEOUT(m_session->Client().State().versions_size() >= 2, 15000);
+    QTRY_VERIFY_WITH_TIMEOUT(m_session->History().Points("v1").size() >= 3, 15000);
     QSignalSpy read(&m_session->Minutes(), &greylane::MinuteHistoryReader::updated);
     view->SetWindowSeconds(24 * 3600);
     QVERIFY(view->ShowsHistory());
@@ -307,14 +314,23 @@ class TestConsoleE2e final : public QObject {
     view->Redraw();
     QVERIFY2(!view->HistoryNote().startsWith("history could not"), qPrintable(view->HistoryNote()));
     greylane::TimeSeriesChart* traffic = view->TrafficChart();
-    QCOMPARE(traffic->SecondsPerX(), 60.0);
-    QCOMPARE(traffic->WindowSeconds(), 24 * 60.0);
+    QCOMPARE(traffic->SecondsPerX(), 3600.0);  // "-24 h", not "-1440 min"
+    QCOMPARE(traffic->WindowSeconds(), 24.0);
     const QList<QPointF>& rate = traffic->Points(0);  // baseline requests/s, per minute
     QVERIFY(!rate.isEmpty());
-    QVERIFY2(rate.back().x() <= 0 && rate.back().x() > -2,
+    QVERIFY2(rate.back().x() <= 0 && rate.back().x() > -2 / 60.0,
              qPrintable(QString::number(rate.back().x())));
     QVERIFY(rate.back().y() > 0);
-    QVERIFY(traffic->ReadoutAt(rate.back().x()).contains("min)"));
+    QVERIFY2(traffic->ReadoutAt(rate.back().x()).contains(" h)\nv1 req/s, per minute: "),
+             qPrintable(traffic->ReadoutAt(rate.back().x())));
+    view->SetWindowSeconds(3600);
+    QTRY_VERIFY_WITH_TIMEOUT(!m_session->Minutes().Loading(), 10000);
+    view->Redraw();
+    QCOMPARE(traffic->SecondsPerX(), 60.0);
+    QCOMPARE(traffic->WindowSeconds(), 60.0);
+    QVERIFY(!traffic->Points(0).isEmpty());
+    QVERIFY(m_console->window->grab().save(
+        QStringLiteral(GREYLANE_TEST_OUTPUT_DIR "/console-e2e-24h.png")));
     view->SetWindowSeconds(greylane::ReleaseView::kWholeRelease);
     QTRY_VERIFY_WITH_TIMEOUT(!m_session->Minutes().Loading(), 10000);
     view->Redraw();

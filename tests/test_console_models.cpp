@@ -25,11 +25,13 @@
 #include "app/mutation_outcome.h"
 #include "app/version_comparison.h"
 #include "common/audit_proto.h"
+#include "common/latency_sketch.h"
 #include "ui/connect_dialog.h"
 #include "ui/main_window.h"
 #include "ui/release_view.h"
 #include "widgets/time_series_chart.h"
 #include "widgets/traffic_split_control.h"
+#include "widgets/version_card.h"
 
 using greylane::AuditRecord;
 using greylane::AuditTrailModel;
@@ -67,6 +69,46 @@ greylane::v1::AuditEntry Entry(const AuditRecord& r) {
   greylane::v1::AuditEntry e;
   greylane::ToProto(r, &e);
   return e;
+}
+
+greylane::v1::AgentState CanaryState(greylane::v1::Health candidate_health) {
+  greylane::v1::AgentState s;
+  s.set_model_name("digits");
+  s.set_phase(greylane::v1::CANARY);
+  s.mutable_split()->set_candidate_basis_points(500);
+  for (const auto& [slot, version] :
+       {std::pair{greylane::v1::BASELINE, "v1"}, std::pair{greylane::v1::CANDIDATE, "v2"}}) {
+    auto* v = s.add_versions();
+    v->set_slot(slot);
+    v->set_version(version);
+    v->set_health(slot == greylane::v1::CANDIDATE ? candidate_health : greylane::v1::HEALTHY);
+    v->set_health_detail(slot == greylane::v1::CANDIDATE &&
+                                 candidate_health == greylane::v1::UNHEALTHY
+                             ? "upstream 127.0.0.1:9 ModelReady: connection refused"
+                             : "");
+  }
+  return s;
+}
+
+// Ten seconds of both versions; the candidate answers `candidate_ok` of
+// its 200 requests a second.
+void FeedSeconds(greylane::AgentSession& session, int candidate_ok, int from_second = 1) {
+  for (int i = from_second; i < from_second + 10; ++i) {
+    greylane::v1::MetricsFrame f;
+    f.set_window_end_unix_ms(1'795'000'000'000 + i * 1000);
+    for (const auto& [version, ok] : {std::pair{"v1", 200}, std::pair{"v2", candidate_ok}}) {
+      auto* w = f.add_versions();
+      w->set_version(version);
+      w->set_requests(200);
+      w->set_server_errors(static_cast<uint64_t>(200 - ok));
+      greylane::LatencySketch sketch;
+      for (int k = 0; k < ok; ++k) sketch.Add(1000.0 + k);
+      w->set_latency_p50_ms(sketch.QuantileMillis(0.5));
+      w->set_latency_p99_ms(sketch.QuantileMillis(0.99));
+      sketch.ToProto(w->mutable_latency());
+    }
+    emit session.Client().frameReceived(f);
+  }
 }
 
 QString WriteFile(const QTemporaryDir& dir, const QString& name, const QByteArray& text) {
@@ -258,6 +300,62 @@ class TestConsoleModels final : public QObject {
     QCOMPARE(first.value("hash").toString(), QString::fromStdString(chain[0].hash));
   }
 
+  // A fleet row says what matters in trouble, and the list shows the
+  // worst first, each group in the order the agents were added.
+  void fleetRowsPutTroubleFirst() const {
+    greylane::FleetModel fleet;
+    greylane::FleetTroubleOrder order(fleet);
+    QAbstractItemModelTester tester(&order, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    auto add = [&](const char* name) {
+      greylane::AgentEndpoint e;
+      e.name = name;
+      e.address = "127.0.0.1:1";
+      greylane::AgentSession* s = fleet.Add(e, false);
+      s->Client().AdoptLink(greylane::AgentClient::Link::Live, {});
+      return s;
+    };
+    greylane::AgentSession* fine = add("fine");
+    greylane::AgentSession* failing = add("failing");
+    greylane::AgentSession* sick = add("sick");
+    greylane::AgentSession* gone = add("gone");
+    fine->Client().AdoptState(CanaryState(greylane::v1::HEALTHY));
+    FeedSeconds(*fine, 200);
+    failing->Client().AdoptState(CanaryState(greylane::v1::HEALTHY));
+    FeedSeconds(*failing, 0);
+    sick->Client().AdoptState(CanaryState(greylane::v1::UNHEALTHY));
+    FeedSeconds(*sick, 200);
+    gone->Client().AdoptState(CanaryState(greylane::v1::HEALTHY));
+    gone->Client().AdoptLink(greylane::AgentClient::Link::Disconnected, "connection refused");
+
+    const greylane::FleetRowText f = greylane::DescribeFleetRow(*fine);
+    QCOMPARE(f.trouble, greylane::FleetTrouble::kFine);
+    QCOMPARE(f.summary, QStringLiteral("CANARY 5.00 % · healthy · cand. errors 0.0 % · p99 +0 %"));
+    const greylane::FleetRowText x = greylane::DescribeFleetRow(*failing);
+    QCOMPARE(x.trouble, greylane::FleetTrouble::kTrouble);
+    QVERIFY2(x.summary.contains("cand. errors 100.0 % · no successful requests"),
+             qPrintable(x.summary));
+    QVERIFY2(x.why.contains("answered none of its 2000 requests"), qPrintable(x.why));
+    const greylane::FleetRowText u = greylane::DescribeFleetRow(*sick);
+    QCOMPARE(u.trouble, greylane::FleetTrouble::kTrouble);
+    QVERIFY(u.summary.contains("candidate UNHEALTHY"));
+    QVERIFY(u.why.contains("connection refused"));
+    QVERIFY(greylane::DescribeFleetRow(*gone).why.contains("DISCONNECTED: connection refused"));
+
+    // Worst first; ties keep the order they were added in.
+    auto names = [&] {
+      QStringList out;
+      for (int i = 0; i < order.rowCount(); ++i) out << order.index(i, 0).data().toString();
+      return out.join(u',');
+    };
+    QCOMPARE(names(), QStringLiteral("failing,sick,gone,fine"));
+    QCOMPARE(order.ToFleetRow(order.index(3, 0)), 0);
+    QCOMPARE(order.FromFleetRow(0).row(), 3);
+    // The candidate recovers: its row moves back down as the frames arrive.
+    FeedSeconds(*failing, 200, 11);
+    QCOMPARE(names(), QStringLiteral("sick,gone,fine,failing"));
+    QVERIFY(order.index(3, 0).data(Qt::ToolTipRole).toString().contains("nothing wrong"));
+  }
+
   void fleetModelListsSessions() const {
     greylane::FleetModel fleet;
     QAbstractItemModelTester tester(&fleet, QAbstractItemModelTester::FailureReportingMode::QtTest);
@@ -374,6 +472,44 @@ class TestConsoleModels final : public QObject {
 
   // A fresh start, or a geometry saved on a larger screen: the window fits
   // the screen it opens on, never 1400x950 regardless.
+  // A probe's long message does not widen one card and squeeze the other.
+  void longHealthMessagesKeepTheCardsEven() const {
+    QTemporaryDir dir;
+    greylane::AgentDirectory directory(dir.filePath("console.ini"));
+    greylane::CredentialStore credentials;
+    credentials.UseMemoryOnly("test");
+    greylane::FleetModel fleet;
+    greylane::MainWindow window(fleet, directory, credentials);
+    window.resize(1280, 720);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    greylane::AgentEndpoint e;
+    e.name = "node";
+    e.address = "127.0.0.1:1";
+    greylane::AgentSession* session = window.AddAgent(e, false);
+    QVERIFY(session);
+    window.Select(0);
+    greylane::v1::AgentState state = CanaryState(greylane::v1::UNHEALTHY);
+    state.mutable_versions(1)->set_health_detail(
+        "upstream http://a-very-long-host-name.inference.example.internal:8000/v2/models/"
+        "digits/ready answered 503 Service Unavailable: " +
+        std::string(600, 'x'));
+    state.mutable_versions(0)->set_backend_target("/models/" + std::string(300, 'p') + ".glm");
+    session->Client().AdoptState(state);
+    window.Release()->Redraw();
+    QCoreApplication::processEvents();
+    const QList<greylane::VersionCard*> cards =
+        window.Release()->findChildren<greylane::VersionCard*>();
+    QCOMPARE(cards.size(), 2);
+    QVERIFY2(std::abs(cards[0]->width() - cards[1]->width()) <= 2,
+             qPrintable(QStringLiteral("%1 vs %2").arg(cards[0]->width()).arg(cards[1]->width())));
+    for (const greylane::VersionCard* card : cards) {
+      QVERIFY2(card->minimumSizeHint().width() < 500,
+               qPrintable(QString::number(card->minimumSizeHint().width())));
+      QVERIFY(card->height() < 260);  // cut to about two lines, not 600 characters
+    }                                 // cut to about two lines, not 600 characters
+  }
+
   void windowFitsTheScreen() const {
     QTemporaryDir dir;
     const QString ini = dir.filePath("console.ini");

@@ -54,9 +54,10 @@ MainWindow::MainWindow(FleetModel& fleet, AgentDirectory& directory, CredentialS
   auto* fleet_layout = new QVBoxLayout(fleet_panel);
   fleet_layout->setContentsMargins(4, 4, 4, 4);
   m_list = new QListView;
-  m_list->setModel(&m_fleet);
+  m_order = new FleetTroubleOrder(m_fleet, this);
+  m_list->setModel(m_order);
   m_list->setItemDelegate(new StatusListDelegate(FleetModel::kLinkRole, FleetModel::kSummaryRole,
-                                                 FleetModel::kHealthyRole, m_list));
+                                                 FleetModel::kTroubleRole, m_list));
   m_list->setAccessibleName(tr("Agents"));
   m_list->setUniformItemSizes(true);
   fleet_layout->addWidget(m_list, 1);
@@ -94,7 +95,7 @@ MainWindow::MainWindow(FleetModel& fleet, AgentDirectory& directory, CredentialS
   });
   connect(m_audit, &AuditTrailView::exportRequested, this, &MainWindow::ExportAudit);
   connect(m_release, &ReleaseView::actionReported, this,
-          [this](const QString& text) { statusBar()->showMessage(text, 15000); });
+          [this](const QString& text) { ShowStatus(text, 15000); });
   connect(&m_credentials, &CredentialStore::modeChanged, this, [this] { RefreshStatus(); });
   connect(&m_credentials, &CredentialStore::loaded, this, &MainWindow::OnTokenLoaded);
   m_wanted_selection = m_directory.LastSelected();
@@ -153,7 +154,7 @@ void MainWindow::BuildMenus() {
   m_refused_rollback_keys->setContext(Qt::ApplicationShortcut);
   m_refused_rollback_keys->setEnabled(false);
   connect(m_refused_rollback_keys, &QShortcut::activated, this,
-          [this] { statusBar()->showMessage(m_rollback_action->toolTip(), 15000); });
+          [this] { ShowStatus(m_rollback_action->toolTip(), 15000); });
   QAction* retry = release->addAction(QIcon(QStringLiteral(":/icons/retry.svg")),
                                       tr("Retry &connection now"), this, [this] {
                                         if (AgentSession* s = Selected()) s->Client().RetryNow();
@@ -252,8 +253,8 @@ void MainWindow::OnTokenLoaded(const QString& agent, const QString& token, bool 
   endpoint.token = token;
   AddAgent(endpoint, false);
   if (!found) {
-    statusBar()->showMessage(
-        tr("No token stored for %1: remove it and add it again with its token").arg(agent), 15000);
+    ShowStatus(tr("No token stored for %1: remove it and add it again with its token").arg(agent),
+               15000);
   }
 }
 
@@ -299,12 +300,12 @@ AgentSession* MainWindow::Selected() const {
 
 void MainWindow::Select(int row) {
   if (row < 0) return;
-  m_list->setCurrentIndex(m_fleet.index(row));
+  m_list->setCurrentIndex(m_order->FromFleetRow(row));
   OnSelectionChanged();
 }
 
 void MainWindow::OnSelectionChanged() {
-  AgentSession* session = m_fleet.At(m_list->currentIndex().row());
+  AgentSession* session = m_fleet.At(m_order->ToFleetRow(m_list->currentIndex()));
   if (session == Selected()) return;
   m_release->SetSession(session);
   m_audit->SetModel(session ? &session->Audit() : nullptr);
@@ -422,8 +423,7 @@ void MainWindow::ExportAudit(const QString& format) {
                              .arg(path, QString::fromStdString(std::string(written.message()))));
     return;
   }
-  statusBar()->showMessage(tr("Exported %1 audit rows to %2").arg(s->Audit().rowCount()).arg(path),
-                           10000);
+  ShowStatus(tr("Exported %1 audit rows to %2").arg(s->Audit().rowCount()).arg(path), 10000);
 }
 
 void MainWindow::ExportReleaseReport(const QString& given) {
@@ -444,7 +444,7 @@ void MainWindow::ExportReleaseReport(const QString& given) {
     QMessageBox::information(this, tr("No release to report"), error);
     return;
   }
-  statusBar()->showMessage(tr("Gathering the release's history from %1…").arg(s->Name()));
+  ShowStatus(tr("Gathering the release's history from %1…").arg(s->Name()));
   connect(job, &ReleaseReportJob::finished, this, [this, job, path] {
     job->deleteLater();
     const QString html = path.left(path.size() - 4) + QStringLiteral(".html");
@@ -460,12 +460,22 @@ void MainWindow::ExportReleaseReport(const QString& given) {
                            QString::fromStdString(std::string(written.message())));
       return;
     }
-    statusBar()->showMessage(
-        tr("Wrote %1 and %2: %3")
-            .arg(path, html, QString::fromStdString(ReportSummary(job->Report()))),
-        15000);
+    ShowStatus(tr("Wrote %1 and %2: %3")
+                   .arg(path, html, QString::fromStdString(ReportSummary(job->Report()))),
+               15000);
     emit releaseReportWritten(path, html);
   });
+}
+
+void MainWindow::ShowStatus(const QString& text, int timeout_ms) {
+  // The message shares the bar with the identity and keychain labels: elided
+  // in the middle (paths keep their file name), whole in the tooltip.
+  const int room =
+      statusBar()->width() - m_identity->sizeHint().width() - m_keychain->sizeHint().width() - 48;
+  const QString line = QString(text).replace(u'\n', u' ');
+  statusBar()->showMessage(
+      statusBar()->fontMetrics().elidedText(line, Qt::ElideMiddle, std::max(room, 80)), timeout_ms);
+  statusBar()->setToolTip(text);
 }
 
 void MainWindow::SetDark(bool dark) {

@@ -35,6 +35,8 @@ class MainWindow final : public QMainWindow {
   void RestoreSavedAgents();
   void Select(int row);
   void SetDark(bool dark);
+  // A status-bar message that never runs under the identity label.
+  void ShowStatus(const QString& text, int timeout_ms = 0);
   void RestoreWindowState();
   // The default size, bounded by the screen available (1400x950 at most).
   void FitToScreen();
@@ -42,6 +44,7 @@ class MainWindow final : public QMainWindow {
   ReleaseView* Release() const { return m_release; }
   AuditTrailView* AuditView() const { return m_audit; }
   QListView* FleetList() const { return m_list; }
+  QLabel* IdentityLabel() const { return m_identity; }
   QAction* RollbackAction() const { return m_rollback_action; }
   AgentSession* Selected() const;
 
@@ -79,6 +82,7 @@ class MainWindow final : public QMainWindow {
   QDockWidget* m_audit_dock = nullptr;
   AuditTrailView* m_audit;
   QListView* m_list;
+  FleetTroubleOrder* m_order;  // the list shows the fleet worst first
   QLabel* m_identity;
   QLabel* m_keychain;
   QAction* m_rollback_action = nullptr;

@@ -160,8 +160,8 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   auto* cards = new QHBoxLayout;
   m_baseline_card = new VersionCard(kBaselineColour);
   m_candidate_card = new VersionCard(kCandidateColour);
-  cards->addWidget(m_baseline_card);
-  cards->addWidget(m_candidate_card);
+  cards->addWidget(m_baseline_card, 1);  // always half each
+  cards->addWidget(m_candidate_card, 1);
   layout->addLayout(cards);
 
   auto* chart_bar = new QHBoxLayout;
@@ -543,20 +543,27 @@ void ReleaseView::RefreshCharts() {
       m_asked_from = from;
       m_session->Minutes().Cover(from);
     }
+    // Hours on the axis from 6 h on ("-24 h", not "-1440 min").
+    const double per_x = to - from >= 6 * 3'600'000 ? 3600 : 60;
+    const double window = static_cast<double>(to - from) / (per_x * 1000);
     if (!m_session || m_session->Client().State().versions_size() < 2) {
-      DrawSeries({}, (to - from) / 60'000.0);
+      ReleaseSeries empty;
+      empty.seconds_per_x = per_x;
+      DrawSeries(empty, window);
       return;
     }
-    // Minutes change every few seconds at most: rebuild only then.
-    const std::tuple drawn{m_session->Minutes().Generation(), m_session->Audit().Records().size(),
-                           from, to};
-    if (drawn == m_drawn) return;
-    m_drawn = drawn;
+    // Minutes change every few seconds at most: rebuild only then (or when
+    // the trail, the span or the versions do).
     const v1::AgentState& s = m_session->Client().State();
+    auto drawn =
+        std::make_tuple(m_session->Minutes().Generation(), m_session->Audit().Records().size(),
+                        from, to, s.versions(0).version() + '\n' + s.versions(1).version());
+    if (drawn == m_drawn) return;
+    m_drawn = std::move(drawn);
     DrawSeries(BuildMinuteSeries(m_session->Minutes().History(),
                                  {s.versions(0).version(), s.versions(1).version()},
-                                 m_session->Audit().Records(), from, to),
-               (to - from) / 60'000.0);
+                                 m_session->Audit().Records(), from, to, per_x),
+               window);
     return;
   }
   m_history_note->clear();
@@ -573,7 +580,7 @@ void ReleaseView::RefreshCharts() {
 void ReleaseView::DrawSeries(const ReleaseSeries& series, double window) {
   if (m_session && m_session->Client().State().versions_size() >= 2) {
     const v1::AgentState& s = m_session->Client().State();
-    const QString per = series.seconds_per_x >= 60 ? tr("req/s, per minute") : tr("req/s");
+    const QString per = series.point_seconds >= 60 ? tr("req/s, per minute") : tr("req/s");
     for (int i = 0; i < 2; ++i) {
       const std::string& version = s.versions(i).version();
       const QString slot = i == 0 ? tr("baseline") : tr("candidate");
@@ -601,7 +608,7 @@ void ReleaseView::DrawSeries(const ReleaseSeries& series, double window) {
     m_traffic->SetPoints(2 * i + 1, v.errors);
   }
   for (TimeSeriesChart* chart : {m_latency, m_traffic}) {
-    chart->SetTimeUnit(series.seconds_per_x);
+    chart->SetTimeUnit(series.seconds_per_x, series.point_seconds);
     chart->SetMarkers(markers);
     chart->SetTimeOrigin(series.newest_unix_ms);
     chart->SetWindow(window);

@@ -9,6 +9,7 @@
 #include <QWidget>
 
 #include <optional>
+#include <string>
 #include <tuple>
 #include <utility>
 
@@ -125,7 +126,7 @@ class ReleaseView final : public QWidget {
   QLabel* m_history_note;
   // What the history charts last drew, so a redraw rebuilds only on change.
   int64_t m_asked_from = INT64_MAX;
-  std::tuple<uint64_t, size_t, int64_t, int64_t> m_drawn{};
+  std::tuple<uint64_t, size_t, int64_t, int64_t, std::string> m_drawn{};
   TrafficSplitControl* m_split;
   QPointer<ReasonDialog> m_dialog;
   QTimer m_redraw_timer;

@@ -5,12 +5,12 @@
 
 namespace greylane {
 
-StatusListDelegate::StatusListDelegate(int status_role, int summary_role, int healthy_role,
+StatusListDelegate::StatusListDelegate(int status_role, int summary_role, int trouble_role,
                                        QObject* parent)
     : QStyledItemDelegate(parent),
       m_status_role(status_role),
       m_summary_role(summary_role),
-      m_healthy_role(healthy_role) {}
+      m_trouble_role(trouble_role) {}
 
 QColor StatusListDelegate::StatusColour(int status) {
   switch (status) {
@@ -48,9 +48,13 @@ void StatusListDelegate::paint(QPainter* painter, const QStyleOptionViewItem& op
   style->drawControl(QStyle::CE_ItemViewItem, &opt, painter, widget);
 
   const int status = index.data(m_status_role).toInt();
-  const bool healthy = index.data(m_healthy_role).toBool();
+  const int trouble = index.data(m_trouble_role).toInt();
+  const QColor trouble_colour = trouble >= 2 ? StatusColour(3) : StatusColour(2);
   const QRect r = option.rect.adjusted(8, 4, -6, -4);
   painter->save();
+  if (trouble > 0)
+    painter->fillRect(option.rect.left(), option.rect.top(), 4, option.rect.height(),
+                      trouble_colour);
   painter->setRenderHint(QPainter::Antialiasing);
   painter->setPen(Qt::NoPen);
   painter->setBrush(StatusColour(status));
@@ -68,11 +72,12 @@ void StatusListDelegate::paint(QPainter* painter, const QStyleOptionViewItem& op
       name_rect, Qt::AlignLeft | Qt::AlignVCenter,
       index.data(Qt::DisplayRole).toString() + QStringLiteral("  ·  ") + StatusName(status));
   painter->setFont(option.font);
-  painter->setPen(healthy || status == 0 ? text : StatusColour(3));
+  painter->setPen(trouble > 0 && !(option.state & QStyle::State_Selected) ? trouble_colour : text);
   const QRect summary_rect(name_rect.left(), name_rect.bottom() + 2, name_rect.width(),
                            option.fontMetrics.height());
   painter->drawText(summary_rect, Qt::AlignLeft | Qt::AlignVCenter,
-                    index.data(m_summary_role).toString());
+                    option.fontMetrics.elidedText(index.data(m_summary_role).toString(),
+                                                  Qt::ElideRight, summary_rect.width()));
   painter->restore();
 }
 

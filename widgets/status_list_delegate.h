@@ -1,7 +1,9 @@
 #pragma once
 // Draws a list row as a coloured status dot, a bold name and a summary
 // line below it. The model gives the status as an int role (0 connecting,
-// 1 live, 2 stale, 3 disconnected) and the summary as a string role.
+// 1 live, 2 stale, 3 disconnected), the summary as a string role and the
+// row's trouble as an int role (0 fine, 1 attention, 2 trouble): a row in
+// trouble gets a red bar and red summary, one needing attention amber.
 #include <QStyledItemDelegate>
 
 namespace greylane {
@@ -10,7 +12,7 @@ class StatusListDelegate final : public QStyledItemDelegate {
   Q_OBJECT
 
  public:
-  StatusListDelegate(int status_role, int summary_role, int healthy_role,
+  StatusListDelegate(int status_role, int summary_role, int trouble_role,
                      QObject* parent = nullptr);
   void paint(QPainter* painter, const QStyleOptionViewItem& option,
              const QModelIndex& index) const override;
@@ -22,7 +24,7 @@ class StatusListDelegate final : public QStyledItemDelegate {
  private:
   int m_status_role;
   int m_summary_role;
-  int m_healthy_role;
+  int m_trouble_role;
 };
 
 }  // namespace greylane

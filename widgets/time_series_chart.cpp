@@ -107,6 +107,11 @@ void TimeSeriesChart::SetPoints(int series, const QList<QPointF>& points) {
     runs.back().append(p);
   }
   if (runs.size() > 1 && runs.back().isEmpty()) runs.removeLast();
+  // A lone point between gaps is no line at all: draw it as a dot.
+  const auto dot_if_alone = [](QLineSeries* line, const QList<QPointF>& run) {
+    if (line->pointsVisible() != (run.size() == 1)) line->setPointsVisible(run.size() == 1);
+  };
+  dot_if_alone(s.line, runs.front());
   s.line->replace(runs.front());
   const int extra = static_cast<int>(runs.size()) - 1;
   while (static_cast<int>(s.segments.size()) < extra) {
@@ -120,6 +125,7 @@ void TimeSeriesChart::SetPoints(int series, const QList<QPointF>& points) {
   }
   for (int i = 0; i < static_cast<int>(s.segments.size()); ++i) {
     if (i < extra) {
+      dot_if_alone(s.segments[static_cast<size_t>(i)], runs[i + 1]);
       s.segments[static_cast<size_t>(i)]->replace(runs[i + 1]);
     } else if (i < s.segments_used) {
       s.segments[static_cast<size_t>(i)]->clear();
@@ -136,16 +142,20 @@ int TimeSeriesChart::SegmentCount(int series) const {
 void TimeSeriesChart::SetTimeOrigin(int64_t unix_ms) {
   m_origin_unix_ms = unix_ms;
   const QString at = QDateTime::fromMSecsSinceEpoch(unix_ms).toString(QStringLiteral("HH:mm:ss"));
-  const QString title = !unix_ms                ? QString()
-                        : m_seconds_per_x >= 60 ? tr("minutes before %1").arg(at)
-                                                : tr("seconds before %1").arg(at);
+  const QString title = !unix_ms                  ? QString()
+                        : m_seconds_per_x >= 3600 ? tr("hours before %1").arg(at)
+                        : m_seconds_per_x >= 60   ? tr("minutes before %1").arg(at)
+                                                  : tr("seconds before %1").arg(at);
   if (m_x->titleText() != title) m_x->setTitleText(title);
 }
 
-void TimeSeriesChart::SetTimeUnit(double seconds_per_x) {
+void TimeSeriesChart::SetTimeUnit(double seconds_per_x, double point_seconds) {
+  m_point_seconds = point_seconds;
   if (m_seconds_per_x == seconds_per_x) return;
   m_seconds_per_x = seconds_per_x;
-  m_x->setLabelFormat(seconds_per_x >= 60 ? QStringLiteral("%.0f min") : QStringLiteral("%.0f s"));
+  m_x->setLabelFormat(seconds_per_x >= 3600 ? QStringLiteral("%.0f h")
+                      : seconds_per_x >= 60 ? QStringLiteral("%.0f min")
+                                            : QStringLiteral("%.0f s"));
   SetTimeOrigin(m_origin_unix_ms);  // retitle: seconds or minutes before
 }
 
@@ -225,13 +235,15 @@ void TimeSeriesChart::SetDark(bool dark) {
 }
 
 QString TimeSeriesChart::ReadoutAt(double x) const {
-  const QString unit = m_seconds_per_x >= 60 ? tr("min") : tr("s");
+  const QString unit = m_seconds_per_x >= 3600 ? tr("h")
+                       : m_seconds_per_x >= 60 ? tr("min")
+                                               : tr("s");
   QStringList lines{m_origin_unix_ms
                         ? tr("%1 (%2 %3)")
                               .arg(QDateTime::fromMSecsSinceEpoch(
                                        m_origin_unix_ms + std::llround(x * m_seconds_per_x * 1000))
                                        .toString(QStringLiteral("HH:mm:ss")))
-                              .arg(x, 0, 'f', 0)
+                              .arg(x, 0, 'f', m_seconds_per_x >= 3600 ? 2 : 0)
                               .arg(unit)
                         : tr("%1 %2").arg(x, 0, 'f', 0).arg(unit)};
   for (const Series& s : m_series) {
@@ -243,7 +255,7 @@ QString TimeSeriesChart::ReadoutAt(double x) const {
         (!nearest || std::abs(std::prev(it)->x() - x) < std::abs(nearest->x() - x))) {
       nearest = &*std::prev(it);
     }
-    if (nearest && std::abs(nearest->x() - x) <= 1.5) {
+    if (nearest && std::abs(nearest->x() - x) <= 1.5 * m_point_seconds / m_seconds_per_x) {
       lines << QStringLiteral("%1: %2").arg(
           s.line->name(),
           std::isnan(nearest->y()) ? tr("no data") : FormatValue(nearest->y(), s.unit));
@@ -259,6 +271,9 @@ void TimeSeriesChart::resizeEvent(QResizeEvent* event) {
   for (QValueAxis* axis : {m_left, m_right}) {
     if (axis && axis->tickCount() != ticks) axis->setTickCount(ticks);
   }
+  // A narrow chart (side by side on a small screen) elides "-250 s" to "…".
+  const int x_ticks = width() < 560 ? 4 : 7;
+  if (m_x->tickCount() != x_ticks) m_x->setTickCount(x_ticks);
 }
 
 void TimeSeriesChart::mouseMoveEvent(QMouseEvent* event) {

@@ -45,8 +45,9 @@ class TimeSeriesChart final : public QChartView {
   // The wall-clock time of x = 0 (ms since the epoch), for the axis title
   // and the read-out (HH:MM:SS, so events line up with other dashboards).
   void SetTimeOrigin(int64_t unix_ms);
-  // What one unit of x is: 1 s (live seconds) or 60 s (history minutes).
-  void SetTimeUnit(double seconds_per_x);
+  // What one unit of x is (1 s, 60 s or 3600 s) and how far apart the
+  // points are in seconds (the read-out takes the nearest within 1.5 steps).
+  void SetTimeUnit(double seconds_per_x, double point_seconds);
   double SecondsPerX() const { return m_seconds_per_x; }
   // The chart as a "png" or "svg" file's bytes (empty if it cannot be).
   QByteArray Image(const QString& format);
@@ -94,6 +95,7 @@ class TimeSeriesChart final : public QChartView {
   double m_window = 300;
   int64_t m_origin_unix_ms = 0;
   double m_seconds_per_x = 1;
+  double m_point_seconds = 1;
   bool m_hovering = false;
   double m_hover_x = 0;
   bool m_dark = false;

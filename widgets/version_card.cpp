@@ -27,6 +27,11 @@ VersionCard::VersionCard(const QColor& accent, QWidget* parent) : QFrame(parent)
   for (QLabel* label : {m_title, m_health, m_backend, m_traffic, m_latency}) {
     layout->addWidget(label);
   }
+  // Long words from outside (a probe's message, a model path) must not
+  // widen one card and squeeze the other: the health line wraps and is cut
+  // to two lines' worth, the path is clipped; both whole in the tooltip.
+  m_health->setWordWrap(true);
+  m_backend->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
   layout->addStretch(1);
   setMinimumWidth(260);
 }
@@ -50,7 +55,10 @@ void VersionCard::Show(const VersionCardData& d) {
       break;
     case VersionCardData::Health::Unhealthy:
       m_health->setText(tr("<span style='color:#d93025'><b>● UNHEALTHY</b></span> %1")
-                            .arg(d.health_detail.toHtmlEscaped()));
+                            .arg((d.health_detail.size() > kShownDetailChars
+                                      ? d.health_detail.left(kShownDetailChars) + u'…'
+                                      : d.health_detail)
+                                     .toHtmlEscaped()));
       break;
     default:
       m_health->setText(tr("● health not probed yet"));
@@ -60,6 +68,7 @@ void VersionCard::Show(const VersionCardData& d) {
                            : QStringLiteral("<p style='white-space:pre-wrap'>%1</p>")
                                  .arg(d.health_detail.toHtmlEscaped()));
   m_backend->setText(d.backend);
+  m_backend->setToolTip(d.backend);
   // Errors are what an on-call engineer must not miss: a share of 1 % or
   // more is red and large, any error red.
   const double error_percent = d.error_rate * 100;

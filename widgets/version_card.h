@@ -37,6 +37,7 @@ class VersionCard final : public QFrame {
   Q_OBJECT
 
  public:
+  static constexpr int kShownDetailChars = 110;  // about two lines of a card
   explicit VersionCard(const QColor& accent, QWidget* parent = nullptr);
   void Show(const VersionCardData& data);
   QString Text() const;  // every label, for tests and accessibility
