@@ -20,7 +20,8 @@ std::optional<ConsoleOptions> ParseConsoleOptions(const QStringList& arguments, 
   const QCommandLineOption token_file(
       QStringLiteral("token-file"),
       QStringLiteral("Token for --connect: a file with the token, or the demo format "
-                     "'role identity token' per line (the --role line is used)."),
+                     "'role identity token' per line (the --role line is used). One for "
+                     "every agent, or one per --connect, in order."),
       QStringLiteral("FILE"));
   const QCommandLineOption role(
       QStringLiteral("role"), QStringLiteral("Which line of a demo token file (default operator)."),
@@ -85,17 +86,29 @@ std::optional<ConsoleOptions> ParseConsoleOptions(const QStringList& arguments, 
     return std::nullopt;
   }
   if (addresses.isEmpty()) return options;
-  if (!parser.isSet(token_file)) {
+  const QStringList token_files = parser.values(token_file);
+  if (token_files.isEmpty()) {
     *error = QStringLiteral(
         "--connect needs --token-file FILE (the agent refuses calls without "
         "a token)");
     return std::nullopt;
   }
-  const auto token =
-      ReadTokenFile(parser.value(token_file).toStdString(), parser.value(role).toStdString());
-  if (!token.ok()) {
-    *error = QString::fromStdString(std::string(token.status().message()));
+  if (token_files.size() != 1 && token_files.size() != addresses.size()) {
+    *error = QStringLiteral(
+                 "give one --token-file for every agent, or one per --connect in order "
+                 "(%1 --connect, %2 --token-file)")
+                 .arg(addresses.size())
+                 .arg(token_files.size());
     return std::nullopt;
+  }
+  QStringList tokens;
+  for (const QString& file : token_files) {
+    const auto token = ReadTokenFile(file.toStdString(), parser.value(role).toStdString());
+    if (!token.ok()) {
+      *error = QString::fromStdString(std::string(token.status().message()));
+      return std::nullopt;
+    }
+    tokens << QString::fromStdString(token->token);
   }
   static const QRegularExpression kAddress(
       QStringLiteral(R"(^(\[[0-9a-fA-F:]+\]|[^\s:]+):\d{1,5}$)"));
@@ -107,7 +120,7 @@ std::optional<ConsoleOptions> ParseConsoleOptions(const QStringList& arguments, 
     AgentEndpoint e;
     e.address = addresses[i];
     e.name = i < names.size() ? names[i] : addresses[i];
-    e.token = QString::fromStdString(token->token);
+    e.token = tokens.size() == 1 ? tokens.front() : tokens[i];
     e.ca_file = parser.value(ca);
     e.cert_file = parser.value(cert);
     e.key_file = parser.value(key);

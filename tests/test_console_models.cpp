@@ -640,6 +640,22 @@ class TestConsoleModels final : public QObject {
         << "two agents named"
         << ""
         << "";
+    QTest::newRow("one token file for all")
+        << QStringList{"--connect", "a:1", "--connect", "b:2", "--token-file", "BARE"} << ""
+        << "glt_just_a_token_0000000,glt_just_a_token_0000000"
+        << "a:1,b:2";
+    QTest::newRow("a token file per agent")
+        << QStringList{"--connect",    "a:1",  "--token-file", "DEMO",  "--connect", "b:2",
+                       "--token-file", "BARE", "--name",       "first", "--name",    "second"}
+        << ""
+        << "glt_operator_token_000000,glt_just_a_token_0000000"
+        << "first,second";
+    QTest::newRow("token files do not match agents")
+        << QStringList{"--connect", "a:1",          "--connect", "b:2",          "--connect",
+                       "c:3",       "--token-file", "BARE",      "--token-file", "DEMO"}
+        << "(3 --connect, 2 --token-file)"
+        << ""
+        << "";
     QTest::newRow("bad theme") << QStringList{"--theme", "purple"} << "light or dark"
                                << ""
                                << "";
@@ -670,9 +686,10 @@ class TestConsoleModels final : public QObject {
       return;
     }
     QVERIFY2(options, qPrintable(why));
-    QCOMPARE(options->connect.size(), 1);
-    QCOMPARE(options->connect[0].token, token);
-    QCOMPARE(options->connect[0].name, name);
+    QStringList tokens, names;
+    for (const greylane::AgentEndpoint& e : options->connect) tokens << e.token, names << e.name;
+    QCOMPARE(tokens.join(u','), token);
+    QCOMPARE(names.join(u','), name);
   }
 
   void splitControlProposesAndKeepsProposals() const {
