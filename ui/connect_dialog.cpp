@@ -1,4 +1,5 @@
 #include "ui/connect_dialog.h"
+#include "widgets/colour_roles.h"
 
 #include <QComboBox>
 #include <QDialogButtonBox>
@@ -40,7 +41,7 @@ ConnectDialog::ConnectDialog(QStringList taken, QWidget* parent)
   form->addRow(tr("&Token"), m_token);
   layout->addLayout(form);
   m_problem = new QLabel;
-  m_problem->setStyleSheet(QStringLiteral("color: #d93025"));
+  m_problem->setStyleSheet(QStringLiteral("color: %1").arg(RoleHex(ColourRole::kBad)));
   m_problem->setWordWrap(true);
   layout->addWidget(m_problem);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);

@@ -30,6 +30,7 @@
 #include "ui/rollback_keys.h"
 #include "ui/theme.h"
 #include "widgets/audit_trail_view.h"
+#include "widgets/colour_roles.h"
 #include "widgets/status_list_delegate.h"
 
 // Q_INIT_RESOURCE must be called outside any namespace.
@@ -361,7 +362,8 @@ void MainWindow::RefreshStatus() {
   }
   const bool memory_only = m_credentials.CurrentMode() == CredentialStore::Mode::MemoryOnly;
   m_keychain->setText(m_credentials.ModeDetail());
-  m_keychain->setStyleSheet(memory_only ? QStringLiteral("color: #c77700") : QString());
+  m_keychain->setStyleSheet(
+      memory_only ? QStringLiteral("color: %1").arg(RoleHex(ColourRole::kWarning)) : QString());
 }
 
 void MainWindow::ShowConnectDialog() {
@@ -483,6 +485,7 @@ void MainWindow::SetDark(bool dark) {
   if (m_dark_action && m_dark_action->isChecked() != dark) m_dark_action->setChecked(dark);
   ApplyTheme(*qApp, dark);
   m_release->SetDark(dark);
+  m_list->viewport()->update();
   m_directory.Settings().setValue(QStringLiteral("dark"), dark);
 }
 

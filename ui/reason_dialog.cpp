@@ -1,4 +1,5 @@
 #include "ui/reason_dialog.h"
+#include "widgets/colour_roles.h"
 
 #include <QDialogButtonBox>
 #include <QLabel>
@@ -30,9 +31,11 @@ ReasonDialog::ReasonDialog(const QString& title, const QString& explanation,
   m_accept = buttons->addButton(action_label, QDialogButtonBox::AcceptRole);
   m_accept->setDefault(true);
   if (destructive) {
-    m_accept->setStyleSheet(QStringLiteral(
-        "QPushButton { background: #d93025; color: white; font-weight: bold; padding: 4px 14px; }"
-        "QPushButton:disabled { background: #a0a0a0; }"));
+    m_accept->setStyleSheet(
+        QStringLiteral(
+            "QPushButton { background: %1; color: white; font-weight: bold; padding: 4px 14px; }"
+            "QPushButton:disabled { background: #a0a0a0; }")
+            .arg(RoleHex(ColourRole::kBadFill)));
   }
   layout->addWidget(buttons);
   connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);

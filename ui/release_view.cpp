@@ -23,14 +23,13 @@
 #include "ui/file_names.h"
 #include "ui/reason_dialog.h"
 #include "ui/rollback_keys.h"
+#include "widgets/colour_roles.h"
 #include "widgets/time_series_chart.h"
 #include "widgets/traffic_split_control.h"
 #include "widgets/version_card.h"
 
 namespace greylane {
 namespace {
-const QColor kBaselineColour(0x4a, 0x90, 0xe2);
-const QColor kCandidateColour(0xe8, 0x71, 0x0a);
 
 QString Q(const std::string& s) {
   return QString::fromStdString(s);
@@ -58,17 +57,23 @@ QString LocalTime(int64_t unix_ms) {
   return QDateTime::fromMSecsSinceEpoch(unix_ms).toLocalTime().toString(QStringLiteral("HH:mm:ss"));
 }
 
+// Badge fills: white text on them in either palette.
 QColor PhaseColour(v1::Phase phase) {
   switch (phase) {
     case v1::CANARY:
-      return QColor(0xe8, 0x71, 0x0a);
+      return RoleColour(ColourRole::kWarningFill);
     case v1::PROMOTED:
-      return QColor(0x2e, 0x9d, 0x4f);
+      return RoleColour(ColourRole::kGoodFill);
     case v1::ROLLED_BACK:
-      return QColor(0xd9, 0x30, 0x25);
+      return RoleColour(ColourRole::kBadFill);
     default:
       return QColor(0x70, 0x78, 0x80);
   }
+}
+
+// "<b style='color:#2e9d4f'>text</b>" in the role's colour for the palette in force.
+QString Bold(ColourRole role, const QString& html) {
+  return QStringLiteral("<b style='color:%1'>%2</b>").arg(RoleHex(role), html);
 }
 
 VersionCardData::Health CardHealth(v1::Health health) {
@@ -138,11 +143,12 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   m_rollback->setObjectName(QStringLiteral("RollbackButton"));
   m_rollback->setToolTip(tr("Send all traffic back to the baseline (Ctrl+Shift+R)"));
   m_rollback->setMinimumHeight(44);
-  m_rollback->setStyleSheet(QStringLiteral(
-      "QPushButton#RollbackButton { background: #d93025; color: white; font-weight: bold;"
-      " font-size: 15px; padding: 6px 14px; border-radius: 4px; }"
-      "QPushButton#RollbackButton:focus { border: 2px solid #ffd0cc; }"
-      "QPushButton#RollbackButton:disabled { background: #b8b8b8; color: #eeeeee; }"));
+  m_rollback->setStyleSheet(
+      QStringLiteral("QPushButton#RollbackButton { background: %1; color: white; font-weight: bold;"
+                     " font-size: 15px; padding: 6px 14px; border-radius: 4px; }"
+                     "QPushButton#RollbackButton:focus { border: 2px solid #ffd0cc; }"
+                     "QPushButton#RollbackButton:disabled { background: #b8b8b8; color: #eeeeee; }")
+          .arg(RoleHex(ColourRole::kBadFill)));
   header->addWidget(m_promote, 0, Qt::AlignTop);
   header->addWidget(m_rollback, 0, Qt::AlignTop);
   layout->addLayout(header);
@@ -158,8 +164,8 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   layout->addLayout(banner);
 
   auto* cards = new QHBoxLayout;
-  m_baseline_card = new VersionCard(kBaselineColour);
-  m_candidate_card = new VersionCard(kCandidateColour);
+  m_baseline_card = new VersionCard(RoleColour(ColourRole::kBaseline));
+  m_candidate_card = new VersionCard(RoleColour(ColourRole::kCandidate));
   cards->addWidget(m_baseline_card, 1);  // always half each
   cards->addWidget(m_candidate_card, 1);
   layout->addLayout(cards);
@@ -192,8 +198,10 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   layout->addLayout(chart_bar);
 
   m_latency = new TimeSeriesChart(tr("ms"));
+  const QColor baseline_colour = RoleColour(ColourRole::kBaseline);
+  const QColor candidate_colour = RoleColour(ColourRole::kCandidate);
   for (const auto& [colour, slot] :
-       {std::pair{kBaselineColour, tr("baseline")}, std::pair{kCandidateColour, tr("candidate")}}) {
+       {std::pair{baseline_colour, tr("baseline")}, std::pair{candidate_colour, tr("candidate")}}) {
     m_latency->AddSeries(tr("%1 p99").arg(slot), colour, Qt::SolidLine, TimeSeriesChart::Axis::Left,
                          QStringLiteral("ms"));
     m_latency->AddSeries(tr("%1 p50").arg(slot), colour, Qt::DashLine, TimeSeriesChart::Axis::Left,
@@ -201,7 +209,7 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   }
   m_traffic = new TimeSeriesChart(tr("requests/s"), tr("errors (%)"));
   for (const auto& [colour, slot] :
-       {std::pair{kBaselineColour, tr("baseline")}, std::pair{kCandidateColour, tr("candidate")}}) {
+       {std::pair{baseline_colour, tr("baseline")}, std::pair{candidate_colour, tr("candidate")}}) {
     m_traffic->AddSeries(tr("%1 req/s").arg(slot), colour, Qt::SolidLine,
                          TimeSeriesChart::Axis::Left, QStringLiteral("req/s"));
     m_traffic->AddSeries(tr("%1 errors").arg(slot), colour, Qt::DotLine,
@@ -369,6 +377,9 @@ void ReleaseView::SetPaused(bool paused) {
 void ReleaseView::SetDark(bool dark) {
   m_latency->SetDark(dark);
   m_traffic->SetDark(dark);
+  m_drawn = {};  // markers take the palette's colours
+  if (!m_result_html.isEmpty() && !m_result_faded) m_result->setText(m_result_html);
+  Redraw();
 }
 
 void ReleaseView::RefreshHeader() {
@@ -425,8 +436,9 @@ void ReleaseView::RefreshHeader() {
                   .arg(Q(s.audit_pending_detail()));
     }
     m_last_change->setText(text);
-    SetStyle(m_last_change,
-             s.audit_rows_pending() > 0 ? QStringLiteral("color: #c77700") : QString());
+    SetStyle(m_last_change, s.audit_rows_pending() > 0
+                                ? QStringLiteral("color: %1").arg(RoleHex(ColourRole::kWarning))
+                                : QString());
     m_last_change->setToolTip(tr("audit row #%1; in force %2 ms after the agent received it")
                                   .arg(c.audit_sequence())
                                   .arg(c.apply_micros() / 1000.0, 0, 'f', 2));
@@ -442,7 +454,7 @@ void ReleaseView::RefreshHeader() {
                 .arg(Q(m_session->Client().Identity().identity()), m_session->RoleName());
   if (link == AgentClient::Link::Live) {
     m_link_banner->setText(tr("● live · agent %1%2").arg(AgentWords(), you));
-    SetStyle(m_link_banner, QStringLiteral("color: #2e9d4f"));
+    SetStyle(m_link_banner, QStringLiteral("color: %1").arg(RoleHex(ColourRole::kGood)));
     m_retry->hide();
   } else {
     const bool stale = link == AgentClient::Link::Stale;
@@ -454,9 +466,9 @@ void ReleaseView::RefreshHeader() {
             .arg(AgentWords() + QStringLiteral(": ") + m_session->LinkDetail(), you));
     SetStyle(m_link_banner,
              QStringLiteral("background: %1; color: white; padding: 4px; font-weight: bold;")
-                 .arg(stale        ? "#c77700"
-                      : connecting ? "#4a6fa5"
-                                   : "#b3261e"));
+                 .arg(RoleHex(stale        ? ColourRole::kWarningFill
+                              : connecting ? ColourRole::kInfoFill
+                                           : ColourRole::kBadFill)));
     m_retry->setVisible(!connecting);
   }
   m_link_banner->show();
@@ -592,11 +604,11 @@ void ReleaseView::DrawSeries(const ReleaseSeries& series, double window) {
   }
   QList<ChartMarker> markers;
   for (const ChangeMarker& m : series.markers) {
-    QColor colour(0x70, 0x78, 0x80);
+    QColor colour = RoleColour(ColourRole::kNeutral);
     if (m.kind == ChangeMarker::Kind::Rollback || m.kind == ChangeMarker::Kind::Unhealthy) {
-      colour = QColor(0xd9, 0x30, 0x25);
+      colour = RoleColour(ColourRole::kBad);
     } else if (m.kind == ChangeMarker::Kind::Promote || m.kind == ChangeMarker::Kind::Healthy) {
-      colour = QColor(0x2e, 0x9d, 0x4f);
+      colour = RoleColour(ColourRole::kGood);
     }
     markers.append({m.x, m.label, colour});
   }
@@ -722,17 +734,19 @@ void ReleaseView::OnMutationFinished(const QString& action, int code, const QStr
                               ? Q(state.versions(0).version())
                               : SplitText(state);
     const QString pending = state.audit_rows_pending() > 0
-                                ? tr("; <b style='color:#c77700'>audit row pending</b> (%1)")
-                                      .arg(Q(state.audit_pending_detail()).toHtmlEscaped())
+                                ? tr("; %1 (%2)")
+                                      .arg(Bold(ColourRole::kWarning, tr("audit row pending")),
+                                           Q(state.audit_pending_detail()).toHtmlEscaped())
                                 : QString();
-    ShowResult(tr("<b style='color:#2e9d4f'>✔ %1</b>%6 (revision %2) · %3 ms from confirm to "
-                  "shown, RPC %4 ms, in force inside the agent after %5 ms")
-                   .arg(what.arg(value.toHtmlEscaped()))
-                   .arg(state.split().revision())
-                   .arg(m_confirm_to_shown_ms, 0, 'f', 1)
-                   .arg(elapsed_ms, 0, 'f', 1)
-                   .arg(agent_ms, 0, 'f', 2)
-                   .arg(pending));
+    ShowResult(
+        tr("%1%6 (revision %2) · %3 ms from confirm to "
+           "shown, RPC %4 ms, in force inside the agent after %5 ms")
+            .arg(Bold(ColourRole::kGood, QStringLiteral("✔ ") + what.arg(value.toHtmlEscaped())))
+            .arg(state.split().revision())
+            .arg(m_confirm_to_shown_ms, 0, 'f', 1)
+            .arg(elapsed_ms, 0, 'f', 1)
+            .arg(agent_ms, 0, 'f', 2)
+            .arg(pending));
     Redraw();
     return;
   }
@@ -740,9 +754,10 @@ void ReleaseView::OnMutationFinished(const QString& action, int code, const QStr
     const v1::StateChange& c = state.last_change();
     if (action == ActionId(AuditAction::kSetSplit)) m_split->Rebase();
     ShowResult(
-        tr("<b style='color:#c77700'>Not applied: the state changed meanwhile.</b> %1 did "
-           "%2 at %3 (“%4”); the split is now %5 at revision %6. Your proposal of %7 is "
-           "kept: Apply… again to send it against revision %6. <small>(agent: %8)</small>")
+        (Bold(ColourRole::kWarning, tr("Not applied: the state changed meanwhile.")) +
+         tr(" %1 did "
+            "%2 at %3 (“%4”); the split is now %5 at revision %6. Your proposal of %7 is "
+            "kept: Apply… again to send it against revision %6. <small>(agent: %8)</small>"))
             .arg(Q(c.actor()).toHtmlEscaped(), Q(AuditActionTitle(c.action())).toHtmlEscaped(),
                  LocalTime(c.time_unix_ms()), Q(c.reason()).toHtmlEscaped(), SplitText(state))
             .arg(state.split().revision())
@@ -755,9 +770,10 @@ void ReleaseView::OnMutationFinished(const QString& action, int code, const QStr
   if (OutcomeUnknown(code, message, elapsed_ms) && m_sent && m_sent->action == action) {
     // Sent, and no answer: the agent may well have applied it.
     m_outcome_unknown = true;
-    ShowResult(tr("<b style='color:#c77700'>⏳ %1: outcome unknown.</b> No answer from %2 after "
-                  "%3 s (%4). Re-reading the state until the agent answers; this line will say "
-                  "whether it was applied.")
+    ShowResult((Bold(ColourRole::kWarning, tr("⏳ %1: outcome unknown.")) +
+                tr(" No answer from %2 after "
+                   "%3 s (%4). Re-reading the state until the agent answers; this line will say "
+                   "whether it was applied."))
                    .arg(Q(AuditActionTitle(action.toStdString())).toHtmlEscaped(),
                         m_session ? m_session->Name().toHtmlEscaped() : QString())
                    .arg(elapsed_ms / 1000.0, 0, 'f', 1)
@@ -770,10 +786,10 @@ void ReleaseView::OnMutationFinished(const QString& action, int code, const QStr
     RefreshControls();
     return;
   }
-  ShowResult(tr("<b style='color:#d93025'>✖ %1 refused by %2:</b> %3 <i>(your reason is kept)</i>")
-                 .arg(Q(AuditActionTitle(action.toStdString())).toHtmlEscaped(),
-                      m_session ? m_session->Name().toHtmlEscaped() : QString(),
-                      message.toHtmlEscaped()));
+  ShowResult(
+      (Bold(ColourRole::kBad, tr("✖ %1 refused by %2:")) + tr(" %3 <i>(your reason is kept)</i>"))
+          .arg(Q(AuditActionTitle(action.toStdString())).toHtmlEscaped(),
+               m_session ? m_session->Name().toHtmlEscaped() : QString(), message.toHtmlEscaped()));
   RefreshControls();
 }
 
@@ -781,8 +797,9 @@ void ReleaseView::OnStateRefreshed(int code, const QString& message) {
   m_refreshing = false;
   if (!m_outcome_unknown || !m_sent || !m_session) return;
   if (code != grpc::StatusCode::OK) {
-    ShowResult(tr("<b style='color:#c77700'>⏳ %1: outcome unknown.</b> The agent still does not "
-                  "answer (%2); asking again every second.")
+    ShowResult((Bold(ColourRole::kWarning, tr("⏳ %1: outcome unknown.")) +
+                tr(" The agent still does not "
+                   "answer (%2); asking again every second."))
                    .arg(Q(AuditActionTitle(m_sent->action.toStdString())).toHtmlEscaped(),
                         message.toHtmlEscaped()));
     return;
@@ -792,9 +809,9 @@ void ReleaseView::OnStateRefreshed(int code, const QString& message) {
   const ChangeVerdict verdict = JudgeFromFreshState(*m_sent, m_session->Client().State());
   if (verdict.applied) m_unsent_reason.remove(m_sent->action);
   ShowResult(verdict.applied
-                 ? tr("<b style='color:#2e9d4f'>✔ %1</b>").arg(verdict.text.toHtmlEscaped())
-                 : tr("<b style='color:#d93025'>✖ %1</b> <i>(your reason is kept)</i>")
-                       .arg(verdict.text.toHtmlEscaped()));
+                 ? Bold(ColourRole::kGood, QStringLiteral("✔ ") + verdict.text.toHtmlEscaped())
+                 : Bold(ColourRole::kBad, QStringLiteral("✖ ") + verdict.text.toHtmlEscaped()) +
+                       tr(" <i>(your reason is kept)</i>"));
   RefreshHeader();
   RefreshControls();
 }

@@ -5,9 +5,12 @@
 #include <QStyle>
 #include <QStyleFactory>
 
+#include "widgets/colour_roles.h"
+
 namespace greylane {
 
 void ApplyTheme(QApplication& app, bool dark) {
+  UseDarkColours(dark);  // the colour roles' dark values: red that reads on #23262b
   app.setStyle(QStyleFactory::create(QStringLiteral("Fusion")));
   if (!dark) {
     app.setPalette(app.style()->standardPalette());

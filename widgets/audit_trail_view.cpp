@@ -1,4 +1,5 @@
 #include "widgets/audit_trail_view.h"
+#include "widgets/colour_roles.h"
 
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -136,8 +137,10 @@ void AuditTrailView::SetVerdicts(const QString& agent, bool agent_ok, const QStr
                                  bool console_ok) {
   auto render = [](const QString& text, bool ok) {
     if (text.isEmpty()) return QString();
-    return ok ? QStringLiteral("<span style='color:#2e9d4f'>✔ %1</span>").arg(text.toHtmlEscaped())
-              : QStringLiteral("<b style='color:#d93025'>✖ %1</b>").arg(text.toHtmlEscaped());
+    return ok ? QStringLiteral("<span style='color:%1'>✔ %2</span>")
+                    .arg(RoleHex(ColourRole::kGood), text.toHtmlEscaped())
+              : QStringLiteral("<b style='color:%1'>✖ %2</b>")
+                    .arg(RoleHex(ColourRole::kBad), text.toHtmlEscaped());
   };
   m_agent_verdict->setText(render(agent, agent_ok));
   m_console_verdict->setText(render(console, console_ok));

@@ -1,4 +1,5 @@
 #include "widgets/status_list_delegate.h"
+#include "widgets/colour_roles.h"
 
 #include <QApplication>
 #include <QPainter>
@@ -15,13 +16,13 @@ StatusListDelegate::StatusListDelegate(int status_role, int summary_role, int tr
 QColor StatusListDelegate::StatusColour(int status) {
   switch (status) {
     case 0:
-      return QColor(0x4a, 0x90, 0xe2);  // connecting: blue
+      return RoleColour(ColourRole::kConnecting);
     case 1:
-      return QColor(0x2e, 0x9d, 0x4f);  // live: green
+      return RoleColour(ColourRole::kGood);  // live
     case 2:
-      return QColor(0xf2, 0x99, 0x00);  // stale: amber
+      return RoleColour(ColourRole::kWarning);  // stale
     default:
-      return QColor(0xd9, 0x30, 0x25);  // disconnected: red
+      return RoleColour(ColourRole::kBad);  // disconnected
   }
 }
 

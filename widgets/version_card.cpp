@@ -1,4 +1,5 @@
 #include "widgets/version_card.h"
+#include "widgets/colour_roles.h"
 
 #include <QLabel>
 #include <QRegularExpression>
@@ -51,14 +52,16 @@ void VersionCard::Show(const VersionCardData& d) {
                        .arg(m_accent.name(), d.title.toHtmlEscaped(), d.version.toHtmlEscaped()));
   switch (d.health) {
     case VersionCardData::Health::Healthy:
-      m_health->setText(tr("<span style='color:#2e9d4f'>● healthy</span>"));
+      m_health->setText(
+          tr("<span style='color:%1'>● healthy</span>").arg(RoleHex(ColourRole::kGood)));
       break;
     case VersionCardData::Health::Unhealthy:
-      m_health->setText(tr("<span style='color:#d93025'><b>● UNHEALTHY</b></span> %1")
-                            .arg((d.health_detail.size() > kShownDetailChars
-                                      ? d.health_detail.left(kShownDetailChars) + u'…'
-                                      : d.health_detail)
-                                     .toHtmlEscaped()));
+      m_health->setText(
+          tr("<span style='color:%1'><b>● UNHEALTHY</b></span> %2")
+              .arg(RoleHex(ColourRole::kBad), (d.health_detail.size() > kShownDetailChars
+                                                   ? d.health_detail.left(kShownDetailChars) + u'…'
+                                                   : d.health_detail)
+                                                  .toHtmlEscaped()));
       break;
     default:
       m_health->setText(tr("● health not probed yet"));
@@ -72,12 +75,14 @@ void VersionCard::Show(const VersionCardData& d) {
   // Errors are what an on-call engineer must not miss: a share of 1 % or
   // more is red and large, any error red.
   const double error_percent = d.error_rate * 100;
-  const QString errors =
-      error_percent >= 1 ? tr("<b style='color:#d93025;font-size:x-large'>errors %1 %</b>")
-                               .arg(error_percent, 0, 'f', 1)
-      : error_percent > 0
-          ? tr("<span style='color:#d93025'>errors %1 %</span>").arg(error_percent, 0, 'f', 2)
-          : tr("errors 0 %");
+  const QString errors = error_percent >= 1
+                             ? tr("<b style='color:%2;font-size:x-large'>errors %1 %</b>")
+                                   .arg(error_percent, 0, 'f', 1)
+                                   .arg(RoleHex(ColourRole::kBad))
+                         : error_percent > 0 ? tr("<span style='color:%2'>errors %1 %</span>")
+                                                   .arg(error_percent, 0, 'f', 2)
+                                                   .arg(RoleHex(ColourRole::kBad))
+                                             : tr("errors 0 %");
   m_traffic->setText(tr("weight %1 %   ·   %2 req/s   ·   %3")
                          .arg(d.weight_percent, 0, 'f', 2)
                          .arg(d.requests_per_second, 0, 'f', 1)
@@ -89,15 +94,16 @@ void VersionCard::Show(const VersionCardData& d) {
   }
   if (d.successes == 0) {
     // A latency of nothing is not 0 ms: say that every request failed.
-    m_latency->setText(tr("<b style='color:#d93025;font-size:large'>no successful requests</b> "
+    m_latency->setText(tr("<b style='color:%3;font-size:large'>no successful requests</b> "
                           "(%1 failed in the last %2 s)")
                            .arg(d.requests)
-                           .arg(d.window_seconds));
+                           .arg(d.window_seconds)
+                           .arg(RoleHex(ColourRole::kBad)));
     return;
   }
   auto diff = [&](const QString& text) {
     if (text.isEmpty()) return QString();
-    const QString colour = d.worse ? QStringLiteral("#d93025") : QStringLiteral("#808080");
+    const QString colour = RoleHex(d.worse ? ColourRole::kBad : ColourRole::kMuted);
     return QStringLiteral(" <span style='color:%1'>(%2)</span>").arg(colour, text);
   };
   m_latency->setText(tr("p50 <b>%1 ms</b>%2  ·  p99 <b>%3 ms</b>%4  <small>n=%5, last %6 s</small>")
