@@ -60,11 +60,11 @@ void AgentDirectory::SaveAgents(const QList<AgentEndpoint>& agents) {
 }
 
 QString AgentDirectory::LastSelected() const {
-  return m_settings->value(QStringLiteral("last_selected")).toString();
+  return Read(setting::kLastSelected);
 }
 
 void AgentDirectory::SetLastSelected(const QString& name) {
-  m_settings->setValue(QStringLiteral("last_selected"), name);
+  Write(setting::kLastSelected, name);
 }
 
 std::optional<AuditHead> AgentDirectory::RememberedHead(const QString& agent_id) const {

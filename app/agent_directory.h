@@ -14,6 +14,21 @@
 
 namespace greylane {
 
+// A settings key with its type and value when unset, so a key is spelled
+// once and read as what it is.
+template <typename T>
+struct SettingKey {
+  const char* name;
+  T fallback;
+};
+
+namespace setting {
+inline const SettingKey<bool> kDark{"dark", false};
+inline const SettingKey<QString> kLastSelected{"last_selected", {}};
+inline const SettingKey<QByteArray> kGeometry{"geometry", {}};
+inline const SettingKey<QByteArray> kWindowState{"window_state", {}};
+}  // namespace setting
+
 class AgentDirectory {
  public:
   // settings_file empty: the platform's usual place (organisation
@@ -27,6 +42,16 @@ class AgentDirectory {
   std::optional<AuditHead> RememberedHead(const QString& agent_id) const;
   void RememberHead(const QString& agent_id, const AuditHead& head);
   QSettings& Settings() { return *m_settings; }
+
+  template <typename T>
+  T Read(const SettingKey<T>& key) const {
+    return m_settings->value(QLatin1String(key.name), QVariant::fromValue(key.fallback))
+        .template value<T>();
+  }
+  template <typename T>
+  void Write(const SettingKey<T>& key, const T& value) {
+    m_settings->setValue(QLatin1String(key.name), QVariant::fromValue(value));
+  }
 
   static QString SecurityName(AgentEndpoint::Security security);  // none | tls | mtls
   static AgentEndpoint::Security SecurityFromName(const QString& name);

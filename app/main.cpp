@@ -47,9 +47,8 @@ int main(int argc, char** argv) {
   greylane::FleetModel fleet;
   greylane::MainWindow window(fleet, directory, credentials);
   window.RestoreWindowState();
-  const bool dark = options->theme.isEmpty()
-                        ? directory.Settings().value(QStringLiteral("dark"), false).toBool()
-                        : options->theme == QLatin1String("dark");
+  const bool dark = options->theme.isEmpty() ? directory.Read(greylane::setting::kDark)
+                                             : options->theme == QLatin1String("dark");
   window.SetDark(dark);
   if (options->connect.isEmpty()) {
     window.RestoreSavedAgents();

@@ -21,6 +21,7 @@
 #include "app/audit_trail_model.h"
 #include "app/console_options.h"
 #include "app/credential_store.h"
+#include "app/fleet_memory.h"
 #include "app/fleet_model.h"
 #include "app/mutation_outcome.h"
 #include "app/version_comparison.h"
@@ -436,6 +437,43 @@ class TestConsoleModels final : public QObject {
     QVERIFY(view.HeaderText().contains("Last change: rollback by"));
   }
 
+  // Agents added to be remembered come back next run with their token from
+  // the keychain; --connect ones do not; a forgotten one loses its token.
+  void fleetMemoryRestoresAndForgets() const {
+    QTemporaryDir dir;
+    const QString ini = dir.filePath("console.ini");
+    greylane::CredentialStore credentials;
+    credentials.UseMemoryOnly("test");
+    auto endpoint = [](const char* name) {
+      greylane::AgentEndpoint e;
+      e.name = name;
+      e.address = "127.0.0.1:1";
+      e.token = QStringLiteral("glt_%1_token").arg(name);
+      return e;
+    };
+    {
+      greylane::AgentDirectory directory(ini);
+      greylane::FleetModel fleet;
+      greylane::FleetMemory memory(fleet, directory, credentials);
+      QVERIFY(memory.Add(endpoint("kept"), true));
+      QVERIFY(memory.Add(endpoint("scripted"), false));
+      QVERIFY(memory.Add(endpoint("dropped"), true));
+      QVERIFY(!memory.Add(endpoint("kept"), true));  // names are unique
+      memory.Forget("dropped");
+      QCOMPARE(fleet.Count(), 2);
+    }
+    greylane::AgentDirectory directory(ini);
+    QCOMPARE(directory.Agents().size(), 1);
+    greylane::FleetModel fleet;
+    greylane::FleetMemory memory(fleet, directory, credentials);
+    QSignalSpy added(&memory, &greylane::FleetMemory::added);
+    memory.RestoreSaved();
+    QTRY_COMPARE_WITH_TIMEOUT(added.count(), 1, 5000);
+    QCOMPARE(fleet.Count(), 1);
+    QCOMPARE(fleet.At(0)->Name(), QStringLiteral("kept"));
+    QCOMPARE(fleet.At(0)->Client().Endpoint().token, QStringLiteral("glt_kept_token"));
+  }
+
   void directoryKeepsAgentsButNeverTokens() const {
     QTemporaryDir dir;
     const QString ini = dir.filePath("console.ini");
@@ -470,8 +508,6 @@ class TestConsoleModels final : public QObject {
     QVERIFY(!directory.RememberedHead("agent-999"));
   }
 
-  // A fresh start, or a geometry saved on a larger screen: the window fits
-  // the screen it opens on, never 1400x950 regardless.
   // A probe's long message does not widen one card and squeeze the other.
   void longHealthMessagesKeepTheCardsEven() const {
     QTemporaryDir dir;
@@ -510,6 +546,8 @@ class TestConsoleModels final : public QObject {
     }                                 // cut to about two lines, not 600 characters
   }
 
+  // A fresh start, or a geometry saved on a larger screen: the window fits
+  // the screen it opens on, never 1400x950 regardless.
   void windowFitsTheScreen() const {
     QTemporaryDir dir;
     const QString ini = dir.filePath("console.ini");

@@ -98,7 +98,12 @@ MainWindow::MainWindow(FleetModel& fleet, AgentDirectory& directory, CredentialS
   connect(m_release, &ReleaseView::actionReported, this,
           [this](const QString& text) { ShowStatus(text, 15000); });
   connect(&m_credentials, &CredentialStore::modeChanged, this, [this] { RefreshStatus(); });
-  connect(&m_credentials, &CredentialStore::loaded, this, &MainWindow::OnTokenLoaded);
+  m_memory = new FleetMemory(m_fleet, m_directory, m_credentials, this);
+  connect(m_memory, &FleetMemory::added, this, &MainWindow::OnAgentAdded);
+  connect(m_memory, &FleetMemory::tokenMissing, this, [this](const QString& agent) {
+    ShowStatus(tr("No token stored for %1: remove it and add it again with its token").arg(agent),
+               15000);
+  });
   m_wanted_selection = m_directory.LastSelected();
   BuildMenus();
   RefreshStatus();
@@ -218,81 +223,30 @@ void MainWindow::BuildMenus() {
 }
 
 AgentSession* MainWindow::AddAgent(const AgentEndpoint& endpoint, bool persist) {
-  AgentSession* session = m_fleet.Add(endpoint);
-  if (!session) return nullptr;
-  WatchHeads(session);
-  if (persist) {
-    m_persistent.insert(endpoint.name);
-    SavePersistentAgents();
-  }
-  if (endpoint.name == m_wanted_selection) {
-    Select(m_fleet.RowOf(endpoint.name));
-    m_wanted_selection.clear();
-  } else if (m_fleet.Count() == 1) {
-    // Something to look at while the last selected agent is still on its
-    // way; not remembered as the user's choice.
-    m_auto_selecting = true;
-    Select(m_fleet.RowOf(endpoint.name));
-    m_auto_selecting = false;
-  }
-  return session;
+  return m_memory->Add(endpoint, persist);
 }
 
 void MainWindow::RestoreSavedAgents() {
-  // Each session starts once the keychain answers for it, with or without
-  // a token (the agent then says UNAUTHENTICATED, and the list shows it).
-  for (const AgentEndpoint& endpoint : m_directory.Agents()) {
-    m_persistent.insert(endpoint.name);
-    m_awaiting_token.insert(endpoint.name, endpoint);
-    m_credentials.Load(endpoint.name);
-  }
+  m_memory->RestoreSaved();
 }
 
-void MainWindow::OnTokenLoaded(const QString& agent, const QString& token, bool found) {
-  if (!m_awaiting_token.contains(agent)) return;
-  AgentEndpoint endpoint = m_awaiting_token.take(agent);
-  endpoint.token = token;
-  AddAgent(endpoint, false);
-  if (!found) {
-    ShowStatus(tr("No token stored for %1: remove it and add it again with its token").arg(agent),
-               15000);
-  }
-}
-
-void MainWindow::SavePersistentAgents() {
-  QList<AgentEndpoint> agents;
-  for (int i = 0; i < m_fleet.Count(); ++i) {
-    const AgentEndpoint& e = m_fleet.At(i)->Client().Endpoint();
-    if (m_persistent.contains(e.name)) agents.append(e);
-  }
-  m_directory.SaveAgents(agents);
-}
-
-void MainWindow::WatchHeads(AgentSession* session) {
-  // Apply the head remembered from an earlier run once the agent's id is
-  // known; from then on remember the newest verified head.
-  auto update = [this, session] {
-    const QString id = QString::fromStdString(session->Client().State().agent_id());
-    if (id.isEmpty()) return;
-    if (!m_heads_applied.contains(session->Name())) {
-      m_heads_applied.insert(session->Name());
-      if (auto head = m_directory.RememberedHead(id)) session->Audit().SetRememberedHead(*head);
-    }
-    // Written when it moves, not on every state change or replayed row.
-    const auto head = session->Audit().VerifiedHead();
-    if (head && m_remembered_sequence.value(session->Name()) != head->sequence) {
-      m_directory.RememberHead(id, *head);
-      m_remembered_sequence.insert(session->Name(), head->sequence);
-    }
-  };
-  connect(session, &AgentSession::changed, this, update);
-  connect(&session->Audit(), &AuditTrailModel::chainChanged, this, [this, session, update] {
-    update();
+void MainWindow::OnAgentAdded(AgentSession* session) {
+  connect(&session->Audit(), &AuditTrailModel::chainChanged, this, [this, session] {
     if (session == Selected()) RefreshVerdicts();
   });
   connect(session, &AgentSession::verdictChanged, this, [this, session] {
     if (session == Selected()) RefreshVerdicts();
   });
+  if (session->Name() == m_wanted_selection) {
+    Select(m_fleet.RowOf(session->Name()));
+    m_wanted_selection.clear();
+  } else if (m_fleet.Count() == 1) {
+    // Something to look at while the last selected agent is still on its
+    // way; not remembered as the user's choice.
+    m_auto_selecting = true;
+    Select(m_fleet.RowOf(session->Name()));
+    m_auto_selecting = false;
+  }
 }
 
 AgentSession* MainWindow::Selected() const {
@@ -380,9 +334,7 @@ void MainWindow::ShowConnectDialog() {
       },
       Qt::QueuedConnection);
   connect(dialog, &QDialog::accepted, this, [this, dialog] {
-    const AgentEndpoint endpoint = dialog->Endpoint();
-    m_credentials.Save(endpoint.name, endpoint.token);
-    if (AgentSession* s = AddAgent(endpoint, true)) Select(m_fleet.RowOf(s->Name()));
+    if (AgentSession* s = AddAgent(dialog->Endpoint(), true)) Select(m_fleet.RowOf(s->Name()));
   });
   dialog->open();
 }
@@ -398,12 +350,7 @@ void MainWindow::RemoveSelected() {
   }
   m_release->SetSession(nullptr);
   m_audit->SetModel(nullptr);
-  m_persistent.remove(name);
-  m_heads_applied.remove(name);
-  m_remembered_sequence.remove(name);
-  m_credentials.Forget(name);
-  m_fleet.Remove(m_fleet.RowOf(name));
-  SavePersistentAgents();
+  m_memory->Forget(name);
   OnSelectionChanged();
 }
 
@@ -486,23 +433,21 @@ void MainWindow::SetDark(bool dark) {
   ApplyTheme(*qApp, dark);
   m_release->SetDark(dark);
   m_list->viewport()->update();
-  m_directory.Settings().setValue(QStringLiteral("dark"), dark);
+  m_directory.Write(setting::kDark, dark);
 }
 
 void MainWindow::RestoreWindowState() {
-  QSettings& settings = m_directory.Settings();
-  restoreGeometry(settings.value(QStringLiteral("geometry")).toByteArray());
-  restoreState(settings.value(QStringLiteral("window_state")).toByteArray());
+  restoreGeometry(m_directory.Read(setting::kGeometry));
+  restoreState(m_directory.Read(setting::kWindowState));
   // Saved on a larger screen (or another monitor): fit this one.
   const QScreen* screen = this->screen();
   if (screen && !screen->availableGeometry().contains(frameGeometry())) FitToScreen();
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
-  QSettings& settings = m_directory.Settings();
-  settings.setValue(QStringLiteral("geometry"), saveGeometry());
-  settings.setValue(QStringLiteral("window_state"), saveState());
-  settings.sync();
+  m_directory.Write(setting::kGeometry, saveGeometry());
+  m_directory.Write(setting::kWindowState, saveState());
+  m_directory.Settings().sync();
   event->accept();
 }
 

@@ -2,12 +2,11 @@
 // The console's window: the fleet list (left), the release view of the
 // selected agent (centre) and its audit trail (bottom). Rollback is one
 // shortcut away from anywhere (Ctrl+Shift+R), then Enter.
-#include <QHash>
 #include <QMainWindow>
-#include <QSet>
 
 #include "app/agent_directory.h"
 #include "app/credential_store.h"
+#include "app/fleet_memory.h"
 #include "app/fleet_model.h"
 
 class QAction;
@@ -67,13 +66,10 @@ class MainWindow final : public QMainWindow {
   // Rollback, Promote and Apply enabled only for an operator, else disabled
   // with the reason (and the rollback keys say it).
   void RefreshActions();
-  void WatchHeads(AgentSession* session);
+  void OnAgentAdded(AgentSession* session);
   void ShowConnectDialog();
   void RemoveSelected();
   void ExportAudit(const QString& format);
-
-  void SavePersistentAgents();
-  void OnTokenLoaded(const QString& agent, const QString& token, bool found);
 
   FleetModel& m_fleet;
   AgentDirectory& m_directory;
@@ -90,10 +86,7 @@ class MainWindow final : public QMainWindow {
   QAction* m_apply_action = nullptr;
   QShortcut* m_refused_rollback_keys = nullptr;
   QAction* m_dark_action = nullptr;
-  QSet<QString> m_persistent;  // agents saved in settings (not --connect ones)
-  QSet<QString> m_heads_applied;
-  QHash<QString, uint64_t> m_remembered_sequence;  // the head last written to settings
-  QHash<QString, AgentEndpoint> m_awaiting_token;  // saved agents, until the keychain answers
+  FleetMemory* m_memory;  // adding, restoring and forgetting agents
   bool m_dark = false;
   QString m_wanted_selection;  // the agent selected when the console last ran
   bool m_auto_selecting = false;
