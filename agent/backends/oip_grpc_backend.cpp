@@ -22,6 +22,7 @@ size_t DatatypeSize(const std::string& datatype) {
   if (datatype == "INT64" || datatype == "UINT64" || datatype == "FP64") return 8;
   return 0;  // BYTES and unknown types cannot be zero-filled
 }
+constexpr int kReconnectBackoffMs = 250;
 }  // namespace
 
 OipGrpcBackend::OipGrpcBackend(OipGrpcOptions options) : m_options(std::move(options)) {
@@ -31,6 +32,11 @@ OipGrpcBackend::OipGrpcBackend(OipGrpcOptions options) : m_options(std::move(opt
     // A private subchannel pool gives each channel its own TCP connection.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("greylane.connection", i);
+    // An upstream that restarts must be used again within a second: gRPC's
+    // default reconnect backoff grows to minutes.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
     auto channel =
         grpc::CreateCustomChannel(m_options.address, grpc::InsecureChannelCredentials(), args);
     m_stubs.push_back(inference::GRPCInferenceService::NewStub(channel));
