@@ -133,7 +133,7 @@ QVariant FleetModel::data(const QModelIndex& index, int role) const {
     case Qt::DisplayRole:
       return s.Name();
     case Qt::ToolTipRole: {
-      const FleetRowText row = DescribeFleetRow(s);
+      const FleetRowText& row = m_rows[static_cast<size_t>(index.row())];
       return QStringLiteral("%1 at %2\n%3\n%4")
           .arg(s.Name(), s.Client().Endpoint().address, row.summary,
                row.why.isEmpty() ? tr("nothing wrong") : row.why);
@@ -149,9 +149,9 @@ QVariant FleetModel::data(const QModelIndex& index, int role) const {
       return healthy;
     }
     case kSummaryRole:
-      return DescribeFleetRow(s).summary;
+      return m_rows[static_cast<size_t>(index.row())].summary;
     case kTroubleRole:
-      return static_cast<int>(DescribeFleetRow(s).trouble);
+      return static_cast<int>(m_rows[static_cast<size_t>(index.row())].trouble);
     case kAddedRole:
       return m_added[static_cast<size_t>(index.row())];
     default:
@@ -165,6 +165,7 @@ AgentSession* FleetModel::Add(const AgentEndpoint& endpoint, bool start) {
   beginInsertRows({}, row, row);
   m_sessions.push_back(std::make_unique<AgentSession>(endpoint));
   m_added.push_back(m_next_added++);
+  m_rows.push_back(DescribeFleetRow(*m_sessions.back()));
   endInsertRows();
   AgentSession* session = m_sessions.back().get();
   connect(session, &AgentSession::changed, this, [this, session] { OnSessionChanged(session); });
@@ -181,6 +182,7 @@ void FleetModel::Remove(int row) {
   std::unique_ptr<AgentSession> gone = std::move(m_sessions[static_cast<size_t>(row)]);
   m_sessions.erase(m_sessions.begin() + row);
   m_added.erase(m_added.begin() + row);
+  m_rows.erase(m_rows.begin() + row);
   endRemoveRows();
   // Destroyed after the row is gone, so no view asks about it meanwhile.
 }
@@ -198,7 +200,10 @@ int FleetModel::RowOf(const QString& name) const {
 
 void FleetModel::OnSessionChanged(AgentSession* session) {
   const int row = RowOf(session->Name());
-  if (row >= 0) emit dataChanged(index(row), index(row));
+  if (row < 0) return;
+  // Described once per change; views and the sort ask many times.
+  m_rows[static_cast<size_t>(row)] = DescribeFleetRow(*session);
+  emit dataChanged(index(row), index(row));
 }
 
 }  // namespace greylane

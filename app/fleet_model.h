@@ -11,6 +11,15 @@
 
 namespace greylane {
 
+enum class FleetTrouble { kFine = 0, kAttention = 1, kTrouble = 2 };
+
+// What one fleet row says at a glance, worst news first.
+struct FleetRowText {
+  FleetTrouble trouble = FleetTrouble::kFine;
+  // "CANARY 5.00 % · healthy · cand. errors 0.0 % · p99 +3 %"
+  QString summary;
+  QString why;  // the tooltip: each problem in words
+};
 class FleetModel final : public QAbstractListModel {
   Q_OBJECT
 
@@ -42,19 +51,11 @@ class FleetModel final : public QAbstractListModel {
   void OnSessionChanged(AgentSession* session);
 
   std::vector<std::unique_ptr<AgentSession>> m_sessions;
-  std::vector<int> m_added;  // per row: when it was added (kAddedRole)
+  std::vector<int> m_added;          // per row: when it was added (kAddedRole)
+  std::vector<FleetRowText> m_rows;  // per row: its description, kept current
   int m_next_added = 0;
 };
 
-enum class FleetTrouble { kFine = 0, kAttention = 1, kTrouble = 2 };
-
-// What one fleet row says at a glance, worst news first.
-struct FleetRowText {
-  FleetTrouble trouble = FleetTrouble::kFine;
-  // "CANARY 5.00 % · healthy · cand. errors 0.0 % · p99 +3 %"
-  QString summary;
-  QString why;  // the tooltip: each problem in words
-};
 // From the session's state, link and the cards' 10 s window.
 FleetRowText DescribeFleetRow(const AgentSession& session);
 

@@ -90,7 +90,6 @@ MainWindow::MainWindow(FleetModel& fleet, AgentDirectory& directory, CredentialS
   connect(remove, &QPushButton::clicked, this, &MainWindow::RemoveSelected);
   connect(m_list->selectionModel(), &QItemSelectionModel::currentChanged, this,
           &MainWindow::OnSelectionChanged);
-  connect(&m_fleet, &QAbstractItemModel::dataChanged, this, &MainWindow::RefreshStatus);
   connect(m_audit, &AuditTrailView::verifyRequested, this, [this] {
     if (AgentSession* s = Selected()) s->RequestVerify();
   });
@@ -231,6 +230,8 @@ void MainWindow::RestoreSavedAgents() {
 }
 
 void MainWindow::OnAgentAdded(AgentSession* session) {
+  // Link, state and identity; not every frame (the fleet row follows those).
+  connect(session, &AgentSession::changed, this, &MainWindow::RefreshStatus);
   connect(&session->Audit(), &AuditTrailModel::chainChanged, this, [this, session] {
     if (session == Selected()) RefreshVerdicts();
   });
@@ -316,8 +317,9 @@ void MainWindow::RefreshStatus() {
   }
   const bool memory_only = m_credentials.CurrentMode() == CredentialStore::Mode::MemoryOnly;
   m_keychain->setText(m_credentials.ModeDetail());
-  m_keychain->setStyleSheet(
-      memory_only ? QStringLiteral("color: %1").arg(RoleHex(ColourRole::kWarning)) : QString());
+  const QString sheet =
+      memory_only ? QStringLiteral("color: %1").arg(RoleHex(ColourRole::kWarning)) : QString();
+  if (m_keychain->styleSheet() != sheet) m_keychain->setStyleSheet(sheet);  // re-polishes
 }
 
 void MainWindow::ShowConnectDialog() {

@@ -87,6 +87,8 @@ class TimeSeriesChart final : public QChartView {
     QString unit;
     QList<QPointF> points;
   };
+  // Replaces only the few points that changed (false: replace them all).
+  static bool ReplaceChangedPoints(Series& s, const QList<QPointF>& points);
   std::vector<Series> m_series;
   QValueAxis* m_x = nullptr;
   QValueAxis* m_left = nullptr;
