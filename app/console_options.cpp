@@ -24,7 +24,9 @@ std::optional<ConsoleOptions> ParseConsoleOptions(const QStringList& arguments, 
                      "every agent, or one per --connect, in order."),
       QStringLiteral("FILE"));
   const QCommandLineOption role(
-      QStringLiteral("role"), QStringLiteral("Which line of a demo token file (default operator)."),
+      QStringLiteral("role"),
+      QStringLiteral("Which line of a demo token file (default operator); one for every "
+                     "agent, or one per --connect, in order."),
       QStringLiteral("ROLE"), QStringLiteral("operator"));
   const QCommandLineOption name(
       QStringLiteral("name"), QStringLiteral("Display name for --connect (repeatable, in order)."),
@@ -86,6 +88,12 @@ std::optional<ConsoleOptions> ParseConsoleOptions(const QStringList& arguments, 
     return std::nullopt;
   }
   if (addresses.isEmpty()) return options;
+  if (names.size() > addresses.size()) {
+    *error = QStringLiteral("%1 --name for %2 --connect: one name per agent, in order")
+                 .arg(names.size())
+                 .arg(addresses.size());
+    return std::nullopt;
+  }
   const QStringList token_files = parser.values(token_file);
   if (token_files.isEmpty()) {
     *error = QStringLiteral(
@@ -101,9 +109,21 @@ std::optional<ConsoleOptions> ParseConsoleOptions(const QStringList& arguments, 
                  .arg(token_files.size());
     return std::nullopt;
   }
+  const QStringList roles = parser.values(role);
+  if (roles.size() != 1 && roles.size() != addresses.size()) {
+    *error = QStringLiteral(
+                 "give one --role for every agent, or one per --connect in order "
+                 "(%1 --connect, %2 --role)")
+                 .arg(addresses.size())
+                 .arg(roles.size());
+    return std::nullopt;
+  }
+  // One token per agent: its file (or the only one) read for its role.
   QStringList tokens;
-  for (const QString& file : token_files) {
-    const auto token = ReadTokenFile(file.toStdString(), parser.value(role).toStdString());
+  for (int i = 0; i < addresses.size(); ++i) {
+    const QString& file = token_files.size() == 1 ? token_files.front() : token_files[i];
+    const QString& wanted = roles.size() == 1 ? roles.front() : roles[i];
+    const auto token = ReadTokenFile(file.toStdString(), wanted.toStdString());
     if (!token.ok()) {
       *error = QString::fromStdString(std::string(token.status().message()));
       return std::nullopt;
@@ -120,7 +140,7 @@ std::optional<ConsoleOptions> ParseConsoleOptions(const QStringList& arguments, 
     AgentEndpoint e;
     e.address = addresses[i];
     e.name = i < names.size() ? names[i] : addresses[i];
-    e.token = tokens.size() == 1 ? tokens.front() : tokens[i];
+    e.token = tokens[i];
     e.ca_file = parser.value(ca);
     e.cert_file = parser.value(cert);
     e.key_file = parser.value(key);

@@ -70,29 +70,32 @@ FleetRowText DescribeFleetRow(const AgentSession& s) {
   }
   const WindowSummary base = s.History().Summarize(state.versions(0).version(), kRowWindowSeconds);
   const WindowSummary cand = s.History().Summarize(state.versions(1).version(), kRowWindowSeconds);
+  // The candidate's figures on a line of their own: a narrow list keeps them.
+  QStringList figures;
   if (cand.requests > 0) {
-    parts << QObject::tr("cand. errors %1 %").arg(cand.server_error_rate * 100, 0, 'f', 1);
+    figures << QObject::tr("cand. errors %1 %").arg(cand.server_error_rate * 100, 0, 'f', 1);
     if (cand.successes == 0) {
-      parts << QObject::tr("no successful requests");
+      figures << QObject::tr("no successful requests");
       Worsen(row, FleetTrouble::kTrouble,
              QObject::tr("the candidate answered none of its %1 requests in %2 s")
                  .arg(cand.requests)
                  .arg(kRowWindowSeconds));
     }
     const CandidateComparison c = CompareCandidate(base, cand);
-    if (!c.p99_diff.isEmpty()) parts << QObject::tr("p99 %1").arg(c.p99_diff);
+    if (!c.p99_diff.isEmpty()) figures << QObject::tr("p99 %1").arg(c.p99_diff);
     if (c.worse) Worsen(row, FleetTrouble::kTrouble, QObject::tr("candidate worse: %1").arg(c.why));
   } else if (state.split().candidate_basis_points() > 0) {
-    parts << QObject::tr("no candidate traffic");
+    figures << QObject::tr("no candidate traffic");
   }
   if (state.audit_rows_pending() > 0) {
-    parts << QObject::tr("audit row pending");
+    figures << QObject::tr("audit row pending");
     Worsen(row, FleetTrouble::kAttention,
            QObject::tr("%n audit row(s) pending: %1", nullptr,
                        static_cast<int>(state.audit_rows_pending()))
                .arg(QString::fromStdString(state.audit_pending_detail())));
   }
   row.summary = parts.join(QStringLiteral(" · "));
+  if (!figures.isEmpty()) row.summary += u'\n' + figures.join(QStringLiteral(" · "));
   return row;
 }
 

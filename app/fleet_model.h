@@ -16,7 +16,7 @@ enum class FleetTrouble { kFine = 0, kAttention = 1, kTrouble = 2 };
 // What one fleet row says at a glance, worst news first.
 struct FleetRowText {
   FleetTrouble trouble = FleetTrouble::kFine;
-  // "CANARY 5.00 % · healthy · cand. errors 0.0 % · p99 +3 %"
+  // "CANARY 5.00 % · healthy\ncand. errors 0.0 % · p99 +3 %": two lines.
   QString summary;
   QString why;  // the tooltip: each problem in words
 };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/audit_export.h"
+#include "common/text.h"
 
 namespace greylane {
 namespace {
@@ -76,6 +77,12 @@ AuditStep StepOf(const Struct& s) {
 absl::StatusOr<AuditRecord> RecordOf(const Struct& s) {
   if (!Field(s, "sequence") || !Field(s, "hash") || !Field(s, "prev_hash"))
     return absl::InvalidArgumentError("not an audit row (no sequence, hash or prev_hash)");
+  const Value* sequence = Field(s, "sequence");
+  if (!sequence->has_number_value() || sequence->number_value() < 1 ||
+      sequence->number_value() > 9007199254740992.0 ||
+      sequence->number_value() != std::floor(sequence->number_value())) {
+    return absl::InvalidArgumentError("\"sequence\" must be a whole number from 1");
+  }
   AuditRecord r;
   r.sequence = Unsigned(s, "sequence");
   r.time_unix_ms = Signed(s, "time_unix_ms");
@@ -99,7 +106,38 @@ absl::StatusOr<AuditRecord> RecordOf(const Struct& s) {
   return r;
 }
 
+// How deeply arrays and objects nest, outside strings. Exports nest 3
+// deep; protobuf's reader slows quadratically on 10 000 levels of [[[.
+size_t NestingDepth(std::string_view json) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+constexpr size_t kMaxNesting = 16;
+
+absl::Status CheckNesting(std::string_view json) {
+  if (NestingDepth(json) <= kMaxNesting) return absl::OkStatus();
+  return absl::InvalidArgumentError("JSON nested more than " + std::to_string(kMaxNesting) +
+                                    " levels deep: not an audit export");
+}
+
 absl::StatusOr<Struct> ParseObject(std::string_view json) {
+  if (absl::Status deep = CheckNesting(json); !deep.ok()) return deep;
   Struct s;
   const auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), &s);
@@ -188,46 +226,88 @@ void AppendUtf8(uint32_t cp, std::string& out) {
   }
 }
 
-// Undoes CsvCell's escapes: \xHH and \uXXXX (4 to 6 hex digits).
-std::string Unescape(std::string_view cell) {
-  std::string out;
-  for (size_t i = 0; i < cell.size(); ++i) {
-    if (cell[i] == '\\' && i + 3 < cell.size() + 0 && cell[i + 1] == 'x' &&
-        HexDigit(cell[i + 2]) >= 0 && i + 3 < cell.size() && HexDigit(cell[i + 3]) >= 0) {
-      out += static_cast<char>(HexDigit(cell[i + 2]) * 16 + HexDigit(cell[i + 3]));
-      i += 3;
+// The escapes CsvCell writes, and only those: \xHH for a control character
+// (or a byte that was not UTF-8), \uXXXX for a C1 or bidi control. Any
+// other "\x41" in a cell is text.
+struct Escape {
+  size_t at = 0;
+  size_t length = 0;
+  std::string bytes;  // what it stands for
+};
+
+std::vector<Escape> Escapes(std::string_view cell) {
+  std::vector<Escape> out;
+  for (size_t i = 0; i + 3 < cell.size(); ++i) {
+    if (cell[i] != '\\') continue;
+    if (cell[i + 1] == 'x' && HexDigit(cell[i + 2]) >= 0 && HexDigit(cell[i + 3]) >= 0) {
+      const int byte = HexDigit(cell[i + 2]) * 16 + HexDigit(cell[i + 3]);
+      if (byte >= 0x80 || CsvCellEscapes(byte)) {
+        out.push_back({i, 4, std::string(1, static_cast<char>(byte))});
+        i += 3;
+      }
       continue;
     }
-    if (cell[i] == '\\' && i + 5 < cell.size() && cell[i + 1] == 'u') {
-      size_t n = 0;
+    // Exactly four digits: every code point CsvCell escapes is below U+10000.
+    if (cell[i + 1] == 'u' && i + 5 < cell.size()) {
       uint32_t cp = 0;
-      while (n < 6 && i + 2 + n < cell.size() && HexDigit(cell[i + 2 + n]) >= 0) {
-        cp = cp * 16 + static_cast<uint32_t>(HexDigit(cell[i + 2 + n]));
-        ++n;
+      bool hex = true;
+      for (size_t n = 0; n < 4 && hex; ++n) {
+        const int digit = HexDigit(cell[i + 2 + n]);
+        hex = digit >= 0;
+        cp = cp * 16 + static_cast<uint32_t>(std::max(digit, 0));
       }
-      if (n >= 4 && cp <= 0x10ffff) {
-        AppendUtf8(cp, out);
-        i += 1 + n;
-        continue;
+      if (hex && cp >= 0x80 && CsvCellEscapes(cp)) {
+        std::string bytes;
+        AppendUtf8(cp, bytes);
+        out.push_back({i, 6, std::move(bytes)});
+        i += 5;
       }
     }
-    out += cell[i];
   }
   return out;
 }
 
-// The readings of one cell, most undone first: the spreadsheet guard and
-// the escapes each undone or not (a cell mixing real escapes with literal
-// backslashes is not read back; its row then reads as edited).
-std::vector<std::string> Readings(const std::string& cell) {
-  std::string unguarded = cell;
-  if (unguarded.size() >= 2 && unguarded[0] == '\'' &&
-      std::string_view("=+-@\t\r").find(unguarded[1]) != std::string_view::npos) {
-    unguarded.erase(0, 1);
+// The cell with the escapes whose bit is set in `mask` undone.
+std::string Undo(std::string_view cell, const std::vector<Escape>& escapes, uint64_t mask) {
+  std::string out;
+  size_t from = 0;
+  for (size_t k = 0; k < escapes.size(); ++k) {
+    const bool undo = k < 64 ? (mask >> k & 1) != 0 : mask == ~uint64_t{0};
+    if (!undo) continue;
+    out.append(cell.substr(from, escapes[k].at - from));
+    out += escapes[k].bytes;
+    from = escapes[k].at + escapes[k].length;
   }
+  out.append(cell.substr(from));
+  return out;
+}
+
+// The readings of one cell, most undone first: the spreadsheet guard
+// undone or not, and each escape undone or not (text can hold a literal
+// "\u202e" beside a real control character). Past 8 escapes in one cell
+// only all or none are tried.
+std::vector<std::string> Readings(const std::string& cell) {
+  std::vector<std::string> bases;
+  if (cell.size() >= 2 && cell[0] == '\'' &&
+      std::string_view("=+-@\t\r").find(cell[1]) != std::string_view::npos) {
+    bases.push_back(cell.substr(1));
+  }
+  bases.push_back(cell);
   std::vector<std::string> out;
-  for (std::string reading : {Unescape(unguarded), unguarded, Unescape(cell), cell}) {
-    if (std::find(out.begin(), out.end(), reading) == out.end()) out.push_back(std::move(reading));
+  for (const std::string& base : bases) {
+    const std::vector<Escape> escapes = Escapes(base);
+    const uint64_t all = escapes.size() >= 64 ? ~uint64_t{0} : (uint64_t{1} << escapes.size()) - 1;
+    std::vector<uint64_t> masks{all};
+    if (escapes.size() <= 8) {
+      for (uint64_t mask = all; mask-- > 0;) masks.push_back(mask);
+    } else {
+      masks.push_back(0);
+    }
+    for (const uint64_t mask : masks) {
+      std::string reading = Undo(base, escapes, mask);
+      if (std::find(out.begin(), out.end(), reading) == out.end())
+        out.push_back(std::move(reading));
+    }
   }
   return out;
 }
@@ -278,6 +358,8 @@ enum Column {
 };
 
 constexpr size_t kMaxReadings = 4096;  // per row: beyond, the CSV is not worth guessing
+// Per file (a row hash costs microseconds): a hostile file stops in seconds.
+constexpr size_t kMaxReadingsPerFile = size_t{1} << 22;
 
 absl::Status VerifyCsv(std::string_view text, ExportVerdict& verdict,
                        std::optional<ChainVerifier>& chain) {
@@ -289,7 +371,10 @@ absl::Status VerifyCsv(std::string_view text, ExportVerdict& verdict,
     header += (i ? "," : "") + records->front().cells[i];
   if (header + "\r\n" != AuditCsvHeader())
     return LineError(1, "not a Greylane audit CSV (its header differs)");
+  size_t tried = 0;
   for (size_t n = 1; n < records->size(); ++n) {
+    // Once broken, later rows cannot change the verdict: not worth reading.
+    if (chain && !chain->Verdict().ok) break;
     const std::vector<std::string>& cells = (*records)[n].cells;
     const size_t line = (*records)[n].line;
     if (cells.size() != kColumns) {
@@ -363,6 +448,10 @@ absl::Status VerifyCsv(std::string_view text, ExportVerdict& verdict,
     std::optional<AuditRecord> found, fallback;
     uint64_t undone = 0;
     for (size_t k = 0; k < combinations * steps.size() && !found; ++k) {
+      if (++tried > kMaxReadingsPerFile)
+        return LineError(line,
+                         "too many escaped cells in this file to read it back; verify the JSON "
+                         "Lines export instead");
       AuditRecord r = base;
       size_t rest = k / steps.size();
       r.step = steps[k % steps.size()];
@@ -392,6 +481,14 @@ absl::Status VerifyJson(std::string_view text, ExportVerdict& verdict,
   auto add = [&](const Struct& object, size_t line) -> absl::Status {
     absl::StatusOr<AuditRecord> row = RecordOf(object);
     if (!row.ok()) return LineError(line, std::string(row.status().message()));
+    // The hash covers time_unix_ms; a reader sees time_utc: they must agree.
+    const std::string shown = Text(object, "time_utc");
+    if (!verdict.time_edited_at && shown != AuditIsoTime(row->time_unix_ms)) {
+      verdict.time_edited_at = row->sequence;
+      verdict.time_edited_why = "row #" + std::to_string(row->sequence) + " shows time_utc \"" +
+                                shown.substr(0, 40) + "\" but its hashed time is " +
+                                AuditIsoTime(row->time_unix_ms) + ": the shown time was edited";
+    }
     if (absl::Status s = Begin(*row, line, verdict, chain); !s.ok()) return s;
     chain->Add(*row);
     return absl::OkStatus();
@@ -399,6 +496,7 @@ absl::Status VerifyJson(std::string_view text, ExportVerdict& verdict,
   const size_t start = text.find_first_not_of(" \t\r\n");
   if (start != std::string_view::npos && text[start] == '[') {
     verdict.format = "json";
+    if (absl::Status deep = CheckNesting(text); !deep.ok()) return deep;
     google::protobuf::ListValue list;
     const auto status = google::protobuf::util::JsonStringToMessage(
         google::protobuf::StringPiece(text.data(), text.size()), &list);
@@ -430,6 +528,7 @@ absl::Status VerifyJson(std::string_view text, ExportVerdict& verdict,
 }  // namespace
 
 absl::StatusOr<ExportVerdict> VerifyAuditExport(std::string_view text) {
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // a BOM an editor added
   ExportVerdict verdict;
   std::optional<ChainVerifier> chain;
   const size_t start = text.find_first_not_of(" \t\r\n");
@@ -444,6 +543,13 @@ absl::StatusOr<ExportVerdict> VerifyAuditExport(std::string_view text) {
   if (!status.ok()) return status;
   if (!chain) return absl::InvalidArgumentError("the file holds no audit rows");
   verdict.chain = chain->Verdict();
+  const uint64_t edited = verdict.time_edited_at;
+  if (edited != 0 && (verdict.chain.ok || verdict.chain.broken_at > edited)) {
+    verdict.chain.ok = false;
+    verdict.chain.broken_at = edited;
+    verdict.chain.verified_through = edited - 1;
+    verdict.chain.why = verdict.time_edited_why;
+  }
   return verdict;
 }
 

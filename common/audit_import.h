@@ -26,6 +26,10 @@ struct ExportVerdict {
   std::string anchor_hash;
   // CSV cells whose literal reading differed from the undone one.
   uint64_t cells_undone = 0;
+  // JSON: the first row whose time_utc disagrees with its hashed
+  // time_unix_ms (0: none); the chain verdict then says it is broken there.
+  uint64_t time_edited_at = 0;
+  std::string time_edited_why;
 };
 
 // Larger files are refused before reading (about a million rows).

@@ -22,7 +22,12 @@ bool Is(const AuditRecord& r, AuditAction action) {
   return r.action == AuditActionName(action);
 }
 bool StartsRelease(const AuditRecord& r) {
-  return Ok(r) && (Is(r, AuditAction::kInitialize) || Is(r, AuditAction::kLoadCandidate));
+  if (!Ok(r)) return false;
+  if (Is(r, AuditAction::kInitialize) || Is(r, AuditAction::kLoadCandidate)) return true;
+  // After a rollback or a promotion, giving the candidate traffic again is
+  // a new trial of it: a release of its own in the review.
+  const bool ended = r.before.phase == "ROLLED_BACK" || r.before.phase == "PROMOTED";
+  return ended && r.after.phase == "CANARY" && r.after.candidate_basis_points > 0;
 }
 bool EndsRelease(const AuditRecord& r) {
   return Ok(r) && (Is(r, AuditAction::kRollback) || Is(r, AuditAction::kPromote)) &&
@@ -90,7 +95,12 @@ std::map<std::string, VersionTotal> Totals(const ReleaseReport& r) {
       t.server_errors += v.server_errors;
     }
   }
+  const int64_t started = r.rows.empty() ? 0 : r.rows.front().time_unix_ms;
   for (const v1::MetricsFrame& m : r.minutes) {
+    // Only minutes that overlap the release (the span asked for has one
+    // more on each side, for the chart).
+    const int64_t minute_start = m.window_end_unix_ms() - 60'000;
+    if (m.window_end_unix_ms() <= started || minute_start >= r.ended_unix_ms) continue;
     for (const v1::VersionWindow& w : m.versions()) {
       LatencySketch s;
       if (!w.has_latency() || !LatencySketch::FromProto(w.latency(), &s)) continue;

@@ -1,7 +1,8 @@
 #pragma once
 // One release, for its review meeting: from the `load_candidate` (or
-// `initialize`) that began it to the promotion or rollback that ended it
-// (or now, while it is in progress). Rendered as Markdown and as HTML with
+// `initialize`, or a split that gives the candidate traffic again after a
+// rollback or promotion) that began it to the promotion or rollback that
+// ended it (or now, while it is in progress). Rendered as Markdown and as HTML with
 // an SVG timeline; the console and greylane-ctl also print the HTML to PDF
 // (app/release_report_pdf.h). Plain C++ so the command-line tool and the
 // console write the same report from the same rows. The SVG is written by

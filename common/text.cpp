@@ -162,6 +162,10 @@ std::string TerminalSafe(std::string_view text, bool allow_newlines) {
   return EscapeControls(text, allow_newlines);
 }
 
+bool CsvCellEscapes(int64_t cp) {
+  return (IsC0OrDel(cp) && cp != '\t' && cp != '\r' && cp != '\n') || IsC1(cp) || IsBidiControl(cp);
+}
+
 std::string CsvCell(std::string_view text) {
   std::string cell;
   cell.reserve(text.size() + 2);
@@ -172,9 +176,9 @@ std::string CsvCell(std::string_view text) {
   ForEachCodePoint(text, [&](int64_t cp, std::string_view b) {
     if (cp < 0) {
       cell += Hex2(static_cast<unsigned char>(b[0]));
-    } else if (IsC0OrDel(cp) && cp != '\t' && cp != '\r' && cp != '\n') {
+    } else if (CsvCellEscapes(cp) && cp < 0x80) {
       cell += Hex2(static_cast<unsigned>(cp));
-    } else if (IsC1(cp) || IsBidiControl(cp)) {
+    } else if (CsvCellEscapes(cp)) {
       cell += UEscape(cp);  // an 8-bit CSI, or text reordered before a reviewer's eyes
     } else {
       cell += b;

@@ -5,6 +5,7 @@
 // sequences) and spreadsheets (no formulas). UTF-8 decoding is utfcpp's
 // (Debian libutfcpp-dev); the policies around it are ours.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,10 @@ std::string TerminalSafe(std::string_view text, bool allow_newlines = false);
 // controls and bidirectional overrides as \uNNNN, and the cell is quoted
 // when it holds a comma, quote or line break.
 std::string CsvCell(std::string_view text);
+// The code points CsvCell writes as \xHH (C0 controls but tab, CR and LF;
+// DEL) or \uXXXX (C1 and bidirectional controls), and only those: a reader
+// undoing the escapes decodes these and leaves any other "\x41" as text.
+bool CsvCellEscapes(int64_t code_point);
 
 // A JSON string literal (with quotes) that is valid UTF-8 and ASCII-safe for
 // terminals: controls, DEL, C1 and U+2028/2029 are \u-escaped.

@@ -1,6 +1,7 @@
 // Exported trails read back and verified (greylane-agent audit verify
 // --file): JSON Lines, the console's JSON array and CSV with its
 // spreadsheet guards; edits, deletions and a file starting mid-trail.
+#include <QElapsedTimer>
 #include <QtTest>
 
 #include <string>
@@ -14,9 +15,9 @@ using namespace greylane;
 namespace {
 std::vector<AuditRecord> Trail() {
   std::vector<AuditRecord> rows;
-  const char* reasons[] = {"first start: --demo", "=HYPERLINK(\"http://x\") and \\x41 literal",
-                           "\x1b[31mred\xe2\x80\xae, \"quoted\"\nsecond line", "-5 % @noon",
-                           "bad p99"};
+  const char* reasons[] = {
+      "first start: --demo", "=HYPERLINK(\"http://x\") and \\x41 literal, a real \x01 and \\u202e",
+      "\x1b[31mred\xe2\x80\xae, \"quoted\"\nsecond line", "-5 % @noon", "bad p99"};
   std::string prev = kGenesisHash;
   for (uint64_t i = 0; i < 5; ++i) {
     AuditRecord r;
@@ -113,6 +114,46 @@ class TestAuditImport final : public QObject {
     forged[0].prev_hash = std::string(64, 'f');
     forged[0].hash = ComputeRowHash(forged[0]);
     QCOMPARE(VerifyAuditExport(Jsonl(forged))->chain.broken_at, 1ull);
+  }
+
+  // What a hostile tester tried: escapes the exporter never writes, a
+  // shown time edited, a BOM, nesting that slows a JSON parser, bad numbers.
+  void readsBackOnlyWhatTheExporterWrote() const {
+    const std::vector<AuditRecord> rows = Trail();
+    // "rollback" spelled with an escape the exporter never writes: edited.
+    std::string csv = Csv(rows);
+    const size_t at = csv.rfind(",rollback,");
+    QVERIFY(at != std::string::npos);
+    csv.replace(at, 10, ",rollb\\x61ck,");
+    QCOMPARE(VerifyAuditExport(csv)->chain.broken_at, 5ull);
+    // The time a reader sees is checked against the hashed one.
+    std::string jsonl = Jsonl(rows);
+    const size_t time = jsonl.find("\"time_utc\":\"", jsonl.find("\"sequence\":3,"));
+    jsonl.replace(time + 12, 4, "2020");
+    const absl::StatusOr<ExportVerdict> shown = VerifyAuditExport(jsonl);
+    QVERIFY(shown.ok());
+    QCOMPARE(shown->chain.broken_at, 3ull);
+    QVERIFY2(shown->chain.why.find("shown time was edited") != std::string::npos,
+             shown->chain.why.c_str());
+    // A byte-order mark an editor added changes nothing.
+    QVERIFY(VerifyAuditExport("\xEF\xBB\xBF" + Csv(rows))->chain.ok);
+    QVERIFY(VerifyAuditExport("\xEF\xBB\xBF" + Jsonl(rows))->chain.ok);
+    // 200 000 levels of [[[ are refused at once, not parsed for minutes.
+    QElapsedTimer clock;
+    clock.start();
+    const absl::StatusOr<ExportVerdict> deep =
+        VerifyAuditExport(std::string(200'000, '[') + std::string(200'000, ']'));
+    QVERIFY(!deep.ok());
+    QVERIFY(std::string(deep.status().message()).find("nested") != std::string::npos);
+    QVERIFY2(clock.elapsed() < 2000, qPrintable(QString::number(clock.elapsed())));
+    for (const char* sequence : {"-1", "\"1\"", "1.5", "123456789012345678901234"}) {
+      std::string line = AuditJsonLine(rows[0]);
+      line.replace(12, 1, sequence);  // {"sequence":1,
+      const absl::StatusOr<ExportVerdict> bad = VerifyAuditExport(line);
+      QVERIFY2(!bad.ok() && std::string(bad.status().message()).find("whole number from 1") !=
+                                std::string::npos,
+               sequence);
+    }
   }
 
   void aFileMayStartMidTrail() const {

@@ -330,7 +330,7 @@ class TestConsoleModels final : public QObject {
 
     const greylane::FleetRowText f = greylane::DescribeFleetRow(*fine);
     QCOMPARE(f.trouble, greylane::FleetTrouble::kFine);
-    QCOMPARE(f.summary, QStringLiteral("CANARY 5.00 % · healthy · cand. errors 0.0 % · p99 +0 %"));
+    QCOMPARE(f.summary, QStringLiteral("CANARY 5.00 % · healthy\ncand. errors 0.0 % · p99 +0 %"));
     const greylane::FleetRowText x = greylane::DescribeFleetRow(*failing);
     QCOMPARE(x.trouble, greylane::FleetTrouble::kTrouble);
     QVERIFY2(x.summary.contains("cand. errors 100.0 % · no successful requests"),
@@ -692,6 +692,23 @@ class TestConsoleModels final : public QObject {
         << QStringList{"--connect", "a:1",          "--connect", "b:2",          "--connect",
                        "c:3",       "--token-file", "BARE",      "--token-file", "DEMO"}
         << "(3 --connect, 2 --token-file)"
+        << ""
+        << "";
+    QTest::newRow("a role per agent")
+        << QStringList{"--connect", "a:1",    "--connect", "b:2",    "--token-file",
+                       "DEMO",      "--role", "viewer",    "--role", "admin"}
+        << ""
+        << "glt_viewer_token_00000000,glt_admin_token_000000000"
+        << "a:1,b:2";
+    QTest::newRow("roles do not match agents")
+        << QStringList{"--connect",    "a:1",  "--connect", "b:2",    "--connect", "c:3",
+                       "--token-file", "DEMO", "--role",    "viewer", "--role",    "admin"}
+        << "(3 --connect, 2 --role)"
+        << ""
+        << "";
+    QTest::newRow("more names than agents")
+        << QStringList{"--connect", "a:1", "--token-file", "BARE", "--name", "x", "--name", "y"}
+        << "2 --name for 1 --connect"
         << ""
         << "";
     QTest::newRow("bad theme") << QStringList{"--theme", "purple"} << "light or dark"

@@ -148,6 +148,18 @@ class TestReleaseReport final : public QObject {
     QVERIFY(in_progress && !in_progress->finished);
     QCOMPARE(in_progress->last, size_t(5));
     QVERIFY(!FindRelease({}, 0));
+
+    // After the rollback, the same candidate given traffic again is a new
+    // trial: a release of its own, the newest one.
+    std::vector<AuditRecord> again = trail;
+    AuditRecord resumed = Row("set_split", {3000, 10, "v2", "v3", "CANARY"}, "erin", "retry v3");
+    resumed.before = again.back().after;
+    resumed.sequence = again.back().sequence + 1;
+    again.push_back(resumed);
+    auto retried = FindRelease(again, 0);
+    QVERIFY(retried && !retried->finished);
+    QCOMPARE(again[retried->first].reason, std::string("retry v3"));
+    QCOMPARE(trail[FindRelease(again, 6)->first].action, std::string("load_candidate"));
   }
 
   void markdownHasEveryStepsFigures() {

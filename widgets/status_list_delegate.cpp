@@ -69,23 +69,28 @@ void StatusListDelegate::paint(QPainter* painter, const QStyleOptionViewItem& op
   painter->setFont(bold);
   painter->setPen(text);
   const QRect name_rect(r.left() + d + 8, r.top(), r.width() - d - 8, QFontMetrics(bold).height());
-  painter->drawText(
-      name_rect, Qt::AlignLeft | Qt::AlignVCenter,
-      index.data(Qt::DisplayRole).toString() + QStringLiteral("  ·  ") + StatusName(status));
+  painter->drawText(name_rect, Qt::AlignLeft | Qt::AlignVCenter,
+                    QFontMetrics(bold).elidedText(index.data(Qt::DisplayRole).toString() +
+                                                      QStringLiteral("  ·  ") + StatusName(status),
+                                                  Qt::ElideRight, name_rect.width()));
   painter->setFont(option.font);
   painter->setPen(trouble > 0 && !(option.state & QStyle::State_Selected) ? trouble_colour : text);
-  const QRect summary_rect(name_rect.left(), name_rect.bottom() + 2, name_rect.width(),
-                           option.fontMetrics.height());
-  painter->drawText(summary_rect, Qt::AlignLeft | Qt::AlignVCenter,
-                    option.fontMetrics.elidedText(index.data(m_summary_role).toString(),
-                                                  Qt::ElideRight, summary_rect.width()));
+  // Each summary line elided on its own (the model gives up to two).
+  QRect line_rect(name_rect.left(), name_rect.bottom() + 2, name_rect.width(),
+                  option.fontMetrics.height());
+  for (const QString& line : index.data(m_summary_role).toString().split(u'\n')) {
+    painter->drawText(line_rect, Qt::AlignLeft | Qt::AlignVCenter,
+                      option.fontMetrics.elidedText(line, Qt::ElideRight, line_rect.width()));
+    line_rect.translate(0, option.fontMetrics.height());
+  }
   painter->restore();
 }
 
 QSize StatusListDelegate::sizeHint(const QStyleOptionViewItem& option,
                                    const QModelIndex& index) const {
   QSize size = QStyledItemDelegate::sizeHint(option, index);
-  size.setHeight(option.fontMetrics.height() * 2 + 14);
+  // Name and two summary lines, for every row (the list's items are uniform).
+  size.setHeight(option.fontMetrics.height() * 3 + 14);
   return size;
 }
 

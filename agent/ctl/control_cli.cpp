@@ -441,6 +441,9 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
     v1::VerifyAuditResponse v;
     if (auto s = stub->VerifyAudit(&c, {}, &v); !s.ok()) return Fail(s);
     std::printf("%s%s\n", v.ok() ? "" : "BROKEN: ", TerminalSafe(v.detail()).c_str());
+    // The head, to compare with an export's (`greylane-agent audit verify --file`).
+    if (v.ok() && !v.head_hash().empty())
+      std::printf("head %s\n", TerminalSafe(v.head_hash()).c_str());
     return v.ok() ? 0 : 1;
   }
   if (report->parsed()) {
