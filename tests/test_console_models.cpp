@@ -807,6 +807,18 @@ class TestConsoleModels final : public QObject {
     chart.SetMarkers({{-10, "→ 5.00 %", Qt::gray}, {-5000, "outside", Qt::gray}});
     chart.resize(800, 300);
     QVERIFY(!chart.grab().isNull());  // paints markers (and skips the one outside)
+    QCOMPARE(chart.LabelsLeftOut(), 0);
+    // Quick splits a second apart: labels take free rows and the rest are
+    // counted ("+N more"), never drawn over each other.
+    QList<greylane::ChartMarker> crowded;
+    for (int i = 0; i < 60; ++i)
+      crowded.append({-1.0 - i * 0.1, QStringLiteral("→ %1.00 %").arg(i), Qt::gray});
+    chart.SetMarkers(crowded);
+    chart.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&chart));
+    chart.viewport()->repaint();
+    QVERIFY2(chart.LabelsLeftOut() > 0 && chart.LabelsLeftOut() < 60,
+             qPrintable(QString::number(chart.LabelsLeftOut())));
   }
 };
 

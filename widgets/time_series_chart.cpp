@@ -322,7 +322,12 @@ void TimeSeriesChart::drawForeground(QPainter* painter, const QRectF& rect) {
   painter->save();
   painter->setClipRect(plot.adjusted(0, -2, 2, 2));
   const QFontMetrics metrics(painter->font());
-  qreal label_y = plot.top() + metrics.ascent() + 2;
+  // Labels never overlap: each takes the first free row in the top half of
+  // the plot, newest markers first (the trail is walked newest first); one
+  // that finds no room is left out and counted.
+  std::vector<QRectF> taken;
+  const int rows = std::max(1, static_cast<int>(plot.height() / 2 / metrics.height()));
+  int left_out = 0;
   for (const ChartMarker& marker : m_markers) {
     if (marker.x < -m_window || marker.x > 0) continue;
     const qreal x = chart()->mapToScene(chart()->mapToPosition({marker.x, 0}, reference)).x();
@@ -332,10 +337,25 @@ void TimeSeriesChart::drawForeground(QPainter* painter, const QRectF& rect) {
     // Right of the line, or left of it near the right edge.
     const qreal width = metrics.horizontalAdvance(marker.label);
     const qreal text_x = x + 3 + width > plot.right() ? x - 3 - width : x + 3;
-    painter->drawText(QPointF(text_x, label_y), marker.label);
-    // Stagger labels so neighbouring markers stay readable.
-    label_y += metrics.height();
-    if (label_y > plot.top() + 4 * metrics.height()) label_y = plot.top() + metrics.ascent() + 2;
+    bool placed = false;
+    for (int row = 0; row < rows && !placed; ++row) {
+      const QRectF box(text_x - 2, plot.top() + 2 + row * metrics.height(), width + 4,
+                       metrics.height());
+      if (std::any_of(taken.begin(), taken.end(),
+                      [&](const QRectF& other) { return other.intersects(box); })) {
+        continue;
+      }
+      painter->drawText(QPointF(text_x, box.top() + metrics.ascent()), marker.label);
+      taken.push_back(box);
+      placed = true;
+    }
+    left_out += placed ? 0 : 1;
+  }
+  m_labels_left_out = left_out;
+  if (left_out > 0) {
+    const QString more = tr("+%n more change(s): see the audit trail", nullptr, left_out);
+    painter->setPen(m_dark ? QColor(0xb0, 0xb6, 0xbe) : QColor(0x60, 0x66, 0x6e));
+    painter->drawText(QPointF(plot.left() + 4, plot.bottom() - metrics.descent() - 2), more);
   }
   if (m_hovering) {
     const qreal x = chart()->mapToScene(chart()->mapToPosition({m_hover_x, 0}, reference)).x();

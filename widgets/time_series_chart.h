@@ -68,6 +68,8 @@ class TimeSeriesChart final : public QChartView {
   // The read-out the hover shows at chart x (also used by tests).
   QString ReadoutAt(double x) const;
   double WindowSeconds() const { return m_window; }
+  // Marker labels the last paint had no room for (they never overlap).
+  int LabelsLeftOut() const { return m_labels_left_out; }
   int SeriesCount() const { return static_cast<int>(m_series.size()); }
   const QList<QPointF>& Points(int series) const { return m_series[series].points; }
 
@@ -101,6 +103,7 @@ class TimeSeriesChart final : public QChartView {
   bool m_hovering = false;
   double m_hover_x = 0;
   bool m_dark = false;
+  int m_labels_left_out = 0;
 };
 
 }  // namespace greylane
