@@ -45,10 +45,12 @@ int VerifyExportFile(const std::string& path) {
                                      ", anchored on the prev_hash " + v->anchor_hash +
                                      " of its first row (rows before it are not in the file)";
   if (!c.ok) {
-    std::printf("export %s (%s): BROKEN at #%llu: %s (verified through #%llu, %s)\n", shown.c_str(),
-                v->format.c_str(), static_cast<unsigned long long>(c.broken_at),
-                TerminalSafe(c.why).c_str(), static_cast<unsigned long long>(c.verified_through),
-                from.c_str());
+    const std::string verified = c.verified_through < v->first_sequence
+                                     ? std::string("no row verified")
+                                     : "verified through #" + std::to_string(c.verified_through);
+    std::printf("export %s (%s): BROKEN at #%llu: %s (%s, %s)\n", shown.c_str(), v->format.c_str(),
+                static_cast<unsigned long long>(c.broken_at), TerminalSafe(c.why).c_str(),
+                verified.c_str(), from.c_str());
     return 1;
   }
   std::printf("export %s (%s): chain verified through #%llu (%llu rows, %s), head %s\n",
