@@ -5,7 +5,9 @@
 #include <QtTest>
 
 #include <random>
+#include <tuple>
 
+#include "agent/analysis/canary_analysis.h"
 #include "agent/analysis/canary_judge.h"
 
 using namespace greylane;
@@ -34,6 +36,23 @@ VersionWindowSample Window(std::mt19937_64& rng, uint64_t requests, const Shape&
     w.latency.Add(micros);
   }
   return w;
+}
+
+// One sealed second as the agent's ticker makes it.
+v1::MetricsFrame Frame(int64_t end_ms, const VersionWindowSample& baseline,
+                       const VersionWindowSample& candidate, const std::string& version = "v2") {
+  v1::MetricsFrame f;
+  f.set_window_end_unix_ms(end_ms);
+  for (const auto& [slot, name, sample] : {std::tuple{v1::BASELINE, std::string("v1"), &baseline},
+                                           std::tuple{v1::CANDIDATE, version, &candidate}}) {
+    v1::VersionWindow* w = f.add_versions();
+    w->set_slot(slot);
+    w->set_version(name);
+    w->set_requests(sample->requests);
+    w->set_server_errors(sample->server_errors);
+    sample->latency.ToProto(w->mutable_latency());
+  }
+  return f;
 }
 
 CheckVerdict VerdictOf(const std::vector<CheckResult>& results, const std::string& check) {
@@ -139,6 +158,65 @@ class TestCanaryJudge final : public QObject {
     QVERIFY2(results[2].detail == "inconclusive: 42 of 100 candidate requests in the window",
              results[2].detail.c_str());
     QCOMPARE(std::string(CheckVerdictName(results[0].verdict)), std::string("inconclusive"));
+  }
+
+  // Every second over a sliding window: an A/A minute never fails; a
+  // slower candidate fails, and rolls back only when armed and only once
+  // the failure has lasted `sustain_seconds`, with every number as evidence.
+  void aSustainedFailureRollsBackWhenArmed() const {
+    for (const bool armed : {false, true}) {
+      std::mt19937_64 rng(6);
+      CanaryAnalysis analysis({.policy = {}, .sustain_seconds = 3, .armed = armed});
+      int64_t t = 1'800'000'000'000;
+      for (int s = 0; s < 60; ++s, t += 1000) {
+        const AnalysisVerdict v = analysis.Add(Frame(t, Window(rng, 270, {}), Window(rng, 30, {})));
+        QVERIFY2(!v.rollback && v.failing_seconds == 0, v.evidence.c_str());
+      }
+      int first_fail = -1, rollback_at = -1;
+      std::string evidence;
+      for (int s = 0; s < 30 && rollback_at < 0; ++s, t += 1000) {
+        const AnalysisVerdict v =
+            analysis.Add(Frame(t, Window(rng, 270, {}), Window(rng, 30, {.median_ms = 10})));
+        if (v.failing_seconds == 1) first_fail = s;
+        if (v.rollback) rollback_at = s, evidence = v.evidence;
+      }
+      QVERIFY(first_fail >= 0);
+      if (!armed) {
+        QCOMPARE(rollback_at, -1);
+        continue;
+      }
+      QCOMPARE(rollback_at, first_fail + 2);  // the third failing second in a row
+      QVERIFY2(evidence.find("analysis: candidate 'v2' failed for 3 s") == 0 &&
+                   evidence.find("interval") != std::string::npos,
+               evidence.c_str());
+      qInfo("2x slower candidate at 30 of 300 req/s: first fail after %d s, rollback after %d s",
+            first_fail + 1, rollback_at + 1);
+    }
+  }
+
+  // A new candidate starts its window anew; a warning is reported once per
+  // 5 minutes, not every second.
+  void warningsAreMergedAndANewCandidateStartsAfresh() const {
+    CanaryAnalysis analysis({});
+    auto errors = [](uint64_t requests, uint64_t failed) {
+      VersionWindowSample w;
+      w.requests = requests;
+      w.server_errors = failed;
+      w.latency.Add(5000, requests - failed);
+      return w;
+    };
+    int64_t t = 1'800'000'000'000;
+    int reported = 0;
+    for (int s = 0; s < 400; ++s, t += 1000) {
+      // 0.8 % against 0 %: surely worse, under the 1-point margin: a warning.
+      const AnalysisVerdict v = analysis.Add(Frame(t, errors(9000, 0), errors(1000, 8)));
+      QCOMPARE(v.checks[2].verdict, CheckVerdict::kWarn);
+      reported += static_cast<int>(v.new_warnings.size());
+    }
+    QCOMPARE(reported, 2);  // at 0 s and after 5 minutes
+    const AnalysisVerdict fresh = analysis.Add(Frame(t, errors(9000, 0), errors(50, 0), "v3"));
+    QCOMPARE(fresh.candidate_version, std::string("v3"));
+    QCOMPARE(fresh.checks[2].verdict, CheckVerdict::kInconclusive);  // 50 of 100, not 30 s of v2
   }
 };
 
