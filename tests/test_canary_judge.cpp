@@ -4,6 +4,7 @@
 // and say what they still need.
 #include <QtTest>
 
+#include <cmath>
 #include <random>
 #include <tuple>
 
@@ -72,17 +73,20 @@ class TestCanaryJudge final : public QObject {
     QVERIFY(std::abs(NormalQuantile(0.999) - 3.29053) < 1e-3);
   }
 
-  // The same version on both sides, judged over 3000 windows of several
-  // sizes (a 10 % candidate share at 30 to 300 requests/s for 30 s): no
-  // check ever fails. Warnings are counted and printed, not judged.
+  // The same version on both sides, judged over 3000 windows of many
+  // shapes: a 10 % canary at 30 to 300 requests/s for 30 s, an even split,
+  // a late ramp (the candidate busier than the baseline) and a small
+  // baseline: no check ever fails. Warnings are counted and printed.
   void anAAPairNeverFails() const {
     std::mt19937_64 rng(20261124);
     const AnalysisPolicy policy;
     int fails = 0, warns = 0, windows = 0;
-    for (const uint64_t candidate : {100u, 300u, 900u}) {
-      for (int i = 0; i < 1000; ++i, ++windows) {
+    for (const auto& [baseline, candidate] :
+         {std::pair{900u, 100u}, std::pair{2700u, 300u}, std::pair{8100u, 900u},
+          std::pair{1500u, 1500u}, std::pair{100u, 100u}, std::pair{100u, 1000u}}) {
+      for (int i = 0; i < 500; ++i, ++windows) {
         const auto results =
-            JudgeCandidate(Window(rng, candidate * 9, {}), Window(rng, candidate, {}), policy);
+            JudgeCandidate(Window(rng, baseline, {}), Window(rng, candidate, {}), policy);
         for (const CheckResult& r : results) {
           fails += r.verdict == CheckVerdict::kFail;
           warns += r.verdict == CheckVerdict::kWarn;
@@ -92,6 +96,23 @@ class TestCanaryJudge final : public QObject {
     }
     qInfo("A/A: %d windows x 3 checks: %d fails, %d warnings", windows, fails, warns);
     QCOMPARE(fails, 0);
+  }
+
+  // What a policy from outside cannot do: turn the intervals off.
+  void aBadPolicyKeepsTheIntervals() const {
+    std::mt19937_64 rng(7);
+    AnalysisPolicy silly;
+    silly.confidence = std::nan("");
+    silly.min_requests = 0;
+    for (int i = 0; i < 200; ++i) {
+      for (const CheckResult& r :
+           JudgeCandidate(Window(rng, 300, {}), Window(rng, 30, {}), silly)) {
+        QVERIFY2(r.verdict != CheckVerdict::kFail, r.detail.c_str());
+      }
+    }
+    // Nothing at all: inconclusive, not a NaN that passes.
+    for (const CheckResult& r : JudgeCandidate({}, {}, silly))
+      QCOMPARE(r.verdict, CheckVerdict::kInconclusive);
   }
 
   void aSlowerCandidateFails() const {

@@ -1,5 +1,7 @@
 #include "agent/analysis/canary_analysis.h"
 
+#include <algorithm>
+
 namespace greylane {
 
 AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
@@ -9,8 +11,12 @@ AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
     VersionWindowSample& sample = w.slot() == v1::CANDIDATE ? second.candidate : second.baseline;
     if (w.slot() == v1::CANDIDATE) candidate_version = w.version();
     sample.requests = w.requests();
-    sample.server_errors = w.server_errors();
-    if (w.has_latency()) LatencySketch::FromProto(w.latency(), &sample.latency);
+    sample.server_errors = std::min(w.server_errors(), w.requests());
+    // A sketch that does not load, or holds more than the requests, counts as none.
+    if (w.has_latency() && (!LatencySketch::FromProto(w.latency(), &sample.latency) ||
+                            sample.latency.Count() > w.requests())) {
+      sample.latency.Clear();
+    }
   }
   if (candidate_version != m_candidate_version) {
     Reset();

@@ -38,11 +38,21 @@ struct Interval {
 // Wilson's score interval for a proportion of `k` in `n`.
 Interval Wilson(uint64_t k, uint64_t n, double z) {
   if (n == 0) return {0, 1};
-  const double p = static_cast<double>(k) / static_cast<double>(n);
+  const double p = static_cast<double>(std::min(k, n)) / static_cast<double>(n);
   const double nn = static_cast<double>(n);
   const double centre = (p + z * z / (2 * nn)) / (1 + z * z / nn);
   const double half = z * std::sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn)) / (1 + z * z / nn);
   return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+}
+
+// Newcombe's hybrid score interval for the difference kc/m - kb/n.
+Interval NewcombeDifference(uint64_t kc, uint64_t m, uint64_t kb, uint64_t n, double z) {
+  const double pc = static_cast<double>(kc) / static_cast<double>(m);
+  const double pb = static_cast<double>(kb) / static_cast<double>(n);
+  const Interval wc = Wilson(kc, m, z), wb = Wilson(kb, n, z);
+  const double d = pc - pb;
+  return {d - std::sqrt((pc - wc.low) * (pc - wc.low) + (wb.high - pb) * (wb.high - pb)),
+          d + std::sqrt((wc.high - pc) * (wc.high - pc) + (pb - wb.low) * (pb - wb.low))};
 }
 
 CheckResult Inconclusive(std::string check, double threshold, uint64_t baseline_n,
@@ -69,7 +79,8 @@ CheckResult Latency(const LatencySketch& base, const LatencySketch& cand, const 
     return Inconclusive("latency", p.latency_ratio, n, m, p.min_requests, "successful requests");
   // The distribution of all n*m pairwise bucket differences, exactly.
   constexpr int kK = LatencySketch::kBucketCount;
-  std::vector<uint64_t> differences(2 * kK - 1, 0);
+  // long double: n*m pairs stay exact past 2^53 (a day of traffic in a window).
+  std::vector<long double> differences(2 * kK - 1, 0);
   const std::vector<Bin> b = NonEmpty(base), c = NonEmpty(cand);
   for (const Bin& x : b) {
     for (const Bin& y : c)
@@ -79,12 +90,12 @@ CheckResult Latency(const LatencySketch& base, const LatencySketch& cand, const 
   // Mann-Whitney: the interval's ends are the C-th smallest and largest differences.
   const double spread =
       z * std::sqrt(pairs * (static_cast<double>(n) + static_cast<double>(m) + 1) / 12.0);
-  const uint64_t rank_low = static_cast<uint64_t>(std::max(1.0, std::floor(pairs / 2 - spread)));
-  const uint64_t total = n * m;
-  const uint64_t rank_mid = (total + 1) / 2;
-  const uint64_t rank_high = total - rank_low + 1;
-  auto at_rank = [&](uint64_t rank) {
-    uint64_t seen = 0;
+  const long double total = static_cast<long double>(n) * static_cast<long double>(m);
+  const long double rank_low = std::max<long double>(1, std::floor(pairs / 2 - spread));
+  const long double rank_mid = std::floor((total + 1) / 2);
+  const long double rank_high = total - rank_low + 1;
+  auto at_rank = [&](long double rank) {
+    long double seen = 0;
     for (size_t d = 0; d < differences.size(); ++d) {
       seen += differences[d];
       if (seen >= rank) return static_cast<int>(d) - (kK - 1);
@@ -121,36 +132,43 @@ CheckResult Tail(const LatencySketch& base, const LatencySketch& cand, const Ana
                  double z) {
   const uint64_t n = base.Count(), m = cand.Count();
   if (n < p.min_requests || m < p.min_requests)
-    return Inconclusive("tail", p.tail_ratio, n, m, p.min_requests, "successful requests");
-  // The baseline's p99 bucket; at most 1 % of the baseline lies above it.
-  const double base_p99 = base.QuantileMicros(0.99);
-  const int edge = LatencySketch::BucketOf(base_p99);
-  uint64_t slower = 0;
-  const std::vector<uint64_t>& buckets = cand.Buckets();
-  for (size_t i = static_cast<size_t>(edge) + 1; i < buckets.size(); ++i) slower += buckets[i];
-  constexpr double kExpected = 0.01;
-  const Interval share = Wilson(slower, m, z);
+    return Inconclusive("tail", p.tail_margin, n, m, p.min_requests, "successful requests");
+  // The cut-off is the p99 bucket of both versions pooled: under A/A the two
+  // sides are exchangeable, so their shares above it differ only by chance
+  // (a cut-off from the baseline alone is itself noisy, and with a small
+  // baseline already leaves ~2 % above it).
+  LatencySketch pooled = base;
+  pooled.Merge(cand);
+  const int edge = LatencySketch::BucketOf(pooled.QuantileMicros(0.99));
+  uint64_t base_slower = 0, cand_slower = 0;
+  for (size_t i = static_cast<size_t>(edge) + 1; i < LatencySketch::kBucketCount; ++i) {
+    base_slower += base.Buckets()[i];
+    cand_slower += cand.Buckets()[i];
+  }
+  const Interval difference = NewcombeDifference(cand_slower, m, base_slower, n, z);
   CheckResult r;
   r.check = "tail";
-  r.threshold = p.tail_ratio;
+  r.threshold = p.tail_margin;
   r.baseline_n = n;
   r.candidate_n = m;
-  r.value = static_cast<double>(slower) / static_cast<double>(m) / kExpected;
-  r.lower = share.low / kExpected;
-  r.upper = share.high / kExpected;
-  if (r.lower >= p.tail_ratio) {
+  const double pc = static_cast<double>(cand_slower) / static_cast<double>(m);
+  const double pb = static_cast<double>(base_slower) / static_cast<double>(n);
+  r.value = pc - pb;
+  r.lower = difference.low;
+  r.upper = difference.high;
+  if (r.lower >= p.tail_margin) {
     r.verdict = CheckVerdict::kFail;
-  } else if (r.lower > 1 && r.value >= p.tail_ratio) {
-    r.verdict = CheckVerdict::kWarn;  // surely more than 1 %, the point past the threshold
+  } else if (r.lower > 0 && r.value >= p.tail_margin / 2) {
+    r.verdict = CheckVerdict::kWarn;  // surely a heavier tail, half the margin or more
   } else {
     r.verdict = CheckVerdict::kPass;
   }
   r.detail = Format(
-      "%.2f %% of candidate requests slower than the baseline's p99 (%.3f ms): %.2fx the 1 %% "
-      "expected (interval %.2f-%.2fx, threshold %.2fx); p99 %.3f ms against %.3f ms, %llu vs "
-      "%llu successful requests",
-      100.0 * static_cast<double>(slower) / static_cast<double>(m), base_p99 / 1000, r.value,
-      r.lower, r.upper, p.tail_ratio, cand.QuantileMillis(0.99), base_p99 / 1000,
+      "%.2f %% of candidate requests slower than the pooled p99 (%.3f ms) against %.2f %% of the "
+      "baseline's (difference %+.2f points, interval %+.2f to %+.2f, margin %.2f); p99 %.3f ms "
+      "against %.3f ms, %llu vs %llu successful requests",
+      pc * 100, LatencySketch::BucketValue(edge) / 1000, pb * 100, r.value * 100, r.lower * 100,
+      r.upper * 100, p.tail_margin * 100, cand.QuantileMillis(0.99), base.QuantileMillis(0.99),
       static_cast<unsigned long long>(n), static_cast<unsigned long long>(m));
   return r;
 }
@@ -160,18 +178,19 @@ CheckResult Errors(const VersionWindowSample& base, const VersionWindowSample& c
   const uint64_t n = base.requests, m = cand.requests;
   if (n < p.min_requests || m < p.min_requests)
     return Inconclusive("errors", p.error_margin, n, m, p.min_requests, "requests");
-  const double pb = static_cast<double>(base.server_errors) / static_cast<double>(n);
-  const double pc = static_cast<double>(cand.server_errors) / static_cast<double>(m);
-  const Interval wb = Wilson(base.server_errors, n, z), wc = Wilson(cand.server_errors, m, z);
-  // Newcombe's hybrid score interval for pc - pb.
+  const uint64_t kb = std::min(base.server_errors, n), kc = std::min(cand.server_errors, m);
+  const double pb = static_cast<double>(kb) / static_cast<double>(n);
+  const double pc = static_cast<double>(kc) / static_cast<double>(m);
+  const Interval wc = Wilson(kc, m, z);
+  const Interval difference = NewcombeDifference(kc, m, kb, n, z);
   CheckResult r;
   r.check = "errors";
   r.threshold = p.error_margin;
   r.baseline_n = n;
   r.candidate_n = m;
   r.value = pc - pb;
-  r.lower = r.value - std::sqrt((pc - wc.low) * (pc - wc.low) + (wb.high - pb) * (wb.high - pb));
-  r.upper = r.value + std::sqrt((wc.high - pc) * (wc.high - pc) + (pb - wb.low) * (pb - wb.low));
+  r.lower = difference.low;
+  r.upper = difference.high;
   const bool above_ceiling = p.error_ceiling > 0 && wc.low >= p.error_ceiling;
   if (r.lower >= p.error_margin || above_ceiling) {
     r.verdict = CheckVerdict::kFail;
@@ -217,7 +236,12 @@ double NormalQuantile(double confidence) {
 
 std::vector<CheckResult> JudgeCandidate(const VersionWindowSample& baseline,
                                         const VersionWindowSample& candidate,
-                                        const AnalysisPolicy& policy) {
+                                        const AnalysisPolicy& given) {
+  // A policy from outside cannot turn the intervals off: a NaN or silly
+  // confidence is the default, and a check needs at least one request.
+  AnalysisPolicy policy = given;
+  if (!(policy.confidence > 0.5 && policy.confidence < 1)) policy.confidence = 0.999;
+  policy.min_requests = std::max<uint64_t>(policy.min_requests, 1);
   const double z = NormalQuantile(policy.confidence);
   return {Latency(baseline.latency, candidate.latency, policy, z),
           Tail(baseline.latency, candidate.latency, policy, z),

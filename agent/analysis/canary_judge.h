@@ -12,8 +12,9 @@
 // latency ratio (the median of all pairwise log-differences, computed
 // exactly from the two bucket histograms: bucket i against bucket j is a
 // ratio of gamma^(j-i)) with its Mann-Whitney confidence interval.
-// Tail: the share of candidate requests slower than the baseline's p99
-// (1 % when they agree), against that 1 %, with a Wilson interval.
+// Tail: the shares of each version's requests slower than the p99 of both
+// pooled (equal by chance alone under A/A), their difference with
+// Newcombe's interval: a tail-only regression or a rise in variance.
 // Errors: the difference of server-error rates with Newcombe's interval;
 // client errors never count.
 //
@@ -39,7 +40,7 @@ struct AnalysisPolicy {
   double confidence = 0.999;      // of every interval
   double latency_ratio = 1.25;    // fail when the whole ratio interval is above
   double latency_ceiling_ms = 0;  // and/or the candidate's p50 above this (0: off)
-  double tail_ratio = 2.0;        // candidate share above the baseline's p99, over 1 %
+  double tail_margin = 0.01;      // share above the pooled p99: candidate's minus baseline's
   double error_margin = 0.01;     // fail when the rate difference is surely above this
   double error_ceiling = 0;       // and/or the candidate's rate surely above this (0: off)
 };
@@ -53,7 +54,7 @@ struct VersionWindowSample {
 struct CheckResult {
   std::string check;  // latency | tail | errors
   CheckVerdict verdict = CheckVerdict::kInconclusive;
-  double value = 0;  // the effect: a ratio (latency, tail) or a difference (errors)
+  double value = 0;  // the effect: a ratio (latency) or a difference of shares (tail, errors)
   double lower = 0;  // its interval
   double upper = 0;
   double threshold = 0;
