@@ -118,7 +118,8 @@ bool FleetTroubleOrder::lessThan(const QModelIndex& left, const QModelIndex& rig
   const int a = left.data(FleetModel::kTroubleRole).toInt();
   const int b = right.data(FleetModel::kTroubleRole).toInt();
   if (a != b) return a > b;  // worst first
-  return left.data(FleetModel::kAddedRole).toInt() < right.data(FleetModel::kAddedRole).toInt();
+  // The fleet only appends and removes rows: its order is the order added.
+  return left.row() < right.row();
 }
 
 FleetModel::FleetModel(QObject* parent) : QAbstractListModel(parent) {}
@@ -131,32 +132,22 @@ int FleetModel::rowCount(const QModelIndex& parent) const {
 QVariant FleetModel::data(const QModelIndex& index, int role) const {
   if (!checkIndex(index, CheckIndexOption::IndexIsValid)) return {};
   const AgentSession& s = *m_sessions[static_cast<size_t>(index.row())];
-  const v1::AgentState& state = s.Client().State();
+  const FleetRowText& row = m_rows[static_cast<size_t>(index.row())];
   switch (role) {
     case Qt::DisplayRole:
       return s.Name();
-    case Qt::ToolTipRole: {
-      const FleetRowText& row = m_rows[static_cast<size_t>(index.row())];
+    case Qt::ToolTipRole:
       return QStringLiteral("%1 at %2\n%3\n%4")
           .arg(s.Name(), s.Client().Endpoint().address, row.summary,
                row.why.isEmpty() ? tr("nothing wrong") : row.why);
-    }
     case kLinkRole:
       return static_cast<int>(s.Client().CurrentLink());
     case kAddressRole:
       return s.Client().Endpoint().address;
-    case kHealthyRole: {
-      bool healthy = state.versions_size() > 0;
-      for (const v1::VersionInfo& v : state.versions())
-        healthy = healthy && v.health() == v1::HEALTHY;
-      return healthy;
-    }
     case kSummaryRole:
-      return m_rows[static_cast<size_t>(index.row())].summary;
+      return row.summary;
     case kTroubleRole:
-      return static_cast<int>(m_rows[static_cast<size_t>(index.row())].trouble);
-    case kAddedRole:
-      return m_added[static_cast<size_t>(index.row())];
+      return static_cast<int>(row.trouble);
     default:
       return {};
   }
@@ -167,7 +158,6 @@ AgentSession* FleetModel::Add(const AgentEndpoint& endpoint, bool start) {
   const int row = Count();
   beginInsertRows({}, row, row);
   m_sessions.push_back(std::make_unique<AgentSession>(endpoint));
-  m_added.push_back(m_next_added++);
   m_rows.push_back(DescribeFleetRow(*m_sessions.back()));
   endInsertRows();
   AgentSession* session = m_sessions.back().get();
@@ -184,7 +174,6 @@ void FleetModel::Remove(int row) {
   beginRemoveRows({}, row, row);
   std::unique_ptr<AgentSession> gone = std::move(m_sessions[static_cast<size_t>(row)]);
   m_sessions.erase(m_sessions.begin() + row);
-  m_added.erase(m_added.begin() + row);
   m_rows.erase(m_rows.begin() + row);
   endRemoveRows();
   // Destroyed after the row is gone, so no view asks about it meanwhile.

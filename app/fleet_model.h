@@ -20,17 +20,16 @@ struct FleetRowText {
   QString summary;
   QString why;  // the tooltip: each problem in words
 };
+
 class FleetModel final : public QAbstractListModel {
   Q_OBJECT
 
  public:
   // 0 connecting, 1 live, 2 stale, 3 disconnected (AgentClient::Link).
   static constexpr int kLinkRole = Qt::UserRole + 1;
-  static constexpr int kSummaryRole = Qt::UserRole + 2;  // "5.00 % · both healthy"
+  static constexpr int kSummaryRole = Qt::UserRole + 2;  // FleetRowText::summary
   static constexpr int kAddressRole = Qt::UserRole + 3;
-  static constexpr int kHealthyRole = Qt::UserRole + 4;  // bool: every version HEALTHY
-  static constexpr int kTroubleRole = Qt::UserRole + 5;  // int: a FleetTrouble
-  static constexpr int kAddedRole = Qt::UserRole + 6;    // int: the order agents were added in
+  static constexpr int kTroubleRole = Qt::UserRole + 4;  // int: a FleetTrouble
 
   explicit FleetModel(QObject* parent = nullptr);
   ~FleetModel() override;
@@ -51,9 +50,7 @@ class FleetModel final : public QAbstractListModel {
   void OnSessionChanged(AgentSession* session);
 
   std::vector<std::unique_ptr<AgentSession>> m_sessions;
-  std::vector<int> m_added;          // per row: when it was added (kAddedRole)
   std::vector<FleetRowText> m_rows;  // per row: its description, kept current
-  int m_next_added = 0;
 };
 
 // From the session's state, link and the cards' 10 s window.

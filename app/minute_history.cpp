@@ -105,9 +105,21 @@ void MinuteHistoryReader::Cover(int64_t from_unix_ms) {
 
 void MinuteHistoryReader::Read(int64_t from_unix_ms) {
   m_reading = from_unix_ms;
+  Ask(from_unix_ms);
+}
+
+void MinuteHistoryReader::Ask(int64_t from_unix_ms) {
   // To a minute ahead of now, so the minute in progress is included.
   m_request =
       m_client.QueryHistory(from_unix_ms, QDateTime::currentMSecsSinceEpoch() + kMinuteMs, false);
+}
+
+void MinuteHistoryReader::Take(const v1::QueryHistoryResponse& page) {
+  for (const v1::MetricsFrame& minute : page.minutes()) m_history.Merge(minute);
+  m_minutes_read += page.minutes_size();
+  m_agent_oldest = page.oldest_unix_ms();
+  m_retention_days = page.retention_days();
+  ++m_generation;
 }
 
 void MinuteHistoryReader::OnPage(quint64 request, int code, const QString& message,
@@ -124,14 +136,9 @@ void MinuteHistoryReader::OnPage(quint64 request, int code, const QString& messa
     return;
   }
   m_problem.clear();
-  m_agent_oldest = page.oldest_unix_ms();
-  m_retention_days = page.retention_days();
-  for (const v1::MetricsFrame& minute : page.minutes()) m_history.Merge(minute);
-  m_minutes_read += page.minutes_size();
-  ++m_generation;
+  Take(page);
   if (page.next_from_unix_ms() != 0) {
-    m_request = m_client.QueryHistory(page.next_from_unix_ms(),
-                                      QDateTime::currentMSecsSinceEpoch() + kMinuteMs, false);
+    Ask(page.next_from_unix_ms());
   } else {
     m_loading = false;
     if (m_covered == 0 || m_reading < m_covered) m_covered = m_reading;
@@ -142,10 +149,7 @@ void MinuteHistoryReader::OnPage(quint64 request, int code, const QString& messa
 }
 
 void MinuteHistoryReader::AdoptPage(const v1::QueryHistoryResponse& page) {
-  for (const v1::MetricsFrame& minute : page.minutes()) m_history.Merge(minute);
-  m_agent_oldest = page.oldest_unix_ms();
-  m_retention_days = page.retention_days();
-  ++m_generation;
+  Take(page);
   emit updated();
 }
 

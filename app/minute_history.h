@@ -70,7 +70,11 @@ class MinuteHistoryReader final : public QObject {
   void updated();
 
  private:
+  // Reads a span from `from_unix_ms` (Ask: one page of it) to now.
   void Read(int64_t from_unix_ms);
+  void Ask(int64_t from_unix_ms);
+  // A page's minutes merged, and what it says of the agent's retention.
+  void Take(const v1::QueryHistoryResponse& page);
   void OnPage(quint64 request, int code, const QString& message,
               const v1::QueryHistoryResponse& page);
 

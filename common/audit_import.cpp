@@ -288,8 +288,7 @@ std::string Undo(std::string_view cell, const std::vector<Escape>& escapes, uint
 // only all or none are tried.
 std::vector<std::string> Readings(const std::string& cell) {
   std::vector<std::string> bases;
-  if (cell.size() >= 2 && cell[0] == '\'' &&
-      std::string_view("=+-@\t\r").find(cell[1]) != std::string_view::npos) {
+  if (cell.size() >= 2 && cell[0] == '\'' && CsvCellGuards(std::string_view(cell).substr(1))) {
     bases.push_back(cell.substr(1));
   }
   bases.push_back(cell);

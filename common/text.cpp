@@ -162,6 +162,10 @@ std::string TerminalSafe(std::string_view text, bool allow_newlines) {
   return EscapeControls(text, allow_newlines);
 }
 
+bool CsvCellGuards(std::string_view text) {
+  return !text.empty() && std::string_view("=+-@\t\r").find(text[0]) != std::string_view::npos;
+}
+
 bool CsvCellEscapes(int64_t cp) {
   return (IsC0OrDel(cp) && cp != '\t' && cp != '\r' && cp != '\n') || IsC1(cp) || IsBidiControl(cp);
 }
@@ -169,10 +173,7 @@ bool CsvCellEscapes(int64_t cp) {
 std::string CsvCell(std::string_view text) {
   std::string cell;
   cell.reserve(text.size() + 2);
-  if (!text.empty() && (text[0] == '=' || text[0] == '+' || text[0] == '-' || text[0] == '@' ||
-                        text[0] == '\t' || text[0] == '\r')) {
-    cell += '\'';
-  }
+  if (CsvCellGuards(text)) cell += '\'';
   ForEachCodePoint(text, [&](int64_t cp, std::string_view b) {
     if (cp < 0) {
       cell += Hex2(static_cast<unsigned char>(b[0]));

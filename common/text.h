@@ -52,6 +52,9 @@ std::string TerminalSafe(std::string_view text, bool allow_newlines = false);
 // controls and bidirectional overrides as \uNNNN, and the cell is quoted
 // when it holds a comma, quote or line break.
 std::string CsvCell(std::string_view text);
+// Whether CsvCell puts a ' before this text, so a spreadsheet does not
+// run it as a formula (it starts with = + - @, a tab or a CR).
+bool CsvCellGuards(std::string_view text);
 // The code points CsvCell writes as \xHH (C0 controls but tab, CR and LF;
 // DEL) or \uXXXX (C1 and bidirectional controls), and only those: a reader
 // undoing the escapes decodes these and leaves any other "\x41" as text.
