@@ -5,7 +5,7 @@
 namespace greylane {
 
 AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
-  Second second;
+  SecondSample second;
   std::string candidate_version;
   for (const v1::VersionWindow& w : frame.versions()) {
     VersionWindowSample& sample = w.slot() == v1::CANDIDATE ? second.candidate : second.baseline;
@@ -23,23 +23,13 @@ AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
     m_candidate_version = candidate_version;
   }
   m_seconds.push_back(std::move(second));
-  while (m_seconds.size() > static_cast<size_t>(std::max(1, m_rules.policy.window_seconds)))
-    m_seconds.pop_front();
+  while (m_seconds.size() > static_cast<size_t>(std::max(1, m_policy.window_seconds)))
+    m_seconds.erase(m_seconds.begin());
 
-  // The window merged: sketches add exactly, counters sum.
-  VersionWindowSample baseline, candidate;
-  for (const Second& s : m_seconds) {
-    baseline.latency.Merge(s.baseline.latency);
-    baseline.requests += s.baseline.requests;
-    baseline.server_errors += s.baseline.server_errors;
-    candidate.latency.Merge(s.candidate.latency);
-    candidate.requests += s.candidate.requests;
-    candidate.server_errors += s.candidate.server_errors;
-  }
   AnalysisVerdict verdict;
   verdict.window_end_unix_ms = frame.window_end_unix_ms();
   verdict.candidate_version = m_candidate_version;
-  verdict.checks = JudgeCandidate(baseline, candidate, m_rules.policy);
+  verdict.checks = JudgeCandidate(m_seconds, m_policy);
   bool failed = false;
   for (const CheckResult& check : verdict.checks) {
     failed = failed || check.verdict == CheckVerdict::kFail;
@@ -52,11 +42,9 @@ AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
   }
   m_failing = failed ? m_failing + 1 : 0;
   verdict.failing_seconds = m_failing;
-  verdict.rollback = m_rules.armed && m_failing >= std::max(1, m_rules.sustain_seconds);
+  verdict.rollback = m_policy.armed && failed;
   if (verdict.rollback) {
-    verdict.evidence = "analysis: candidate '" + m_candidate_version + "' failed for " +
-                       std::to_string(m_failing) + " s over a " + std::to_string(m_seconds.size()) +
-                       " s window:";
+    verdict.evidence = "analysis: candidate '" + m_candidate_version + "' failed:";
     for (const CheckResult& check : verdict.checks) {
       if (check.verdict == CheckVerdict::kFail)
         verdict.evidence += " [" + check.check + "] " + check.detail + ";";
@@ -70,8 +58,8 @@ void CanaryAnalysis::Reset() {
   m_failing = 0;
 }
 
-void CanaryAnalysis::SetRules(AnalysisRules rules) {
-  m_rules = std::move(rules);
+void CanaryAnalysis::SetPolicy(const AnalysisPolicy& policy) {
+  m_policy = policy;
   Reset();
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 namespace greylane {
 namespace {
@@ -35,48 +36,190 @@ struct Interval {
   double low = 0, high = 0;
 };
 
-// Wilson's score interval for a proportion of `k` in `n`.
-Interval Wilson(uint64_t k, uint64_t n, double z) {
-  if (n == 0) return {0, 1};
-  const double p = static_cast<double>(std::min(k, n)) / static_cast<double>(n);
-  const double nn = static_cast<double>(n);
-  const double centre = (p + z * z / (2 * nn)) / (1 + z * z / nn);
-  const double half = z * std::sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn)) / (1 + z * z / nn);
-  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+// The regularized incomplete beta function I_x(a, b), by its continued
+// fraction (modified Lentz); P(X >= k) for X ~ Binomial(n, p) is
+// I_p(k, n - k + 1). Written here: the C++ library has no beta function.
+double IncompleteBeta(double a, double b, double x) {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  if (x > (a + 1) / (a + b + 2)) return 1 - IncompleteBeta(b, a, 1 - x);
+  const double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) +
+                                a * std::log(x) + b * std::log1p(-x)) /
+                       a;
+  constexpr double kTiny = 1e-300;
+  auto guard = [](double v) { return std::abs(v) < kTiny ? kTiny : v; };
+  double c = 1, d = 1 / guard(1 - (a + b) * x / (a + 1)), f = d;
+  for (int m = 1; m < 100000; ++m) {
+    const double mm = m;
+    double step = mm * (b - mm) * x / ((a + 2 * mm - 1) * (a + 2 * mm));
+    d = 1 / guard(1 + step * d);
+    c = guard(1 + step / c);
+    f *= d * c;
+    step = -(a + mm) * (a + b + mm) * x / ((a + 2 * mm) * (a + 2 * mm + 1));
+    d = 1 / guard(1 + step * d);
+    c = guard(1 + step / c);
+    const double delta = d * c;
+    f *= delta;
+    if (std::abs(delta - 1) < 1e-13) break;
+  }
+  return std::clamp(front * f, 0.0, 1.0);
 }
 
-// Newcombe's hybrid score interval for the difference kc/m - kb/n.
-Interval NewcombeDifference(uint64_t kc, uint64_t m, uint64_t kb, uint64_t n, double z) {
+// The exact (Clopper-Pearson) interval for a proportion of `k` in `n` at a
+// two-sided level `alpha`: exact, because the score intervals undercover at
+// the few events and small alphas the judge lives on.
+Interval ClopperPearson(uint64_t k, uint64_t n, double alpha) {
+  if (n == 0) return {0, 1};
+  k = std::min(k, n);
+  const double kk = static_cast<double>(k), nn = static_cast<double>(n);
+  // Bisection: P(X >= k | p) rises with p, P(X <= k | p) falls.
+  auto solve = [](auto tail_of, double target, bool rising) {
+    double low = 0, high = 1;
+    for (int i = 0; i < 64; ++i) {
+      const double mid = (low + high) / 2;
+      ((tail_of(mid) < target) == rising ? low : high) = mid;
+    }
+    return (low + high) / 2;
+  };
+  const double lower =
+      k == 0 ? 0
+             : solve([&](double p) { return IncompleteBeta(kk, nn - kk + 1, p); }, alpha / 2, true);
+  const double upper = k == n
+                           ? 1
+                           : solve([&](double p) { return 1 - IncompleteBeta(kk + 1, nn - kk, p); },
+                                   alpha / 2, false);
+  return {lower, upper};
+}
+
+// Newcombe's method for the difference kc/m - kb/n, built on exact
+// single-proportion intervals (conservative).
+Interval NewcombeDifference(uint64_t kc, uint64_t m, uint64_t kb, uint64_t n, double alpha) {
   const double pc = static_cast<double>(kc) / static_cast<double>(m);
   const double pb = static_cast<double>(kb) / static_cast<double>(n);
-  const Interval wc = Wilson(kc, m, z), wb = Wilson(kb, n, z);
+  const Interval wc = ClopperPearson(kc, m, alpha), wb = ClopperPearson(kb, n, alpha);
   const double d = pc - pb;
   return {d - std::sqrt((pc - wc.low) * (pc - wc.low) + (wb.high - pb) * (wb.high - pb)),
           d + std::sqrt((wc.high - pc) * (wc.high - pc) + (pb - wb.low) * (pb - wb.low))};
 }
 
-CheckResult Inconclusive(std::string check, double threshold, uint64_t baseline_n,
-                         uint64_t candidate_n, uint64_t needed, const char* what) {
-  CheckResult r;
-  r.check = std::move(check);
-  r.verdict = CheckVerdict::kInconclusive;
-  r.threshold = threshold;
-  r.baseline_n = baseline_n;
-  r.candidate_n = candidate_n;
-  r.needed = needed;
-  const bool candidate_short = candidate_n < needed;
-  r.detail = Format("inconclusive: %llu of %llu %s %s in the window",
-                    static_cast<unsigned long long>(candidate_short ? candidate_n : baseline_n),
-                    static_cast<unsigned long long>(needed),
-                    candidate_short ? "candidate" : "baseline", what);
+// Per second, what a rate check counts: the candidate's and the baseline's
+// events (slow requests, server errors) and requests.
+struct SecondCounts {
+  uint64_t kc = 0, m = 0, kb = 0, n = 0;
+};
+
+// The totals without the `leave_out` seconds holding most candidate events:
+// a rate check must still fail without them, so a burst inside fewer
+// seconds than `sustain_seconds` warns and never fails.
+SecondCounts TotalsLeavingOut(std::vector<SecondCounts> seconds, int leave_out) {
+  std::sort(seconds.begin(), seconds.end(),
+            [](const SecondCounts& x, const SecondCounts& y) { return x.kc > y.kc; });
+  SecondCounts total;
+  for (size_t i = static_cast<size_t>(std::max(0, leave_out)); i < seconds.size(); ++i) {
+    total.kc += seconds[i].kc;
+    total.m += seconds[i].m;
+    total.kb += seconds[i].kb;
+    total.n += seconds[i].n;
+  }
+  return total;
+}
+
+int SecondsWithEvents(const std::vector<SecondCounts>& seconds) {
+  return static_cast<int>(std::count_if(seconds.begin(), seconds.end(),
+                                        [](const SecondCounts& s) { return s.kc > 0; }));
+}
+
+// The ratio of two event rates, candidate over baseline. Given the events,
+// the candidate's share of them is binomial with p = R m / (R m + n) when
+// its rate is R times the baseline's: the exact conditional test for two
+// rates of rare events, inverted into an interval for R.
+struct Ratio {
+  double value = 1, lower = 0, upper = std::numeric_limits<double>::infinity();
+};
+
+Ratio RateRatio(const SecondCounts& t, double alpha) {
+  Ratio r;
+  if (t.kc + t.kb == 0 || t.m == 0 || t.n == 0) return r;
+  const double scale = static_cast<double>(t.n) / static_cast<double>(t.m);
+  auto odds = [&](double share) {
+    return share >= 1 ? std::numeric_limits<double>::infinity() : share / (1 - share) * scale;
+  };
+  const Interval share = ClopperPearson(t.kc, t.kc + t.kb, alpha);
+  r.value = odds(static_cast<double>(t.kc) / static_cast<double>(t.kc + t.kb));
+  r.lower = odds(share.low);
+  r.upper = odds(share.high);
   return r;
 }
 
-CheckResult Latency(const LatencySketch& base, const LatencySketch& cand, const AnalysisPolicy& p,
-                    double z) {
+// The confidence of one decision, as a normal quantile and as an alpha.
+struct Level {
+  double z = 0, alpha = 0;
+};
+
+// The merged last `seconds` seconds, and those seconds one by one.
+struct Window {
+  int seconds = 0;
+  VersionWindowSample base, cand;
+  std::span<const SecondSample> each;
+};
+
+CheckResult Inconclusive(const char* check, double threshold, const Window& w, uint64_t n,
+                         uint64_t m, uint64_t needed, const char* what) {
+  CheckResult r;
+  r.check = check;
+  r.verdict = CheckVerdict::kInconclusive;
+  r.threshold = threshold;
+  r.baseline_n = n;
+  r.candidate_n = m;
+  r.needed = needed;
+  r.window_seconds = w.seconds;
+  const bool candidate_short = m < needed;
+  r.detail = Format("inconclusive: %llu of %llu %s %s in the last %d s",
+                    static_cast<unsigned long long>(candidate_short ? m : n),
+                    static_cast<unsigned long long>(needed),
+                    candidate_short ? "candidate" : "baseline", what, w.seconds);
+  return r;
+}
+
+// Fail needs the evidence in `sustain` distinct seconds; short of that a
+// failing test only warns (one stall, one burst).
+CheckVerdict Decide(bool fails, bool warns, int evidence, int sustain) {
+  if (fails && evidence >= sustain) return CheckVerdict::kFail;
+  if (fails || warns) return CheckVerdict::kWarn;
+  return CheckVerdict::kPass;
+}
+
+std::string EvidenceText(const CheckResult& r) {
+  return Format("over the last %d s, seen in %d of them", r.window_seconds, r.evidence_seconds);
+}
+
+// Where a rate check's events were, and whether its failure holds without
+// the seconds holding most of them.
+std::string SpreadText(const CheckResult& r, bool failed, bool holds, int leave_out) {
+  std::string text =
+      Format("over the last %d s, events in %d of them", r.window_seconds, r.evidence_seconds);
+  if (failed && leave_out > 0) {
+    text += holds ? Format(" (holds without the worst %d)", leave_out)
+                  : Format(" (not without the worst %d: a burst, not a trend)", leave_out);
+  }
+  return text;
+}
+
+// Requests in a sketch above `micros`.
+uint64_t CountAbove(const LatencySketch& sketch, double micros) {
+  uint64_t above = 0;
+  const std::vector<uint64_t>& buckets = sketch.Buckets();
+  for (size_t i = static_cast<size_t>(LatencySketch::BucketOf(micros)) + 1; i < buckets.size(); ++i)
+    above += buckets[i];
+  return above;
+}
+
+CheckResult Latency(const Window& w, const AnalysisPolicy& p, const Level& level) {
+  const double z = level.z;
+  const LatencySketch &base = w.base.latency, &cand = w.cand.latency;
   const uint64_t n = base.Count(), m = cand.Count();
   if (n < p.min_requests || m < p.min_requests)
-    return Inconclusive("latency", p.latency_ratio, n, m, p.min_requests, "successful requests");
+    return Inconclusive("latency", p.latency_ratio, w, n, m, p.min_requests, "successful requests");
   // The distribution of all n*m pairwise bucket differences, exactly.
   constexpr int kK = LatencySketch::kBucketCount;
   // long double: n*m pairs stay exact past 2^53 (a day of traffic in a window).
@@ -107,106 +250,166 @@ CheckResult Latency(const LatencySketch& base, const LatencySketch& cand, const 
   r.threshold = p.latency_ratio;
   r.baseline_n = n;
   r.candidate_n = m;
+  r.window_seconds = w.seconds;
   r.value = std::pow(kGamma, at_rank(rank_mid));
   r.lower = std::pow(kGamma, at_rank(rank_low));
   r.upper = std::pow(kGamma, at_rank(rank_high));
-  const double p50 = cand.QuantileMillis(0.5);
-  const bool above_ceiling = p.latency_ceiling_ms > 0 && p50 > p.latency_ceiling_ms;
-  if (r.lower >= p.latency_ratio || above_ceiling) {
-    r.verdict = CheckVerdict::kFail;
-  } else if (r.lower > 1 && r.value >= 1 + (p.latency_ratio - 1) / 2) {
-    r.verdict = CheckVerdict::kWarn;  // surely slower, by half the threshold or more
-  } else {
-    r.verdict = CheckVerdict::kPass;
+  const double base_p50 = base.QuantileMicros(0.5);
+  const double p99 = cand.QuantileMillis(0.99);
+  const bool shifted = r.lower > 1 && r.value >= p.latency_ratio;
+  // The p99 is surely above the ceiling when surely more than 1 % of requests are.
+  const bool over_ceiling =
+      p.p99_ceiling_ms > 0 &&
+      ClopperPearson(CountAbove(cand, p.p99_ceiling_ms * 1000), m, level.alpha).low > 0.01;
+  for (const SecondSample& s : w.each) {
+    const LatencySketch& second = s.candidate.latency;
+    if (second.Count() == 0) continue;
+    const bool slow = shifted && second.QuantileMicros(0.5) >= base_p50 * p.latency_ratio;
+    const bool high = over_ceiling && CountAbove(second, p.p99_ceiling_ms * 1000) > 0;
+    r.evidence_seconds += slow || high ? 1 : 0;
+  }
+  const bool warns = (r.lower > 1 && r.value >= 1 + (p.latency_ratio - 1) / 2) ||
+                     (p.p99_warning_ms > 0 && p99 > p.p99_warning_ms);
+  r.verdict = Decide(shifted || over_ceiling, warns, r.evidence_seconds, p.sustain_seconds);
+  std::string levels;
+  if (p.p99_ceiling_ms > 0 || p.p99_warning_ms > 0) {
+    levels = Format(" (warning %.0f ms, ceiling %.0f ms%s)", p.p99_warning_ms, p.p99_ceiling_ms,
+                    over_ceiling ? ", surely above the ceiling" : "");
   }
   r.detail = Format(
-      "candidate latency %.2fx baseline (interval %.2f-%.2fx at %.1f %%, threshold %.2fx), "
-      "p50 %.3f ms against %.3f ms%s, %llu vs %llu successful requests",
-      r.value, r.lower, r.upper, p.confidence * 100, p.latency_ratio, p50, base.QuantileMillis(0.5),
-      above_ceiling ? Format(", above the %.1f ms ceiling", p.latency_ceiling_ms).c_str() : "",
-      static_cast<unsigned long long>(n), static_cast<unsigned long long>(m));
+      "candidate latency %.2fx baseline (interval %.2f-%.2fx at %.1f %%, threshold %.2fx) %s; "
+      "p50 %.3f ms against %.3f ms, candidate p99 %.3f ms%s; %llu candidate and %llu baseline "
+      "successful requests",
+      r.value, r.lower, r.upper, p.confidence * 100, p.latency_ratio, EvidenceText(r).c_str(),
+      cand.QuantileMillis(0.5), base_p50 / 1000, p99, levels.c_str(),
+      static_cast<unsigned long long>(m), static_cast<unsigned long long>(n));
   return r;
 }
 
-CheckResult Tail(const LatencySketch& base, const LatencySketch& cand, const AnalysisPolicy& p,
-                 double z) {
+CheckResult Tail(const Window& w, const AnalysisPolicy& p, const Level& level) {
+  const LatencySketch &base = w.base.latency, &cand = w.cand.latency;
   const uint64_t n = base.Count(), m = cand.Count();
   if (n < p.min_requests || m < p.min_requests)
-    return Inconclusive("tail", p.tail_margin, n, m, p.min_requests, "successful requests");
-  // The cut-off is the p99 bucket of both versions pooled: under A/A the two
-  // sides are exchangeable, so their shares above it differ only by chance
-  // (a cut-off from the baseline alone is itself noisy, and with a small
-  // baseline already leaves ~2 % above it).
+    return Inconclusive("tail", p.tail_ratio, w, n, m, p.min_requests, "successful requests");
+  // Slow = past the latency threshold times the p99 of both versions
+  // pooled: under A/A the sides are exchangeable, and so far out the
+  // baseline's own share is small, so a candidate's 1 % of slow requests
+  // stands out.
   LatencySketch pooled = base;
   pooled.Merge(cand);
-  const int edge = LatencySketch::BucketOf(pooled.QuantileMicros(0.99));
-  uint64_t base_slower = 0, cand_slower = 0;
-  for (size_t i = static_cast<size_t>(edge) + 1; i < LatencySketch::kBucketCount; ++i) {
-    base_slower += base.Buckets()[i];
-    cand_slower += cand.Buckets()[i];
+  const double cut = pooled.QuantileMicros(0.99) * p.latency_ratio;
+  std::vector<SecondCounts> seconds;
+  for (const SecondSample& s : w.each) {
+    seconds.push_back({CountAbove(s.candidate.latency, cut), s.candidate.latency.Count(),
+                       CountAbove(s.baseline.latency, cut), s.baseline.latency.Count()});
   }
-  const Interval difference = NewcombeDifference(cand_slower, m, base_slower, n, z);
+  auto ratio_of = [&](const SecondCounts& t) { return RateRatio(t, level.alpha); };
+  auto fails = [&](const Ratio& r) { return r.lower > 1 && r.value >= p.tail_ratio; };
+  const Ratio all = ratio_of(TotalsLeavingOut(seconds, 0));
+  const int leave_out = p.sustain_seconds - 1;
+  const bool holds = fails(all) && fails(ratio_of(TotalsLeavingOut(seconds, leave_out)));
   CheckResult r;
   r.check = "tail";
-  r.threshold = p.tail_margin;
+  r.threshold = p.tail_ratio;
   r.baseline_n = n;
   r.candidate_n = m;
-  const double pc = static_cast<double>(cand_slower) / static_cast<double>(m);
-  const double pb = static_cast<double>(base_slower) / static_cast<double>(n);
-  r.value = pc - pb;
-  r.lower = difference.low;
-  r.upper = difference.high;
-  if (r.lower >= p.tail_margin) {
-    r.verdict = CheckVerdict::kFail;
-  } else if (r.lower > 0 && r.value >= p.tail_margin / 2) {
-    r.verdict = CheckVerdict::kWarn;  // surely a heavier tail, half the margin or more
-  } else {
-    r.verdict = CheckVerdict::kPass;
-  }
+  r.window_seconds = w.seconds;
+  r.value = all.value;
+  r.lower = all.lower;
+  r.upper = all.upper;
+  r.evidence_seconds = SecondsWithEvents(seconds);
+  const bool warns = all.lower > 1 && all.value >= (1 + p.tail_ratio) / 2;
+  r.verdict = holds ? CheckVerdict::kFail : Decide(fails(all), warns, 0, 1);
+  const uint64_t kc = TotalsLeavingOut(seconds, 0).kc, kb = TotalsLeavingOut(seconds, 0).kb;
   r.detail = Format(
-      "%.2f %% of candidate requests slower than the pooled p99 (%.3f ms) against %.2f %% of the "
-      "baseline's (difference %+.2f points, interval %+.2f to %+.2f, margin %.2f); p99 %.3f ms "
-      "against %.3f ms, %llu vs %llu successful requests",
-      pc * 100, LatencySketch::BucketValue(edge) / 1000, pb * 100, r.value * 100, r.lower * 100,
-      r.upper * 100, p.tail_margin * 100, cand.QuantileMillis(0.99), base.QuantileMillis(0.99),
-      static_cast<unsigned long long>(n), static_cast<unsigned long long>(m));
+      "%.2f %% of candidate requests slower than %.3f ms (%.2fx the pooled p99) against %.2f %% "
+      "of the baseline's: %.2fx (interval %.2f-%.2fx, threshold %.2fx) %s; p99 %.3f ms against "
+      "%.3f ms; %llu candidate and %llu baseline successful requests",
+      100.0 * static_cast<double>(kc) / static_cast<double>(m), cut / 1000, p.latency_ratio,
+      100.0 * static_cast<double>(kb) / static_cast<double>(n), r.value, r.lower, r.upper,
+      p.tail_ratio, SpreadText(r, fails(all), holds, leave_out).c_str(), cand.QuantileMillis(0.99),
+      base.QuantileMillis(0.99), static_cast<unsigned long long>(m),
+      static_cast<unsigned long long>(n));
   return r;
 }
 
-CheckResult Errors(const VersionWindowSample& base, const VersionWindowSample& cand,
-                   const AnalysisPolicy& p, double z) {
-  const uint64_t n = base.requests, m = cand.requests;
+CheckResult Errors(const Window& w, const AnalysisPolicy& p, const Level& level) {
+  const uint64_t n = w.base.requests, m = w.cand.requests;
   if (n < p.min_requests || m < p.min_requests)
-    return Inconclusive("errors", p.error_margin, n, m, p.min_requests, "requests");
-  const uint64_t kb = std::min(base.server_errors, n), kc = std::min(cand.server_errors, m);
-  const double pb = static_cast<double>(kb) / static_cast<double>(n);
-  const double pc = static_cast<double>(kc) / static_cast<double>(m);
-  const Interval wc = Wilson(kc, m, z);
-  const Interval difference = NewcombeDifference(kc, m, kb, n, z);
+    return Inconclusive("errors", p.error_margin, w, n, m, p.min_requests, "requests");
+  std::vector<SecondCounts> seconds;
+  for (const SecondSample& s : w.each) {
+    seconds.push_back(
+        {std::min(s.candidate.server_errors, s.candidate.requests), s.candidate.requests,
+         std::min(s.baseline.server_errors, s.baseline.requests), s.baseline.requests});
+  }
+  // "Surely more" is the exact conditional test (the rate ratio's interval
+  // above 1), the stronger test when the baseline errs too; the difference
+  // and its (conservative) interval are what the margin is judged on.
+  struct Rates {
+    double difference = 0;
+    Interval interval;
+    Ratio ratio;
+    bool above_ceiling = false;
+  };
+  auto rates_of = [&](const SecondCounts& t) {
+    Rates r;
+    if (t.m == 0 || t.n == 0) return r;
+    r.difference = static_cast<double>(t.kc) / static_cast<double>(t.m) -
+                   static_cast<double>(t.kb) / static_cast<double>(t.n);
+    r.interval = NewcombeDifference(t.kc, t.m, t.kb, t.n, level.alpha);
+    r.ratio = RateRatio(t, level.alpha);
+    r.above_ceiling =
+        p.error_ceiling > 0 && ClopperPearson(t.kc, t.m, level.alpha).low >= p.error_ceiling;
+    return r;
+  };
+  auto fails = [&](const Rates& r) {
+    return (r.ratio.lower > 1 && r.difference >= p.error_margin) || r.above_ceiling;
+  };
+  const SecondCounts total = TotalsLeavingOut(seconds, 0);
+  const Rates all = rates_of(total);
+  const int leave_out = p.sustain_seconds - 1;
+  const bool holds = fails(all) && fails(rates_of(TotalsLeavingOut(seconds, leave_out)));
   CheckResult r;
   r.check = "errors";
   r.threshold = p.error_margin;
   r.baseline_n = n;
   r.candidate_n = m;
-  r.value = pc - pb;
-  r.lower = difference.low;
-  r.upper = difference.high;
-  const bool above_ceiling = p.error_ceiling > 0 && wc.low >= p.error_ceiling;
-  if (r.lower >= p.error_margin || above_ceiling) {
-    r.verdict = CheckVerdict::kFail;
-  } else if (r.lower > 0 && r.value >= p.error_margin / 2) {
-    r.verdict = CheckVerdict::kWarn;  // surely more errors, half the margin or more
-  } else {
-    r.verdict = CheckVerdict::kPass;
-  }
+  r.window_seconds = w.seconds;
+  r.value = all.difference;
+  r.lower = all.interval.low;
+  r.upper = all.interval.high;
+  r.evidence_seconds = SecondsWithEvents(seconds);
+  const bool warns = all.ratio.lower > 1 && all.difference >= p.error_margin / 2;
+  r.verdict = holds ? CheckVerdict::kFail : Decide(fails(all), warns, 0, 1);
+  const double pc = static_cast<double>(total.kc) / static_cast<double>(m);
+  const double pb = static_cast<double>(total.kb) / static_cast<double>(n);
   r.detail = Format(
       "candidate server errors %.2f %% against %.2f %% (difference %+.2f points, interval "
-      "%+.2f to %+.2f, margin %.2f)%s, %llu vs %llu requests",
+      "%+.2f to %+.2f, margin %.2f; rate %.2fx the baseline's, interval %.2f-%.2fx)%s %s; %llu "
+      "candidate and %llu baseline requests",
       pc * 100, pb * 100, r.value * 100, r.lower * 100, r.upper * 100, p.error_margin * 100,
-      above_ceiling ? Format(", surely above the %.2f %% ceiling", p.error_ceiling * 100).c_str()
-                    : "",
-      static_cast<unsigned long long>(n), static_cast<unsigned long long>(m));
+      all.ratio.value, all.ratio.lower, all.ratio.upper,
+      all.above_ceiling
+          ? Format(", surely above the %.2f %% ceiling", p.error_ceiling * 100).c_str()
+          : "",
+      SpreadText(r, fails(all), holds, leave_out).c_str(), static_cast<unsigned long long>(m),
+      static_cast<unsigned long long>(n));
   return r;
+}
+
+// Over all windows, shortest first: the first to fail (the freshest
+// evidence), else the first to warn, else the longest judged.
+CheckResult Pick(const std::vector<CheckResult>& results) {
+  for (CheckVerdict wanted : {CheckVerdict::kFail, CheckVerdict::kWarn}) {
+    for (const CheckResult& r : results) {
+      if (r.verdict == wanted) return r;
+    }
+  }
+  for (auto r = results.rbegin(); r != results.rend(); ++r) {
+    if (r->verdict == CheckVerdict::kPass) return *r;
+  }
+  return results.back();
 }
 }  // namespace
 
@@ -234,18 +437,83 @@ double NormalQuantile(double confidence) {
   return (low + high) / 2;
 }
 
-std::vector<CheckResult> JudgeCandidate(const VersionWindowSample& baseline,
-                                        const VersionWindowSample& candidate,
+std::string ValidatePolicy(AnalysisPolicy* p) {
+  auto finite = [](double v) { return std::isfinite(v); };
+  if (p->window_seconds < 1 || p->window_seconds > 3600)
+    return "window_seconds must be 1 to 3600 (it is " + std::to_string(p->window_seconds) + ")";
+  if (!(p->confidence >= 0.9 && p->confidence < 1))
+    return "confidence must be at least 0.9 and below 1, e.g. 0.999";
+  if (p->min_requests < 1 || p->min_requests > 10'000'000)
+    return "min_requests must be 1 to 10000000";
+  if (p->sustain_seconds < 1 || p->sustain_seconds > p->window_seconds)
+    return "sustain_seconds must be 1 to window_seconds (" + std::to_string(p->window_seconds) +
+           ")";
+  if (!finite(p->latency_ratio) || p->latency_ratio <= 1 || p->latency_ratio > 100)
+    return "latency_ratio must be above 1 and at most 100, e.g. 1.25";
+  if (!finite(p->tail_ratio) || p->tail_ratio <= 1 || p->tail_ratio > 1000)
+    return "tail_ratio must be above 1 and at most 1000, e.g. 2";
+  if (!finite(p->error_margin) || p->error_margin <= 0 || p->error_margin > 1)
+    return "error_margin must be above 0 and at most 1 (a share: 0.01 is 1 point)";
+  if (!finite(p->error_ceiling) || p->error_ceiling < 0 || p->error_ceiling > 1)
+    return "error_ceiling must be 0 (off) to 1 (a share: 0.05 is 5 %)";
+  for (double ms : {p->p99_warning_ms, p->p99_ceiling_ms}) {
+    if (!finite(ms) || ms < 0 || ms > 3.6e6)
+      return "p99_warning_ms and p99_ceiling_ms must be 0 (off) to 3600000";
+  }
+  if (p->p99_warning_ms > 0 && p->p99_ceiling_ms > 0 && p->p99_warning_ms > p->p99_ceiling_ms)
+    return "p99_warning_ms must not be above p99_ceiling_ms";
+  return "";
+}
+
+std::vector<int> JudgedWindows(int window_seconds) {
+  std::vector<int> windows;
+  const int longest = std::max(1, window_seconds);
+  for (int s = 1; s < longest; s *= 2) windows.push_back(s);
+  windows.push_back(longest);
+  return windows;
+}
+
+std::vector<CheckResult> JudgeCandidate(std::span<const SecondSample> seconds,
                                         const AnalysisPolicy& given) {
-  // A policy from outside cannot turn the intervals off: a NaN or silly
-  // confidence is the default, and a check needs at least one request.
+  // A policy that does not validate is judged with the defaults rather than
+  // with its intervals turned off.
   AnalysisPolicy policy = given;
-  if (!(policy.confidence > 0.5 && policy.confidence < 1)) policy.confidence = 0.999;
-  policy.min_requests = std::max<uint64_t>(policy.min_requests, 1);
-  const double z = NormalQuantile(policy.confidence);
-  return {Latency(baseline.latency, candidate.latency, policy, z),
-          Tail(baseline.latency, candidate.latency, policy, z),
-          Errors(baseline, candidate, policy, z)};
+  if (!ValidatePolicy(&policy).empty()) policy = AnalysisPolicy{.armed = given.armed};
+  const std::vector<int> windows = JudgedWindows(policy.window_seconds);
+  // Bonferroni over the windows judged together.
+  Level level;
+  level.alpha = (1 - policy.confidence) / static_cast<double>(windows.size());
+  level.z = NormalQuantile(1 - level.alpha);
+  if (seconds.size() > static_cast<size_t>(policy.window_seconds))
+    seconds = seconds.last(static_cast<size_t>(policy.window_seconds));
+
+  std::vector<CheckResult> latency, tail, errors;
+  Window w;
+  size_t merged = 0;
+  for (int length : windows) {
+    const size_t want = std::min(static_cast<size_t>(length), seconds.size());
+    if (want == merged && merged != 0) continue;  // the same seconds as the shorter window
+    for (; merged < want; ++merged) {
+      const SecondSample& s = seconds[seconds.size() - 1 - merged];
+      w.base.latency.Merge(s.baseline.latency);
+      w.base.requests += s.baseline.requests;
+      w.base.server_errors += s.baseline.server_errors;
+      w.cand.latency.Merge(s.candidate.latency);
+      w.cand.requests += s.candidate.requests;
+      w.cand.server_errors += s.candidate.server_errors;
+    }
+    w.seconds = static_cast<int>(merged);
+    w.each = seconds.last(merged);
+    latency.push_back(Latency(w, policy, level));
+    tail.push_back(Tail(w, policy, level));
+    errors.push_back(Errors(w, policy, level));
+  }
+  if (latency.empty()) {  // no seconds yet
+    latency.push_back(Latency(w, policy, level));
+    tail.push_back(Tail(w, policy, level));
+    errors.push_back(Errors(w, policy, level));
+  }
+  return {Pick(latency), Pick(tail), Pick(errors)};
 }
 
 }  // namespace greylane

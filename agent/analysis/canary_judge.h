@@ -1,29 +1,37 @@
 #pragma once
-// The candidate judged against the live baseline over one sliding window,
-// from the exact sketches and counters the agent already keeps. Written
+// The candidate judged against the live baseline, every second, from the
+// exact per-second sketches and counters the agent already keeps. Written
 // here: no Debian library compares two log-bucketed sketches.
 //
 // Each check gives pass, warn, fail or inconclusive (with the sample still
 // needed), and every figure behind it: the effect, its interval, the
-// threshold and both sample counts, so an automatic rollback can be
-// explained the next morning.
+// threshold, both sample counts and the window it was seen over, so an
+// automatic rollback can be explained the next morning.
 //
-// Latency shift: the Hodges-Lehmann estimate of the candidate/baseline
-// latency ratio (the median of all pairwise log-differences, computed
-// exactly from the two bucket histograms: bucket i against bucket j is a
-// ratio of gamma^(j-i)) with its Mann-Whitney confidence interval.
-// Tail: the shares of each version's requests slower than the p99 of both
-// pooled (equal by chance alone under A/A), their difference with
-// Newcombe's interval: a tail-only regression or a rise in variance.
+// Latency: the Hodges-Lehmann estimate of the candidate/baseline latency
+// ratio (the median of all pairwise log-differences, exact from the two
+// bucket histograms: bucket i against bucket j is a ratio of gamma^(j-i))
+// with its Mann-Whitney interval; optionally the candidate's p99 against an
+// absolute warning level and ceiling.
+// Tail: requests slower than `latency_ratio` x the pooled p99 are counted
+// per version; the ratio of the two rates with Wilson's interval on the
+// candidate's share of those slow requests (the conditional test for two
+// rare-event rates). A tail-only regression or a rise in variance.
 // Errors: the difference of server-error rates with Newcombe's interval;
 // client errors never count.
 //
-// Repeated testing every second: a check fails only when its whole
-// interval (at 99.9 % by default) lies beyond an effect-size threshold, not
-// merely beyond "no difference", and the agent acts only on a failure
-// sustained for several evaluations. tests/test_canary_judge.cpp measures
-// the A/A false-failure rate this gives over thousands of windows.
+// Testing every second is repeated testing. Three things keep an A/A pair
+// quiet: (1) a check fails only when its interval excludes "no difference"
+// AND the estimated effect is past the threshold; (2) every evaluation
+// looks at windows of 1, 2, 4, ... seconds up to the policy's window, so a
+// fault is seen in seconds, and the confidence is Bonferroni-corrected over
+// those windows; (3) the evidence must come from at least
+// `sustain_seconds` distinct seconds, so one stall or one burst of errors
+// (which stays inside every overlapping window for as long as the window
+// lasts) warns and never fails. tests/test_canary_judge.cpp measures the
+// A/A rate this gives; the A/A soak measures it on real traffic.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,15 +43,22 @@ enum class CheckVerdict { kPass, kWarn, kFail, kInconclusive };
 const char* CheckVerdictName(CheckVerdict verdict);  // pass | warn | fail | inconclusive
 
 struct AnalysisPolicy {
-  int window_seconds = 30;        // the sliding window judged every second
-  uint64_t min_requests = 100;    // per version, in the window
-  double confidence = 0.999;      // of every interval
-  double latency_ratio = 1.25;    // fail when the whole ratio interval is above
-  double latency_ceiling_ms = 0;  // and/or the candidate's p50 above this (0: off)
-  double tail_margin = 0.01;      // share above the pooled p99: candidate's minus baseline's
-  double error_margin = 0.01;     // fail when the rate difference is surely above this
-  double error_ceiling = 0;       // and/or the candidate's rate surely above this (0: off)
+  bool armed = false;           // false: judge and report, never roll back
+  int window_seconds = 30;      // the longest window judged every second
+  uint64_t min_requests = 50;   // per version, in a window
+  double confidence = 0.999;    // of every decision, over all windows together
+  int sustain_seconds = 2;      // a failure must hold without its worst (sustain - 1) seconds
+  double latency_ratio = 1.25;  // HL ratio at or past this fails (when surely above 1)
+  double p99_warning_ms = 0;    // candidate p99 above this warns (0: off)
+  double p99_ceiling_ms = 0;    // candidate p99 surely above this fails (0: off)
+  double tail_ratio = 2;        // rate of slow requests, candidate over baseline
+  double error_margin = 0.01;   // server-error rate difference that fails
+  double error_ceiling = 0;     // candidate server-error rate surely above this fails (0: off)
 };
+
+// Clamps a policy from outside into one the judge can use, or says why not.
+// Empty: valid (`policy` may have been adjusted in harmless ways).
+std::string ValidatePolicy(AnalysisPolicy* policy);
 
 struct VersionWindowSample {
   LatencySketch latency;  // successful requests only
@@ -51,22 +66,32 @@ struct VersionWindowSample {
   uint64_t server_errors = 0;  // client errors are not the version's fault
 };
 
+// One sealed second of both versions.
+struct SecondSample {
+  VersionWindowSample baseline, candidate;
+};
+
 struct CheckResult {
   std::string check;  // latency | tail | errors
   CheckVerdict verdict = CheckVerdict::kInconclusive;
-  double value = 0;  // the effect: a ratio (latency) or a difference of shares (tail, errors)
+  double value = 0;  // the effect: a ratio (latency, tail) or a difference of rates (errors)
   double lower = 0;  // its interval
   double upper = 0;
   double threshold = 0;
   uint64_t baseline_n = 0;  // the samples the check used
   uint64_t candidate_n = 0;
-  uint64_t needed = 0;  // per version, when inconclusive
-  std::string detail;   // one line in words, with every number
+  uint64_t needed = 0;       // per version, when inconclusive
+  int window_seconds = 0;    // the window the verdict was reached over
+  int evidence_seconds = 0;  // distinct seconds in it showing the effect
+  std::string detail;        // one line in words, with every number
 };
 
-std::vector<CheckResult> JudgeCandidate(const VersionWindowSample& baseline,
-                                        const VersionWindowSample& candidate,
+// `seconds` oldest first; only the last `policy.window_seconds` are used.
+std::vector<CheckResult> JudgeCandidate(std::span<const SecondSample> seconds,
                                         const AnalysisPolicy& policy);
+
+// The windows judged, shortest first: 1, 2, 4, ... and the policy's window.
+std::vector<int> JudgedWindows(int window_seconds);
 
 // The two-sided normal quantile for a confidence level (0.999 -> 3.29).
 double NormalQuantile(double confidence);
