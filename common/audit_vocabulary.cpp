@@ -12,7 +12,7 @@ struct ActionWords {
   std::string_view name;
   std::string_view title;
 };
-constexpr std::array<ActionWords, 8> kActions = {{
+constexpr std::array<ActionWords, 11> kActions = {{
     {AuditAction::kInitialize, "initialize", "first start"},
     {AuditAction::kStart, "start", "agent start"},
     {AuditAction::kRecover, "recover", "state recovery"},
@@ -21,6 +21,9 @@ constexpr std::array<ActionWords, 8> kActions = {{
     {AuditAction::kPromote, "promote", "promotion"},
     {AuditAction::kLoadCandidate, "load_candidate", "candidate load"},
     {AuditAction::kHealth, "health", "health change"},
+    {AuditAction::kSetPolicy, "set_policy", "analysis policy change"},
+    {AuditAction::kAnalysisWarning, "analysis_warning", "analysis warning"},
+    {AuditAction::kInjectFault, "inject_fault", "fault drill"},
 }};
 
 constexpr std::array<std::pair<AuditOutcome, std::string_view>, 3> kOutcomes = {{

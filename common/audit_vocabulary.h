@@ -21,7 +21,10 @@ enum class AuditAction {
   kRollback,
   kPromote,
   kLoadCandidate,
-  kHealth,  // the agent's prober saw a version turn healthy or unhealthy
+  kHealth,           // the agent's prober saw a version turn healthy or unhealthy
+  kSetPolicy,        // the analysis policy was replaced
+  kAnalysisWarning,  // the analysis warned (at most once per check per 5 minutes)
+  kInjectFault,      // a fault drill started or was stopped
 };
 
 enum class AuditOutcome {

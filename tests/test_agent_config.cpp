@@ -56,6 +56,8 @@ class TestAgentConfig final : public QObject {
     QVERIFY2(cl, error.c_str());
     QCOMPARE(cl->config.candidate.backend, std::string("oip-grpc"));
     QVERIFY(QFile::exists(QString::fromStdString(cl->config.baseline.model_file)));
+    QCOMPARE(cl->config.analysis.armed, true);
+    QCOMPARE(cl->config.analysis.p99_ceiling_ms, 800.0);
   }
 
   void mistakesAreNamed_data() const {
@@ -95,6 +97,15 @@ class TestAgentConfig final : public QObject {
         << "'candidate.deadline_ms' must be 1..600000";
     QTest::newRow("version with an escape")
         << QString(good).replace("version: v2", "version: \"v2\\e[31m\"") << "may only hold";
+    QTest::newRow("analysis: a ratio below 1") << good + "analysis:\n  latency_ratio: 0.8\n"
+                                               << "analysis: latency_ratio must be above 1";
+    QTest::newRow("analysis: unknown field") << good + "analysis:\n  armd: true\n"
+                                             << "unknown key 'armd' in analysis";
+    QTest::newRow("analysis: warning above ceiling")
+        << good + "analysis:\n  p99_warning_ms: 900\n  p99_ceiling_ms: 800\n"
+        << "p99_warning_ms must not be above p99_ceiling_ms";
+    QTest::newRow("analysis: not a map") << good + "analysis: on\n"
+                                         << "'analysis' must be a map";
     QTest::newRow("negative split") << QString(good).replace("initial_candidate_basis_points: 250",
                                                              "initial_candidate_basis_points: -1")
                                     << "0..10000, not -1";

@@ -1,6 +1,7 @@
 #include "agent/analysis/canary_analysis.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace greylane {
 
@@ -47,7 +48,7 @@ AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
     verdict.evidence = "analysis: candidate '" + m_candidate_version + "' failed:";
     for (const CheckResult& check : verdict.checks) {
       if (check.verdict == CheckVerdict::kFail)
-        verdict.evidence += " [" + check.check + "] " + check.detail + ";";
+        verdict.evidence += " [" + check.check + "] " + check.detail;
     }
   }
   return verdict;
@@ -61,6 +62,99 @@ void CanaryAnalysis::Reset() {
 void CanaryAnalysis::SetPolicy(const AnalysisPolicy& policy) {
   m_policy = policy;
   Reset();
+}
+
+void PolicyToProto(const AnalysisPolicy& p, v1::AnalysisPolicy* out) {
+  out->set_armed(p.armed);
+  out->set_window_seconds(static_cast<uint32_t>(std::max(0, p.window_seconds)));
+  out->set_min_requests(p.min_requests);
+  out->set_confidence(p.confidence);
+  out->set_sustain_seconds(static_cast<uint32_t>(std::max(0, p.sustain_seconds)));
+  out->set_latency_ratio(p.latency_ratio);
+  out->set_latency_min_ms(p.latency_min_ms);
+  out->set_p99_warning_ms(p.p99_warning_ms);
+  out->set_p99_ceiling_ms(p.p99_ceiling_ms);
+  out->set_tail_ratio(p.tail_ratio);
+  out->set_error_margin(p.error_margin);
+  out->set_error_ceiling(p.error_ceiling);
+}
+
+AnalysisPolicy PolicyFromProto(const v1::AnalysisPolicy& in) {
+  AnalysisPolicy p;
+  p.armed = in.armed();
+  // Out-of-range counts become values ValidatePolicy refuses, not wrapped ones.
+  p.window_seconds = static_cast<int>(std::min<uint32_t>(in.window_seconds(), 1u << 30));
+  p.min_requests = in.min_requests();
+  p.confidence = in.confidence();
+  p.sustain_seconds = static_cast<int>(std::min<uint32_t>(in.sustain_seconds(), 1u << 30));
+  p.latency_ratio = in.latency_ratio();
+  p.latency_min_ms = in.latency_min_ms();
+  p.p99_warning_ms = in.p99_warning_ms();
+  p.p99_ceiling_ms = in.p99_ceiling_ms();
+  p.tail_ratio = in.tail_ratio();
+  p.error_margin = in.error_margin();
+  p.error_ceiling = in.error_ceiling();
+  return p;
+}
+
+void VerdictToProto(const AnalysisVerdict& verdict, bool armed, v1::AnalysisVerdict* out) {
+  out->set_window_end_unix_ms(verdict.window_end_unix_ms);
+  out->set_candidate_version(verdict.candidate_version);
+  out->set_armed(armed);
+  out->set_failing_seconds(static_cast<uint32_t>(std::max(0, verdict.failing_seconds)));
+  out->set_rolled_back(verdict.rollback);
+  for (const CheckResult& c : verdict.checks) {
+    v1::CheckResult* r = out->add_checks();
+    r->set_check(c.check);
+    switch (c.verdict) {
+      case CheckVerdict::kPass:
+        r->set_verdict(v1::CHECK_PASS);
+        break;
+      case CheckVerdict::kWarn:
+        r->set_verdict(v1::CHECK_WARN);
+        break;
+      case CheckVerdict::kFail:
+        r->set_verdict(v1::CHECK_FAIL);
+        break;
+      case CheckVerdict::kInconclusive:
+        r->set_verdict(v1::CHECK_INCONCLUSIVE);
+        break;
+    }
+    r->set_value(c.value);
+    r->set_lower(c.lower);
+    r->set_upper(c.upper);
+    r->set_threshold(c.threshold);
+    r->set_baseline_n(c.baseline_n);
+    r->set_candidate_n(c.candidate_n);
+    r->set_needed(c.needed);
+    r->set_window_seconds(static_cast<uint32_t>(std::max(0, c.window_seconds)));
+    r->set_evidence_seconds(static_cast<uint32_t>(std::max(0, c.evidence_seconds)));
+    r->set_detail(c.detail);
+  }
+}
+
+std::string DescribePolicyChange(const AnalysisPolicy& a, const AnalysisPolicy& b) {
+  std::string text;
+  auto add = [&](const char* name, double x, double y) {
+    if (x == y) return;
+    char line[160];
+    std::snprintf(line, sizeof(line), "%s%s %g -> %g", text.empty() ? "" : "; ", name, x, y);
+    text += line;
+  };
+  if (a.armed != b.armed)
+    text += std::string("armed ") + (b.armed ? "false -> true" : "true -> false");
+  add("window_seconds", a.window_seconds, b.window_seconds);
+  add("min_requests", static_cast<double>(a.min_requests), static_cast<double>(b.min_requests));
+  add("confidence", a.confidence, b.confidence);
+  add("sustain_seconds", a.sustain_seconds, b.sustain_seconds);
+  add("latency_ratio", a.latency_ratio, b.latency_ratio);
+  add("latency_min_ms", a.latency_min_ms, b.latency_min_ms);
+  add("p99_warning_ms", a.p99_warning_ms, b.p99_warning_ms);
+  add("p99_ceiling_ms", a.p99_ceiling_ms, b.p99_ceiling_ms);
+  add("tail_ratio", a.tail_ratio, b.tail_ratio);
+  add("error_margin", a.error_margin, b.error_margin);
+  add("error_ceiling", a.error_ceiling, b.error_ceiling);
+  return text.empty() ? "no change" : text;
 }
 
 }  // namespace greylane

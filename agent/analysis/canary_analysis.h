@@ -48,4 +48,11 @@ class CanaryAnalysis {
   std::map<std::string, int64_t> m_warned_at;  // per check
 };
 
+void PolicyToProto(const AnalysisPolicy& policy, v1::AnalysisPolicy* out);
+// Fields are taken as given; ValidatePolicy says whether they can be used.
+AnalysisPolicy PolicyFromProto(const v1::AnalysisPolicy& in);
+void VerdictToProto(const AnalysisVerdict& verdict, bool armed, v1::AnalysisVerdict* out);
+// "armed false -> true; latency_ratio 1.25 -> 1.5", or "no change".
+std::string DescribePolicyChange(const AnalysisPolicy& before, const AnalysisPolicy& after);
+
 }  // namespace greylane

@@ -256,7 +256,11 @@ CheckResult Latency(const Window& w, const AnalysisPolicy& p, const Level& level
   r.upper = std::pow(kGamma, at_rank(rank_high));
   const double base_p50 = base.QuantileMicros(0.5);
   const double p99 = cand.QuantileMillis(0.99);
-  const bool shifted = r.lower > 1 && r.value >= p.latency_ratio;
+  // A large ratio of tiny latencies is no regression: the shift must also
+  // be latency_min_ms in absolute terms.
+  const double min_us = p.latency_min_ms * 1000;
+  const bool big_enough = base_p50 * (r.value - 1) >= min_us;
+  const bool shifted = r.lower > 1 && r.value >= p.latency_ratio && big_enough;
   // The p99 is surely above the ceiling when surely more than 1 % of requests are.
   const bool over_ceiling =
       p.p99_ceiling_ms > 0 &&
@@ -264,11 +268,13 @@ CheckResult Latency(const Window& w, const AnalysisPolicy& p, const Level& level
   for (const SecondSample& s : w.each) {
     const LatencySketch& second = s.candidate.latency;
     if (second.Count() == 0) continue;
-    const bool slow = shifted && second.QuantileMicros(0.5) >= base_p50 * p.latency_ratio;
+    const double second_p50 = second.QuantileMicros(0.5);
+    const bool slow =
+        shifted && second_p50 >= base_p50 * p.latency_ratio && second_p50 >= base_p50 + min_us;
     const bool high = over_ceiling && CountAbove(second, p.p99_ceiling_ms * 1000) > 0;
     r.evidence_seconds += slow || high ? 1 : 0;
   }
-  const bool warns = (r.lower > 1 && r.value >= 1 + (p.latency_ratio - 1) / 2) ||
+  const bool warns = (r.lower > 1 && r.value >= 1 + (p.latency_ratio - 1) / 2 && big_enough) ||
                      (p.p99_warning_ms > 0 && p99 > p.p99_warning_ms);
   r.verdict = Decide(shifted || over_ceiling, warns, r.evidence_seconds, p.sustain_seconds);
   std::string levels;
@@ -277,11 +283,12 @@ CheckResult Latency(const Window& w, const AnalysisPolicy& p, const Level& level
                     over_ceiling ? ", surely above the ceiling" : "");
   }
   r.detail = Format(
-      "candidate latency %.2fx baseline (interval %.2f-%.2fx at %.1f %%, threshold %.2fx) %s; "
+      "candidate latency %.2fx baseline (interval %.2f-%.2fx at %.1f %%, threshold %.2fx and "
+      "+%.3g ms) %s; "
       "p50 %.3f ms against %.3f ms, candidate p99 %.3f ms%s; %llu candidate and %llu baseline "
       "successful requests",
-      r.value, r.lower, r.upper, p.confidence * 100, p.latency_ratio, EvidenceText(r).c_str(),
-      cand.QuantileMillis(0.5), base_p50 / 1000, p99, levels.c_str(),
+      r.value, r.lower, r.upper, p.confidence * 100, p.latency_ratio, p.latency_min_ms,
+      EvidenceText(r).c_str(), cand.QuantileMillis(0.5), base_p50 / 1000, p99, levels.c_str(),
       static_cast<unsigned long long>(m), static_cast<unsigned long long>(n));
   return r;
 }
@@ -297,7 +304,8 @@ CheckResult Tail(const Window& w, const AnalysisPolicy& p, const Level& level) {
   // stands out.
   LatencySketch pooled = base;
   pooled.Merge(cand);
-  const double cut = pooled.QuantileMicros(0.99) * p.latency_ratio;
+  const double pooled_p99 = pooled.QuantileMicros(0.99);
+  const double cut = std::max(pooled_p99 * p.latency_ratio, pooled_p99 + p.latency_min_ms * 1000);
   std::vector<SecondCounts> seconds;
   for (const SecondSample& s : w.each) {
     seconds.push_back({CountAbove(s.candidate.latency, cut), s.candidate.latency.Count(),
@@ -322,13 +330,14 @@ CheckResult Tail(const Window& w, const AnalysisPolicy& p, const Level& level) {
   r.verdict = holds ? CheckVerdict::kFail : Decide(fails(all), warns, 0, 1);
   const uint64_t kc = TotalsLeavingOut(seconds, 0).kc, kb = TotalsLeavingOut(seconds, 0).kb;
   r.detail = Format(
-      "%.2f %% of candidate requests slower than %.3f ms (%.2fx the pooled p99) against %.2f %% "
+      "%.2f %% of candidate requests slower than %.3f ms (%.2fx the pooled p99, and +%.3g ms) "
+      "against %.2f %% "
       "of the baseline's: %.2fx (interval %.2f-%.2fx, threshold %.2fx) %s; p99 %.3f ms against "
       "%.3f ms; %llu candidate and %llu baseline successful requests",
       100.0 * static_cast<double>(kc) / static_cast<double>(m), cut / 1000, p.latency_ratio,
-      100.0 * static_cast<double>(kb) / static_cast<double>(n), r.value, r.lower, r.upper,
-      p.tail_ratio, SpreadText(r, fails(all), holds, leave_out).c_str(), cand.QuantileMillis(0.99),
-      base.QuantileMillis(0.99), static_cast<unsigned long long>(m),
+      p.latency_min_ms, 100.0 * static_cast<double>(kb) / static_cast<double>(n), r.value, r.lower,
+      r.upper, p.tail_ratio, SpreadText(r, fails(all), holds, leave_out).c_str(),
+      cand.QuantileMillis(0.99), base.QuantileMillis(0.99), static_cast<unsigned long long>(m),
       static_cast<unsigned long long>(n));
   return r;
 }
@@ -450,6 +459,8 @@ std::string ValidatePolicy(AnalysisPolicy* p) {
            ")";
   if (!finite(p->latency_ratio) || p->latency_ratio <= 1 || p->latency_ratio > 100)
     return "latency_ratio must be above 1 and at most 100, e.g. 1.25";
+  if (!finite(p->latency_min_ms) || p->latency_min_ms < 0 || p->latency_min_ms > 60000)
+    return "latency_min_ms must be 0 to 60000, e.g. 1";
   if (!finite(p->tail_ratio) || p->tail_ratio <= 1 || p->tail_ratio > 1000)
     return "tail_ratio must be above 1 and at most 1000, e.g. 2";
   if (!finite(p->error_margin) || p->error_margin <= 0 || p->error_margin > 1)

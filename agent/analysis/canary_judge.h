@@ -49,11 +49,14 @@ struct AnalysisPolicy {
   double confidence = 0.999;    // of every decision, over all windows together
   int sustain_seconds = 2;      // a failure must hold without its worst (sustain - 1) seconds
   double latency_ratio = 1.25;  // HL ratio at or past this fails (when surely above 1)
-  double p99_warning_ms = 0;    // candidate p99 above this warns (0: off)
-  double p99_ceiling_ms = 0;    // candidate p99 surely above this fails (0: off)
-  double tail_ratio = 2;        // rate of slow requests, candidate over baseline
-  double error_margin = 0.01;   // server-error rate difference that fails
-  double error_ceiling = 0;     // candidate server-error rate surely above this fails (0: off)
+  double latency_min_ms =
+      1;  // and the shift is at least this many ms (0.02 vs 0.03 ms is no regression)
+  double p99_warning_ms = 0;   // candidate p99 above this warns (0: off)
+  double p99_ceiling_ms = 0;   // candidate p99 surely above this fails (0: off)
+  double tail_ratio = 2;       // rate of slow requests, candidate over baseline
+  double error_margin = 0.01;  // server-error rate difference that fails
+  double error_ceiling = 0;    // candidate server-error rate surely above this fails (0: off)
+  friend bool operator==(const AnalysisPolicy&, const AnalysisPolicy&) = default;
 };
 
 // Clamps a policy from outside into one the judge can use, or says why not.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <map>
 
 #include <grpcpp/create_channel.h>
 
@@ -87,6 +88,34 @@ void PrintState(const v1::AgentState& s) {
     std::printf("  AUDIT ROWS PENDING: %u (%s); they are written as soon as the trail can be\n",
                 s.audit_rows_pending(), TerminalSafe(s.audit_pending_detail()).c_str());
   }
+  if (s.has_analysis() && s.analysis().checks_size() > 0) {
+    std::printf("  analysis (%s) of '%s':\n", s.policy().armed() ? "armed" : "not armed",
+                TerminalSafe(s.analysis().candidate_version()).c_str());
+    for (const v1::CheckResult& check : s.analysis().checks()) {
+      std::string verdict = v1::CheckVerdict_Name(check.verdict());
+      if (verdict.rfind("CHECK_", 0) == 0) verdict = verdict.substr(6);
+      std::printf("    %-7s %-12s %s\n", TerminalSafe(check.check()).c_str(), verdict.c_str(),
+                  TerminalSafe(check.detail()).c_str());
+    }
+  }
+  for (const v1::FaultDrill& d : s.drills()) {
+    std::printf("  DRILL on %s '%s': +%u ms on %.2f %% of requests, %.2f %% failed, until %s\n",
+                d.slot() == v1::CANDIDATE ? "candidate" : "baseline",
+                TerminalSafe(d.version()).c_str(), d.added_latency_ms(), d.latency_share() * 100,
+                d.error_rate() * 100, When(d.ends_unix_ms()).c_str());
+  }
+}
+
+void PrintPolicy(const v1::AnalysisPolicy& p) {
+  std::printf(
+      "armed %s\nwindow_seconds %u\nmin_requests %llu\nconfidence %g\nsustain_seconds %u\n"
+      "latency_ratio %g\nlatency_min_ms %g\np99_warning_ms %g\np99_ceiling_ms %g\ntail_ratio "
+      "%g\nerror_margin %g\n"
+      "error_ceiling %g\n",
+      p.armed() ? "true" : "false", p.window_seconds(),
+      static_cast<unsigned long long>(p.min_requests()), p.confidence(), p.sustain_seconds(),
+      p.latency_ratio(), p.latency_min_ms(), p.p99_warning_ms(), p.p99_ceiling_ms(), p.tail_ratio(),
+      p.error_margin(), p.error_ceiling());
 }
 
 bool ParsePercent(const std::string& text, uint32_t* bp) {
@@ -291,6 +320,31 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{INT64_MAX}));
   audit->add_flag("--follow", follow, "keep printing new rows as they are written");
   CLI::App* verify = app.add_subcommand("verify", "recompute the hash chain on the agent");
+  CLI::App* policy =
+      app.add_subcommand("policy", "the analysis policy; with `set` and fields, change it (admin)");
+  CLI::App* policy_set = policy->add_subcommand("set", "change the given fields (admin)");
+  std::map<std::string, std::string> fields;
+  for (const char* field : {"armed", "window-seconds", "min-requests", "confidence",
+                            "sustain-seconds", "latency-ratio", "latency-min-ms", "p99-warning-ms",
+                            "p99-ceiling-ms", "tail-ratio", "error-margin", "error-ceiling"}) {
+    policy_set->add_option(std::string("--") + field, fields[field],
+                           "see packaging/agent.example.yaml");
+  }
+  add_reason(policy_set);
+  std::string drill_slot = "candidate";
+  uint32_t drill_latency = 0, drill_seconds = 60;
+  double drill_share = 0, drill_errors = 0;
+  bool drill_stop = false;
+  CLI::App* drill =
+      app.add_subcommand("drill", "a self-expiring fault drill on one slot's data plane (admin)");
+  drill->add_option("--slot", drill_slot, "candidate (default) or baseline")
+      ->check(CLI::IsMember({"candidate", "baseline"}));
+  drill->add_option("--latency-ms", drill_latency, "added latency, ms (at most 10000)");
+  drill->add_option("--share", drill_share, "share of requests slowed, 0..1 (default all)");
+  drill->add_option("--error-rate", drill_errors, "share of requests failed, 0..1");
+  drill->add_option("--seconds", drill_seconds, "how long (default 60, at most 3600)");
+  drill->add_flag("--stop", drill_stop, "stop the slot's drill now");
+  add_reason(drill);
   std::string format = "md", output;
   uint64_t at = 0;
   CLI::App* report = app.add_subcommand(
@@ -432,6 +486,73 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
     grpc::ClientContext c;
     context(&c, 90);
     if (auto s = stub->LoadCandidate(&c, r, &answer); !s.ok()) return Fail(s, true);
+    PrintState(answer);
+    return 0;
+  }
+  if (policy->parsed()) {
+    grpc::ClientContext c;
+    context(&c);
+    v1::AnalysisPolicy now;
+    if (auto s = stub->GetPolicy(&c, {}, &now); !s.ok()) return Fail(s);
+    if (!policy_set->parsed()) {
+      PrintPolicy(now);
+      return 0;
+    }
+    v1::SetPolicyRequest r;
+    *r.mutable_policy() = now;
+    v1::AnalysisPolicy* p = r.mutable_policy();
+    for (const auto& [field, text] : fields) {
+      if (text.empty()) continue;
+      char* end = nullptr;
+      const double value = std::strtod(text.c_str(), &end);
+      const bool number = end != text.c_str() && *end == '\0' && std::isfinite(value);
+      if (field == "armed") {
+        if (text != "true" && text != "false") {
+          std::fprintf(stderr, "greylane-ctl: --armed takes true or false\n");
+          return 2;
+        }
+        p->set_armed(text == "true");
+        continue;
+      }
+      if (!number || value < 0) {
+        std::fprintf(stderr, "greylane-ctl: --%s takes a number of 0 or more, not %s\n",
+                     field.c_str(), TerminalSafe(text).c_str());
+        return 2;
+      }
+      const auto whole = static_cast<uint64_t>(std::min(value, 1e15));
+      if (field == "window-seconds")
+        p->set_window_seconds(static_cast<uint32_t>(std::min<uint64_t>(whole, UINT32_MAX)));
+      if (field == "min-requests") p->set_min_requests(whole);
+      if (field == "confidence") p->set_confidence(value);
+      if (field == "sustain-seconds")
+        p->set_sustain_seconds(static_cast<uint32_t>(std::min<uint64_t>(whole, UINT32_MAX)));
+      if (field == "latency-ratio") p->set_latency_ratio(value);
+      if (field == "latency-min-ms") p->set_latency_min_ms(value);
+      if (field == "p99-warning-ms") p->set_p99_warning_ms(value);
+      if (field == "p99-ceiling-ms") p->set_p99_ceiling_ms(value);
+      if (field == "tail-ratio") p->set_tail_ratio(value);
+      if (field == "error-margin") p->set_error_margin(value);
+      if (field == "error-ceiling") p->set_error_ceiling(value);
+    }
+    r.set_reason(reason);
+    grpc::ClientContext set;
+    context(&set);
+    v1::AnalysisPolicy after_set;
+    if (auto s = stub->SetPolicy(&set, r, &after_set); !s.ok()) return Fail(s, true);
+    PrintPolicy(after_set);
+    return 0;
+  }
+  if (drill->parsed()) {
+    v1::InjectFaultRequest r;
+    r.set_slot(drill_slot == "baseline" ? v1::BASELINE : v1::CANDIDATE);
+    r.set_added_latency_ms(drill_latency);
+    r.set_latency_share(drill_share);
+    r.set_error_rate(drill_errors);
+    r.set_duration_seconds(drill_stop ? 0 : drill_seconds);
+    r.set_reason(reason);
+    grpc::ClientContext c;
+    context(&c);
+    if (auto s = stub->InjectFault(&c, r, &answer); !s.ok()) return Fail(s, true);
     PrintState(answer);
     return 0;
   }

@@ -69,7 +69,8 @@ class LoadRun {
       absl::ReleasableMutexLock lock(&m_mutex);
       const auto wake = std::min(next_report, end);
       const bool done = m_mutex.AwaitWithTimeout(absl::Condition(&m_cap_reached),
-                                                 absl::FromChrono(wake - Clock::now()));
+                                                 absl::FromChrono(wake - Clock::now())) ||
+                        (m_options.stop && m_options.stop->load());
       const auto now = Clock::now();
       if (now >= next_report || now >= end || done) {
         LoadStats this_second = std::move(m_second);

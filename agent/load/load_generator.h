@@ -4,6 +4,7 @@
 // counts from the scheduled time, so a slow server cannot hide its latency
 // behind back-pressure. With `concurrency` > 0 it is closed loop instead
 // (a fixed number in flight), which is how throughput ceilings are measured.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -30,6 +31,8 @@ struct LoadOptions {
   bool typed_contents = false;  // fp32_contents instead of raw_input_contents
   std::chrono::milliseconds deadline{5000};
   size_t max_backlog = 20000;  // open loop: requests in flight before it sheds
+  // Set by another thread to end the run early (seen within a second).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct VersionTally {

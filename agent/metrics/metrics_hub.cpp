@@ -8,7 +8,8 @@ MetricsHub::MetricsHub(std::string agent_id, size_t ring_frames)
     : m_agent_id(std::move(agent_id)), m_ring_frames(std::max<size_t>(ring_frames, 1)) {}
 
 FramePtr MetricsHub::Seal(int64_t window_end_unix_ms, uint64_t split_revision,
-                          uint32_t candidate_basis_points, std::span<const WindowSource> sources) {
+                          uint32_t candidate_basis_points, std::span<const WindowSource> sources,
+                          const std::function<void(v1::MetricsFrame*)>& annotate) {
   auto frame = std::make_shared<v1::MetricsFrame>();
   frame->set_agent_id(m_agent_id);
   frame->set_window_end_unix_ms(window_end_unix_ms);
@@ -46,6 +47,7 @@ FramePtr MetricsHub::Seal(int64_t window_end_unix_ms, uint64_t split_revision,
     window.ToProto(v->mutable_latency());
   }
   m_previous = std::move(now);
+  if (annotate) annotate(frame.get());
 
   absl::MutexLock lock(&m_mutex);
   frame->set_sequence(++m_sequence);

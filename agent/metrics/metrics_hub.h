@@ -3,6 +3,7 @@
 // (17 minutes at the default size) and fans them out to subscribers.
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -44,8 +45,11 @@ class MetricsHub {
 
   // Seals the window that ends now: counters since the previous call.
   // Serialised internally; the agent's ticker calls it once a second.
+  // `annotate` (may be empty) adds to the frame before anyone sees it (the
+  // analysis's verdict of this very second).
   FramePtr Seal(int64_t window_end_unix_ms, uint64_t split_revision,
-                uint32_t candidate_basis_points, std::span<const WindowSource> sources);
+                uint32_t candidate_basis_points, std::span<const WindowSource> sources,
+                const std::function<void(v1::MetricsFrame*)>& annotate = {});
 
   // Hands the sink up to `backfill` newest frames, then registers it for
   // live ones, atomically: no frame is missed or repeated.

@@ -61,6 +61,46 @@ bool CheckKeys(const YAML::Node& node, const std::set<std::string>& known, const
   return true;
 }
 
+bool ParseAnalysis(const YAML::Node& node, AnalysisPolicy* p, std::string* error) {
+  if (!node) return true;
+  if (!node.IsMap()) {
+    *error = "'analysis' must be a map (see packaging/agent.example.yaml)";
+    return false;
+  }
+  if (!CheckKeys(node,
+                 {"armed", "window_seconds", "min_requests", "confidence", "sustain_seconds",
+                  "latency_ratio", "latency_min_ms", "p99_warning_ms", "p99_ceiling_ms",
+                  "tail_ratio", "error_margin", "error_ceiling"},
+                 "analysis", error)) {
+    return false;
+  }
+  int64_t window = p->window_seconds, sustain = p->sustain_seconds;
+  int64_t min_requests = static_cast<int64_t>(p->min_requests);
+  if (!ReadScalar(node, "armed", &p->armed, error) ||
+      !ReadScalar(node, "window_seconds", &window, error) ||
+      !ReadScalar(node, "min_requests", &min_requests, error) ||
+      !ReadScalar(node, "confidence", &p->confidence, error) ||
+      !ReadScalar(node, "sustain_seconds", &sustain, error) ||
+      !ReadScalar(node, "latency_ratio", &p->latency_ratio, error) ||
+      !ReadScalar(node, "latency_min_ms", &p->latency_min_ms, error) ||
+      !ReadScalar(node, "p99_warning_ms", &p->p99_warning_ms, error) ||
+      !ReadScalar(node, "p99_ceiling_ms", &p->p99_ceiling_ms, error) ||
+      !ReadScalar(node, "tail_ratio", &p->tail_ratio, error) ||
+      !ReadScalar(node, "error_margin", &p->error_margin, error) ||
+      !ReadScalar(node, "error_ceiling", &p->error_ceiling, error)) {
+    return false;
+  }
+  auto clamp_int = [](int64_t v) { return static_cast<int>(std::clamp<int64_t>(v, -1, 1 << 30)); };
+  p->window_seconds = clamp_int(window);
+  p->sustain_seconds = clamp_int(sustain);
+  p->min_requests = min_requests < 0 ? 0 : static_cast<uint64_t>(min_requests);
+  if (std::string problem = ValidatePolicy(p); !problem.empty()) {
+    *error = "analysis: " + problem;
+    return false;
+  }
+  return true;
+}
+
 bool ParseSlot(const YAML::Node& node, const std::string& name, const std::string& base_dir,
                VersionSpec* slot, std::string* error) {
   if (!node || !node.IsMap()) {
@@ -156,7 +196,7 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
                  {"agent_id", "model", "control_listen", "data_listen", "state_dir",
                   "sticky_header", "initial_candidate_basis_points", "probe_interval_ms",
                   "probe_timeout_ms", "drain_timeout_ms", "tokens_file", "models_root",
-                  "history_retention_days", "history_max_mb", "baseline", "candidate"},
+                  "history_retention_days", "history_max_mb", "baseline", "candidate", "analysis"},
                  "the config", error)) {
     return std::nullopt;
   }
@@ -190,7 +230,8 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
   }
   for (char& c : config.sticky_header) c = static_cast<char>(std::tolower(c));
   if (!ParseSlot(root["baseline"], "baseline", base_dir, &config.baseline, error) ||
-      !ParseSlot(root["candidate"], "candidate", base_dir, &config.candidate, error)) {
+      !ParseSlot(root["candidate"], "candidate", base_dir, &config.candidate, error) ||
+      !ParseAnalysis(root["analysis"], &config.analysis, error)) {
     return std::nullopt;
   }
   if (config.baseline.version == config.candidate.version) {
@@ -208,6 +249,7 @@ AgentConfig DemoConfig(const std::string& models_dir) {
   config.demo_tokens = true;
   config.baseline = {"v1", "builtin", (fs::path(models_dir) / "digits-v1.glm").string(), {}};
   config.candidate = {"v2", "builtin", (fs::path(models_dir) / "digits-v2.glm").string(), {}};
+  config.analysis.armed = true;  // `greylane-ctl drill` shows an automatic rollback
   return config;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/analysis/canary_judge.h"
 #include "agent/backends/version_spec.h"
 #include "common/address.h"
 #include "common/models_dir.h"
@@ -53,6 +54,9 @@ struct AgentConfig {
   bool recover_state = false;
   VersionSpec baseline;
   VersionSpec candidate;
+  // The first start's analysis policy (`analysis:`); later, the one the
+  // state dir holds (SetPolicy changes it there).
+  AnalysisPolicy analysis;
 };
 
 // Bounds on every duration the agent waits for (a huge value would

@@ -172,6 +172,7 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
                  agent->m_history_problem.c_str());
   }
   agent->m_steps = std::make_unique<StepLedger>(UnixMillis(std::chrono::system_clock::now()));
+  agent->m_analysis = std::make_unique<CanaryAnalysis>(release.policy);
   AgentIdentity identity{c.agent_id,    NodeName(),
                          c.model_name,  c.sticky_header,
                          kAgentVersion, UnixMillis(std::chrono::system_clock::now())};
@@ -333,13 +334,45 @@ void CanaryAgent::TickerLoop() {
                     &m_pair->RecorderAt(i)};
     }
     const FramePtr frame =
-        m_hub->Seal(UnixMillis(next), split.revision, split.candidate_basis_points, sources);
+        m_hub->Seal(UnixMillis(next), split.revision, split.candidate_basis_points, sources,
+                    [&](v1::MetricsFrame* f) { Analyse(f, split); });
     m_steps->Add(*frame);
     if (m_history) m_history->Add(*frame);
     next += seconds(1);
     // After a stall (suspend, debugger) skip ahead rather than burst.
     if (next < system_clock::now()) next = ceil<seconds>(system_clock::now());
   }
+}
+
+void CanaryAgent::Analyse(v1::MetricsFrame* frame, const SplitValue& split) {
+  const AnalysisPolicy policy = m_release->Policy();
+  if (!(policy == m_analysis->Policy())) m_analysis->SetPolicy(policy);
+  // Without canary traffic there is nothing to judge, and the next canary
+  // (after a rollback, say) starts with an empty window, not the old evidence.
+  if (split.candidate_basis_points == 0) m_analysis->Reset();
+  AnalysisVerdict verdict = m_analysis->Add(*frame);
+  bool rolled_back = false;
+  if (verdict.rollback && split.candidate_basis_points > 0) {
+    std::string failed;
+    for (const CheckResult& c : verdict.checks) {
+      if (c.verdict == CheckVerdict::kFail) failed += (failed.empty() ? "" : ", ") + c.check;
+    }
+    const std::string reason = "automatic rollback: candidate '" + verdict.candidate_version +
+                               "' failed " + failed + " against the baseline";
+    rolled_back = m_release->AutoRollback(verdict.candidate_version, reason, verdict.evidence);
+    if (rolled_back) {
+      std::fprintf(stderr, "greylane-agent: %s\n", reason.c_str());
+      m_analysis->Reset();
+    }
+  }
+  verdict.rollback = rolled_back;
+  for (const CheckResult& w : verdict.new_warnings) {
+    m_release->RecordWarning("analysis: candidate '" + verdict.candidate_version + "' warns on " +
+                                 w.check + " (the same warning is merged for 5 minutes)",
+                             w.detail);
+  }
+  VerdictToProto(verdict, policy.armed, frame->mutable_analysis());
+  m_release->PublishVerdict(frame->analysis());
 }
 
 void CanaryAgent::ProberLoop() {
@@ -372,6 +405,7 @@ void CanaryAgent::Shutdown() {
   if (m_housekeeper.joinable()) m_housekeeper.join();
   // Queued slow calls finish (their calls are cancelled) before the server waits on them.
   if (m_control) m_control->JoinWorkers();
+  if (m_inference) m_inference->FlushDelays();
   if (m_data_server) m_data_server->Wait();
   if (m_control_server) m_control_server->Wait();
   if (m_release) m_release->Housekeep(/*final=*/true);

@@ -8,6 +8,7 @@
 #include <grpcpp/server.h>
 
 #include "absl/synchronization/mutex.h"
+#include "agent/analysis/canary_analysis.h"
 #include "agent/audit/audit_log.h"
 #include "agent/metrics/history_store.h"
 #include "agent/metrics/metrics_hub.h"
@@ -64,6 +65,9 @@ class CanaryAgent {
  private:
   explicit CanaryAgent(AgentConfig config);
   void TickerLoop();
+  // Judges the second just sealed, writes the verdict into its frame, and
+  // acts on it: an armed failure rolls back, a new warning is recorded.
+  void Analyse(v1::MetricsFrame* frame, const SplitValue& split);
   void ProberLoop();
   void HousekeeperLoop();
   // Waits until `until` or until the agent stops; false once stopping.
@@ -78,6 +82,7 @@ class CanaryAgent {
   std::unique_ptr<MetricsHub> m_hub;
   std::unique_ptr<HistoryStore> m_history;
   std::unique_ptr<StepLedger> m_steps;
+  std::unique_ptr<CanaryAnalysis> m_analysis;  // the ticker's alone
   std::string m_history_problem;
   std::unique_ptr<ControlService> m_control;
   std::unique_ptr<InferenceService> m_inference;

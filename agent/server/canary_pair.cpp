@@ -23,6 +23,7 @@ void CanaryPair::InstallAt(SlotIndex slot, SlotVersion version) {
   m_versions.push_back(std::make_unique<SlotVersion>(std::move(version)));
   m_current[slot].store(m_versions.back().get(), std::memory_order_release);
   m_health[slot] = {};
+  m_drills[slot].Stop();  // a drill is for the version it was started on
 }
 
 SlotHealth CanaryPair::HealthAt(SlotIndex slot) const {

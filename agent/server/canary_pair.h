@@ -15,12 +15,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-
 #include "agent/backends/backend.h"
 #include "agent/backends/version_spec.h"
 #include "agent/metrics/version_recorder.h"
 #include "agent/routing/router.h"
 #include "agent/routing/traffic_split.h"
+#include "agent/server/fault_drill.h"
 #include "greylane/v1/agent.pb.h"
 
 namespace greylane {
@@ -78,10 +78,14 @@ class CanaryPair {
   void SetHealthAt(SlotIndex slot, const SlotVersion* probed, SlotHealth health);
   // Ready when every role that can receive traffic passed its last probe.
   bool Ready() const;
+  // The slot's fault drill (InjectFault); installing a version stops it.
+  FaultDrill& DrillAt(SlotIndex slot) { return m_drills[slot]; }
+  const FaultDrill& DrillAt(SlotIndex slot) const { return m_drills[slot]; }
 
  private:
   std::array<std::atomic<const SlotVersion*>, kSlots> m_current{};
   std::array<VersionRecorder, kSlots> m_recorders;
+  std::array<FaultDrill, kSlots> m_drills;
   TrafficSplit m_split;
   mutable absl::Mutex m_mutex;
   // Every version ever installed (requests in flight may still use one).

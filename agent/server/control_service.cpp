@@ -3,6 +3,7 @@
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/auth_context.h>
 
+#include "agent/analysis/canary_analysis.h"
 #include "agent/backends/version_spec.h"
 #include "agent/metrics/frame_queue.h"
 #include "agent/server/raw_unary.h"
@@ -381,6 +382,53 @@ grpc::ServerUnaryReactor* ControlService::LoadCandidate(grpc::CallbackServerCont
                                           r.expected_revision(), r.reason(), out);
       },
       /*slow=*/true);
+}
+
+grpc::ServerUnaryReactor* ControlService::GetPolicy(grpc::CallbackServerContext* ctx,
+                                                    const Raw* request, Raw* response) {
+  return Serve<v1::GetPolicyRequest, v1::AnalysisPolicy>(
+      ctx, request, response,
+      [this](const Caller&, const v1::GetPolicyRequest&, v1::AnalysisPolicy* out) {
+        PolicyToProto(m_controller.Policy(), out);
+        return grpc::Status::OK;
+      });
+}
+
+grpc::ServerUnaryReactor* ControlService::SetPolicy(grpc::CallbackServerContext* ctx,
+                                                    const Raw* request, Raw* response) {
+  return Serve<v1::SetPolicyRequest, v1::AnalysisPolicy>(
+      ctx, request, response,
+      [this](const Caller& caller, const v1::SetPolicyRequest& r, v1::AnalysisPolicy* out) {
+        grpc::Status s = Admit(caller, Role::kAdmin, AuditAction::kSetPolicy, r.reason());
+        if (!s.ok()) return s;
+        if (!r.has_policy()) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "SetPolicy needs a policy (GetPolicy gives the one in force)");
+        }
+        v1::AgentState state;
+        s = m_controller.SetPolicy(caller, PolicyFromProto(r.policy()), r.reason(), &state);
+        if (s.ok()) *out = state.policy();
+        return s;
+      });
+}
+
+grpc::ServerUnaryReactor* ControlService::InjectFault(grpc::CallbackServerContext* ctx,
+                                                      const Raw* request, Raw* response) {
+  return Serve<v1::InjectFaultRequest, v1::AgentState>(
+      ctx, request, response,
+      [this](const Caller& caller, const v1::InjectFaultRequest& r, v1::AgentState* out) {
+        grpc::Status s = Admit(caller, Role::kAdmin, AuditAction::kInjectFault, r.reason());
+        if (!s.ok()) return s;
+        if (r.slot() != v1::BASELINE && r.slot() != v1::CANDIDATE) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "InjectFault needs a slot: BASELINE or CANDIDATE");
+        }
+        const ReleaseRole role =
+            r.slot() == v1::CANDIDATE ? ReleaseRole::kCandidate : ReleaseRole::kBaseline;
+        return m_controller.InjectFault(caller, role,
+                                        {r.added_latency_ms(), r.latency_share(), r.error_rate()},
+                                        r.duration_seconds(), r.reason(), out);
+      });
 }
 
 grpc::ServerWriteReactor<v1::MetricsFrame>* ControlService::WatchMetrics(

@@ -27,7 +27,10 @@ using AgentServiceBase = v1::Agent::WithRawCallbackMethod_WhoAmI<
                         v1::Agent::WithCallbackMethod_WatchAudit<
                             v1::Agent::WithRawCallbackMethod_VerifyAudit<
                                 v1::Agent::WithRawCallbackMethod_QueryHistory<
-                                    v1::Agent::Service>>>>>>>>>>>>;
+                                    v1::Agent::WithRawCallbackMethod_GetPolicy<
+                                        v1::Agent::WithRawCallbackMethod_SetPolicy<
+                                            v1::Agent::WithRawCallbackMethod_InjectFault<
+                                                v1::Agent::Service>>>>>>>>>>>>>>>;
 
 class ControlService final : public AgentServiceBase {
  public:
@@ -61,6 +64,12 @@ class ControlService final : public AgentServiceBase {
                                         Raw* response) override;
   grpc::ServerUnaryReactor* QueryHistory(grpc::CallbackServerContext* ctx, const Raw* request,
                                          Raw* response) override;
+  grpc::ServerUnaryReactor* GetPolicy(grpc::CallbackServerContext* ctx, const Raw* request,
+                                      Raw* response) override;
+  grpc::ServerUnaryReactor* SetPolicy(grpc::CallbackServerContext* ctx, const Raw* request,
+                                      Raw* response) override;
+  grpc::ServerUnaryReactor* InjectFault(grpc::CallbackServerContext* ctx, const Raw* request,
+                                        Raw* response) override;
 
   // Lets queued slow calls finish, then stops the workers.
   void JoinWorkers();

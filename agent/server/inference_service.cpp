@@ -86,6 +86,20 @@ class InferCall final : public InferCompletion {
       OnInferDone({grpc::Status(problem_code, problem), true});
       return;
     }
+    const FaultDecision fault = pair.DrillAt(m_slot).Decide();
+    if (fault.fail) {
+      OnInferDone({grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "injected fault: a drill fails this share of " +
+                                    m_version->version + "'s requests (InjectFault)"),
+                   false});
+      return;
+    }
+    if (fault.delay_ms > 0) {
+      m_service.m_delays.Schedule(
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(fault.delay_ms),
+          [this] { m_version->backend->Infer(m_request, &m_response, this, m_via); });
+      return;
+    }
     m_version->backend->Infer(m_request, &m_response, this, m_via);
   }
 

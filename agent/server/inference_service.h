@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/server/canary_pair.h"
+#include "agent/server/fault_drill.h"
 #include "inference/grpc_service.grpc.pb.h"
 
 namespace greylane {
@@ -51,6 +52,8 @@ class InferenceService final : public InferenceServiceBase {
                                        Raw* response) override;
 
   CanaryPair& Pair() { return m_pair; }
+  // Answers every request a drill is delaying, now (before shutdown waits).
+  void FlushDelays() { m_delays.Flush(); }
   const InferenceIdentity& Identity() const { return m_identity; }
 
  private:
@@ -63,6 +66,7 @@ class InferenceService final : public InferenceServiceBase {
   CanaryPair& m_pair;
   const InferenceIdentity m_identity;
   const std::string m_via_name;  // ForwardingName(agent_id)
+  DelayQueue m_delays;           // requests a fault drill slows
 };
 
 }  // namespace greylane

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "agent/analysis/canary_analysis.h"
 #include "agent/backends/version_spec.h"
 #include "common/text.h"
 #include "common/unix_time.h"
@@ -40,7 +41,7 @@ AuditRecord ReleaseController::Row(const Caller& caller, AuditAction action,
                                    const std::string& reason) const {
   AuditRecord row;
   row.actor = caller.identity;
-  row.role = RoleName(caller.role);
+  row.role = caller.system ? "system" : RoleName(caller.role);
   row.peer = caller.peer;
   row.action = std::string(AuditActionName(action));
   row.reason = reason;
@@ -164,6 +165,7 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
                 std::string(s.message())};
   }
   if (row.step) m_steps->Commit();
+  if (p.apply) p.apply();
   if (p.changes) {
     if (p.install) {
       const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kCandidate, p.next.split);
@@ -179,7 +181,7 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
   *out = StateLocked();
   m_pending_seen = out->audit_rows_pending();
   lock.Release();
-  Notify(p.changes || out->audit_rows_pending() ? out : nullptr, row.sequence);
+  Notify(p.changes || p.apply || out->audit_rows_pending() ? out : nullptr, row.sequence);
   return grpc::Status::OK;
 }
 
@@ -431,9 +433,14 @@ void ReleaseController::Housekeep(bool final) {
     const size_t pending = m_audit.PendingRows();
     if (pending != m_pending_seen) {
       m_pending_seen = pending;
-      state = StateLocked();
       state_changed = true;
     }
+    for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
+      const bool active = m_pair.DrillAt(slot).Active();
+      state_changed = state_changed || (m_drill_shown[slot] && !active);  // it expired
+      m_drill_shown[slot] = active;
+    }
+    if (state_changed) state = StateLocked();
   }
   if (state_changed || newest) Notify(state_changed ? &state : nullptr, newest);
 }
@@ -441,6 +448,135 @@ void ReleaseController::Housekeep(bool final) {
 v1::AgentState ReleaseController::State() const {
   absl::MutexLock lock(&m_mutex);
   return StateLocked();
+}
+
+grpc::Status ReleaseController::SetPolicy(const Caller& caller, const AnalysisPolicy& policy,
+                                          const std::string& reason, v1::AgentState* out) {
+  AnalysisPolicy checked = policy;
+  const std::string problem = ValidatePolicy(&checked);
+  return Mutate(
+      caller, AuditAction::kSetPolicy, reason,
+      [&](const ReleaseState& now, Plan* p) {
+        if (!problem.empty()) {
+          p->refusal = {grpc::StatusCode::INVALID_ARGUMENT, "analysis policy: " + problem};
+          return;
+        }
+        p->evidence = DescribePolicyChange(now.policy, checked);
+        p->changes = p->evidence != "no change";
+        p->next.policy = checked;
+      },
+      out);
+}
+
+grpc::Status ReleaseController::InjectFault(const Caller& caller, ReleaseRole role,
+                                            const FaultSpec& spec, uint32_t duration_seconds,
+                                            const std::string& reason, v1::AgentState* out) {
+  const std::string problem = FaultSpecProblem(spec, duration_seconds);
+  return Mutate(
+      caller, AuditAction::kInjectFault, reason,
+      [&](const ReleaseState& now, Plan* p) {
+        if (!problem.empty()) {
+          p->refusal = {grpc::StatusCode::INVALID_ARGUMENT, "fault drill: " + problem};
+          return;
+        }
+        p->changes = false;
+        const SlotIndex slot = CanaryPair::SlotOf(role, now.split);
+        const std::string who =
+            std::string(ReleaseRoleName(role)) + " '" + now.slot_specs[slot].version + "'";
+        if (duration_seconds == 0) {
+          p->evidence = "drill on " + who + " stopped";
+          p->apply = [this, slot] { m_pair.DrillAt(slot).Stop(); };
+          return;
+        }
+        const int64_t ends_unix_ms = NowUnixMillis() + int64_t{duration_seconds} * 1000;
+        char words[320];
+        std::snprintf(words, sizeof(words),
+                      "drill on %s: +%u ms on %.2f %% of requests, %.2f %% failed, for %u s "
+                      "(until %lld ms since the epoch)",
+                      who.c_str(), spec.added_latency_ms,
+                      (spec.latency_share == 0 ? 1 : spec.latency_share) * 100,
+                      spec.error_rate * 100, duration_seconds,
+                      static_cast<long long>(ends_unix_ms));
+        p->evidence = words;
+        p->apply = [this, slot, spec, duration_seconds, ends_unix_ms] {
+          m_pair.DrillAt(slot).Start(
+              spec, std::chrono::steady_clock::now() + std::chrono::seconds(duration_seconds),
+              ends_unix_ms);
+        };
+      },
+      out);
+}
+
+AnalysisPolicy ReleaseController::Policy() const {
+  absl::MutexLock lock(&m_mutex);
+  return m_state.policy;
+}
+
+bool ReleaseController::AutoRollback(const std::string& candidate_version,
+                                     const std::string& reason, const std::string& evidence) {
+  Caller analysis;
+  analysis.identity = "analysis";
+  analysis.system = true;
+  analysis.role = Role::kOperator;
+  analysis.peer = "agent";
+  bool rolled_back = false;
+  v1::AgentState state;
+  const grpc::Status status = Mutate(
+      analysis, AuditAction::kRollback, ClampText(reason, kMaxReasonBytes),
+      [&](const ReleaseState& now, Plan* p) {
+        const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kCandidate, now.split);
+        if (now.split.candidate_basis_points == 0 ||
+            now.slot_specs[slot].version != candidate_version) {
+          p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
+                        "the analysis's rollback of '" + candidate_version +
+                            "' was overtaken: the candidate has no traffic or was replaced"};
+          return;
+        }
+        p->next.split = {0, now.split.revision + 1, now.split.roles_swapped};
+        p->next.phase = v1::ROLLED_BACK;
+        p->evidence = ClampText(evidence, kMaxEvidenceBytes);
+        rolled_back = true;
+      },
+      &state);
+  return status.ok() && rolled_back;
+}
+
+void ReleaseController::RecordWarning(const std::string& reason, const std::string& evidence) {
+  uint64_t sequence = 0;
+  {
+    absl::MutexLock lock(&m_mutex);
+    AuditRecord row;
+    row.actor = "analysis";
+    row.role = "system";
+    row.peer = "agent";
+    row.action = std::string(AuditActionName(AuditAction::kAnalysisWarning));
+    row.outcome = std::string(AuditOutcomeName(AuditOutcome::kOk));
+    row.reason = ClampText(reason, kMaxReasonBytes);
+    row.evidence = ClampText(evidence, kMaxEvidenceBytes);
+    row.before = row.after = SnapshotOf(m_state);
+    if (absl::Status s = m_audit.Append(&row, nullptr); !s.ok()) {
+      Complain("an analysis warning", s);
+      return;
+    }
+    sequence = row.sequence;
+  }
+  Notify(nullptr, sequence);
+}
+
+void ReleaseController::PublishVerdict(const v1::AnalysisVerdict& verdict) {
+  bool changed = false;
+  {
+    absl::MutexLock lock(&m_verdict_mutex);
+    changed = m_verdict.armed() != verdict.armed() ||
+              m_verdict.checks_size() != verdict.checks_size() ||
+              m_verdict.candidate_version() != verdict.candidate_version();
+    for (int i = 0; !changed && i < verdict.checks_size(); ++i)
+      changed = m_verdict.checks(i).verdict() != verdict.checks(i).verdict();
+    m_verdict = verdict;
+  }
+  if (!changed) return;
+  const v1::AgentState state = State();
+  Notify(&state, 0);
 }
 
 ReleaseState ReleaseController::Persistent() const {
@@ -477,6 +613,21 @@ v1::AgentState ReleaseController::StateLocked() const {
   std::string detail;
   state.set_audit_rows_pending(static_cast<uint32_t>(m_audit.PendingRows(&detail)));
   if (state.audit_rows_pending()) state.set_audit_pending_detail(ClampText(detail, 512));
+  PolicyToProto(m_state.policy, state.mutable_policy());
+  for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
+    const FaultDrill& drill = m_pair.DrillAt(slot);
+    if (!drill.Active()) continue;
+    const FaultSpec spec = drill.Spec();
+    v1::FaultDrill* d = state.add_drills();
+    d->set_slot(ToProto(CanaryPair::RoleOf(slot, split)));
+    d->set_version(m_pair.VersionAt(slot).version);
+    d->set_added_latency_ms(spec.added_latency_ms);
+    d->set_latency_share(spec.latency_share);
+    d->set_error_rate(spec.error_rate);
+    d->set_ends_unix_ms(drill.EndsUnixMs());
+  }
+  absl::MutexLock verdict_lock(&m_verdict_mutex);
+  *state.mutable_analysis() = m_verdict;
   return state;
 }
 

@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,7 @@ struct AgentIdentity {
 struct Caller {
   std::string identity;
   Role role = Role::kViewer;
+  bool system = false;  // the agent itself (its analysis): rows say role "system"
   std::string peer;
   std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();
 };
@@ -88,6 +90,29 @@ class ReleaseController {
   grpc::Status LoadCandidate(const Caller& caller, const VersionSpec& spec,
                              uint64_t expected_revision, const std::string& reason,
                              v1::AgentState* out);
+  // Replaces the analysis policy (audited, stored with the release state).
+  // An invalid one is INVALID_ARGUMENT naming the field; the same policy
+  // again is recorded and changes nothing.
+  grpc::Status SetPolicy(const Caller& caller, const AnalysisPolicy& policy,
+                         const std::string& reason, v1::AgentState* out);
+  AnalysisPolicy Policy() const;
+  // Starts a fault drill on the version that has `role` now (or stops that
+  // slot's drill with duration 0); audited.
+  grpc::Status InjectFault(const Caller& caller, ReleaseRole role, const FaultSpec& spec,
+                           uint32_t duration_seconds, const std::string& reason,
+                           v1::AgentState* out);
+  // The analysis's own rollback: actor "analysis", the failed checks'
+  // figures as evidence. Does nothing when the candidate has no traffic or
+  // `candidate_version` is no longer the candidate (a change raced it).
+  // True when it rolled back.
+  bool AutoRollback(const std::string& candidate_version, const std::string& reason,
+                    const std::string& evidence);
+  // An "analysis_warning" row (actor "analysis"); the caller merges repeats.
+  void RecordWarning(const std::string& reason, const std::string& evidence);
+  // The latest second's verdict, for AgentState. Watchers are told when a
+  // check's verdict or the armed flag changes, not for every new figure.
+  void PublishVerdict(const v1::AnalysisVerdict& verdict);
+
   // Records an attempt refused for its role and returns PERMISSION_DENIED.
   grpc::Status Deny(const Caller& caller, AuditAction action, const std::string& reason,
                     Role needed);
@@ -124,6 +149,9 @@ class ReleaseController {
     SlotVersion version;
     SlotHealth health;  // of `version`, from the probe it passed
     std::string evidence;
+    // Run once the row is written, whether or not the state changes (a
+    // drill), and then the state is pushed to watchers.
+    std::function<void()> apply;
   };
   // What the trail last said about one slot's health.
   struct HealthTrail {
@@ -158,6 +186,11 @@ class ReleaseController {
   std::chrono::steady_clock::time_point m_last_complaint ABSL_GUARDED_BY(m_mutex);
   size_t m_pending_seen ABSL_GUARDED_BY(m_mutex) = 0;
   std::array<HealthTrail, CanaryPair::kSlots> m_health_trail ABSL_GUARDED_BY(m_mutex);
+  // Drills consoles were last told of, so an expiry is pushed too.
+  std::array<bool, CanaryPair::kSlots> m_drill_shown ABSL_GUARDED_BY(m_mutex){};
+
+  mutable absl::Mutex m_verdict_mutex;  // taken after m_mutex, never before
+  v1::AnalysisVerdict m_verdict ABSL_GUARDED_BY(m_verdict_mutex);
 
   absl::Mutex m_watch_mutex;  // taken before m_mutex (Watch reads the state under it)
   std::vector<ReleaseWatcher*> m_watchers ABSL_GUARDED_BY(m_watch_mutex);

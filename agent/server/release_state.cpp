@@ -1,5 +1,6 @@
 #include "agent/server/release_state.h"
 
+#include "agent/analysis/canary_analysis.h"
 #include "common/audit_vocabulary.h"
 #include "common/text.h"
 
@@ -37,6 +38,7 @@ absl::StatusOr<ReleaseState> RebuildFromRow(const AuditRecord& last, const Agent
   s.split = {a.candidate_basis_points, a.revision, false};
   s.phase = *phase;
   s.slot_specs = {*baseline, *candidate};
+  s.policy = config.analysis;
   // The row may be an older agent's, in any bytes: the state keeps them
   // bounded and valid (it is sent to every console).
   s.last_change.set_time_unix_ms(last.time_unix_ms);
@@ -66,10 +68,13 @@ std::string EncodeReleaseState(const ReleaseState& s) {
   stored.set_phase(s.phase);
   *stored.mutable_last_change() = s.last_change;
   for (const VersionSpec& slot : s.slot_specs) VersionSpecToProto(slot, stored.add_slot_specs());
+  PolicyToProto(s.policy, stored.mutable_policy());
   return stored.SerializeAsString();
 }
 
-std::optional<ReleaseState> DecodeReleaseState(const std::string& bytes, std::string* error) {
+std::optional<ReleaseState> DecodeReleaseState(const std::string& bytes,
+                                               const AnalysisPolicy& fallback_policy,
+                                               std::string* error) {
   v1::StoredRelease stored;
   if (!stored.ParseFromString(bytes) || stored.slot_specs_size() != 2) {
     *error =
@@ -87,6 +92,11 @@ std::optional<ReleaseState> DecodeReleaseState(const std::string& bytes, std::st
   s.last_change = stored.last_change();
   s.slot_specs = {VersionSpecFromProto(stored.slot_specs(0)),
                   VersionSpecFromProto(stored.slot_specs(1))};
+  s.policy = fallback_policy;
+  if (stored.has_policy()) {
+    AnalysisPolicy policy = PolicyFromProto(stored.policy());
+    if (ValidatePolicy(&policy).empty()) s.policy = policy;
+  }
   return s;
 }
 
@@ -113,6 +123,7 @@ absl::StatusOr<RestoredRelease> RestoreRelease(AuditLog& log, const AgentConfig&
     r.state.split = {config.initial_candidate_basis_points, 1, false};
     r.state.phase = config.initial_candidate_basis_points == 0 ? v1::STEADY : v1::CANARY;
     r.state.slot_specs = {config.baseline, config.candidate};
+    r.state.policy = config.analysis;
     r.detail = std::string("first start: ") + (config.demo_tokens ? "--demo" : "from the config");
     return r;
   }
@@ -124,7 +135,7 @@ absl::StatusOr<RestoredRelease> RestoreRelease(AuditLog& log, const AgentConfig&
               FormatState(last->after) + ") but no release state is stored";
   } else {
     std::string error;
-    stored = DecodeReleaseState(*blob, &error);
+    stored = DecodeReleaseState(*blob, config.analysis, &error);
     if (!stored) {
       problem = error;
     } else if (!(SnapshotOf(*stored) == last->after) || stored_at > last->sequence) {

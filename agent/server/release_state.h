@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "agent/analysis/canary_judge.h"
 #include "agent/audit/audit_log.h"
 #include "agent/routing/traffic_split.h"
 #include "agent/server/agent_config.h"
@@ -27,10 +28,15 @@ struct ReleaseState {
   v1::Phase phase = v1::STEADY;
   v1::StateChange last_change;
   std::array<VersionSpec, 2> slot_specs;  // slots 0 and 1
+  AnalysisPolicy policy;                  // not in audit rows' before/after
 };
 
 std::string EncodeReleaseState(const ReleaseState& state);
-std::optional<ReleaseState> DecodeReleaseState(const std::string& text, std::string* error);
+// A state stored before analysis policies (or with one that no longer
+// validates) takes `fallback_policy`.
+std::optional<ReleaseState> DecodeReleaseState(const std::string& text,
+                                               const AnalysisPolicy& fallback_policy,
+                                               std::string* error);
 // The state as an audit row records it (by role, not slot).
 AuditState SnapshotOf(const ReleaseState& state);
 

@@ -1,0 +1,181 @@
+// The automated analysis end to end with real traffic: greylane-load's
+// generator at 200 req/s through an in-process agent, candidate 10 %, the
+// default policy armed. Each fault drill on the candidate (InjectFault)
+// must end in an automatic rollback by the analysis, with the evidence in
+// its audit row; detection time is the drill row to the rollback row.
+// GREYLANE_DRILL_RUNS (default 1) repeats each drill and prints the median
+// and worst; GREYLANE_DRILL_ONLY=tail runs only the drills of that check:
+// `GREYLANE_DRILL_RUNS=10 QTEST_FUNCTION_TIMEOUT=3600000
+// build/tests/test_analysis_drills`.
+#include <QtTest>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "agent/load/load_generator.h"
+#include "support/agent_test_support.h"
+
+using namespace greylane;
+
+namespace {
+
+struct Drill {
+  const char* name;
+  uint32_t added_latency_ms;
+  double latency_share;
+  double error_rate;
+  const char* expected_check;  // one of the checks that must have failed
+};
+
+// Load at 200 req/s in the background until destroyed.
+class BackgroundLoad {
+ public:
+  explicit BackgroundLoad(const std::string& target, double seconds) {
+    m_thread = std::thread([this, target, seconds] {
+      LoadOptions options;
+      options.target = target;
+      options.rps = 200;
+      options.duration_s = seconds;
+      options.users = 5000;
+      options.stop = &m_stop;
+      std::string error;
+      m_report = RunLoad(options, {}, &error);
+      m_error = error;
+    });
+  }
+  ~BackgroundLoad() { Stop(); }
+  void Stop() {
+    m_stop = true;
+    if (m_thread.joinable()) m_thread.join();
+  }
+  const LoadReport& Report() const { return m_report; }
+  const std::string& Error() const { return m_error; }
+
+ private:
+  std::atomic<bool> m_stop{false};
+  std::thread m_thread;
+  LoadReport m_report;
+  std::string m_error;
+};
+
+v1::AgentState State(v1::Agent::Stub& control, const std::string& token) {
+  grpc::ClientContext c;
+  test::Prepare(c, token);
+  v1::AgentState state;
+  control.GetState(&c, {}, &state);
+  return state;
+}
+
+std::vector<v1::AuditEntry> RowsAfter(v1::Agent::Stub& control, const std::string& token,
+                                      uint64_t after) {
+  grpc::ClientContext c;
+  test::Prepare(c, token);
+  v1::ListAuditRequest r;
+  r.set_after_sequence(after);
+  r.set_limit(1000);
+  v1::ListAuditResponse response;
+  control.ListAudit(&c, r, &response);
+  return {response.entries().begin(), response.entries().end()};
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+class TestAnalysisDrills final : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void drillsRollBackWithTheEvidence() const {
+    const int runs = std::max(1, qEnvironmentVariableIntValue("GREYLANE_DRILL_RUNS"));
+    AgentConfig config = test::DemoTestConfig(1000);
+    config.analysis.armed = true;
+    std::string error;
+    auto agent = test::StartAgent(config, &error);
+    QVERIFY2(agent, error.c_str());
+    test::Clients clients = test::Connect(*agent);
+    const std::string operator_token = test::DemoToken(*agent, "operator");
+    const std::string admin = test::DemoToken(*agent, "admin");
+    BackgroundLoad load(agent->DataAddress(), 3600);
+
+    const Drill drills[] = {{"+200 ms on every request", 200, 1, 0, "latency"},
+                            {"5 % errors", 0, 0, 0.05, "errors"},
+                            {"1 % of requests +500 ms", 500, 0.01, 0, "tail"}};
+    const QByteArray only = qgetenv("GREYLANE_DRILL_ONLY");
+    for (const Drill& drill : drills) {
+      if (!only.isEmpty() && only != drill.expected_check) continue;
+      std::vector<double> seconds;
+      for (int run = 0; run < runs; ++run) {
+        // A fresh canary at 10 %, healthy for a while: nothing rolls back.
+        v1::AgentState state = State(*clients.control, operator_token);
+        if (state.split().candidate_basis_points() != 1000) {
+          grpc::ClientContext c;
+          test::Prepare(c, operator_token);
+          v1::SetSplitRequest r;
+          r.set_candidate_basis_points(1000);
+          r.set_expected_revision(state.split().revision());
+          r.set_reason("drill: a fresh canary");
+          QVERIFY(clients.control->SetSplit(&c, r, &state).ok());
+        }
+        QTest::qWait(8000);
+        state = State(*clients.control, operator_token);
+        QVERIFY2(state.phase() == v1::CANARY,
+                 ("the healthy canary was rolled back: " + state.last_change().reason()).c_str());
+        for (const v1::CheckResult& check : state.analysis().checks())
+          QVERIFY2(check.verdict() != v1::CHECK_FAIL, check.detail().c_str());
+
+        grpc::ClientContext c;
+        test::Prepare(c, admin);
+        v1::InjectFaultRequest fault;
+        fault.set_slot(v1::CANDIDATE);
+        fault.set_added_latency_ms(drill.added_latency_ms);
+        fault.set_latency_share(drill.latency_share);
+        fault.set_error_rate(drill.error_rate);
+        fault.set_duration_seconds(120);
+        fault.set_reason(std::string("drill: ") + drill.name);
+        const grpc::Status injected = clients.control->InjectFault(&c, fault, &state);
+        QVERIFY2(injected.ok(), injected.error_message().c_str());
+        QCOMPARE(state.drills_size(), 1);
+        const uint64_t drill_row = state.last_change().audit_sequence();
+
+        // Until the analysis rolls back (bounded: a tail needs tens of seconds).
+        QTRY_VERIFY_WITH_TIMEOUT(State(*clients.control, operator_token).phase() == v1::ROLLED_BACK,
+                                 90000);
+        int64_t drill_ms = 0;
+        v1::AuditEntry rollback;
+        for (const v1::AuditEntry& row : RowsAfter(*clients.control, operator_token, drill_row)) {
+          if (row.action() == "inject_fault") drill_ms = row.time_unix_ms();
+          if (row.action() == "rollback") rollback = row;
+        }
+        QVERIFY(drill_ms > 0);
+        QCOMPARE(rollback.actor(), std::string("analysis"));
+        QCOMPARE(rollback.role(), std::string("system"));
+        QVERIFY2(rollback.evidence().find("interval") != std::string::npos &&
+                     rollback.evidence().find(std::string("[") + drill.expected_check + "]") !=
+                         std::string::npos,
+                 rollback.evidence().c_str());
+        seconds.push_back(static_cast<double>(rollback.time_unix_ms() - drill_ms) / 1000);
+        qInfo("%s, run %d: rolled back after %.2f s: %s", drill.name, run + 1, seconds.back(),
+              rollback.evidence().c_str());
+
+        grpc::ClientContext stop;
+        test::Prepare(stop, admin);
+        fault.set_duration_seconds(0);
+        fault.set_reason("drill over");
+        QVERIFY(clients.control->InjectFault(&stop, fault, &state).ok());
+        QCOMPARE(state.drills_size(), 0);
+      }
+      qInfo("DRILL %s: detection median %.2f s, worst %.2f s over %d runs", drill.name,
+            Median(seconds), *std::max_element(seconds.begin(), seconds.end()), runs);
+    }
+    load.Stop();
+    QVERIFY2(load.Error().empty(), load.Error().c_str());
+  }
+};
+
+QTEST_GUILESS_MAIN(TestAnalysisDrills)
+#include "test_analysis_drills.moc"
