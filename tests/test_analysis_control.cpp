@@ -78,7 +78,7 @@ class TestAnalysisControl final : public QObject {
     QVERIFY(status.ok());
     QCOMPARE(policy.armed(), false);
     QCOMPARE(policy.latency_ratio(), 1.25);
-    QCOMPARE(policy.window_seconds(), 30u);
+    QCOMPARE(policy.window_seconds(), 60u);
 
     policy.set_armed(true);
     policy.set_latency_ratio(1.5);

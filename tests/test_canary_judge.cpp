@@ -106,6 +106,7 @@ class TestCanaryJudge final : public QObject {
     QVERIFY(std::abs(NormalQuantile(0.95) - 1.95996) < 1e-3);
     QVERIFY(std::abs(NormalQuantile(0.999) - 3.29053) < 1e-3);
     QCOMPARE(JudgedWindows(30), (std::vector<int>{1, 2, 4, 8, 16, 30}));
+    QCOMPARE(JudgedWindows(60), (std::vector<int>{1, 2, 4, 8, 16, 32, 60}));
     QCOMPARE(JudgedWindows(1), (std::vector<int>{1}));
   }
 
@@ -141,7 +142,7 @@ class TestCanaryJudge final : public QObject {
     silly.latency_ratio = 0.5;
     QVERIFY(ValidatePolicy(&silly).find("latency_ratio") != std::string::npos);
     silly = {};
-    silly.sustain_seconds = 40;
+    silly.sustain_seconds = 70;
     QVERIFY(ValidatePolicy(&silly).find("sustain_seconds") != std::string::npos);
     silly = {};
     silly.p99_warning_ms = 900;

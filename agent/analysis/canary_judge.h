@@ -44,7 +44,7 @@ const char* CheckVerdictName(CheckVerdict verdict);  // pass | warn | fail | inc
 
 struct AnalysisPolicy {
   bool armed = false;           // false: judge and report, never roll back
-  int window_seconds = 30;      // the longest window judged every second
+  int window_seconds = 60;      // the longest window judged every second
   uint64_t min_requests = 50;   // per version, in a window
   double confidence = 0.999;    // of every decision, over all windows together
   int sustain_seconds = 2;      // a failure must hold without its worst (sustain - 1) seconds
