@@ -150,8 +150,9 @@ class TestAnalysisControl final : public QObject {
     QCOMPARE(state.drills(0).error_rate(), 1.0);
     const v1::AuditEntry row = LastRow(*clients.control, op);
     QCOMPARE(row.action(), std::string("inject_fault"));
-    QVERIFY2(row.evidence().find("100.00 % failed, for 60 s") != std::string::npos,
-             row.evidence().c_str());
+    QVERIFY2(
+        row.evidence().find("100.00 % of requests failed for 60 s, until 20") != std::string::npos,
+        row.evidence().c_str());
     inference::ModelInferResponse response;
     const auto request = test::DigitsRequest(test::Holdout().front());
     grpc::Status s = test::Infer(*clients.data, request, &response, "", "candidate");
@@ -164,6 +165,24 @@ class TestAnalysisControl final : public QObject {
     QVERIFY(Drill(*clients.control, admin, 0, 0, &state).ok());
     QCOMPARE(state.drills_size(), 0);
     QVERIFY(test::Infer(*clients.data, request, &response, "", "candidate").ok());
+    QCOMPARE(Drill(*clients.control, admin, 0, 0, &state).error_code(),
+             grpc::StatusCode::FAILED_PRECONDITION);  // nothing to stop
+
+    // Promotion ends a candidate's drill: it must not follow v2 onto all traffic.
+    QVERIFY(Drill(*clients.control, admin, 1, 60, &state).ok());
+    {
+      grpc::ClientContext c;
+      test::Prepare(c, op);
+      v1::PromoteRequest promote;
+      promote.set_expected_revision(state.split().revision());
+      promote.set_reason("v2 is good");
+      QVERIFY(clients.control->Promote(&c, promote, &state).ok());
+    }
+    QCOMPARE(state.drills_size(), 0);
+    QVERIFY2(
+        LastRow(*clients.control, op).evidence().find("drill on 'v2' ended") != std::string::npos,
+        LastRow(*clients.control, op).evidence().c_str());
+    QVERIFY(test::Infer(*clients.data, request, &response, "", "baseline").ok());
 
     // A delayed request is answered after the added latency, from the timer thread.
     QVERIFY(Drill(*clients.control, admin, 0, 60, &state, 300).ok());

@@ -193,6 +193,17 @@ class TestCanaryJudge final : public QObject {
     QVERIFY(VerdictOf(JudgeCandidate(stream.seconds, {}), "latency") != CheckVerdict::kFail);
   }
 
+  // 30 % of the candidate's requests +150 ms: more than 1 % of all traffic,
+  // which once moved a pooled p99 into the slow requests and hid them.
+  void aPartialSlowdownFails() const {
+    Stream stream{std::mt19937_64(9), {}, {}};
+    for (int s = 0; s < 30; ++s) stream.Next(180, 20, {}, {});
+    const int after =
+        stream.SecondsToFail("tail", 30, 180, 20, {.slow_share = 0.3, .slow_extra_ms = 150});
+    qInfo("30 %% of requests +150 ms at 20 of 200 req/s: tail fails after %d s", after);
+    QVERIFY(after > 0 && after <= 10);
+  }
+
   // Same median, twice the spread (Kayenta #780: variability).
   void aRiseInVarianceFails() const {
     Stream stream{std::mt19937_64(3), {}, {}};

@@ -34,11 +34,15 @@ AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
   bool failed = false;
   for (const CheckResult& check : verdict.checks) {
     failed = failed || check.verdict == CheckVerdict::kFail;
-    if (check.verdict != CheckVerdict::kWarn) continue;
-    const auto last = m_warned_at.find(check.check);
+    // A failure that does not roll back (not armed) is notified as a warning is.
+    const bool notify = check.verdict == CheckVerdict::kWarn ||
+                        (check.verdict == CheckVerdict::kFail && !m_policy.armed);
+    if (!notify) continue;
+    const std::string key = check.check + ":" + CheckVerdictName(check.verdict);
+    const auto last = m_warned_at.find(key);
     if (last != m_warned_at.end() && verdict.window_end_unix_ms - last->second < kWarningQuietMs)
       continue;  // the same warning within 5 minutes: merged
-    m_warned_at[check.check] = verdict.window_end_unix_ms;
+    m_warned_at[key] = verdict.window_end_unix_ms;
     verdict.new_warnings.push_back(check);
   }
   m_failing = failed ? m_failing + 1 : 0;
@@ -60,8 +64,10 @@ void CanaryAnalysis::Reset() {
 }
 
 void CanaryAnalysis::SetPolicy(const AnalysisPolicy& policy) {
+  // The seconds are raw data, whatever the policy: arming mid-incident
+  // must not throw the evidence away.
   m_policy = policy;
-  Reset();
+  m_failing = 0;
 }
 
 void PolicyToProto(const AnalysisPolicy& p, v1::AnalysisPolicy* out) {

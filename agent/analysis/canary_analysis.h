@@ -18,11 +18,12 @@ namespace greylane {
 struct AnalysisVerdict {
   int64_t window_end_unix_ms = 0;
   std::string candidate_version;
-  std::vector<CheckResult> checks;        // latency, tail, errors
-  int failing_seconds = 0;                // evaluations in a row with a failed check
-  bool rollback = false;                  // armed, and a check failed: act now
-  std::string evidence;                   // every failed check in words, when rollback
-  std::vector<CheckResult> new_warnings;  // not reported in the last kWarningQuietMs
+  std::vector<CheckResult> checks;  // latency, tail, errors
+  int failing_seconds = 0;          // evaluations in a row with a failed check
+  bool rollback = false;            // armed, and a check failed: act now
+  std::string evidence;             // every failed check in words, when rollback
+  // Warnings, and failures while not armed, not reported in the last kWarningQuietMs.
+  std::vector<CheckResult> new_warnings;
 };
 
 class CanaryAnalysis {
@@ -34,8 +35,8 @@ class CanaryAnalysis {
   // One sealed second: it joins the window (the oldest leaves) and the
   // window is judged. A new candidate version starts the window anew.
   AnalysisVerdict Add(const v1::MetricsFrame& frame);
-  // Forgets the window and the failure streak (after a rollback, a
-  // promotion or a policy change).
+  // Forgets the window and the failure streak (after a rollback, or while
+  // the candidate has no traffic).
   void Reset();
   void SetPolicy(const AnalysisPolicy& policy);
   const AnalysisPolicy& Policy() const { return m_policy; }

@@ -333,16 +333,17 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
   add_reason(policy_set);
   std::string drill_slot = "candidate";
   uint32_t drill_latency = 0, drill_seconds = 60;
-  double drill_share = 0, drill_errors = 0;
+  double drill_share = 1, drill_errors = 0;
   bool drill_stop = false;
   CLI::App* drill =
       app.add_subcommand("drill", "a self-expiring fault drill on one slot's data plane (admin)");
   drill->add_option("--slot", drill_slot, "candidate (default) or baseline")
       ->check(CLI::IsMember({"candidate", "baseline"}));
   drill->add_option("--latency-ms", drill_latency, "added latency, ms (at most 10000)");
-  drill->add_option("--share", drill_share, "share of requests slowed, 0..1 (default all)");
+  drill->add_option("--share", drill_share,
+                    "share of requests slowed, above 0 up to 1 (default 1: all)");
   drill->add_option("--error-rate", drill_errors, "share of requests failed, 0..1");
-  drill->add_option("--seconds", drill_seconds, "how long (default 60, at most 3600)");
+  drill->add_option("--seconds", drill_seconds, "how long, 1..3600 (default 60)");
   drill->add_flag("--stop", drill_stop, "stop the slot's drill now");
   add_reason(drill);
   std::string format = "md", output;
@@ -501,11 +502,21 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
     v1::SetPolicyRequest r;
     *r.mutable_policy() = now;
     v1::AnalysisPolicy* p = r.mutable_policy();
+    bool any = false;
     for (const auto& [field, text] : fields) {
-      if (text.empty()) continue;
+      if (!policy_set->count("--" + field)) continue;
+      any = true;
+      // Plain decimal numbers only: no hex, no spaces, no empty value, and
+      // whole numbers where the field counts something.
+      const bool whole_field =
+          field == "window-seconds" || field == "min-requests" || field == "sustain-seconds";
+      const bool plain =
+          !text.empty() && text.find_first_not_of(whole_field ? "0123456789" : "0123456789.eE+-") ==
+                               std::string::npos;
       char* end = nullptr;
       const double value = std::strtod(text.c_str(), &end);
-      const bool number = end != text.c_str() && *end == '\0' && std::isfinite(value);
+      const bool number =
+          plain && end != text.c_str() && *end == '\0' && std::isfinite(value) && value <= 1e15;
       if (field == "armed") {
         if (text != "true" && text != "false") {
           std::fprintf(stderr, "greylane-ctl: --armed takes true or false\n");
@@ -515,8 +526,9 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
         continue;
       }
       if (!number || value < 0) {
-        std::fprintf(stderr, "greylane-ctl: --%s takes a number of 0 or more, not %s\n",
-                     field.c_str(), TerminalSafe(text).c_str());
+        std::fprintf(stderr, "greylane-ctl: --%s takes a %s of 0 or more, not '%s'\n",
+                     field.c_str(), whole_field ? "whole number" : "decimal number",
+                     TerminalSafe(text).c_str());
         return 2;
       }
       const auto whole = static_cast<uint64_t>(std::min(value, 1e15));
@@ -534,6 +546,12 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
       if (field == "error-margin") p->set_error_margin(value);
       if (field == "error-ceiling") p->set_error_ceiling(value);
     }
+    if (!any) {
+      std::fprintf(stderr,
+                   "greylane-ctl: policy set changes the fields given, e.g. --armed true; none "
+                   "was given\n");
+      return 2;
+    }
     r.set_reason(reason);
     grpc::ClientContext set;
     context(&set);
@@ -543,6 +561,18 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
     return 0;
   }
   if (drill->parsed()) {
+    const bool shaped = drill->count("--latency-ms") || drill->count("--share") ||
+                        drill->count("--error-rate") || drill->count("--seconds");
+    if (drill_stop && shaped) {
+      std::fprintf(stderr, "greylane-ctl: drill --stop takes only --slot and --reason\n");
+      return 2;
+    }
+    if (!drill_stop && (drill_seconds == 0 || !(drill_share > 0 && drill_share <= 1))) {
+      std::fprintf(stderr,
+                   "greylane-ctl: drill needs --seconds 1..3600 and --share above 0 up to 1 "
+                   "(to end a drill: --stop)\n");
+      return 2;
+    }
     v1::InjectFaultRequest r;
     r.set_slot(drill_slot == "baseline" ? v1::BASELINE : v1::CANDIDATE);
     r.set_added_latency_ms(drill_latency);

@@ -367,8 +367,11 @@ void CanaryAgent::Analyse(v1::MetricsFrame* frame, const SplitValue& split) {
   }
   verdict.rollback = rolled_back;
   for (const CheckResult& w : verdict.new_warnings) {
-    m_release->RecordWarning("analysis: candidate '" + verdict.candidate_version + "' warns on " +
-                                 w.check + " (the same warning is merged for 5 minutes)",
+    const std::string what = w.verdict == CheckVerdict::kFail
+                                 ? "fails " + w.check + " (not armed: no rollback)"
+                                 : "warns on " + w.check;
+    m_release->RecordWarning("analysis: candidate '" + verdict.candidate_version + "' " + what +
+                                 " (repeats are merged for 5 minutes)",
                              w.detail);
   }
   VerdictToProto(verdict, policy.armed, frame->mutable_analysis());

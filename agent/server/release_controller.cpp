@@ -1,6 +1,7 @@
 #include "agent/server/release_controller.h"
 
 #include <cstdio>
+#include <ctime>
 
 #include "agent/analysis/canary_analysis.h"
 #include "agent/backends/version_spec.h"
@@ -141,8 +142,20 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
       p.next.slot_specs[CanaryPair::SlotOf(ReleaseRole::kCandidate, p.next.split)] = p.version.spec;
     }
   }
+  // A drill belongs to its version's role: promotion would carry a
+  // candidate's drill onto all production traffic, so it ends the drills.
+  const bool swaps = p.changes && p.next.split.roles_swapped != m_state.split.roles_swapped;
+  if (swaps) {
+    for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
+      if (m_pair.DrillAt(slot).Active()) {
+        row.evidence += (row.evidence.empty() ? "" : "; ") + std::string("the fault drill on '") +
+                        m_pair.VersionAt(slot).version + "' ended with it";
+      }
+    }
+  }
   row.after = p.changes ? SnapshotOf(p.next) : row.before;
-  if (p.changes && m_steps) {
+  // A policy change is no traffic change: it closes no step.
+  if (p.changes && m_steps && action != AuditAction::kSetPolicy) {
     row.step = m_steps->Peek(NowUnixMillis(), m_state.split.candidate_basis_points);
   }
   // The sequence this row will get: the state stored with it names it.
@@ -165,6 +178,9 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
                 std::string(s.message())};
   }
   if (row.step) m_steps->Commit();
+  if (swaps) {
+    for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) m_pair.DrillAt(slot).Stop();
+  }
   if (p.apply) p.apply();
   if (p.changes) {
     if (p.install) {
@@ -173,9 +189,12 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
       m_pair.SetHealthAt(slot, &m_pair.VersionAt(slot), std::move(p.health));
     }
     m_pair.Split().Publish(p.next.split);  // in force for the very next request
-    p.next.last_change.set_apply_micros(std::chrono::duration_cast<std::chrono::microseconds>(
-                                            std::chrono::steady_clock::now() - caller.arrived)
-                                            .count());
+    // The agent's own changes answer no request.
+    p.next.last_change.set_apply_micros(caller.system
+                                            ? 0
+                                            : std::chrono::duration_cast<std::chrono::microseconds>(
+                                                  std::chrono::steady_clock::now() - caller.arrived)
+                                                  .count());
     m_state = std::move(p.next);
   }
   *out = StateLocked();
@@ -484,20 +503,33 @@ grpc::Status ReleaseController::InjectFault(const Caller& caller, ReleaseRole ro
         const std::string who =
             std::string(ReleaseRoleName(role)) + " '" + now.slot_specs[slot].version + "'";
         if (duration_seconds == 0) {
+          if (!m_pair.DrillAt(slot).Active()) {
+            p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
+                          "no fault drill runs on " + who + "; nothing to stop"};
+            return;
+          }
           p->evidence = "drill on " + who + " stopped";
           p->apply = [this, slot] { m_pair.DrillAt(slot).Stop(); };
           return;
         }
         const int64_t ends_unix_ms = NowUnixMillis() + int64_t{duration_seconds} * 1000;
-        char words[320];
-        std::snprintf(words, sizeof(words),
-                      "drill on %s: +%u ms on %.2f %% of requests, %.2f %% failed, for %u s "
-                      "(until %lld ms since the epoch)",
-                      who.c_str(), spec.added_latency_ms,
-                      (spec.latency_share == 0 ? 1 : spec.latency_share) * 100,
-                      spec.error_rate * 100, duration_seconds,
-                      static_cast<long long>(ends_unix_ms));
-        p->evidence = words;
+        char what[160] = "", errors[64] = "";
+        if (spec.added_latency_ms > 0) {
+          std::snprintf(what, sizeof(what), "+%u ms on %.2f %% of requests", spec.added_latency_ms,
+                        (spec.latency_share == 0 ? 1 : spec.latency_share) * 100);
+        }
+        if (spec.error_rate > 0) {
+          std::snprintf(errors, sizeof(errors), "%s%.2f %% of requests failed", what[0] ? ", " : "",
+                        spec.error_rate * 100);
+        }
+        const std::time_t end_seconds = static_cast<std::time_t>(ends_unix_ms / 1000);
+        std::tm utc{};
+        gmtime_r(&end_seconds, &utc);
+        char until[40];
+        std::strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S UTC", &utc);
+        p->evidence = "drill on " + who + ": " + what + errors + " for " +
+                      std::to_string(duration_seconds) + " s, until " + until +
+                      " (a restart of the agent ends it sooner)";
         p->apply = [this, slot, spec, duration_seconds, ends_unix_ms] {
           m_pair.DrillAt(slot).Start(
               spec, std::chrono::steady_clock::now() + std::chrono::seconds(duration_seconds),
