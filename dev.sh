@@ -137,6 +137,8 @@ demo() {
 
   Try:  $BUILD/agent/greylane-load --target $data --rps 500 --duration 5
         $BUILD/agent/greylane-ctl --control $control --token-file $state/demo-tokens state
+        # the analysis is armed: a drill on the candidate ends in its rollback
+        $BUILD/agent/greylane-ctl --control $control --token-file $state/demo-tokens --as admin drill --latency-ms 200 --seconds 30 --reason "game day"
 
 INFO
   local console=("$BUILD/app/greylane-console" --connect "$control" --token-file "$state/demo-tokens"
