@@ -36,6 +36,12 @@ struct Interval {
   double low = 0, high = 0;
 };
 
+// A ratio in words: "2.31x", or "unbounded" when the baseline had none of
+// the events (a division by zero, not "infx").
+std::string Times(double ratio) {
+  return std::isinf(ratio) ? std::string("unbounded") : Format("%.2fx", ratio);
+}
+
 // The regularized incomplete beta function I_x(a, b), by its continued
 // fraction (modified Lentz); P(X >= k) for X ~ Binomial(n, p) is
 // I_p(k, n - k + 1). Written here: the C++ library has no beta function.
@@ -336,12 +342,13 @@ CheckResult Tail(const Window& w, const AnalysisPolicy& p, const Level& level) {
   r.detail = Format(
       "%.2f %% of candidate requests slower than %.3f ms (%.2fx the baseline's p99, and +%.3g ms) "
       "against %.2f %% "
-      "of the baseline's: %.2fx (interval %.2f-%.2fx, threshold %.2fx) %s; p99 %.3f ms against "
+      "of the baseline's: %s (interval %s to %s, threshold %.2fx) %s; p99 %.3f ms against "
       "%.3f ms; %llu candidate and %llu baseline successful requests",
       100.0 * static_cast<double>(kc) / static_cast<double>(m), cut / 1000, p.latency_ratio,
-      p.latency_min_ms, 100.0 * static_cast<double>(kb) / static_cast<double>(n), r.value, r.lower,
-      r.upper, p.tail_ratio, SpreadText(r, fails(all), holds, leave_out).c_str(),
-      cand.QuantileMillis(0.99), base.QuantileMillis(0.99), static_cast<unsigned long long>(m),
+      p.latency_min_ms, 100.0 * static_cast<double>(kb) / static_cast<double>(n),
+      Times(r.value).c_str(), Times(r.lower).c_str(), Times(r.upper).c_str(), p.tail_ratio,
+      SpreadText(r, fails(all), holds, leave_out).c_str(), cand.QuantileMillis(0.99),
+      base.QuantileMillis(0.99), static_cast<unsigned long long>(m),
       static_cast<unsigned long long>(n));
   return r;
 }
@@ -399,10 +406,11 @@ CheckResult Errors(const Window& w, const AnalysisPolicy& p, const Level& level)
   const double pb = static_cast<double>(total.kb) / static_cast<double>(n);
   r.detail = Format(
       "candidate server errors %.2f %% against %.2f %% (difference %+.2f points, interval "
-      "%+.2f to %+.2f, margin %.2f; rate %.2fx the baseline's, interval %.2f-%.2fx)%s %s; %llu "
+      "%+.2f to %+.2f, margin %.2f; rate %s the baseline's, interval %s to %s)%s %s; %llu "
       "candidate and %llu baseline requests",
       pc * 100, pb * 100, r.value * 100, r.lower * 100, r.upper * 100, p.error_margin * 100,
-      all.ratio.value, all.ratio.lower, all.ratio.upper,
+      Times(all.ratio.value).c_str(), Times(all.ratio.lower).c_str(),
+      Times(all.ratio.upper).c_str(),
       all.above_ceiling
           ? Format(", surely above the %.2f %% ceiling", p.error_ceiling * 100).c_str()
           : "",

@@ -351,6 +351,10 @@ void CanaryAgent::Analyse(v1::MetricsFrame* frame, const SplitValue& split) {
   // (after a rollback, say) starts with an empty window, not the old evidence.
   if (split.candidate_basis_points == 0) m_analysis->Reset();
   AnalysisVerdict verdict = m_analysis->Add(*frame);
+  if (split.candidate_basis_points == 0) {
+    for (CheckResult& c : verdict.checks)
+      c.detail = "not judged: the candidate has no traffic (split 0 %)";
+  }
   bool rolled_back = false;
   if (verdict.rollback && split.candidate_basis_points > 0) {
     std::string failed;
