@@ -169,16 +169,23 @@ struct Window {
   std::span<const SecondSample> each;
 };
 
-CheckResult Inconclusive(const char* check, double threshold, const Window& w, uint64_t n,
-                         uint64_t m, uint64_t needed, const char* what) {
+// A check's result with what every verdict names: the check, its
+// threshold, the window and both samples.
+CheckResult Begun(const char* check, double threshold, const Window& w, uint64_t n, uint64_t m) {
   CheckResult r;
   r.check = check;
-  r.verdict = CheckVerdict::kInconclusive;
   r.threshold = threshold;
   r.baseline_n = n;
   r.candidate_n = m;
-  r.needed = needed;
   r.window_seconds = w.seconds;
+  return r;
+}
+
+CheckResult Inconclusive(const char* check, double threshold, const Window& w, uint64_t n,
+                         uint64_t m, uint64_t needed, const char* what) {
+  CheckResult r = Begun(check, threshold, w, n, m);
+  r.verdict = CheckVerdict::kInconclusive;
+  r.needed = needed;
   const bool candidate_short = m < needed;
   r.detail = Format("inconclusive: %llu of %llu %s %s in the last %d s",
                     static_cast<unsigned long long>(candidate_short ? m : n),
@@ -187,10 +194,10 @@ CheckResult Inconclusive(const char* check, double threshold, const Window& w, u
   return r;
 }
 
-// Fail needs the evidence in `sustain` distinct seconds; short of that a
-// failing test only warns (one stall, one burst).
-CheckVerdict Decide(bool fails, bool warns, int evidence, int sustain) {
-  if (fails && evidence >= sustain) return CheckVerdict::kFail;
+// A failing test fails only when it is sustained (its evidence spread over
+// enough seconds); short of that it warns (one stall, one burst).
+CheckVerdict Decide(bool fails, bool sustained, bool warns) {
+  if (fails && sustained) return CheckVerdict::kFail;
   if (fails || warns) return CheckVerdict::kWarn;
   return CheckVerdict::kPass;
 }
@@ -256,12 +263,7 @@ CheckResult Latency(const Window& w, const AnalysisPolicy& p, const Level& level
     }
     return kK - 1;
   };
-  CheckResult r;
-  r.check = "latency";
-  r.threshold = p.latency_ratio;
-  r.baseline_n = n;
-  r.candidate_n = m;
-  r.window_seconds = w.seconds;
+  CheckResult r = Begun("latency", p.latency_ratio, w, n, m);
   r.value = std::pow(kGamma, at_rank(rank_mid));
   r.lower = std::pow(kGamma, at_rank(rank_low));
   r.upper = std::pow(kGamma, at_rank(rank_high));
@@ -287,7 +289,7 @@ CheckResult Latency(const Window& w, const AnalysisPolicy& p, const Level& level
   }
   const bool warns = (r.lower > 1 && r.value >= 1 + (p.latency_ratio - 1) / 2 && big_enough) ||
                      (p.p99_warning_ms > 0 && p99 > p.p99_warning_ms);
-  r.verdict = Decide(shifted || over_ceiling, warns, r.evidence_seconds, p.sustain_seconds);
+  r.verdict = Decide(shifted || over_ceiling, r.evidence_seconds >= p.sustain_seconds, warns);
   std::string levels;
   if (p.p99_ceiling_ms > 0 || p.p99_warning_ms > 0) {
     levels = Format(" (warning %.0f ms, ceiling %.0f ms%s)", p.p99_warning_ms, p.p99_ceiling_ms,
@@ -323,29 +325,24 @@ CheckResult Tail(const Window& w, const AnalysisPolicy& p, const Level& level) {
   }
   auto ratio_of = [&](const SecondCounts& t) { return RateRatio(t, level.alpha); };
   auto fails = [&](const Ratio& r) { return r.lower > 1 && r.value >= p.tail_ratio; };
-  const Ratio all = ratio_of(TotalsLeavingOut(seconds, 0));
+  const SecondCounts total = TotalsLeavingOut(seconds, 0);
+  const Ratio all = ratio_of(total);
   const int leave_out = p.sustain_seconds - 1;
   const bool holds = fails(all) && fails(ratio_of(TotalsLeavingOut(seconds, leave_out)));
-  CheckResult r;
-  r.check = "tail";
-  r.threshold = p.tail_ratio;
-  r.baseline_n = n;
-  r.candidate_n = m;
-  r.window_seconds = w.seconds;
+  CheckResult r = Begun("tail", p.tail_ratio, w, n, m);
   r.value = all.value;
   r.lower = all.lower;
   r.upper = all.upper;
   r.evidence_seconds = SecondsWithEvents(seconds);
   const bool warns = all.lower > 1 && all.value >= (1 + p.tail_ratio) / 2;
-  r.verdict = holds ? CheckVerdict::kFail : Decide(fails(all), warns, 0, 1);
-  const uint64_t kc = TotalsLeavingOut(seconds, 0).kc, kb = TotalsLeavingOut(seconds, 0).kb;
+  r.verdict = Decide(fails(all), holds, warns);
   r.detail = Format(
       "%.2f %% of candidate requests slower than %.3f ms (%.2fx the baseline's p99, and +%.3g ms) "
       "against %.2f %% "
       "of the baseline's: %s (interval %s to %s, threshold %.2fx) %s; p99 %.3f ms against "
       "%.3f ms; %llu candidate and %llu baseline successful requests",
-      100.0 * static_cast<double>(kc) / static_cast<double>(m), cut / 1000, p.latency_ratio,
-      p.latency_min_ms, 100.0 * static_cast<double>(kb) / static_cast<double>(n),
+      100.0 * static_cast<double>(total.kc) / static_cast<double>(m), cut / 1000, p.latency_ratio,
+      p.latency_min_ms, 100.0 * static_cast<double>(total.kb) / static_cast<double>(n),
       Times(r.value).c_str(), Times(r.lower).c_str(), Times(r.upper).c_str(), p.tail_ratio,
       SpreadText(r, fails(all), holds, leave_out).c_str(), cand.QuantileMillis(0.99),
       base.QuantileMillis(0.99), static_cast<unsigned long long>(m),
@@ -390,18 +387,13 @@ CheckResult Errors(const Window& w, const AnalysisPolicy& p, const Level& level)
   const Rates all = rates_of(total);
   const int leave_out = p.sustain_seconds - 1;
   const bool holds = fails(all) && fails(rates_of(TotalsLeavingOut(seconds, leave_out)));
-  CheckResult r;
-  r.check = "errors";
-  r.threshold = p.error_margin;
-  r.baseline_n = n;
-  r.candidate_n = m;
-  r.window_seconds = w.seconds;
+  CheckResult r = Begun("errors", p.error_margin, w, n, m);
   r.value = all.difference;
   r.lower = all.interval.low;
   r.upper = all.interval.high;
   r.evidence_seconds = SecondsWithEvents(seconds);
   const bool warns = all.ratio.lower > 1 && all.difference >= p.error_margin / 2;
-  r.verdict = holds ? CheckVerdict::kFail : Decide(fails(all), warns, 0, 1);
+  r.verdict = Decide(fails(all), holds, warns);
   const double pc = static_cast<double>(total.kc) / static_cast<double>(m);
   const double pb = static_cast<double>(total.kb) / static_cast<double>(n);
   r.detail = Format(
