@@ -12,7 +12,7 @@ struct ActionWords {
   std::string_view name;
   std::string_view title;
 };
-constexpr std::array<ActionWords, 11> kActions = {{
+constexpr std::array<ActionWords, 13> kActions = {{
     {AuditAction::kInitialize, "initialize", "first start"},
     {AuditAction::kStart, "start", "agent start"},
     {AuditAction::kRecover, "recover", "state recovery"},
@@ -24,6 +24,8 @@ constexpr std::array<ActionWords, 11> kActions = {{
     {AuditAction::kSetPolicy, "set_policy", "analysis policy change"},
     {AuditAction::kAnalysisWarning, "analysis_warning", "analysis warning"},
     {AuditAction::kInjectFault, "inject_fault", "fault drill"},
+    {AuditAction::kBreakerOpen, "breaker_open", "circuit breaker opened"},
+    {AuditAction::kBreakerClose, "breaker_close", "circuit breaker closed"},
 }};
 
 constexpr std::array<std::pair<AuditOutcome, std::string_view>, 3> kOutcomes = {{

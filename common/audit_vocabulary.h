@@ -25,6 +25,8 @@ enum class AuditAction {
   kSetPolicy,        // the analysis policy was replaced
   kAnalysisWarning,  // the analysis warned (at most once per check per 5 minutes)
   kInjectFault,      // a fault drill started or was stopped
+  kBreakerOpen,      // a version's circuit breaker opened
+  kBreakerClose,     // ... and closed again
 };
 
 enum class AuditOutcome {

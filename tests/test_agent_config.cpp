@@ -58,6 +58,8 @@ class TestAgentConfig final : public QObject {
     QVERIFY(QFile::exists(QString::fromStdString(cl->config.baseline.model_file)));
     QCOMPARE(cl->config.analysis.armed, true);
     QCOMPARE(cl->config.analysis.p99_ceiling_ms, 800.0);
+    QCOMPARE(cl->config.analysis.breaker_failures, 5);
+    QCOMPARE(cl->config.analysis.breaker_cooldown_seconds, 30);
   }
 
   void mistakesAreNamed_data() const {
@@ -104,6 +106,12 @@ class TestAgentConfig final : public QObject {
     QTest::newRow("analysis: warning above ceiling")
         << good + "analysis:\n  p99_warning_ms: 900\n  p99_ceiling_ms: 800\n"
         << "p99_warning_ms must not be above p99_ceiling_ms";
+    QTest::newRow("analysis: a cool-down of 0")
+        << good + "analysis:\n  breaker_cooldown_seconds: 0\n"
+        << "analysis: breaker_cooldown_seconds must be 1 to 3600";
+    QTest::newRow("analysis: a negative rate limit")
+        << good + "analysis:\n  candidate_rate_limit: -5\n"
+        << "candidate_rate_limit and baseline_rate_limit must be 0 (none)";
     QTest::newRow("analysis: not a map") << good + "analysis: on\n"
                                          << "'analysis' must be a map";
     QTest::newRow("negative split") << QString(good).replace("initial_candidate_basis_points: 250",

@@ -67,6 +67,9 @@ class TestConsoleFailure final : public QObject {
     config.candidate.upstream.model = "digits";
     config.candidate.upstream.version = "v2";
     config.candidate.upstream.deadline = std::chrono::milliseconds(500);
+    // The candidate's breaker opens when the upstream dies; a short cool-down
+    // lets trials find it back within the 2 s this test allows.
+    config.analysis.breaker_cooldown_seconds = 1;
     auto front = test::StartAgent(config, &error);
     QVERIFY2(front, error.c_str());
 

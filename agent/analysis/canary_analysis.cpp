@@ -83,6 +83,10 @@ void PolicyToProto(const AnalysisPolicy& p, v1::AnalysisPolicy* out) {
   out->set_tail_ratio(p.tail_ratio);
   out->set_error_margin(p.error_margin);
   out->set_error_ceiling(p.error_ceiling);
+  out->set_breaker_failures(static_cast<uint32_t>(std::max(0, p.breaker_failures)));
+  out->set_breaker_cooldown_seconds(static_cast<uint32_t>(std::max(0, p.breaker_cooldown_seconds)));
+  out->set_candidate_rate_limit(p.candidate_rate_limit);
+  out->set_baseline_rate_limit(p.baseline_rate_limit);
 }
 
 AnalysisPolicy PolicyFromProto(const v1::AnalysisPolicy& in) {
@@ -100,6 +104,14 @@ AnalysisPolicy PolicyFromProto(const v1::AnalysisPolicy& in) {
   p.tail_ratio = in.tail_ratio();
   p.error_margin = in.error_margin();
   p.error_ceiling = in.error_ceiling();
+  if (in.has_breaker_failures())
+    p.breaker_failures = static_cast<int>(std::min<uint32_t>(in.breaker_failures(), 1u << 30));
+  if (in.has_breaker_cooldown_seconds()) {
+    p.breaker_cooldown_seconds =
+        static_cast<int>(std::min<uint32_t>(in.breaker_cooldown_seconds(), 1u << 30));
+  }
+  p.candidate_rate_limit = in.candidate_rate_limit();
+  p.baseline_rate_limit = in.baseline_rate_limit();
   return p;
 }
 
@@ -160,6 +172,10 @@ std::string DescribePolicyChange(const AnalysisPolicy& a, const AnalysisPolicy& 
   add("tail_ratio", a.tail_ratio, b.tail_ratio);
   add("error_margin", a.error_margin, b.error_margin);
   add("error_ceiling", a.error_ceiling, b.error_ceiling);
+  add("breaker_failures", a.breaker_failures, b.breaker_failures);
+  add("breaker_cooldown_seconds", a.breaker_cooldown_seconds, b.breaker_cooldown_seconds);
+  add("candidate_rate_limit", a.candidate_rate_limit, b.candidate_rate_limit);
+  add("baseline_rate_limit", a.baseline_rate_limit, b.baseline_rate_limit);
   return text.empty() ? "no change" : text;
 }
 

@@ -477,6 +477,15 @@ std::string ValidatePolicy(AnalysisPolicy* p) {
   }
   if (p->p99_warning_ms > 0 && p->p99_ceiling_ms > 0 && p->p99_warning_ms > p->p99_ceiling_ms)
     return "p99_warning_ms must not be above p99_ceiling_ms";
+  if (p->breaker_failures < 0 || p->breaker_failures > 1000)
+    return "breaker_failures must be 0 (off) to 1000, e.g. 5";
+  if (p->breaker_cooldown_seconds < 1 || p->breaker_cooldown_seconds > 3600)
+    return "breaker_cooldown_seconds must be 1 to 3600, e.g. 30";
+  for (double rps : {p->candidate_rate_limit, p->baseline_rate_limit}) {
+    if (!finite(rps) || rps < 0 || rps > 1e7)
+      return "candidate_rate_limit and baseline_rate_limit must be 0 (none) to 10000000 "
+             "requests per second";
+  }
   return "";
 }
 

@@ -56,6 +56,12 @@ struct AnalysisPolicy {
   double tail_ratio = 2;       // rate of slow requests, candidate over baseline
   double error_margin = 0.01;  // server-error rate difference that fails
   double error_ceiling = 0;    // candidate server-error rate surely above this fails (0: off)
+  // Data-plane protection, kept with the policy so it is set, audited and
+  // stored the same way.
+  int breaker_failures = 5;           // consecutive server errors that open a breaker (0: off)
+  int breaker_cooldown_seconds = 30;  // before an open breaker lets a trial through
+  double candidate_rate_limit = 0;    // requests/s; excess goes to the baseline (0: none)
+  double baseline_rate_limit = 0;     // requests/s; excess is refused (0: none)
   friend bool operator==(const AnalysisPolicy&, const AnalysisPolicy&) = default;
 };
 

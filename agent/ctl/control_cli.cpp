@@ -98,6 +98,15 @@ void PrintState(const v1::AgentState& s) {
                   TerminalSafe(check.detail()).c_str());
     }
   }
+  for (const v1::BreakerStatus& b : s.breakers()) {
+    if (b.state() == v1::BREAKER_CLOSED) continue;
+    std::printf(
+        "  CIRCUIT BREAKER of %s '%s' %s since %s (%llu requests served elsewhere or "
+        "refused); trials from %s\n",
+        b.slot() == v1::CANDIDATE ? "candidate" : "baseline", TerminalSafe(b.version()).c_str(),
+        b.state() == v1::BREAKER_OPEN ? "OPEN" : "HALF-OPEN", When(b.opened_unix_ms()).c_str(),
+        static_cast<unsigned long long>(b.diverted()), When(b.retry_unix_ms()).c_str());
+  }
   for (const v1::FaultDrill& d : s.drills()) {
     std::printf("  DRILL on %s '%s': +%u ms on %.2f %% of requests, %.2f %% failed, until %s\n",
                 d.slot() == v1::CANDIDATE ? "candidate" : "baseline",
@@ -111,11 +120,13 @@ void PrintPolicy(const v1::AnalysisPolicy& p) {
       "armed %s\nwindow_seconds %u\nmin_requests %llu\nconfidence %g\nsustain_seconds %u\n"
       "latency_ratio %g\nlatency_min_ms %g\np99_warning_ms %g\np99_ceiling_ms %g\ntail_ratio "
       "%g\nerror_margin %g\n"
-      "error_ceiling %g\n",
+      "error_ceiling %g\nbreaker_failures %u\nbreaker_cooldown_seconds %u\n"
+      "candidate_rate_limit %g\nbaseline_rate_limit %g\n",
       p.armed() ? "true" : "false", p.window_seconds(),
       static_cast<unsigned long long>(p.min_requests()), p.confidence(), p.sustain_seconds(),
       p.latency_ratio(), p.latency_min_ms(), p.p99_warning_ms(), p.p99_ceiling_ms(), p.tail_ratio(),
-      p.error_margin(), p.error_ceiling());
+      p.error_margin(), p.error_ceiling(), p.breaker_failures(), p.breaker_cooldown_seconds(),
+      p.candidate_rate_limit(), p.baseline_rate_limit());
 }
 
 bool ParsePercent(const std::string& text, uint32_t* bp) {
@@ -324,9 +335,11 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
       app.add_subcommand("policy", "the analysis policy; with `set` and fields, change it (admin)");
   CLI::App* policy_set = policy->add_subcommand("set", "change the given fields (admin)");
   std::map<std::string, std::string> fields;
-  for (const char* field : {"armed", "window-seconds", "min-requests", "confidence",
-                            "sustain-seconds", "latency-ratio", "latency-min-ms", "p99-warning-ms",
-                            "p99-ceiling-ms", "tail-ratio", "error-margin", "error-ceiling"}) {
+  for (const char* field :
+       {"armed", "window-seconds", "min-requests", "confidence", "sustain-seconds", "latency-ratio",
+        "latency-min-ms", "p99-warning-ms", "p99-ceiling-ms", "tail-ratio", "error-margin",
+        "error-ceiling", "breaker-failures", "breaker-cooldown-seconds", "candidate-rate-limit",
+        "baseline-rate-limit"}) {
     policy_set->add_option(std::string("--") + field, fields[field],
                            "see packaging/agent.example.yaml");
   }
@@ -508,8 +521,9 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
       any = true;
       // Plain decimal numbers only: no hex, no spaces, no empty value, and
       // whole numbers where the field counts something.
-      const bool whole_field =
-          field == "window-seconds" || field == "min-requests" || field == "sustain-seconds";
+      const bool whole_field = field == "window-seconds" || field == "min-requests" ||
+                               field == "sustain-seconds" || field == "breaker-failures" ||
+                               field == "breaker-cooldown-seconds";
       const bool plain =
           !text.empty() && text.find_first_not_of(whole_field ? "0123456789" : "0123456789.eE+-") ==
                                std::string::npos;
@@ -545,6 +559,11 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
       if (field == "tail-ratio") p->set_tail_ratio(value);
       if (field == "error-margin") p->set_error_margin(value);
       if (field == "error-ceiling") p->set_error_ceiling(value);
+      const auto whole32 = static_cast<uint32_t>(std::min<uint64_t>(whole, UINT32_MAX));
+      if (field == "breaker-failures") p->set_breaker_failures(whole32);
+      if (field == "breaker-cooldown-seconds") p->set_breaker_cooldown_seconds(whole32);
+      if (field == "candidate-rate-limit") p->set_candidate_rate_limit(value);
+      if (field == "baseline-rate-limit") p->set_baseline_rate_limit(value);
     }
     if (!any) {
       std::fprintf(stderr,

@@ -38,6 +38,9 @@ FramePtr MetricsHub::Seal(int64_t window_end_unix_ms, uint64_t split_revision,
     v->set_requests(ok + server_errors + client_errors);
     v->set_server_errors(server_errors);
     v->set_client_errors(client_errors);
+    v->set_rate_limited(cur.rate_limited - prev.rate_limited);
+    v->set_spilled(cur.spilled - prev.spilled);
+    v->set_breaker_diverted(cur.breaker_diverted - prev.breaker_diverted);
     v->set_latency_p50_ms(window.QuantileMillis(0.50));
     v->set_latency_p90_ms(window.QuantileMillis(0.90));
     v->set_latency_p99_ms(window.QuantileMillis(0.99));

@@ -33,6 +33,18 @@ void VersionRecorder::RecordClientError() {
   LocalShard().client_errors.fetch_add(1, std::memory_order_relaxed);
 }
 
+void VersionRecorder::RecordRateLimited() {
+  LocalShard().rate_limited.fetch_add(1, std::memory_order_relaxed);
+}
+
+void VersionRecorder::RecordSpilled() {
+  LocalShard().spilled.fetch_add(1, std::memory_order_relaxed);
+}
+
+void VersionRecorder::RecordBreakerDiverted() {
+  LocalShard().breaker_diverted.fetch_add(1, std::memory_order_relaxed);
+}
+
 VersionTotals VersionRecorder::Snapshot() const {
   VersionTotals totals;
   for (int s = 0; s < kShardCount; ++s) {
@@ -40,6 +52,9 @@ VersionTotals VersionRecorder::Snapshot() const {
     totals.ok += shard.ok.load(std::memory_order_relaxed);
     totals.server_errors += shard.server_errors.load(std::memory_order_relaxed);
     totals.client_errors += shard.client_errors.load(std::memory_order_relaxed);
+    totals.rate_limited += shard.rate_limited.load(std::memory_order_relaxed);
+    totals.spilled += shard.spilled.load(std::memory_order_relaxed);
+    totals.breaker_diverted += shard.breaker_diverted.load(std::memory_order_relaxed);
     for (int b = 0; b < LatencySketch::kBucketCount; ++b) {
       totals.latency.AddBucket(
           b, shard.buckets[static_cast<size_t>(b)].load(std::memory_order_relaxed));

@@ -17,6 +17,9 @@ struct VersionTotals {
   uint64_t ok = 0;
   uint64_t server_errors = 0;
   uint64_t client_errors = 0;
+  uint64_t rate_limited = 0;
+  uint64_t spilled = 0;
+  uint64_t breaker_diverted = 0;
   LatencySketch latency;  // successful requests only
 };
 
@@ -31,6 +34,11 @@ class VersionRecorder {
   void RecordOk(uint64_t latency_ns);
   void RecordServerError();
   void RecordClientError();
+  // Requests this version did not serve: refused by its rate limit, or
+  // served by the other version (its rate limit, its open breaker).
+  void RecordRateLimited();
+  void RecordSpilled();
+  void RecordBreakerDiverted();
   void BeginRequest() { m_in_flight.fetch_add(1, std::memory_order_relaxed); }
   void EndRequest() { m_in_flight.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -45,6 +53,9 @@ class VersionRecorder {
     std::atomic<uint64_t> ok{0};
     std::atomic<uint64_t> server_errors{0};
     std::atomic<uint64_t> client_errors{0};
+    std::atomic<uint64_t> rate_limited{0};
+    std::atomic<uint64_t> spilled{0};
+    std::atomic<uint64_t> breaker_diverted{0};
     std::atomic<uint64_t> max_ns{0};
     std::array<std::atomic<uint64_t>, LatencySketch::kBucketCount> buckets{};
   };

@@ -18,6 +18,9 @@ void MergeFrame(std::vector<MergedWindow>* into, const v1::MetricsFrame& frame) 
     it->requests += w.requests();
     it->server_errors += w.server_errors();
     it->client_errors += w.client_errors();
+    it->rate_limited += w.rate_limited();
+    it->spilled += w.spilled();
+    it->breaker_diverted += w.breaker_diverted();
     it->max_ms = std::max(it->max_ms, w.latency_max_ms());
     it->in_flight = w.in_flight();
     LatencySketch second;
@@ -31,6 +34,9 @@ void ToVersionWindow(const MergedWindow& m, bool with_sketch, v1::VersionWindow*
   v->set_requests(m.requests);
   v->set_server_errors(m.server_errors);
   v->set_client_errors(m.client_errors);
+  v->set_rate_limited(m.rate_limited);
+  v->set_spilled(m.spilled);
+  v->set_breaker_diverted(m.breaker_diverted);
   v->set_latency_p50_ms(m.latency.QuantileMillis(0.50));
   v->set_latency_p90_ms(m.latency.QuantileMillis(0.90));
   v->set_latency_p99_ms(m.latency.QuantileMillis(0.99));

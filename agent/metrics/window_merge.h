@@ -17,6 +17,9 @@ struct MergedWindow {
   uint64_t requests = 0;
   uint64_t server_errors = 0;
   uint64_t client_errors = 0;
+  uint64_t rate_limited = 0;
+  uint64_t spilled = 0;
+  uint64_t breaker_diverted = 0;
   double max_ms = 0;
   int64_t in_flight = 0;  // the latest second's
   LatencySketch latency;

@@ -70,11 +70,13 @@ bool ParseAnalysis(const YAML::Node& node, AnalysisPolicy* p, std::string* error
   if (!CheckKeys(node,
                  {"armed", "window_seconds", "min_requests", "confidence", "sustain_seconds",
                   "latency_ratio", "latency_min_ms", "p99_warning_ms", "p99_ceiling_ms",
-                  "tail_ratio", "error_margin", "error_ceiling"},
+                  "tail_ratio", "error_margin", "error_ceiling", "breaker_failures",
+                  "breaker_cooldown_seconds", "candidate_rate_limit", "baseline_rate_limit"},
                  "analysis", error)) {
     return false;
   }
   int64_t window = p->window_seconds, sustain = p->sustain_seconds;
+  int64_t breaker = p->breaker_failures, cooldown = p->breaker_cooldown_seconds;
   int64_t min_requests = static_cast<int64_t>(p->min_requests);
   if (!ReadScalar(node, "armed", &p->armed, error) ||
       !ReadScalar(node, "window_seconds", &window, error) ||
@@ -87,12 +89,18 @@ bool ParseAnalysis(const YAML::Node& node, AnalysisPolicy* p, std::string* error
       !ReadScalar(node, "p99_ceiling_ms", &p->p99_ceiling_ms, error) ||
       !ReadScalar(node, "tail_ratio", &p->tail_ratio, error) ||
       !ReadScalar(node, "error_margin", &p->error_margin, error) ||
-      !ReadScalar(node, "error_ceiling", &p->error_ceiling, error)) {
+      !ReadScalar(node, "error_ceiling", &p->error_ceiling, error) ||
+      !ReadScalar(node, "breaker_failures", &breaker, error) ||
+      !ReadScalar(node, "breaker_cooldown_seconds", &cooldown, error) ||
+      !ReadScalar(node, "candidate_rate_limit", &p->candidate_rate_limit, error) ||
+      !ReadScalar(node, "baseline_rate_limit", &p->baseline_rate_limit, error)) {
     return false;
   }
   auto clamp_int = [](int64_t v) { return static_cast<int>(std::clamp<int64_t>(v, -1, 1 << 30)); };
   p->window_seconds = clamp_int(window);
   p->sustain_seconds = clamp_int(sustain);
+  p->breaker_failures = clamp_int(breaker);
+  p->breaker_cooldown_seconds = clamp_int(cooldown);
   p->min_requests = min_requests < 0 ? 0 : static_cast<uint64_t>(min_requests);
   if (std::string problem = ValidatePolicy(p); !problem.empty()) {
     *error = "analysis: " + problem;

@@ -24,6 +24,7 @@ void CanaryPair::InstallAt(SlotIndex slot, SlotVersion version) {
   m_current[slot].store(m_versions.back().get(), std::memory_order_release);
   m_health[slot] = {};
   m_drills[slot].Stop();  // a drill is for the version it was started on
+  m_breakers[slot].Reset();
 }
 
 SlotHealth CanaryPair::HealthAt(SlotIndex slot) const {

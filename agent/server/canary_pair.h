@@ -18,6 +18,8 @@
 #include "agent/backends/backend.h"
 #include "agent/backends/version_spec.h"
 #include "agent/metrics/version_recorder.h"
+#include "agent/routing/circuit_breaker.h"
+#include "agent/routing/rate_limit.h"
 #include "agent/routing/router.h"
 #include "agent/routing/traffic_split.h"
 #include "agent/server/fault_drill.h"
@@ -81,11 +83,20 @@ class CanaryPair {
   // The slot's fault drill (InjectFault); installing a version stops it.
   FaultDrill& DrillAt(SlotIndex slot) { return m_drills[slot]; }
   const FaultDrill& DrillAt(SlotIndex slot) const { return m_drills[slot]; }
+  // The slot's circuit breaker; installing a version resets it.
+  CircuitBreaker& BreakerAt(SlotIndex slot) { return m_breakers[slot]; }
+  const CircuitBreaker& BreakerAt(SlotIndex slot) const { return m_breakers[slot]; }
+  // Rate limits belong to the role (the capacity the release plans for),
+  // not to a version.
+  RateLimit& LimitOf(ReleaseRole role) { return m_limits[static_cast<size_t>(role)]; }
+  const RateLimit& LimitOf(ReleaseRole role) const { return m_limits[static_cast<size_t>(role)]; }
 
  private:
   std::array<std::atomic<const SlotVersion*>, kSlots> m_current{};
   std::array<VersionRecorder, kSlots> m_recorders;
   std::array<FaultDrill, kSlots> m_drills;
+  std::array<CircuitBreaker, kSlots> m_breakers;
+  std::array<RateLimit, kRoleCount> m_limits;
   TrafficSplit m_split;
   mutable absl::Mutex m_mutex;
   // Every version ever installed (requests in flight may still use one).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "agent/server/raw_unary.h"
 #include "common/text.h"
@@ -78,6 +79,7 @@ class InferCall final : public InferCompletion {
     }
 
     m_role = route.role;
+    if (problem.empty() && !Protect(split, route.basis == RouteBasis::kPinned)) return;
     // Role, slot and version all come from the one split read above.
     m_slot = CanaryPair::SlotOf(m_role, split);
     m_version = &pair.VersionAt(m_slot);
@@ -119,6 +121,17 @@ class InferCall final : public InferCompletion {
     } else {
       recorder.RecordServerError();
     }
+    // A version replaced meanwhile has a new breaker that this says nothing about.
+    if (m_version == &m_service.m_pair.VersionAt(m_slot)) {
+      CircuitBreaker& breaker = m_service.m_pair.BreakerAt(m_slot);
+      if (outcome.status.ok()) {
+        breaker.OnSuccess(m_trial);
+      } else if (outcome.client_error) {
+        breaker.OnNeutral(m_trial);
+      } else {
+        breaker.OnFailure(m_trial, SteadyNanos(), outcome.status.error_message());
+      }
+    }
     recorder.EndRequest();
     m_ctx->AddTrailingMetadata(kSlotTrailer, ReleaseRoleName(m_role));
     m_reactor->Finish(Bounded(status));
@@ -126,6 +139,73 @@ class InferCall final : public InferCompletion {
   }
 
  private:
+  static int64_t SteadyNanos() {
+    return std::chrono::steady_clock::now().time_since_epoch().count();
+  }
+
+  // The breakers and rate limits: may move the request to the baseline
+  // (m_role), or answer it. False when answered (the call is gone).
+  bool Protect(const SplitValue& split, bool pinned) {
+    CanaryPair& pair = m_service.m_pair;
+    const int64_t now = SteadyNanos();
+    if (m_role == ReleaseRole::kCandidate) {
+      const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kCandidate, split);
+      CircuitBreaker& breaker = pair.BreakerAt(slot);
+      const BreakerAdmit admit = breaker.Admit(now, true);
+      if (admit == BreakerAdmit::kRefused) {
+        breaker.CountDiverted();
+        pair.RecorderAt(slot).RecordBreakerDiverted();
+        if (pinned) {
+          const BreakerSnapshot b = breaker.Snapshot();
+          return Refuse(grpc::StatusCode::UNAVAILABLE,
+                        "the candidate " + Quote(pair.VersionAt(slot).version) +
+                            " has its circuit breaker open after " +
+                            std::to_string(b.failures_to_open) +
+                            " consecutive server errors; a trial request is let through at " +
+                            std::to_string(b.retry_unix_ms) +
+                            " ms since the epoch. Unpinned requests are served by the baseline");
+        }
+        m_role = ReleaseRole::kBaseline;
+      } else if (!pair.LimitOf(ReleaseRole::kCandidate).TryTake(now)) {
+        breaker.OnNeutral(admit == BreakerAdmit::kTrial);
+        if (pinned) {
+          pair.RecorderAt(slot).RecordRateLimited();
+          return Refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        RateLimitText(ReleaseRole::kCandidate, pair.VersionAt(slot).version));
+        }
+        pair.RecorderAt(slot).RecordSpilled();
+        m_role = ReleaseRole::kBaseline;
+      } else {
+        m_trial = admit == BreakerAdmit::kTrial;
+        return true;
+      }
+    }
+    const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kBaseline, split);
+    if (!pair.LimitOf(ReleaseRole::kBaseline).TryTake(now)) {
+      pair.RecorderAt(slot).RecordRateLimited();
+      return Refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                    RateLimitText(ReleaseRole::kBaseline, pair.VersionAt(slot).version));
+    }
+    // The baseline's breaker reports and never sends production elsewhere.
+    m_trial = pair.BreakerAt(slot).Admit(now, false) == BreakerAdmit::kTrial;
+    return true;
+  }
+
+  std::string RateLimitText(ReleaseRole role, const std::string& version) const {
+    char rate[32];
+    std::snprintf(rate, sizeof(rate), "%g", m_service.m_pair.LimitOf(role).PerSecond());
+    return std::string("the ") + ReleaseRoleName(role) + " " + Quote(version) +
+           " is at its rate limit of " + rate + " requests/s (" + ReleaseRoleName(role) +
+           "_rate_limit in the analysis policy); retry with backoff";
+  }
+
+  bool Refuse(grpc::StatusCode code, const std::string& message) {
+    m_ctx->AddTrailingMetadata(kSlotTrailer, ReleaseRoleName(m_role));
+    m_reactor->Finish(Bounded(grpc::Status(code, message)));
+    delete this;
+    return false;
+  }
+
   InferenceService& m_service;
   grpc::CallbackServerContext* m_ctx;
   grpc::ServerUnaryReactor* m_reactor;
@@ -138,6 +218,7 @@ class InferCall final : public InferCompletion {
   ReleaseRole m_role = ReleaseRole::kBaseline;
   SlotIndex m_slot = 0;
   const SlotVersion* m_version = nullptr;
+  bool m_trial = false;  // the half-open breaker's trial request
 };
 
 InferenceService::InferenceService(CanaryPair& pair, InferenceIdentity identity)

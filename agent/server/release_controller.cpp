@@ -36,7 +36,18 @@ ReleaseController::ReleaseController(CanaryPair& pair, AuditLog& audit, AgentIde
       m_identity(std::move(identity)),
       m_limits(std::move(limits)),
       m_steps(steps),
-      m_state(std::move(initial)) {}
+      m_state(std::move(initial)) {
+  ApplyProtection(m_state.policy);
+}
+
+void ReleaseController::ApplyProtection(const AnalysisPolicy& policy) {
+  for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
+    m_pair.BreakerAt(slot).Configure(static_cast<uint32_t>(policy.breaker_failures),
+                                     std::chrono::seconds(policy.breaker_cooldown_seconds));
+  }
+  m_pair.LimitOf(ReleaseRole::kCandidate).Configure(policy.candidate_rate_limit);
+  m_pair.LimitOf(ReleaseRole::kBaseline).Configure(policy.baseline_rate_limit);
+}
 
 AuditRecord ReleaseController::Row(const Caller& caller, AuditAction action,
                                    const std::string& reason) const {
@@ -189,6 +200,7 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
       m_pair.SetHealthAt(slot, &m_pair.VersionAt(slot), std::move(p.health));
     }
     m_pair.Split().Publish(p.next.split);  // in force for the very next request
+    if (!(p.next.policy == m_state.policy)) ApplyProtection(p.next.policy);
     // The agent's own changes answer no request.
     p.next.last_change.set_apply_micros(caller.system
                                             ? 0
@@ -431,6 +443,61 @@ uint64_t ReleaseController::RecordHealthRow(SlotIndex slot, bool deferred) {
   return row.sequence;
 }
 
+uint64_t ReleaseController::RecordBreakerRows() {
+  uint64_t newest = 0;
+  for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
+    for (const BreakerEvent& e : m_pair.BreakerAt(slot).TakeEvents()) {
+      const ReleaseRole role = CanaryPair::RoleOf(slot, m_state.split);
+      const std::string who =
+          std::string(ReleaseRoleName(role)) + " '" + m_pair.VersionAt(slot).version + "'";
+      AuditRecord row;
+      row.actor = "breaker";
+      row.role = "system";
+      row.peer = "agent";
+      row.outcome = std::string(AuditOutcomeName(AuditOutcome::kOk));
+      const bool opened = e.to == BreakerState::kOpen;
+      row.action = std::string(
+          AuditActionName(opened ? AuditAction::kBreakerOpen : AuditAction::kBreakerClose));
+      const std::string serves = role == ReleaseRole::kCandidate
+                                     ? "its users are served by the baseline"
+                                     : "the baseline keeps serving (it has nowhere safer to go)";
+      const int cooldown = m_state.policy.breaker_cooldown_seconds;
+      if (opened && e.reopened) {
+        row.reason = "circuit breaker of " + who + " opened again: a trial request failed; " +
+                     serves + " for another " + std::to_string(cooldown) + " s";
+      } else if (opened) {
+        row.reason = "circuit breaker of " + who + " opened after " + std::to_string(e.failures) +
+                     " consecutive server errors or timeouts; " + serves + " for " +
+                     std::to_string(cooldown) + " s, then trial requests decide";
+      } else {
+        row.reason =
+            "circuit breaker of " + who + " closed" +
+            (e.last_error.empty() ? ": " + std::to_string(CircuitBreaker::kTrialSuccesses) +
+                                        " trial requests in a row succeeded"
+                                  : ": " + e.last_error);
+      }
+      char figures[200];
+      if (opened) {
+        row.evidence = "the failure that opened it: " + ClampText(e.last_error, 400);
+      } else {
+        std::snprintf(figures, sizeof(figures),
+                      "open for %.1f s; %llu requests meant for it were served by the other "
+                      "version or refused meanwhile",
+                      static_cast<double>(e.open_for_ms) / 1000.0,
+                      static_cast<unsigned long long>(e.diverted));
+        row.evidence = figures;
+      }
+      row.before = row.after = SnapshotOf(m_state);
+      if (absl::Status s = m_audit.Append(&row, nullptr); !s.ok()) {
+        Complain("a circuit breaker change", s);
+        continue;
+      }
+      newest = row.sequence;
+    }
+  }
+  return newest;
+}
+
 void ReleaseController::Housekeep(bool final) {
   v1::AgentState state;
   bool state_changed = false;
@@ -440,6 +507,10 @@ void ReleaseController::Housekeep(bool final) {
     m_audit.Keep();
     for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
       if (const uint64_t sequence = RecordHealthRow(slot, true)) newest = sequence;
+    }
+    if (const uint64_t sequence = RecordBreakerRows()) {
+      newest = sequence;
+      state_changed = true;
     }
     for (AuditRecord& row : m_refusals.TakeSummaries(std::chrono::steady_clock::now(), final)) {
       row.before = row.after = SnapshotOf(m_state);
@@ -657,6 +728,22 @@ v1::AgentState ReleaseController::StateLocked() const {
     d->set_latency_share(spec.latency_share);
     d->set_error_rate(spec.error_rate);
     d->set_ends_unix_ms(drill.EndsUnixMs());
+  }
+  for (const ReleaseRole role : {ReleaseRole::kBaseline, ReleaseRole::kCandidate}) {
+    const SlotIndex slot = CanaryPair::SlotOf(role, split);
+    const BreakerSnapshot b = m_pair.BreakerAt(slot).Snapshot();
+    v1::BreakerStatus* s = state.add_breakers();
+    s->set_slot(ToProto(role));
+    s->set_version(m_pair.VersionAt(slot).version);
+    s->set_state(b.state == BreakerState::kOpen       ? v1::BREAKER_OPEN
+                 : b.state == BreakerState::kHalfOpen ? v1::BREAKER_HALF_OPEN
+                                                      : v1::BREAKER_CLOSED);
+    s->set_consecutive_failures(b.consecutive_failures);
+    s->set_failures_to_open(b.failures_to_open);
+    s->set_opened_unix_ms(b.opened_unix_ms);
+    s->set_retry_unix_ms(b.retry_unix_ms);
+    s->set_diverted(b.diverted);
+    s->set_times_opened(b.times_opened);
   }
   absl::MutexLock verdict_lock(&m_verdict_mutex);
   *state.mutable_analysis() = m_verdict;

@@ -173,6 +173,10 @@ class ReleaseController {
   void Complain(const std::string& what, const absl::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex);
   AuditRecord Row(const Caller& caller, AuditAction action, const std::string& reason) const;
+  // The policy's breakers and rate limits, onto the data plane.
+  void ApplyProtection(const AnalysisPolicy& policy);
+  // A row per breaker transition since the last call; the newest sequence or 0.
+  uint64_t RecordBreakerRows() ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex);
 
   CanaryPair& m_pair;
   AuditLog& m_audit;
