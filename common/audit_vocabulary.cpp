@@ -12,7 +12,7 @@ struct ActionWords {
   std::string_view name;
   std::string_view title;
 };
-constexpr std::array<ActionWords, 13> kActions = {{
+constexpr std::array<ActionWords, 18> kActions = {{
     {AuditAction::kInitialize, "initialize", "first start"},
     {AuditAction::kStart, "start", "agent start"},
     {AuditAction::kRecover, "recover", "state recovery"},
@@ -26,6 +26,11 @@ constexpr std::array<ActionWords, 13> kActions = {{
     {AuditAction::kInjectFault, "inject_fault", "fault drill"},
     {AuditAction::kBreakerOpen, "breaker_open", "circuit breaker opened"},
     {AuditAction::kBreakerClose, "breaker_close", "circuit breaker closed"},
+    {AuditAction::kStartRollout, "start_rollout", "rollout start"},
+    {AuditAction::kRolloutStep, "rollout_step", "rollout step"},
+    {AuditAction::kPauseRollout, "pause_rollout", "rollout pause"},
+    {AuditAction::kResumeRollout, "resume_rollout", "rollout resume"},
+    {AuditAction::kAbortRollout, "abort_rollout", "rollout abort"},
 }};
 
 constexpr std::array<std::pair<AuditOutcome, std::string_view>, 3> kOutcomes = {{

@@ -27,6 +27,11 @@ enum class AuditAction {
   kInjectFault,      // a fault drill started or was stopped
   kBreakerOpen,      // a version's circuit breaker opened
   kBreakerClose,     // ... and closed again
+  kStartRollout,     // a rollout plan started (its first step's weight applied)
+  kRolloutStep,      // the plan moved on: a step's weight, a gate reached, done
+  kPauseRollout,
+  kResumeRollout,
+  kAbortRollout,  // rolled back and ended
 };
 
 enum class AuditOutcome {

@@ -17,6 +17,7 @@
 #include "common/command_line.h"
 #include "common/credentials.h"
 #include "common/files.h"
+#include "common/rollout_plan.h"
 #include "common/text.h"
 #include "greylane/v1/agent.grpc.pb.h"
 
@@ -97,6 +98,14 @@ void PrintState(const v1::AgentState& s) {
       std::printf("    %-7s %-12s %s\n", TerminalSafe(check.check()).c_str(), verdict.c_str(),
                   TerminalSafe(check.detail()).c_str());
     }
+  }
+  if (s.rollout().phase() != v1::ROLLOUT_NONE) {
+    const v1::RolloutProgress& r = s.rollout();
+    std::string phase = v1::RolloutPhase_Name(r.phase());
+    if (phase.rfind("ROLLOUT_", 0) == 0) phase = phase.substr(8);
+    std::printf("  rollout %s, started by %s at %s: %s\n    %s\n", phase.c_str(),
+                TerminalSafe(r.started_by()).c_str(), When(r.started_unix_ms()).c_str(),
+                TerminalSafe(DescribePlan(r.plan())).c_str(), TerminalSafe(r.detail()).c_str());
   }
   for (const v1::BreakerStatus& b : s.breakers()) {
     if (b.state() == v1::BREAKER_CLOSED) continue;
@@ -344,6 +353,34 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
                            "see packaging/agent.example.yaml");
   }
   add_reason(policy_set);
+  CLI::App* rollout = app.add_subcommand(
+      "rollout", "walk the candidate through a plan of weights and bake times (operator)");
+  rollout->require_subcommand(1);
+  CLI::App* rollout_start = rollout->add_subcommand(
+      "start", "start a plan: --preset canary|hourly, or --steps 1,5,25,100 --bake SECONDS");
+  std::string preset, steps_text, gates_text;
+  uint32_t bake_seconds = 120, max_extend = 0;
+  bool auto_promote = false;
+  rollout_start->add_option("--preset", preset,
+                            "canary: 1 → 5 → 10 → 25 → 50 → 100 %, 2 min each; hourly: +10 % "
+                            "per hour");
+  rollout_start->add_option("--steps", steps_text, "weights in percent, e.g. 1,5,25,100");
+  rollout_start->add_option("--bake", bake_seconds, "passing seconds at each step (default 120)")
+      ->check(CLI::Range(0u, kMaxBakeSeconds));
+  rollout_start->add_option("--gates", gates_text,
+                            "weights (percent) that wait for `rollout resume` once baked");
+  rollout_start
+      ->add_option("--max-extend", max_extend,
+                   "inconclusive seconds a step may add before pausing (default 300)")
+      ->check(CLI::Range(0u, kMaxBakeSeconds));
+  rollout_start->add_flag("--auto-promote", auto_promote, "promote after the last step (100 %)");
+  add_reason(rollout_start);
+  add_revision(rollout_start);
+  CLI::App* rollout_pause = rollout->add_subcommand("pause", "stop moving; keep the weight");
+  CLI::App* rollout_resume =
+      rollout->add_subcommand("resume", "go on after a pause, or past a gate");
+  CLI::App* rollout_abort = rollout->add_subcommand("abort", "roll back and end the rollout");
+  for (CLI::App* c : {rollout_pause, rollout_resume, rollout_abort}) add_reason(c);
   std::string drill_slot = "candidate";
   uint32_t drill_latency = 0, drill_seconds = 60;
   double drill_share = 1, drill_errors = 0;
@@ -577,6 +614,99 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
     v1::AnalysisPolicy after_set;
     if (auto s = stub->SetPolicy(&set, r, &after_set); !s.ok()) return Fail(s, true);
     PrintPolicy(after_set);
+    return 0;
+  }
+  if (rollout_start->parsed()) {
+    v1::RolloutPlan plan;
+    auto percents = [](const std::string& text, std::vector<uint32_t>* out) {
+      size_t from = 0;
+      while (from <= text.size()) {
+        const size_t comma = std::min(text.find(',', from), text.size());
+        uint32_t bp = 0;
+        if (!ParsePercent(text.substr(from, comma - from), &bp)) return false;
+        out->push_back(bp);
+        from = comma + 1;
+      }
+      return !out->empty();
+    };
+    if (!preset.empty() == !steps_text.empty()) {
+      std::fprintf(stderr,
+                   "greylane-ctl: rollout start takes --preset canary|hourly or --steps, e.g. "
+                   "--steps 1,5,25,100 --bake 120\n");
+      return 2;
+    }
+    if (!preset.empty()) {
+      bool found = false;
+      for (const RolloutPreset& p : RolloutPresets()) {
+        if (p.key == preset) {
+          plan = p.plan;
+          found = true;
+        }
+      }
+      if (!found) {
+        std::fprintf(stderr, "greylane-ctl: --preset is canary or hourly, not '%s'\n",
+                     TerminalSafe(preset).c_str());
+        return 2;
+      }
+    } else {
+      std::vector<uint32_t> weights;
+      if (!percents(steps_text, &weights)) {
+        std::fprintf(stderr,
+                     "greylane-ctl: --steps takes percentages 0.01..100 separated by commas, "
+                     "e.g. 1,5,25,100\n");
+        return 2;
+      }
+      for (uint32_t bp : weights) {
+        v1::RolloutStep* s = plan.add_steps();
+        s->set_candidate_basis_points(bp);
+        s->set_bake_seconds(bake_seconds);
+      }
+    }
+    if (!gates_text.empty()) {
+      std::vector<uint32_t> gates;
+      if (!percents(gates_text, &gates)) {
+        std::fprintf(stderr, "greylane-ctl: --gates takes percentages, e.g. 50,100\n");
+        return 2;
+      }
+      for (uint32_t bp : gates) {
+        bool matched = false;
+        for (v1::RolloutStep& s : *plan.mutable_steps()) {
+          if (s.candidate_basis_points() == bp) {
+            s.set_gate(true);
+            matched = true;
+          }
+        }
+        if (!matched) {
+          std::fprintf(stderr, "greylane-ctl: --gates %s: no step has that weight\n",
+                       PercentText(bp).c_str());
+          return 2;
+        }
+      }
+    }
+    plan.set_max_extend_seconds(max_extend);
+    plan.set_auto_promote(auto_promote);
+    uint64_t rev = 0;
+    if (auto s = current_revision(rollout_start, &rev); !s.ok()) return Fail(s);
+    v1::StartRolloutRequest r;
+    *r.mutable_plan() = plan;
+    r.set_expected_revision(rev);
+    r.set_reason(reason);
+    grpc::ClientContext c;
+    context(&c);
+    if (auto s = stub->StartRollout(&c, r, &answer); !s.ok()) return Fail(s, true);
+    PrintState(answer);
+    return 0;
+  }
+  for (const auto& [command, call] : {std::pair{rollout_pause, &v1::Agent::Stub::PauseRollout},
+                                      std::pair{rollout_resume, &v1::Agent::Stub::ResumeRollout},
+                                      std::pair{rollout_abort, &v1::Agent::Stub::AbortRollout}}) {
+    if (!command->parsed()) continue;
+    v1::RolloutControlRequest r;
+    r.set_reason(reason);
+    grpc::ClientContext c;
+    context(&c);
+    if (auto s = (stub.get()->*call)(&c, r, &answer); !s.ok()) return Fail(s, true);
+    PrintState(answer);
     return 0;
   }
   if (drill->parsed()) {

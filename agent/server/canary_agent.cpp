@@ -380,6 +380,7 @@ void CanaryAgent::Analyse(v1::MetricsFrame* frame, const SplitValue& split) {
   }
   VerdictToProto(verdict, policy.armed, frame->mutable_analysis());
   m_release->PublishVerdict(frame->analysis());
+  m_release->TickRollout(frame->analysis());
 }
 
 void CanaryAgent::ProberLoop() {

@@ -431,6 +431,49 @@ grpc::ServerUnaryReactor* ControlService::InjectFault(grpc::CallbackServerContex
       });
 }
 
+grpc::ServerUnaryReactor* ControlService::StartRollout(grpc::CallbackServerContext* ctx,
+                                                       const Raw* request, Raw* response) {
+  return Serve<v1::StartRolloutRequest, v1::AgentState>(
+      ctx, request, response,
+      [this](const Caller& caller, const v1::StartRolloutRequest& r, v1::AgentState* out) {
+        grpc::Status s = Admit(caller, Role::kOperator, AuditAction::kStartRollout, r.reason());
+        if (!s.ok()) return s;
+        return m_controller.StartRollout(caller, r.plan(), r.expected_revision(), r.reason(), out);
+      });
+}
+
+// Pause, resume and abort: the same request, each its own controller call.
+grpc::ServerUnaryReactor* ControlService::ServeRolloutControl(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response, AuditAction action,
+    grpc::Status (ReleaseController::*call)(const Caller&, const std::string&, v1::AgentState*)) {
+  return Serve<v1::RolloutControlRequest, v1::AgentState>(
+      ctx, request, response,
+      [this, action, call](const Caller& caller, const v1::RolloutControlRequest& r,
+                           v1::AgentState* out) {
+        grpc::Status s = Admit(caller, Role::kOperator, action, r.reason());
+        if (!s.ok()) return s;
+        return (m_controller.*call)(caller, r.reason(), out);
+      });
+}
+
+grpc::ServerUnaryReactor* ControlService::PauseRollout(grpc::CallbackServerContext* ctx,
+                                                       const Raw* request, Raw* response) {
+  return ServeRolloutControl(ctx, request, response, AuditAction::kPauseRollout,
+                             &ReleaseController::PauseRollout);
+}
+
+grpc::ServerUnaryReactor* ControlService::ResumeRollout(grpc::CallbackServerContext* ctx,
+                                                        const Raw* request, Raw* response) {
+  return ServeRolloutControl(ctx, request, response, AuditAction::kResumeRollout,
+                             &ReleaseController::ResumeRollout);
+}
+
+grpc::ServerUnaryReactor* ControlService::AbortRollout(grpc::CallbackServerContext* ctx,
+                                                       const Raw* request, Raw* response) {
+  return ServeRolloutControl(ctx, request, response, AuditAction::kAbortRollout,
+                             &ReleaseController::AbortRollout);
+}
+
 grpc::ServerWriteReactor<v1::MetricsFrame>* ControlService::WatchMetrics(
     grpc::CallbackServerContext* ctx, const v1::WatchMetricsRequest* request) {
   Caller caller;

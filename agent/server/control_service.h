@@ -22,15 +22,20 @@ using AgentServiceBase = v1::Agent::WithRawCallbackMethod_WhoAmI<
     v1::Agent::WithRawCallbackMethod_GetState<v1::Agent::WithCallbackMethod_WatchState<
         v1::Agent::WithRawCallbackMethod_SetSplit<v1::Agent::WithRawCallbackMethod_Rollback<
             v1::Agent::WithRawCallbackMethod_Promote<v1::Agent::WithRawCallbackMethod_LoadCandidate<
-                v1::Agent::WithCallbackMethod_WatchMetrics<
-                    v1::Agent::WithRawCallbackMethod_ListAudit<
-                        v1::Agent::WithCallbackMethod_WatchAudit<
-                            v1::Agent::WithRawCallbackMethod_VerifyAudit<
-                                v1::Agent::WithRawCallbackMethod_QueryHistory<
-                                    v1::Agent::WithRawCallbackMethod_GetPolicy<
-                                        v1::Agent::WithRawCallbackMethod_SetPolicy<
-                                            v1::Agent::WithRawCallbackMethod_InjectFault<
-                                                v1::Agent::Service>>>>>>>>>>>>>>>;
+                v1::Agent::WithCallbackMethod_WatchMetrics<v1::Agent::WithRawCallbackMethod_ListAudit<
+                    v1::Agent::WithCallbackMethod_WatchAudit<
+                        v1::Agent::WithRawCallbackMethod_VerifyAudit<
+                            v1::Agent::WithRawCallbackMethod_QueryHistory<
+                                v1::Agent::WithRawCallbackMethod_GetPolicy<
+                                    v1::Agent::WithRawCallbackMethod_SetPolicy<
+                                        v1::Agent::WithRawCallbackMethod_InjectFault<
+                                            v1::Agent::WithRawCallbackMethod_StartRollout<
+                                                v1::Agent::WithRawCallbackMethod_PauseRollout<
+                                                    v1::Agent::WithRawCallbackMethod_ResumeRollout<
+                                                        v1::Agent::
+                                                            WithRawCallbackMethod_AbortRollout<
+                                                                v1::Agent::
+                                                                    Service>>>>>>>>>>>>>>>>>>>;
 
 class ControlService final : public AgentServiceBase {
  public:
@@ -70,6 +75,14 @@ class ControlService final : public AgentServiceBase {
                                       Raw* response) override;
   grpc::ServerUnaryReactor* InjectFault(grpc::CallbackServerContext* ctx, const Raw* request,
                                         Raw* response) override;
+  grpc::ServerUnaryReactor* StartRollout(grpc::CallbackServerContext* ctx, const Raw* request,
+                                         Raw* response) override;
+  grpc::ServerUnaryReactor* PauseRollout(grpc::CallbackServerContext* ctx, const Raw* request,
+                                         Raw* response) override;
+  grpc::ServerUnaryReactor* ResumeRollout(grpc::CallbackServerContext* ctx, const Raw* request,
+                                          Raw* response) override;
+  grpc::ServerUnaryReactor* AbortRollout(grpc::CallbackServerContext* ctx, const Raw* request,
+                                         Raw* response) override;
 
   // Lets queued slow calls finish, then stops the workers.
   void JoinWorkers();
@@ -77,6 +90,9 @@ class ControlService final : public AgentServiceBase {
  private:
   // The caller, or a non-OK status (UNAUTHENTICATED) to answer with.
   grpc::Status Authenticate(grpc::CallbackServerContext* ctx, Caller* caller) const;
+  grpc::ServerUnaryReactor* ServeRolloutControl(
+      grpc::CallbackServerContext* ctx, const Raw* request, Raw* response, AuditAction action,
+      grpc::Status (ReleaseController::*call)(const Caller&, const std::string&, v1::AgentState*));
   // Checks the caller's role; a mutation refused for its role is audited.
   grpc::Status Admit(const Caller& caller, Role needed, AuditAction action,
                      const std::string& reason);

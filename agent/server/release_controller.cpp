@@ -99,6 +99,22 @@ void ReleaseController::RecordStart(const RestoredRelease& restored) {
       row.before = SnapshotOf(m_state);
     }
     row.after = SnapshotOf(m_state);
+    if (!first && m_state.rollout.phase() == v1::ROLLOUT_BAKING) {
+      // What the step had baked was judged by the run that stopped.
+      v1::RolloutProgress& r = m_state.rollout;
+      r.set_baked_seconds(0);
+      r.set_extended_seconds(0);
+      r.set_step_started_unix_ms(NowUnixMillis());
+      r.set_detail("baking at " + StepText(r.plan(), r.step()) +
+                   " (resumed after a restart: the step's bake starts again)");
+      row.evidence =
+          "the rollout resumes at " + StepText(r.plan(), r.step()) + "; its bake starts again";
+    } else if (!first && RolloutActive(m_state.rollout.phase())) {
+      row.evidence =
+          "the rollout stays " +
+          std::string(m_state.rollout.phase() == v1::ROLLOUT_PAUSED ? "paused" : "at its gate") +
+          " at " + StepText(m_state.rollout.plan(), m_state.rollout.step());
+    }
     const bool stores_state = first || recovered;
     if (stores_state) {
       m_state.last_change.set_time_unix_ms(NowUnixMillis());
@@ -131,6 +147,7 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
   if (p.refusal.ok()) {
     p.next = m_state;
     plan(m_state, &p);
+    if (p.refusal.ok() && p.changes) RolloutAfter(action, caller, m_state, &p);
   }
   if (!p.refusal.ok()) {
     row.outcome = std::string(AuditOutcomeName(AuditOutcome::kRejected));
@@ -165,14 +182,19 @@ grpc::Status ReleaseController::Mutate(const Caller& caller, AuditAction action,
     }
   }
   row.after = p.changes ? SnapshotOf(p.next) : row.before;
-  // A policy change is no traffic change: it closes no step.
-  if (p.changes && m_steps && action != AuditAction::kSetPolicy) {
+  // A policy change is no traffic change, nor is a plan's pause, gate or
+  // resume at the same weight: they close no step.
+  const bool rollout_only =
+      (action == AuditAction::kRolloutStep || action == AuditAction::kPauseRollout ||
+       action == AuditAction::kResumeRollout) &&
+      p.next.split.revision == m_state.split.revision;
+  if (p.changes && m_steps && action != AuditAction::kSetPolicy && !rollout_only) {
     row.step = m_steps->Peek(NowUnixMillis(), m_state.split.candidate_basis_points);
   }
   // The sequence this row will get: the state stored with it names it.
   p.next.last_change.set_audit_sequence(m_audit.LastSequence() + 1);
   const std::string blob = EncodeReleaseState(p.next);
-  if (action == AuditAction::kRollback) {
+  if (action == AuditAction::kRollback || action == AuditAction::kAbortRollout) {
     // Safety first: in force whether or not the trail can be written now.
     std::string why;
     if (m_audit.AppendSafety(&row, p.changes ? &blob : nullptr, &why) !=
@@ -275,18 +297,22 @@ grpc::Status ReleaseController::Promote(const Caller& caller, uint64_t expected_
           p->refusal = Stale(expected_revision, now.split);
           return;
         }
-        if (candidate_health.health == v1::UNHEALTHY) {
-          p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
-                        "the candidate failed its last deep probe (" +
-                            ClampText(candidate_health.detail, 300) +
-                            "); it cannot become the baseline"};
-          return;
-        }
-        // Roles swap and the new baseline takes 100 %, in one atomic store.
-        p->next.split = {0, now.split.revision + 1, !now.split.roles_swapped};
-        p->next.phase = v1::PROMOTED;
+        PlanPromotion(now, candidate_health, p);
       },
       out);
+}
+
+void ReleaseController::PlanPromotion(const ReleaseState& now, const SlotHealth& candidate_health,
+                                      Plan* p) {
+  if (candidate_health.health == v1::UNHEALTHY) {
+    p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
+                  "the candidate failed its last deep probe (" +
+                      ClampText(candidate_health.detail, 300) + "); it cannot become the baseline"};
+    return;
+  }
+  // Roles swap and the new baseline takes 100 %, in one atomic store.
+  p->next.split = {0, now.split.revision + 1, !now.split.roles_swapped};
+  p->next.phase = v1::PROMOTED;
 }
 
 grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const VersionSpec& spec,
@@ -682,6 +708,292 @@ void ReleaseController::PublishVerdict(const v1::AnalysisVerdict& verdict) {
   Notify(&state, 0);
 }
 
+void ReleaseController::RolloutAfter(AuditAction action, const Caller& caller,
+                                     const ReleaseState& now, Plan* p) {
+  v1::RolloutProgress& r = p->next.rollout;
+  if (!RolloutActive(r.phase())) return;
+  const std::string where = StepText(r.plan(), r.step());
+  std::string what;
+  switch (action) {
+    case AuditAction::kRollback:
+      r.set_phase(v1::ROLLOUT_ABORTED);
+      what = "ended: rolled back by " + caller.identity + " at " + where;
+      break;
+    case AuditAction::kPromote:
+      r.set_phase(v1::ROLLOUT_DONE);
+      what = "ended: promoted by " + caller.identity + " at " + where;
+      break;
+    case AuditAction::kLoadCandidate:
+      r.set_phase(v1::ROLLOUT_ABORTED);
+      what = "ended: the candidate was replaced by " + caller.identity;
+      break;
+    case AuditAction::kSetSplit:
+      if (r.phase() == v1::ROLLOUT_PAUSED) return;
+      r.set_phase(v1::ROLLOUT_PAUSED);
+      what = "paused: " + caller.identity + " set the split to " +
+             PercentText(p->next.split.candidate_basis_points) + " by hand at " + where +
+             "; ResumeRollout returns to the step's " +
+             PercentText(
+                 now.rollout.plan().steps(static_cast<int>(r.step())).candidate_basis_points());
+      break;
+    default:
+      return;
+  }
+  r.set_detail(what);
+  p->evidence += (p->evidence.empty() ? "the rollout " : "; the rollout ") + what;
+}
+
+grpc::Status ReleaseController::StartRollout(const Caller& caller, const v1::RolloutPlan& plan,
+                                             uint64_t expected_revision, const std::string& reason,
+                                             v1::AgentState* out) {
+  const SlotHealth candidate_health = m_pair.Health(ReleaseRole::kCandidate);
+  const std::string problem = RolloutPlanProblem(plan);
+  return Mutate(
+      caller, AuditAction::kStartRollout, reason,
+      [&](const ReleaseState& now, Plan* p) {
+        if (!problem.empty()) {
+          p->refusal = {grpc::StatusCode::INVALID_ARGUMENT, "rollout plan: " + problem};
+          return;
+        }
+        if (expected_revision != now.split.revision) {
+          p->refusal = Stale(expected_revision, now.split);
+          return;
+        }
+        if (RolloutActive(now.rollout.phase())) {
+          p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
+                        "a rollout is in progress (" +
+                            StepText(now.rollout.plan(), now.rollout.step()) + ", started by " +
+                            now.rollout.started_by() +
+                            "); abort it, or pause it and start the new plan after aborting"};
+          return;
+        }
+        if (candidate_health.health == v1::UNHEALTHY) {
+          p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
+                        "the candidate failed its last deep probe (" +
+                            ClampText(candidate_health.detail, 300) +
+                            "); a rollout would send users to it"};
+          return;
+        }
+        const uint32_t first = plan.steps(0).candidate_basis_points();
+        p->next.split = {first, now.split.revision + 1, now.split.roles_swapped};
+        p->next.phase = v1::CANARY;
+        v1::RolloutProgress& r = p->next.rollout;
+        r.Clear();
+        *r.mutable_plan() = plan;
+        r.set_phase(v1::ROLLOUT_BAKING);
+        r.set_step(0);
+        r.set_step_started_unix_ms(NowUnixMillis());
+        r.set_started_unix_ms(r.step_started_unix_ms());
+        r.set_started_by(caller.identity);
+        r.set_start_sequence(m_audit.LastSequence() + 1);
+        r.set_detail("baking at " + StepText(plan, 0));
+        const std::string& candidate =
+            now.slot_specs[CanaryPair::SlotOf(ReleaseRole::kCandidate, now.split)].version;
+        p->evidence = "plan for '" + candidate + "'" +
+                      (plan.name().empty() ? std::string() : " (" + plan.name() + ")") + ": " +
+                      DescribePlan(plan) + "; an inconclusive step may take " +
+                      DurationText(MaxExtendSeconds(plan)) + " more before it pauses; now " +
+                      PercentText(first);
+      },
+      out);
+}
+
+grpc::Status ReleaseController::PauseRollout(const Caller& caller, const std::string& reason,
+                                             v1::AgentState* out) {
+  return Mutate(
+      caller, AuditAction::kPauseRollout, reason,
+      [&](const ReleaseState& now, Plan* p) {
+        const v1::RolloutProgress& r = now.rollout;
+        if (r.phase() != v1::ROLLOUT_BAKING && r.phase() != v1::ROLLOUT_AT_GATE) {
+          p->refusal = {grpc::StatusCode::FAILED_PRECONDITION, r.phase() == v1::ROLLOUT_PAUSED
+                                                                   ? "the rollout is already paused"
+                                                                   : "no rollout is in progress"};
+          return;
+        }
+        const std::string what = "paused by " + caller.identity + " at " +
+                                 StepText(r.plan(), r.step()) + "; the candidate keeps " +
+                                 PercentText(now.split.candidate_basis_points);
+        p->next.rollout.set_phase(v1::ROLLOUT_PAUSED);
+        p->next.rollout.set_detail(what);
+        p->evidence = "the rollout " + what;
+      },
+      out);
+}
+
+grpc::Status ReleaseController::ResumeRollout(const Caller& caller, const std::string& reason,
+                                              v1::AgentState* out) {
+  return Mutate(
+      caller, AuditAction::kResumeRollout, reason,
+      [&](const ReleaseState& now, Plan* p) {
+        const v1::RolloutProgress& r = now.rollout;
+        v1::RolloutProgress& next = p->next.rollout;
+        const std::string where = StepText(r.plan(), r.step());
+        if (r.phase() == v1::ROLLOUT_AT_GATE) {
+          next.set_phase(v1::ROLLOUT_BAKING);
+          next.set_gate_opened(true);
+          next.set_detail("the gate at " + where + " was opened by " + caller.identity +
+                          "; moving on");
+          p->evidence =
+              "the rollout's gate at " + where + " was opened; it moves on within a second";
+          return;
+        }
+        if (r.phase() != v1::ROLLOUT_PAUSED) {
+          p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
+                        r.phase() == v1::ROLLOUT_BAKING
+                            ? "the rollout is not paused (it is baking at " + where + ")"
+                            : std::string("no rollout is paused or waiting at a gate")};
+          return;
+        }
+        const uint32_t bp = r.plan().steps(static_cast<int>(r.step())).candidate_basis_points();
+        next.set_phase(v1::ROLLOUT_BAKING);
+        next.set_extended_seconds(0);  // another full allowance of inconclusive seconds
+        next.set_detail("baking at " + where + " (resumed by " + caller.identity + ")");
+        p->evidence = "the rollout resumed at " + where + " with " +
+                      std::to_string(r.baked_seconds()) + " passing seconds already baked";
+        if (now.split.candidate_basis_points != bp) {
+          p->next.split = {bp, now.split.revision + 1, now.split.roles_swapped};
+          p->next.phase = v1::CANARY;
+          p->evidence += "; the split returns to the step's " + PercentText(bp) + " from " +
+                         PercentText(now.split.candidate_basis_points);
+        }
+      },
+      out);
+}
+
+grpc::Status ReleaseController::AbortRollout(const Caller& caller, const std::string& reason,
+                                             v1::AgentState* out) {
+  return Mutate(
+      caller, AuditAction::kAbortRollout, reason,
+      [&](const ReleaseState& now, Plan* p) {
+        const v1::RolloutProgress& r = now.rollout;
+        if (!RolloutActive(r.phase())) {
+          p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
+                        "no rollout is in progress; Rollback sends all traffic to the baseline "
+                        "without one"};
+          return;
+        }
+        const std::string what = "aborted by " + caller.identity + " at " +
+                                 StepText(r.plan(), r.step()) + ": rolled back from " +
+                                 PercentText(now.split.candidate_basis_points);
+        p->next.split = {0, now.split.revision + 1, now.split.roles_swapped};
+        p->next.phase = v1::ROLLED_BACK;
+        p->next.rollout.set_phase(v1::ROLLOUT_ABORTED);
+        p->next.rollout.set_detail(what);
+        p->evidence = "the rollout " + what;
+      },
+      out);
+}
+
+void ReleaseController::TickRollout(const v1::AnalysisVerdict& verdict) {
+  v1::RolloutProgress seen;
+  RolloutTick tick;
+  v1::AgentState state;
+  {
+    absl::MutexLock lock(&m_mutex);
+    if (m_state.rollout.phase() != v1::ROLLOUT_BAKING) return;
+    tick = JudgeRolloutSecond(&m_state.rollout, verdict);
+    seen = m_state.rollout;
+    if (tick.move == RolloutMove::kStay) state = StateLocked();
+  }
+  if (tick.move == RolloutMove::kStay) {
+    Notify(&state, 0);  // the bake's countdown
+    return;
+  }
+  MoveRollout(seen, tick);
+}
+
+void ReleaseController::MoveRollout(const v1::RolloutProgress& seen, const RolloutTick& tick) {
+  Caller rollout;
+  rollout.identity = "rollout";
+  rollout.system = true;
+  rollout.role = Role::kOperator;
+  rollout.peer = "agent";
+  const SlotHealth candidate_health = m_pair.Health(ReleaseRole::kCandidate);
+  const v1::RolloutPlan& plan = seen.plan();
+  const uint32_t step = seen.step();
+  bool promote = tick.move == RolloutMove::kFinish && plan.auto_promote();
+  RolloutTick move = tick;
+  if (promote && candidate_health.health == v1::UNHEALTHY) {
+    promote = false;
+    move.move = RolloutMove::kPause;
+    move.why = "every step passed, but the candidate failed its last deep probe (" +
+               ClampText(candidate_health.detail, 300) + "), so it was not promoted";
+  }
+  AuditAction action = AuditAction::kRolloutStep;
+  std::string reason;
+  switch (move.move) {
+    case RolloutMove::kNextStep:
+      reason = "rollout: on to " + StepText(plan, step + 1);
+      break;
+    case RolloutMove::kGate:
+      reason = "rollout: " + StepText(plan, step) + " baked; waiting at its gate for ResumeRollout";
+      break;
+    case RolloutMove::kFinish:
+      action = promote ? AuditAction::kPromote : AuditAction::kRolloutStep;
+      reason = promote
+                   ? "rollout: every step passed; promoting the candidate as the plan says"
+                   : "rollout: every step passed; the candidate keeps " +
+                         PercentText(plan.steps(static_cast<int>(step)).candidate_basis_points()) +
+                         ", promote it when ready";
+      break;
+    case RolloutMove::kPause:
+      action = AuditAction::kPauseRollout;
+      reason = "rollout paused: " + move.why;
+      break;
+    case RolloutMove::kStay:
+      return;
+  }
+  v1::AgentState out;
+  Mutate(
+      rollout, action, ClampText(reason, kMaxReasonBytes),
+      [&](const ReleaseState& now, Plan* p) {
+        // Overtaken by a person (or a rollback) since the second was judged.
+        if (now.rollout.start_sequence() != seen.start_sequence() || now.rollout.step() != step ||
+            now.rollout.phase() != v1::ROLLOUT_BAKING) {
+          p->refusal = {grpc::StatusCode::ABORTED, "the rollout changed meanwhile"};
+          return;
+        }
+        v1::RolloutProgress& r = p->next.rollout;
+        r = seen;
+        p->evidence = ClampText(move.why, kMaxEvidenceBytes);
+        switch (move.move) {
+          case RolloutMove::kNextStep: {
+            const uint32_t bp = plan.steps(static_cast<int>(step + 1)).candidate_basis_points();
+            p->next.split = {bp, now.split.revision + 1, now.split.roles_swapped};
+            p->next.phase = v1::CANARY;
+            r.set_step(step + 1);
+            r.set_baked_seconds(0);
+            r.set_extended_seconds(0);
+            r.set_gate_opened(false);
+            r.set_step_started_unix_ms(NowUnixMillis());
+            r.set_detail("baking at " + StepText(plan, step + 1));
+            break;
+          }
+          case RolloutMove::kGate:
+            r.set_phase(v1::ROLLOUT_AT_GATE);
+            r.set_detail("waiting at the gate of " + StepText(plan, step) +
+                         ": ResumeRollout moves on, AbortRollout rolls back");
+            break;
+          case RolloutMove::kFinish:
+            if (promote) {
+              PlanPromotion(now, candidate_health, p);
+              if (!p->refusal.ok()) return;
+            }
+            r.set_phase(v1::ROLLOUT_DONE);
+            r.set_detail(promote ? "done: every step passed and the candidate was promoted"
+                                 : "done: every step passed; promote the candidate when ready");
+            break;
+          case RolloutMove::kPause:
+            r.set_phase(v1::ROLLOUT_PAUSED);
+            r.set_detail("paused: " + move.why);
+            break;
+          case RolloutMove::kStay:
+            break;
+        }
+      },
+      &out);
+}
+
 ReleaseState ReleaseController::Persistent() const {
   absl::MutexLock lock(&m_mutex);
   return m_state;
@@ -717,6 +1029,7 @@ v1::AgentState ReleaseController::StateLocked() const {
   state.set_audit_rows_pending(static_cast<uint32_t>(m_audit.PendingRows(&detail)));
   if (state.audit_rows_pending()) state.set_audit_pending_detail(ClampText(detail, 512));
   PolicyToProto(m_state.policy, state.mutable_policy());
+  if (m_state.rollout.phase() != v1::ROLLOUT_NONE) *state.mutable_rollout() = m_state.rollout;
   for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
     const FaultDrill& drill = m_pair.DrillAt(slot);
     if (!drill.Active()) continue;

@@ -27,6 +27,7 @@
 #include "agent/server/refusal_ledger.h"
 #include "agent/server/release_state.h"
 #include "common/audit_vocabulary.h"
+#include "common/rollout_plan.h"
 #include "greylane/v1/agent.pb.h"
 
 namespace greylane {
@@ -113,6 +114,18 @@ class ReleaseController {
   // check's verdict or the armed flag changes, not for every new figure.
   void PublishVerdict(const v1::AnalysisVerdict& verdict);
 
+  // Rollout plans (see agent.proto). Start applies the first step's weight.
+  grpc::Status StartRollout(const Caller& caller, const v1::RolloutPlan& plan,
+                            uint64_t expected_revision, const std::string& reason,
+                            v1::AgentState* out);
+  grpc::Status PauseRollout(const Caller& caller, const std::string& reason, v1::AgentState* out);
+  grpc::Status ResumeRollout(const Caller& caller, const std::string& reason, v1::AgentState* out);
+  grpc::Status AbortRollout(const Caller& caller, const std::string& reason, v1::AgentState* out);
+  // Once a second, with that second's verdict: counts a baking step's
+  // seconds and moves the plan on (actor "rollout"). Watchers get the new
+  // progress every second while a step bakes.
+  void TickRollout(const v1::AnalysisVerdict& verdict);
+
   // Records an attempt refused for its role and returns PERMISSION_DENIED.
   grpc::Status Deny(const Caller& caller, AuditAction action, const std::string& reason,
                     Role needed);
@@ -173,6 +186,14 @@ class ReleaseController {
   void Complain(const std::string& what, const absl::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_mutex);
   AuditRecord Row(const Caller& caller, AuditAction action, const std::string& reason) const;
+  // What a change by someone else does to a rollout in progress: a
+  // rollback or a new candidate ends it, a promotion completes it, a split
+  // set by hand pauses it. Adds a sentence to the row's evidence.
+  void RolloutAfter(AuditAction action, const Caller& caller, const ReleaseState& now, Plan* p);
+  // The candidate becomes the baseline (Promote, and a plan's last step).
+  static void PlanPromotion(const ReleaseState& now, const SlotHealth& candidate_health, Plan* p);
+  // The plan's next move, made by the agent itself.
+  void MoveRollout(const v1::RolloutProgress& seen, const RolloutTick& tick);
   // The policy's breakers and rate limits, onto the data plane.
   void ApplyProtection(const AnalysisPolicy& policy);
   // A row per breaker transition since the last call; the newest sequence or 0.

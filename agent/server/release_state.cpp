@@ -2,6 +2,7 @@
 
 #include "agent/analysis/canary_analysis.h"
 #include "common/audit_vocabulary.h"
+#include "common/rollout_plan.h"
 #include "common/text.h"
 
 namespace greylane {
@@ -69,6 +70,7 @@ std::string EncodeReleaseState(const ReleaseState& s) {
   *stored.mutable_last_change() = s.last_change;
   for (const VersionSpec& slot : s.slot_specs) VersionSpecToProto(slot, stored.add_slot_specs());
   PolicyToProto(s.policy, stored.mutable_policy());
+  if (s.rollout.phase() != v1::ROLLOUT_NONE) *stored.mutable_rollout() = s.rollout;
   return stored.SerializeAsString();
 }
 
@@ -97,6 +99,9 @@ std::optional<ReleaseState> DecodeReleaseState(const std::string& bytes,
     AnalysisPolicy policy = PolicyFromProto(stored.policy());
     if (ValidatePolicy(&policy).empty()) s.policy = policy;
   }
+  // A plan that no longer validates is not walked on.
+  if (stored.has_rollout() && RolloutPlanProblem(stored.rollout().plan()).empty())
+    s.rollout = stored.rollout();
   return s;
 }
 

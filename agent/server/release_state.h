@@ -29,6 +29,7 @@ struct ReleaseState {
   v1::StateChange last_change;
   std::array<VersionSpec, 2> slot_specs;  // slots 0 and 1
   AnalysisPolicy policy;                  // not in audit rows' before/after
+  v1::RolloutProgress rollout;            // nor this
 };
 
 std::string EncodeReleaseState(const ReleaseState& state);
