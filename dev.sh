@@ -139,6 +139,8 @@ demo() {
         $BUILD/agent/greylane-ctl --control $control --token-file $state/demo-tokens state
         # the analysis is armed: a drill on the candidate ends in its rollback
         $BUILD/agent/greylane-ctl --control $control --token-file $state/demo-tokens --as admin drill --latency-ms 200 --seconds 30 --reason "game day"
+        # a rollout plan: 1 → 5 → 10 → 25 → 50 → 100 %, each step baking 2 min of passing analysis
+        $BUILD/agent/greylane-ctl --control $control --token-file $state/demo-tokens rollout start --preset canary --reason "ship v2"
 
 INFO
   local console=("$BUILD/app/greylane-console" --connect "$control" --token-file "$state/demo-tokens"

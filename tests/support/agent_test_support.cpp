@@ -1,5 +1,6 @@
 #include "support/agent_test_support.h"
 
+#include <QTemporaryDir>
 #include <QtGlobal>
 
 #include <cstring>
@@ -87,7 +88,14 @@ AgentConfig DemoTestConfig(uint32_t candidate_basis_points) {
   return config;
 }
 
-std::unique_ptr<CanaryAgent> StartAgent(const AgentConfig& config, std::string* error) {
+std::unique_ptr<CanaryAgent> StartAgent(const AgentConfig& given, std::string* error) {
+  // Without a state dir a demo agent makes (and keeps) one in /tmp; a test
+  // run's are made under one directory removed when the process ends.
+  static QTemporaryDir root;
+  static int started = 0;
+  AgentConfig config = given;
+  if (config.state_dir.empty() && root.isValid())
+    config.state_dir = root.filePath("agent-" + QString::number(++started)).toStdString();
   auto agent = CanaryAgent::Create(config, error);
   if (!agent || !agent->Start(error)) return nullptr;
   return agent;
