@@ -47,13 +47,8 @@ grpc::Status Drill(v1::Agent::Stub& stub, const std::string& token, double error
 }
 
 v1::AuditEntry LastRow(v1::Agent::Stub& stub, const std::string& token) {
-  grpc::ClientContext c;
-  test::Prepare(c, token);
-  v1::ListAuditRequest r;
-  r.set_limit(1000);
-  v1::ListAuditResponse response;
-  stub.ListAudit(&c, r, &response);
-  return response.entries().empty() ? v1::AuditEntry{} : *response.entries().rbegin();
+  const std::vector<v1::AuditEntry> rows = test::AuditRows(stub, token);
+  return rows.empty() ? v1::AuditEntry{} : rows.back();
 }
 }  // namespace
 

@@ -50,24 +50,10 @@ grpc::Status Drill(v1::Agent::Stub& stub, const std::string& admin, v1::Slot slo
   return stub.InjectFault(&c, r, &out);
 }
 
-v1::AgentState State(v1::Agent::Stub& stub, const std::string& token) {
-  grpc::ClientContext c;
-  test::Prepare(c, token);
-  v1::AgentState state;
-  stub.GetState(&c, {}, &state);
-  return state;
-}
-
 std::vector<v1::AuditEntry> Rows(v1::Agent::Stub& stub, const std::string& token,
                                  const std::string& action) {
-  grpc::ClientContext c;
-  test::Prepare(c, token);
-  v1::ListAuditRequest r;
-  r.set_limit(1000);
-  v1::ListAuditResponse response;
-  stub.ListAudit(&c, r, &response);
   std::vector<v1::AuditEntry> rows;
-  for (const auto& row : response.entries())
+  for (const auto& row : test::AuditRows(stub, token))
     if (row.action() == action) rows.push_back(row);
   return rows;
 }
@@ -213,7 +199,7 @@ class TestProtection final : public QObject {
              pinned.error_message().c_str());
 
     agent->Release().Housekeep();
-    v1::AgentState state = State(*clients.control, viewer);
+    v1::AgentState state = test::State(*clients.control, viewer);
     QCOMPARE(state.breakers_size(), 2);
     QCOMPARE(state.breakers(1).slot(), v1::CANDIDATE);
     QCOMPARE(state.breakers(1).state(), v1::BREAKER_OPEN);
@@ -244,7 +230,7 @@ class TestProtection final : public QObject {
         }(),
         10000);
     agent->Release().Housekeep();
-    state = State(*clients.control, viewer);
+    state = test::State(*clients.control, viewer);
     QCOMPARE(state.breakers(1).state(), v1::BREAKER_CLOSED);
     QCOMPARE(state.breakers(1).times_opened(), uint64_t{1});
     auto closed = Rows(*clients.control, viewer, "breaker_close");
@@ -276,7 +262,7 @@ class TestProtection final : public QObject {
       QCOMPARE(slot, std::string("baseline"));  // never the candidate
     }
     agent->Release().Housekeep();
-    const v1::AgentState state = State(*clients.control, viewer);
+    const v1::AgentState state = test::State(*clients.control, viewer);
     QCOMPARE(state.breakers(0).state(), v1::BREAKER_OPEN);
     const auto opened = Rows(*clients.control, viewer, "breaker_open");
     QCOMPARE(opened.size(), size_t{1});
@@ -327,7 +313,7 @@ class TestProtection final : public QObject {
       test::Prepare(c, admin);
       v1::SetSplitRequest r;
       r.set_candidate_basis_points(0);
-      r.set_expected_revision(State(*clients.control, admin).split().revision());
+      r.set_expected_revision(test::State(*clients.control, admin).split().revision());
       r.set_reason("baseline only");
       v1::AgentState out;
       QVERIFY(clients.control->SetSplit(&c, r, &out).ok());

@@ -56,19 +56,11 @@ v1::RolloutPlan Plan(std::initializer_list<v1::RolloutStep> steps, bool auto_pro
   return plan;
 }
 
-v1::AgentState State(v1::Agent::Stub& stub, const std::string& token) {
-  grpc::ClientContext c;
-  test::Prepare(c, token);
-  v1::AgentState state;
-  stub.GetState(&c, {}, &state);
-  return state;
-}
-
 grpc::Status Start(v1::Agent::Stub& stub, const std::string& token, const v1::RolloutPlan& plan,
                    v1::AgentState* out = nullptr) {
   v1::StartRolloutRequest r;
   *r.mutable_plan() = plan;
-  r.set_expected_revision(State(stub, token).split().revision());
+  r.set_expected_revision(test::State(stub, token).split().revision());
   r.set_reason("ship v2");
   grpc::ClientContext c;
   test::Prepare(c, token);
@@ -91,16 +83,6 @@ grpc::Status Control(v1::Agent::Stub& stub, const std::string& token, ControlCal
   const grpc::Status s = (stub.*call)(&c, r, &state);
   if (out) *out = state;
   return s;
-}
-
-std::vector<v1::AuditEntry> Rows(v1::Agent::Stub& stub, const std::string& token) {
-  grpc::ClientContext c;
-  test::Prepare(c, token);
-  v1::ListAuditRequest r;
-  r.set_limit(1000);
-  v1::ListAuditResponse response;
-  stub.ListAudit(&c, r, &response);
-  return {response.entries().begin(), response.entries().end()};
 }
 
 // Rows of `action` that took effect (refused attempts are rows too).
@@ -142,14 +124,14 @@ class TestRollout final : public QObject {
     QCOMPARE(Start(*clients.control, op, Plan({Step(500, 1)})).error_code(),
              grpc::StatusCode::FAILED_PRECONDITION);
 
-    QTRY_VERIFY_WITH_TIMEOUT(State(*clients.control, op).rollout().phase() == v1::ROLLOUT_DONE,
-                             60000);
-    state = State(*clients.control, op);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        test::State(*clients.control, op).rollout().phase() == v1::ROLLOUT_DONE, 60000);
+    state = test::State(*clients.control, op);
     QCOMPARE(state.phase(), v1::PROMOTED);
     QCOMPARE(state.versions(0).version(), std::string("v2"));  // the new baseline
     QVERIFY2(state.rollout().detail().find("promoted") != std::string::npos,
              state.rollout().detail().c_str());
-    const auto rows = Rows(*clients.control, op);
+    const auto rows = test::AuditRows(*clients.control, op);
     QCOMPARE(Count(rows, "start_rollout"), 1);
     QCOMPARE(Count(rows, "rollout_step"), 2);  // to 50 %, to 100 %
     const auto promoted = std::find_if(rows.begin(), rows.end(),
@@ -183,16 +165,16 @@ class TestRollout final : public QObject {
     Traffic traffic(agent->DataAddress(), 200);
     QVERIFY(Start(*clients.control, op, Plan({Step(1000, 5), Step(5000, 5), Step(10000, 5)}, true))
                 .ok());
-    QTRY_VERIFY_WITH_TIMEOUT(State(*clients.control, op).rollout().phase() == v1::ROLLOUT_ABORTED,
-                             30000);
-    const v1::AgentState state = State(*clients.control, op);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        test::State(*clients.control, op).rollout().phase() == v1::ROLLOUT_ABORTED, 30000);
+    const v1::AgentState state = test::State(*clients.control, op);
     QCOMPARE(state.rollout().step(), 0u);
     QCOMPARE(state.split().candidate_basis_points(), 0u);
     QCOMPARE(state.phase(), v1::ROLLED_BACK);
     QVERIFY2(state.rollout().detail().find("rolled back by analysis at step 1 of 3") !=
                  std::string::npos,
              state.rollout().detail().c_str());
-    const auto rows = Rows(*clients.control, op);
+    const auto rows = test::AuditRows(*clients.control, op);
     QCOMPARE(Count(rows, "rollout_step"), 0);
     QCOMPARE(Count(rows, "promote"), 0);
   }
@@ -225,14 +207,14 @@ class TestRollout final : public QObject {
     v1::RolloutPlan plan = Plan({Step(1000, 5), Step(5000, 5)});
     plan.set_max_extend_seconds(2);
     QVERIFY(Start(*clients.control, op, plan).ok());
-    QTRY_VERIFY_WITH_TIMEOUT(State(*clients.control, op).rollout().phase() == v1::ROLLOUT_PAUSED,
-                             15000);
-    v1::AgentState state = State(*clients.control, op);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        test::State(*clients.control, op).rollout().phase() == v1::ROLLOUT_PAUSED, 15000);
+    v1::AgentState state = test::State(*clients.control, op);
     QVERIFY2(state.rollout().detail().find("stayed inconclusive") != std::string::npos &&
                  state.rollout().detail().find("of 30") != std::string::npos,
              state.rollout().detail().c_str());
     QCOMPARE(state.split().candidate_basis_points(), 1000u);  // it keeps its weight
-    auto rows = Rows(*clients.control, op);
+    auto rows = test::AuditRows(*clients.control, op);
     QCOMPARE(rows.back().action(), std::string("pause_rollout"));
     QCOMPARE(rows.back().actor(), std::string("rollout"));
 
@@ -259,7 +241,7 @@ class TestRollout final : public QObject {
     QVERIFY(Control(*clients.control, op, &v1::Agent::Stub::AbortRollout, &state).ok());
     QCOMPARE(state.rollout().phase(), v1::ROLLOUT_ABORTED);
     QCOMPARE(state.split().candidate_basis_points(), 0u);
-    rows = Rows(*clients.control, op);
+    rows = test::AuditRows(*clients.control, op);
     QCOMPARE(rows.back().action(), std::string("abort_rollout"));
     QCOMPARE(rows.back().actor(), std::string("demo-operator"));
   }
@@ -276,8 +258,8 @@ class TestRollout final : public QObject {
     QVERIFY(Start(*clients->control, op,
                   Plan({Step(1000, 2), Step(5000, 2, /*gate=*/true), Step(10000, 600)}))
                 .ok());
-    QTRY_VERIFY_WITH_TIMEOUT(State(*clients->control, op).rollout().phase() == v1::ROLLOUT_AT_GATE,
-                             60000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        test::State(*clients->control, op).rollout().phase() == v1::ROLLOUT_AT_GATE, 60000);
 
     auto restart = [&] {
       traffic.reset();
@@ -291,24 +273,25 @@ class TestRollout final : public QObject {
       return true;
     };
     QVERIFY2(restart(), error.c_str());
-    v1::AgentState state = State(*clients->control, op);
+    v1::AgentState state = test::State(*clients->control, op);
     QCOMPARE(state.rollout().phase(), v1::ROLLOUT_AT_GATE);
     QCOMPARE(state.rollout().step(), 1u);
     QCOMPARE(state.split().candidate_basis_points(), 5000u);
 
     // Through the gate to the last step; a restart while it bakes goes on baking there.
     QVERIFY(Control(*clients->control, op, &v1::Agent::Stub::ResumeRollout).ok());
-    QTRY_VERIFY_WITH_TIMEOUT(State(*clients->control, op).rollout().step() == 2u, 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(test::State(*clients->control, op).rollout().step() == 2u, 10000);
     QVERIFY2(restart(), error.c_str());
-    state = State(*clients->control, op);
+    state = test::State(*clients->control, op);
     QCOMPARE(state.rollout().phase(), v1::ROLLOUT_BAKING);
     QCOMPARE(state.rollout().step(), 2u);
     QCOMPARE(state.split().candidate_basis_points(), 10000u);
     QVERIFY2(state.rollout().detail().find("after a restart") != std::string::npos,
              state.rollout().detail().c_str());
     // And it still counts: at 100 % a second passes when nothing fails.
-    QTRY_VERIFY_WITH_TIMEOUT(State(*clients->control, op).rollout().baked_seconds() >= 2, 15000);
-    const auto rows = Rows(*clients->control, op);
+    QTRY_VERIFY_WITH_TIMEOUT(test::State(*clients->control, op).rollout().baked_seconds() >= 2,
+                             15000);
+    const auto rows = test::AuditRows(*clients->control, op);
     const auto start = std::find_if(rows.rbegin(), rows.rend(),
                                     [](const auto& r) { return r.action() == "start"; });
     QVERIFY(start != rows.rend());

@@ -144,6 +144,24 @@ grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
   return status;
 }
 
+v1::AgentState State(v1::Agent::Stub& stub, const std::string& token) {
+  grpc::ClientContext c;
+  Prepare(c, token);
+  v1::AgentState state;
+  if (!stub.GetState(&c, {}, &state).ok()) return {};
+  return state;
+}
+
+std::vector<v1::AuditEntry> AuditRows(v1::Agent::Stub& stub, const std::string& token) {
+  grpc::ClientContext c;
+  Prepare(c, token);
+  v1::ListAuditRequest r;
+  r.set_limit(1000);
+  v1::ListAuditResponse response;
+  if (!stub.ListAudit(&c, r, &response).ok()) return {};
+  return {response.entries().begin(), response.entries().end()};
+}
+
 grpc::Status RawUnary(const std::string& address, const std::string& method,
                       const std::string& request_bytes, const std::string& token,
                       const std::map<std::string, std::string>& metadata) {

@@ -46,6 +46,9 @@ void SetDeadline(grpc::ClientContext& context, int seconds = 10);
 std::string DemoToken(const CanaryAgent& agent, const std::string& role);
 // Deadline plus `authorization: Bearer <token>`.
 void Prepare(grpc::ClientContext& context, const std::string& token, int seconds = 10);
+// GetState and ListAudit (the first 1000 rows); empty on failure.
+v1::AgentState State(v1::Agent::Stub& stub, const std::string& token);
+std::vector<v1::AuditEntry> AuditRows(v1::Agent::Stub& stub, const std::string& token);
 
 // One unary call with the request given as raw bytes (for requests no
 // generated stub can send: damaged messages, invalid UTF-8 in strings).
