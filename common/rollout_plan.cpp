@@ -120,7 +120,8 @@ RolloutTick JudgeRolloutSecond(v1::RolloutProgress* progress, const v1::Analysis
   std::string failed, inconclusive;
   for (const v1::CheckResult& c : verdict.checks()) {
     if (c.verdict() == v1::CHECK_FAIL) failed += (failed.empty() ? "" : "; ") + c.detail();
-    if (c.verdict() == v1::CHECK_INCONCLUSIVE)
+    // A warning is no pass: it extends the bake like an inconclusive second.
+    if (c.verdict() == v1::CHECK_INCONCLUSIVE || c.verdict() == v1::CHECK_WARN)
       inconclusive += (inconclusive.empty() ? "" : "; ") + c.check() + ": " + c.detail();
   }
   if (verdict.checks_size() == 0) inconclusive = "no verdict from the analysis yet";
@@ -138,18 +139,23 @@ RolloutTick JudgeRolloutSecond(v1::RolloutProgress* progress, const v1::Analysis
   // At 100 % the baseline has no traffic to compare with: once the
   // window's older seconds age out the checks can only be inconclusive,
   // so the step bakes on the candidate failing nothing (ceilings included).
-  if (step.candidate_basis_points() == 10000) inconclusive.clear();
+  if (step.candidate_basis_points() == 10000) {
+    inconclusive.clear();
+    for (const v1::CheckResult& c : verdict.checks())
+      if (c.verdict() == v1::CHECK_WARN)
+        inconclusive += (inconclusive.empty() ? "" : "; ") + c.detail();
+  }
   if (inconclusive.empty()) {
     progress->set_baked_seconds(progress->baked_seconds() + 1);
   } else {
     progress->set_extended_seconds(progress->extended_seconds() + 1);
     if (progress->extended_seconds() > MaxExtendSeconds(plan)) {
       tick.move = RolloutMove::kPause;
-      tick.why = where + " stayed inconclusive for " +
+      tick.why = where + " stayed inconclusive or warned for " +
                  std::to_string(progress->extended_seconds()) +
-                 " s beyond its bake (the plan allows " + DurationText(MaxExtendSeconds(plan)) +
-                 "): " + inconclusive +
-                 ". ResumeRollout gives it as long again; more traffic decides sooner";
+                 " s, which do not count toward its bake (the plan allows " +
+                 DurationText(MaxExtendSeconds(plan)) + "): " + inconclusive +
+                 ". Resuming (rollout resume) gives it as long again; more traffic decides sooner";
       progress->set_detail("paused: " + tick.why);
       return tick;
     }

@@ -50,7 +50,7 @@ struct RolloutTick {
 };
 
 // One judged second for a rollout that is baking: a second whose checks
-// all pass (or only warn) counts toward the bake; an inconclusive one
+// all pass counts toward the bake; an inconclusive or warning one
 // extends it, up to the plan's limit, then the rollout pauses; a failure
 // pauses it when the analysis is not armed (armed, the analysis rolls back
 // and that ends the rollout). At 100 % there is no baseline traffic to

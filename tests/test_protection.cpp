@@ -118,6 +118,7 @@ class TestProtection final : public QObject {
     QCOMPARE(events.size(), size_t{1});
     QCOMPARE(events[0].to, BreakerState::kClosed);
     QCOMPARE(events[0].diverted, uint64_t{1});
+    QCOMPARE(events[0].failed_trials, 1u);
     QCOMPARE(b.Snapshot().times_opened, uint64_t{2});
     // A client error frees the trial without deciding anything.
     for (int i = 0; i < 5; ++i) b.OnFailure(false, t, "x");
@@ -161,6 +162,14 @@ class TestProtection final : public QObject {
     QCOMPARE(burst, 10);
     limit.Configure(0);
     QVERIFY(limit.TryTake(20 * kSecond));
+    // A low rate still lets a little jitter through (a burst of two), and a
+    // new rate starts afresh: the old one's debt does not outlive it.
+    limit.Configure(1);
+    QVERIFY(limit.TryTake(30 * kSecond));
+    QVERIFY(limit.TryTake(30 * kSecond));
+    QVERIFY(!limit.TryTake(30 * kSecond));
+    limit.Configure(1000);
+    QVERIFY(limit.TryTake(30 * kSecond));
   }
 
   void candidateBreakerSendsItsUsersToTheBaseline() {

@@ -246,6 +246,45 @@ class TestRollout final : public QObject {
     QCOMPARE(rows.back().actor(), std::string("demo-operator"));
   }
 
+  void anOpenBreakerPausesThePlanAndBlocksPromotion() {
+    QTemporaryDir dir;
+    std::string error;
+    auto agent = test::StartAgent(Config(dir), &error);
+    QVERIFY2(agent, error.c_str());
+    test::Clients clients = test::Connect(*agent);
+    const std::string op = test::DemoToken(*agent, "operator");
+    Traffic traffic(agent->DataAddress(), 200);
+    QVERIFY(Start(*clients.control, op, Plan({Step(2000, 2), Step(10000, 2)}, true)).ok());
+    {
+      grpc::ClientContext c;
+      test::Prepare(c, test::DemoToken(*agent, "admin"));
+      v1::InjectFaultRequest r;
+      r.set_slot(v1::CANDIDATE);
+      r.set_error_rate(1);
+      r.set_duration_seconds(120);
+      r.set_reason("every candidate request fails");
+      v1::AgentState out;
+      QVERIFY(clients.control->InjectFault(&c, r, &out).ok());
+    }
+    // The breaker hides the failures from the analysis; the plan must not
+    // read that as passing.
+    QTRY_VERIFY_WITH_TIMEOUT(
+        test::State(*clients.control, op).rollout().phase() == v1::ROLLOUT_PAUSED, 15000);
+    v1::AgentState state = test::State(*clients.control, op);
+    QVERIFY2(state.rollout().detail().find("circuit breaker") != std::string::npos,
+             state.rollout().detail().c_str());
+    QCOMPARE(state.rollout().step(), 0u);
+    v1::PromoteRequest r;
+    r.set_expected_revision(state.split().revision());
+    r.set_reason("ship it anyway");
+    grpc::ClientContext c;
+    test::Prepare(c, op);
+    const grpc::Status promoted = clients.control->Promote(&c, r, &state);
+    QCOMPARE(promoted.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    QVERIFY2(promoted.error_message().find("circuit breaker") != std::string::npos,
+             promoted.error_message().c_str());
+  }
+
   void aRestartResumesAtTheStepItReached() {
     QTemporaryDir dir;
     const AgentConfig config = Config(dir);

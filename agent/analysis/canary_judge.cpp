@@ -482,8 +482,8 @@ std::string ValidatePolicy(AnalysisPolicy* p) {
   if (p->breaker_cooldown_seconds < 1 || p->breaker_cooldown_seconds > 3600)
     return "breaker_cooldown_seconds must be 1 to 3600, e.g. 30";
   for (double rps : {p->candidate_rate_limit, p->baseline_rate_limit}) {
-    if (!finite(rps) || rps < 0 || rps > 1e7)
-      return "candidate_rate_limit and baseline_rate_limit must be 0 (none) to 10000000 "
+    if (!finite(rps) || rps < 0 || rps > 1e7 || (rps > 0 && rps < 1))
+      return "candidate_rate_limit and baseline_rate_limit must be 0 (none) or 1 to 10000000 "
              "requests per second";
   }
   return "";

@@ -635,6 +635,11 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
                    "--steps 1,5,25,100 --bake 120\n");
       return 2;
     }
+    if (!preset.empty() && rollout_start->count("--bake")) {
+      std::fprintf(stderr,
+                   "greylane-ctl: a preset sets its own bake times; --bake goes with --steps\n");
+      return 2;
+    }
     if (!preset.empty()) {
       bool found = false;
       for (const RolloutPreset& p : RolloutPresets()) {

@@ -94,6 +94,7 @@ void CircuitBreaker::OnSuccess(bool trial) {
     e.unix_ms = NowUnixMs();
     e.diverted = m_diverted.load(std::memory_order_relaxed);
     e.open_for_ms = e.unix_ms - m_opened_unix_ms.load(std::memory_order_relaxed);
+    e.failed_trials = m_failed_trials.load(std::memory_order_relaxed);
     Queue(std::move(e));
   }
   m_trial_running.store(false, std::memory_order_release);
@@ -126,7 +127,9 @@ void CircuitBreaker::Open(int64_t steady_ns, uint32_t failures, std::string_view
   m_retry_unix_ms.store(now_ms + cooldown / 1'000'000, std::memory_order_relaxed);
   uint8_t from = Code(reopened ? BreakerState::kHalfOpen : BreakerState::kClosed);
   if (!m_state.compare_exchange_strong(from, Code(BreakerState::kOpen))) return;
+  if (reopened) m_failed_trials.fetch_add(1, std::memory_order_relaxed);
   if (!reopened) {
+    m_failed_trials.store(0, std::memory_order_relaxed);
     m_diverted.store(0, std::memory_order_relaxed);
     m_opened_unix_ms.store(now_ms, std::memory_order_relaxed);
     m_opened_steady_ns.store(steady_ns, std::memory_order_relaxed);

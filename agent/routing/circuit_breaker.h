@@ -36,11 +36,12 @@ enum class BreakerAdmit : uint8_t {
 struct BreakerEvent {
   BreakerState to = BreakerState::kClosed;
   int64_t unix_ms = 0;
-  uint32_t failures = 0;    // consecutive failures that opened it
-  std::string last_error;   // the failure that opened it (bounded)
-  uint64_t diverted = 0;    // requests served elsewhere while it was open (on closing)
-  int64_t open_for_ms = 0;  // how long it stayed open (on closing)
-  bool reopened = false;    // opened again by a failed trial
+  uint32_t failures = 0;       // consecutive failures that opened it
+  std::string last_error;      // the failure that opened it (bounded)
+  uint64_t diverted = 0;       // requests served elsewhere while it was open (on closing)
+  int64_t open_for_ms = 0;     // how long it stayed open (on closing)
+  bool reopened = false;       // opened again by a failed trial
+  uint32_t failed_trials = 0;  // trials that failed while it was open (on closing)
 };
 
 struct BreakerSnapshot {
@@ -89,6 +90,7 @@ class CircuitBreaker {
   std::atomic<uint32_t> m_trial_successes{0};
   std::atomic<uint64_t> m_diverted{0};
   std::atomic<uint64_t> m_times_opened{0};
+  std::atomic<uint32_t> m_failed_trials{0};  // since it last opened from closed
   std::atomic<int64_t> m_opened_unix_ms{0};
   std::atomic<int64_t> m_opened_steady_ns{0};
   std::atomic<int64_t> m_retry_unix_ms{0};

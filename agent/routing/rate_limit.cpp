@@ -12,7 +12,12 @@ void RateLimit::Configure(double per_second) {
     return;
   }
   const auto interval = std::max<int64_t>(1, std::llround(1e9 / per_second));
-  const double burst = std::max(1.0, std::floor(per_second / 10));
+  // Two at least: with one, requests that arrive a little early (any real
+  // client's jitter) are refused and the rate served falls below the limit.
+  const double burst = std::max(2.0, std::floor(per_second / 10));
+  // A new rate starts from a full bucket: the old one's debt (a day, at a
+  // tiny rate) must not outlive it.
+  m_arrival_ns.store(0, std::memory_order_relaxed);
   m_tolerance_ns.store(static_cast<int64_t>((burst - 1) * static_cast<double>(interval)),
                        std::memory_order_relaxed);
   m_per_second.store(per_second, std::memory_order_relaxed);

@@ -13,7 +13,7 @@ namespace greylane {
 class RateLimit {
  public:
   // `per_second` 0: unlimited. The burst is a tenth of a second's worth of
-  // requests, at least one.
+  // requests, at least two. Starts from a full bucket.
   void Configure(double per_second);
   double PerSecond() const { return m_per_second.load(std::memory_order_relaxed); }
   // Takes a token at `steady_ns` (nanoseconds on a monotonic clock); false

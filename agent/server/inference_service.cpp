@@ -3,12 +3,22 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 
 #include "agent/server/raw_unary.h"
 #include "common/text.h"
 
 namespace greylane {
 namespace {
+
+std::string UtcTime(int64_t unix_ms) {
+  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[40];
+  std::strftime(text, sizeof(text), "at %H:%M:%S UTC", &utc);
+  return text;
+}
 
 std::string_view MetadataValue(const grpc::CallbackServerContext* ctx, std::string_view key) {
   const auto& md = ctx->client_metadata();
@@ -157,13 +167,12 @@ class InferCall final : public InferCompletion {
         pair.RecorderAt(slot).RecordBreakerDiverted();
         if (pinned) {
           const BreakerSnapshot b = breaker.Snapshot();
-          return Refuse(grpc::StatusCode::UNAVAILABLE,
-                        "the candidate " + Quote(pair.VersionAt(slot).version) +
-                            " has its circuit breaker open after " +
-                            std::to_string(b.failures_to_open) +
-                            " consecutive server errors; a trial request is let through at " +
-                            std::to_string(b.retry_unix_ms) +
-                            " ms since the epoch. Unpinned requests are served by the baseline");
+          return Refuse(
+              grpc::StatusCode::UNAVAILABLE,
+              "the candidate " + Quote(pair.VersionAt(slot).version) +
+                  " has its circuit breaker open after " + std::to_string(b.failures_to_open) +
+                  " consecutive server errors; trial requests start " + UtcTime(b.retry_unix_ms) +
+                  ". Unpinned requests are served by the baseline");
         }
         m_role = ReleaseRole::kBaseline;
       } else if (!pair.LimitOf(ReleaseRole::kCandidate).TryTake(now)) {

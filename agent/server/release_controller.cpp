@@ -290,6 +290,7 @@ grpc::Status ReleaseController::Rollback(const Caller& caller, const std::string
 grpc::Status ReleaseController::Promote(const Caller& caller, uint64_t expected_revision,
                                         const std::string& reason, v1::AgentState* out) {
   const SlotHealth candidate_health = m_pair.Health(ReleaseRole::kCandidate);
+  const BreakerState candidate_breaker = CandidateBreaker();
   return Mutate(
       caller, AuditAction::kPromote, reason,
       [&](const ReleaseState& now, Plan* p) {
@@ -297,13 +298,27 @@ grpc::Status ReleaseController::Promote(const Caller& caller, uint64_t expected_
           p->refusal = Stale(expected_revision, now.split);
           return;
         }
-        PlanPromotion(now, candidate_health, p);
+        PlanPromotion(now, candidate_health, candidate_breaker, p);
       },
       out);
 }
 
+BreakerState ReleaseController::CandidateBreaker() const {
+  return m_pair.BreakerAt(CanaryPair::SlotOf(ReleaseRole::kCandidate, m_pair.Split().Load()))
+      .Snapshot()
+      .state;
+}
+
 void ReleaseController::PlanPromotion(const ReleaseState& now, const SlotHealth& candidate_health,
-                                      Plan* p) {
+                                      BreakerState candidate_breaker, Plan* p) {
+  if (candidate_breaker != BreakerState::kClosed) {
+    p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
+                  std::string("the candidate's circuit breaker is ") +
+                      BreakerStateName(candidate_breaker) +
+                      " (it failed requests in a row); it cannot become the baseline until "
+                      "trials close it"};
+    return;
+  }
   if (candidate_health.health == v1::UNHEALTHY) {
     p->refusal = {grpc::StatusCode::FAILED_PRECONDITION,
                   "the candidate failed its last deep probe (" +
@@ -473,6 +488,9 @@ uint64_t ReleaseController::RecordBreakerRows() {
   uint64_t newest = 0;
   for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
     for (const BreakerEvent& e : m_pair.BreakerAt(slot).TakeEvents()) {
+      // A failed trial is counted in the closing row, not a row each: at a
+      // 1 s cool-down that would be a row a second for as long as it fails.
+      if (e.reopened) continue;
       const ReleaseRole role = CanaryPair::RoleOf(slot, m_state.split);
       const std::string who =
           std::string(ReleaseRoleName(role)) + " '" + m_pair.VersionAt(slot).version + "'";
@@ -488,10 +506,7 @@ uint64_t ReleaseController::RecordBreakerRows() {
                                      ? "its users are served by the baseline"
                                      : "the baseline keeps serving (it has nowhere safer to go)";
       const int cooldown = m_state.policy.breaker_cooldown_seconds;
-      if (opened && e.reopened) {
-        row.reason = "circuit breaker of " + who + " opened again: a trial request failed; " +
-                     serves + " for another " + std::to_string(cooldown) + " s";
-      } else if (opened) {
+      if (opened) {
         row.reason = "circuit breaker of " + who + " opened after " + std::to_string(e.failures) +
                      " consecutive server errors or timeouts; " + serves + " for " +
                      std::to_string(cooldown) + " s, then trial requests decide";
@@ -508,9 +523,9 @@ uint64_t ReleaseController::RecordBreakerRows() {
       } else {
         std::snprintf(figures, sizeof(figures),
                       "open for %.1f s; %llu requests meant for it were served by the other "
-                      "version or refused meanwhile",
+                      "version or refused meanwhile; %u trial requests failed before it closed",
                       static_cast<double>(e.open_for_ms) / 1000.0,
-                      static_cast<unsigned long long>(e.diverted));
+                      static_cast<unsigned long long>(e.diverted), e.failed_trials);
         row.evidence = figures;
       }
       row.before = row.after = SnapshotOf(m_state);
@@ -764,7 +779,7 @@ grpc::Status ReleaseController::StartRollout(const Caller& caller, const v1::Rol
                         "a rollout is in progress (" +
                             StepText(now.rollout.plan(), now.rollout.step()) + ", started by " +
                             now.rollout.started_by() +
-                            "); abort it, or pause it and start the new plan after aborting"};
+                            "); abort it first (rollout abort / AbortRollout)"};
           return;
         }
         if (candidate_health.health == v1::UNHEALTHY) {
@@ -891,7 +906,18 @@ void ReleaseController::TickRollout(const v1::AnalysisVerdict& verdict) {
   {
     absl::MutexLock lock(&m_mutex);
     if (m_state.rollout.phase() != v1::ROLLOUT_BAKING) return;
-    tick = JudgeRolloutSecond(&m_state.rollout, verdict);
+    const BreakerSnapshot breaker =
+        m_pair.BreakerAt(CanaryPair::SlotOf(ReleaseRole::kCandidate, m_state.split)).Snapshot();
+    if (breaker.state != BreakerState::kClosed) {
+      // Its users are served by the baseline: the analysis no longer sees
+      // the candidate fail, so nothing here may count as passing.
+      tick.move = RolloutMove::kPause;
+      tick.why = StepText(m_state.rollout.plan(), m_state.rollout.step()) +
+                 ": the candidate's circuit breaker is " + BreakerStateName(breaker.state) +
+                 " after consecutive server errors, and its users are served by the baseline";
+    } else {
+      tick = JudgeRolloutSecond(&m_state.rollout, verdict);
+    }
     seen = m_state.rollout;
     if (tick.move == RolloutMove::kStay) state = StateLocked();
   }
@@ -909,6 +935,7 @@ void ReleaseController::MoveRollout(const v1::RolloutProgress& seen, const Rollo
   rollout.role = Role::kOperator;
   rollout.peer = "agent";
   const SlotHealth candidate_health = m_pair.Health(ReleaseRole::kCandidate);
+  const BreakerState candidate_breaker = CandidateBreaker();
   const v1::RolloutPlan& plan = seen.plan();
   const uint32_t step = seen.step();
   bool promote = tick.move == RolloutMove::kFinish && plan.auto_promote();
@@ -972,11 +999,11 @@ void ReleaseController::MoveRollout(const v1::RolloutProgress& seen, const Rollo
           case RolloutMove::kGate:
             r.set_phase(v1::ROLLOUT_AT_GATE);
             r.set_detail("waiting at the gate of " + StepText(plan, step) +
-                         ": ResumeRollout moves on, AbortRollout rolls back");
+                         ": rollout resume (ResumeRollout) moves on, rollout abort rolls back");
             break;
           case RolloutMove::kFinish:
             if (promote) {
-              PlanPromotion(now, candidate_health, p);
+              PlanPromotion(now, candidate_health, candidate_breaker, p);
               if (!p->refusal.ok()) return;
             }
             r.set_phase(v1::ROLLOUT_DONE);

@@ -191,7 +191,10 @@ class ReleaseController {
   // set by hand pauses it. Adds a sentence to the row's evidence.
   void RolloutAfter(AuditAction action, const Caller& caller, const ReleaseState& now, Plan* p);
   // The candidate becomes the baseline (Promote, and a plan's last step).
-  static void PlanPromotion(const ReleaseState& now, const SlotHealth& candidate_health, Plan* p);
+  // Refused while the candidate fails its probe or its breaker is not closed.
+  static void PlanPromotion(const ReleaseState& now, const SlotHealth& candidate_health,
+                            BreakerState candidate_breaker, Plan* p);
+  BreakerState CandidateBreaker() const;
   // The plan's next move, made by the agent itself.
   void MoveRollout(const v1::RolloutProgress& seen, const RolloutTick& tick);
   // The policy's breakers and rate limits, onto the data plane.
