@@ -35,15 +35,7 @@ grpc::Status SetPolicy(v1::Agent::Stub& stub, const std::string& token,
 
 grpc::Status Drill(v1::Agent::Stub& stub, const std::string& token, double error_rate,
                    uint32_t seconds, v1::AgentState* out, uint32_t latency_ms = 0) {
-  grpc::ClientContext c;
-  test::Prepare(c, token);
-  v1::InjectFaultRequest r;
-  r.set_slot(v1::CANDIDATE);
-  r.set_error_rate(error_rate);
-  r.set_added_latency_ms(latency_ms);
-  r.set_duration_seconds(seconds);
-  r.set_reason("game day");
-  return stub.InjectFault(&c, r, out);
+  return test::Drill(stub, token, v1::CANDIDATE, latency_ms, error_rate, seconds, out);
 }
 
 v1::AuditEntry LastRow(v1::Agent::Stub& stub, const std::string& token) {

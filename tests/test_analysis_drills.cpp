@@ -13,7 +13,6 @@
 #include <atomic>
 #include <thread>
 
-#include "agent/load/load_generator.h"
 #include "support/agent_test_support.h"
 
 using namespace greylane;
@@ -28,45 +27,6 @@ struct Drill {
   const char* key;          // for GREYLANE_DRILL_ONLY
   const char* expected[2];  // a check that must have failed: either
 };
-
-// Load at 200 req/s in the background until destroyed.
-class BackgroundLoad {
- public:
-  explicit BackgroundLoad(const std::string& target, double seconds) {
-    m_thread = std::thread([this, target, seconds] {
-      LoadOptions options;
-      options.target = target;
-      options.rps = 200;
-      options.duration_s = seconds;
-      options.users = 5000;
-      options.stop = &m_stop;
-      std::string error;
-      m_report = RunLoad(options, {}, &error);
-      m_error = error;
-    });
-  }
-  ~BackgroundLoad() { Stop(); }
-  void Stop() {
-    m_stop = true;
-    if (m_thread.joinable()) m_thread.join();
-  }
-  const LoadReport& Report() const { return m_report; }
-  const std::string& Error() const { return m_error; }
-
- private:
-  std::atomic<bool> m_stop{false};
-  std::thread m_thread;
-  LoadReport m_report;
-  std::string m_error;
-};
-
-v1::AgentState State(v1::Agent::Stub& control, const std::string& token) {
-  grpc::ClientContext c;
-  test::Prepare(c, token);
-  v1::AgentState state;
-  control.GetState(&c, {}, &state);
-  return state;
-}
 
 std::vector<v1::AuditEntry> RowsAfter(v1::Agent::Stub& control, const std::string& token,
                                       uint64_t after) {
@@ -101,7 +61,7 @@ class TestAnalysisDrills final : public QObject {
     test::Clients clients = test::Connect(*agent);
     const std::string operator_token = test::DemoToken(*agent, "operator");
     const std::string admin = test::DemoToken(*agent, "admin");
-    BackgroundLoad load(agent->DataAddress(), 3600);
+    test::BackgroundLoad load(agent->DataAddress(), 3600);
 
     // A candidate slowed throughout fails latency, and tail too (its
     // requests are all past the baseline's p99): whichever is first.
@@ -114,7 +74,7 @@ class TestAnalysisDrills final : public QObject {
       std::vector<double> seconds;
       for (int run = 0; run < runs; ++run) {
         // A fresh canary at 10 %, healthy for a while: nothing rolls back.
-        v1::AgentState state = State(*clients.control, operator_token);
+        v1::AgentState state = test::State(*clients.control, operator_token);
         if (state.split().candidate_basis_points() != 1000) {
           grpc::ClientContext c;
           test::Prepare(c, operator_token);
@@ -125,7 +85,7 @@ class TestAnalysisDrills final : public QObject {
           QVERIFY(clients.control->SetSplit(&c, r, &state).ok());
         }
         QTest::qWait(8000);
-        state = State(*clients.control, operator_token);
+        state = test::State(*clients.control, operator_token);
         QVERIFY2(state.phase() == v1::CANARY,
                  ("the healthy canary was rolled back: " + state.last_change().reason()).c_str());
         for (const v1::CheckResult& check : state.analysis().checks())
@@ -147,8 +107,8 @@ class TestAnalysisDrills final : public QObject {
 
         // Until the analysis rolls back (bounded: 1 % of 20 req/s is one slow request
         // in 5 s, so a tail needs tens of seconds).
-        QTRY_VERIFY_WITH_TIMEOUT(State(*clients.control, operator_token).phase() == v1::ROLLED_BACK,
-                                 180000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            test::State(*clients.control, operator_token).phase() == v1::ROLLED_BACK, 180000);
         int64_t drill_ms = 0;
         v1::AuditEntry rollback;
         for (const v1::AuditEntry& row : RowsAfter(*clients.control, operator_token, drill_row)) {

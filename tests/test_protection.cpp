@@ -37,19 +37,6 @@ grpc::Status ChangePolicy(v1::Agent::Stub& stub, const std::string& admin,
   return stub.SetPolicy(&c, r, &out);
 }
 
-grpc::Status Drill(v1::Agent::Stub& stub, const std::string& admin, v1::Slot slot,
-                   double error_rate, uint32_t seconds) {
-  grpc::ClientContext c;
-  test::Prepare(c, admin);
-  v1::InjectFaultRequest r;
-  r.set_slot(slot);
-  r.set_error_rate(error_rate);
-  r.set_duration_seconds(seconds);
-  r.set_reason("breaker drill");
-  v1::AgentState out;
-  return stub.InjectFault(&c, r, &out);
-}
-
 std::vector<v1::AuditEntry> Rows(v1::Agent::Stub& stub, const std::string& token,
                                  const std::string& action) {
   std::vector<v1::AuditEntry> rows;
@@ -183,7 +170,7 @@ class TestProtection final : public QObject {
     QVERIFY(ChangePolicy(*clients.control, admin, [](v1::AnalysisPolicy* p) {
               p->set_breaker_cooldown_seconds(1);
             }).ok());
-    QVERIFY(Drill(*clients.control, admin, v1::CANDIDATE, 1.0, 600).ok());
+    QVERIFY(test::Drill(*clients.control, admin, v1::CANDIDATE, 0, 1.0, 600).ok());
 
     const auto request = test::DigitsRequest(test::Holdout()[0]);
     const std::vector<std::string> users = CandidateUsers(kBp, 40);
@@ -225,7 +212,7 @@ class TestProtection final : public QObject {
              opened[0].evidence().c_str());
 
     // The fault ends; after the cool-down, trials find the candidate well.
-    QVERIFY(Drill(*clients.control, admin, v1::CANDIDATE, 0, 0).ok());
+    QVERIFY(test::Drill(*clients.control, admin, v1::CANDIDATE, 0, 0, 0).ok());
     size_t next = 15;
     int served_by_candidate = 0;
     QTRY_VERIFY_WITH_TIMEOUT(
@@ -260,7 +247,7 @@ class TestProtection final : public QObject {
     test::Clients clients = test::Connect(*agent);
     const std::string viewer = test::DemoToken(*agent, "viewer");
     const std::string admin = test::DemoToken(*agent, "admin");
-    QVERIFY(Drill(*clients.control, admin, v1::BASELINE, 1.0, 600).ok());
+    QVERIFY(test::Drill(*clients.control, admin, v1::BASELINE, 0, 1.0, 600).ok());
     const auto request = test::DigitsRequest(test::Holdout()[0]);
     inference::ModelInferResponse response;
     std::string slot;

@@ -9,37 +9,11 @@
 
 #include <thread>
 
-#include "agent/load/load_generator.h"
 #include "support/agent_test_support.h"
 
 using namespace greylane;
 
 namespace {
-// greylane-load against one agent until destroyed.
-class Traffic {
- public:
-  Traffic(const std::string& target, double rps) {
-    m_thread = std::thread([this, target, rps] {
-      LoadOptions options;
-      options.target = target;
-      options.rps = rps;
-      options.duration_s = 600;
-      options.users = 5000;
-      options.stop = &m_stop;
-      std::string error;
-      RunLoad(options, {}, &error);
-    });
-  }
-  ~Traffic() {
-    m_stop = true;
-    m_thread.join();
-  }
-
- private:
-  std::atomic<bool> m_stop{false};
-  std::thread m_thread;
-};
-
 v1::RolloutStep Step(uint32_t bp, uint32_t bake, bool gate = false) {
   v1::RolloutStep s;
   s.set_candidate_basis_points(bp);
@@ -112,7 +86,7 @@ class TestRollout final : public QObject {
     QVERIFY2(agent, error.c_str());
     test::Clients clients = test::Connect(*agent);
     const std::string op = test::DemoToken(*agent, "operator");
-    Traffic traffic(agent->DataAddress(), 200);
+    test::BackgroundLoad traffic(agent->DataAddress(), 600);
 
     v1::AgentState state;
     QVERIFY(Start(*clients.control, op, Plan({Step(1000, 2), Step(5000, 2), Step(10000, 2)}, true),
@@ -151,18 +125,10 @@ class TestRollout final : public QObject {
     QVERIFY2(agent, error.c_str());
     test::Clients clients = test::Connect(*agent);
     const std::string op = test::DemoToken(*agent, "operator");
-    {
-      grpc::ClientContext c;
-      test::Prepare(c, test::DemoToken(*agent, "admin"));
-      v1::InjectFaultRequest r;
-      r.set_slot(v1::CANDIDATE);
-      r.set_added_latency_ms(200);
-      r.set_duration_seconds(120);
-      r.set_reason("a slow candidate");
-      v1::AgentState out;
-      QVERIFY(clients.control->InjectFault(&c, r, &out).ok());
-    }
-    Traffic traffic(agent->DataAddress(), 200);
+    QVERIFY(
+        test::Drill(*clients.control, test::DemoToken(*agent, "admin"), v1::CANDIDATE, 200, 0, 120)
+            .ok());
+    test::BackgroundLoad traffic(agent->DataAddress(), 600);
     QVERIFY(Start(*clients.control, op, Plan({Step(1000, 5), Step(5000, 5), Step(10000, 5)}, true))
                 .ok());
     QTRY_VERIFY_WITH_TIMEOUT(
@@ -253,19 +219,12 @@ class TestRollout final : public QObject {
     QVERIFY2(agent, error.c_str());
     test::Clients clients = test::Connect(*agent);
     const std::string op = test::DemoToken(*agent, "operator");
-    Traffic traffic(agent->DataAddress(), 200);
+    test::BackgroundLoad traffic(agent->DataAddress(), 600);
     QVERIFY(Start(*clients.control, op, Plan({Step(2000, 2), Step(10000, 2)}, true)).ok());
-    {
-      grpc::ClientContext c;
-      test::Prepare(c, test::DemoToken(*agent, "admin"));
-      v1::InjectFaultRequest r;
-      r.set_slot(v1::CANDIDATE);
-      r.set_error_rate(1);
-      r.set_duration_seconds(120);
-      r.set_reason("every candidate request fails");
-      v1::AgentState out;
-      QVERIFY(clients.control->InjectFault(&c, r, &out).ok());
-    }
+    // Every candidate request fails.
+    QVERIFY(
+        test::Drill(*clients.control, test::DemoToken(*agent, "admin"), v1::CANDIDATE, 0, 1, 120)
+            .ok());
     // The breaker hides the failures from the analysis; the plan must not
     // read that as passing.
     QTRY_VERIFY_WITH_TIMEOUT(
@@ -293,7 +252,7 @@ class TestRollout final : public QObject {
     QVERIFY2(agent, error.c_str());
     auto clients = std::make_unique<test::Clients>(test::Connect(*agent));
     std::string op = test::DemoToken(*agent, "operator");
-    auto traffic = std::make_unique<Traffic>(agent->DataAddress(), 200);
+    auto traffic = std::make_unique<test::BackgroundLoad>(agent->DataAddress(), 600);
     QVERIFY(Start(*clients->control, op,
                   Plan({Step(1000, 2), Step(5000, 2, /*gate=*/true), Step(10000, 600)}))
                 .ok());
@@ -308,7 +267,7 @@ class TestRollout final : public QObject {
       if (!agent) return false;
       clients = std::make_unique<test::Clients>(test::Connect(*agent));
       op = test::DemoToken(*agent, "operator");
-      traffic = std::make_unique<Traffic>(agent->DataAddress(), 200);
+      traffic = std::make_unique<test::BackgroundLoad>(agent->DataAddress(), 600);
       return true;
     };
     QVERIFY2(restart(), error.c_str());

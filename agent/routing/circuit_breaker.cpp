@@ -1,6 +1,5 @@
 #include "agent/routing/circuit_breaker.h"
 
-#include <algorithm>
 #include <utility>
 
 namespace greylane {
@@ -38,13 +37,7 @@ void CircuitBreaker::Configure(uint32_t failures, std::chrono::milliseconds cool
   uint8_t s = m_state.load(std::memory_order_acquire);
   if (s != Code(BreakerState::kClosed) &&
       m_state.compare_exchange_strong(s, Code(BreakerState::kClosed))) {
-    BreakerEvent e;
-    e.to = BreakerState::kClosed;
-    e.unix_ms = NowUnixMs();
-    e.diverted = m_diverted.load(std::memory_order_relaxed);
-    e.open_for_ms = e.unix_ms - m_opened_unix_ms.load(std::memory_order_relaxed);
-    e.last_error = "the breaker was turned off (breaker_failures 0)";
-    Queue(std::move(e));
+    QueueClosed("the breaker was turned off (breaker_failures 0)");
   }
   m_consecutive.store(0, std::memory_order_relaxed);
 }
@@ -89,13 +82,7 @@ void CircuitBreaker::OnSuccess(bool trial) {
       m_trial_successes.fetch_add(1, std::memory_order_acq_rel) + 1 >= kTrialSuccesses &&
       m_state.compare_exchange_strong(s, Code(BreakerState::kClosed))) {
     m_consecutive.store(0, std::memory_order_relaxed);
-    BreakerEvent e;
-    e.to = BreakerState::kClosed;
-    e.unix_ms = NowUnixMs();
-    e.diverted = m_diverted.load(std::memory_order_relaxed);
-    e.open_for_ms = e.unix_ms - m_opened_unix_ms.load(std::memory_order_relaxed);
-    e.failed_trials = m_failed_trials.load(std::memory_order_relaxed);
-    Queue(std::move(e));
+    QueueClosed({});
   }
   m_trial_running.store(false, std::memory_order_release);
 }
@@ -132,7 +119,6 @@ void CircuitBreaker::Open(int64_t steady_ns, uint32_t failures, std::string_view
     m_failed_trials.store(0, std::memory_order_relaxed);
     m_diverted.store(0, std::memory_order_relaxed);
     m_opened_unix_ms.store(now_ms, std::memory_order_relaxed);
-    m_opened_steady_ns.store(steady_ns, std::memory_order_relaxed);
   }
   m_times_opened.fetch_add(1, std::memory_order_relaxed);
   BreakerEvent e;
@@ -141,6 +127,17 @@ void CircuitBreaker::Open(int64_t steady_ns, uint32_t failures, std::string_view
   e.failures = failures;
   e.last_error = std::string(error.substr(0, kMaxErrorBytes));
   e.reopened = reopened;
+  Queue(std::move(e));
+}
+
+void CircuitBreaker::QueueClosed(std::string why) {
+  BreakerEvent e;
+  e.to = BreakerState::kClosed;
+  e.unix_ms = NowUnixMs();
+  e.diverted = m_diverted.load(std::memory_order_relaxed);
+  e.open_for_ms = e.unix_ms - m_opened_unix_ms.load(std::memory_order_relaxed);
+  e.failed_trials = m_failed_trials.load(std::memory_order_relaxed);
+  e.last_error = std::move(why);
   Queue(std::move(e));
 }
 

@@ -79,6 +79,8 @@ class CircuitBreaker {
 
  private:
   void Open(int64_t steady_ns, uint32_t failures, std::string_view error, bool reopened);
+  // `why` empty: closed by its trials.
+  void QueueClosed(std::string why);
   void Queue(BreakerEvent event);
 
   std::atomic<uint8_t> m_state{static_cast<uint8_t>(BreakerState::kClosed)};
@@ -92,7 +94,6 @@ class CircuitBreaker {
   std::atomic<uint64_t> m_times_opened{0};
   std::atomic<uint32_t> m_failed_trials{0};  // since it last opened from closed
   std::atomic<int64_t> m_opened_unix_ms{0};
-  std::atomic<int64_t> m_opened_steady_ns{0};
   std::atomic<int64_t> m_retry_unix_ms{0};
 
   mutable std::mutex m_events_mutex;  // transitions only, never a request in the closed state

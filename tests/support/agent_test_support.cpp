@@ -162,6 +162,38 @@ std::vector<v1::AuditEntry> AuditRows(v1::Agent::Stub& stub, const std::string& 
   return {response.entries().begin(), response.entries().end()};
 }
 
+grpc::Status Drill(v1::Agent::Stub& stub, const std::string& admin_token, v1::Slot slot,
+                   uint32_t added_latency_ms, double error_rate, uint32_t seconds,
+                   v1::AgentState* out) {
+  grpc::ClientContext c;
+  Prepare(c, admin_token);
+  v1::InjectFaultRequest r;
+  r.set_slot(slot);
+  r.set_added_latency_ms(added_latency_ms);
+  r.set_error_rate(error_rate);
+  r.set_duration_seconds(seconds);
+  r.set_reason("game day");
+  v1::AgentState state;
+  return stub.InjectFault(&c, r, out ? out : &state);
+}
+
+BackgroundLoad::BackgroundLoad(const std::string& target, double seconds, double rps) {
+  m_thread = std::thread([this, target, seconds, rps] {
+    LoadOptions options;
+    options.target = target;
+    options.rps = rps;
+    options.duration_s = seconds;
+    options.users = 5000;
+    options.stop = &m_stop;
+    m_report = RunLoad(options, {}, &m_error);
+  });
+}
+
+void BackgroundLoad::Stop() {
+  m_stop = true;
+  if (m_thread.joinable()) m_thread.join();
+}
+
 grpc::Status RawUnary(const std::string& address, const std::string& method,
                       const std::string& request_bytes, const std::string& token,
                       const std::map<std::string, std::string>& metadata) {

@@ -1,14 +1,17 @@
 #pragma once
 // Shared by the agent's test suites: requests built from the digits data,
 // in-process agents on free loopback ports, and small client shortcuts.
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/client_context.h>
 
 #include "agent/load/digits_dataset.h"
+#include "agent/load/load_generator.h"
 #include "agent/server/canary_agent.h"
 #include "greylane/v1/agent.grpc.pb.h"
 #include "inference/grpc_service.grpc.pb.h"
@@ -49,6 +52,30 @@ void Prepare(grpc::ClientContext& context, const std::string& token, int seconds
 // GetState and ListAudit (the first 1000 rows); empty on failure.
 v1::AgentState State(v1::Agent::Stub& stub, const std::string& token);
 std::vector<v1::AuditEntry> AuditRows(v1::Agent::Stub& stub, const std::string& token);
+// InjectFault on `slot` (duration 0 stops its drill).
+grpc::Status Drill(v1::Agent::Stub& stub, const std::string& admin_token, v1::Slot slot,
+                   uint32_t added_latency_ms, double error_rate, uint32_t seconds,
+                   v1::AgentState* out = nullptr);
+
+// greylane-load's generator against one agent, on a thread, until
+// destroyed or stopped (5000 users).
+class BackgroundLoad {
+ public:
+  BackgroundLoad(const std::string& target, double seconds, double rps = 200);
+  ~BackgroundLoad() { Stop(); }
+  BackgroundLoad(const BackgroundLoad&) = delete;
+  BackgroundLoad& operator=(const BackgroundLoad&) = delete;
+  void Stop();
+  // After Stop().
+  const LoadReport& Report() const { return m_report; }
+  const std::string& Error() const { return m_error; }
+
+ private:
+  std::atomic<bool> m_stop{false};
+  LoadReport m_report;
+  std::string m_error;
+  std::thread m_thread;
+};
 
 // One unary call with the request given as raw bytes (for requests no
 // generated stub can send: damaged messages, invalid UTF-8 in strings).
