@@ -1,6 +1,7 @@
 // The automated analysis end to end with real traffic: greylane-load's
 // generator at 200 req/s through an in-process agent, candidate 10 %, the
-// default policy armed. Each fault drill on the candidate (InjectFault)
+// default policy armed with the accuracy and predictions checks turned on
+// (every answer's label reported back). Each fault drill on the candidate (InjectFault)
 // must end in an automatic rollback by the analysis, with the evidence in
 // its audit row; detection time is the drill row to the rollback row.
 // GREYLANE_DRILL_RUNS (default 1) repeats each drill and prints the median
@@ -24,6 +25,7 @@ struct Drill {
   uint32_t added_latency_ms;
   double latency_share;
   double error_rate;
+  double wrong_answer_rate;
   const char* key;          // for GREYLANE_DRILL_ONLY
   const char* expected[2];  // a check that must have failed: either
 };
@@ -55,19 +57,27 @@ class TestAnalysisDrills final : public QObject {
     const int runs = std::max(1, qEnvironmentVariableIntValue("GREYLANE_DRILL_RUNS"));
     AgentConfig config = test::DemoTestConfig(1000);
     config.analysis.armed = true;
+    // Outcome quality too, with every answer's label reported as callers
+    // with ground truth would (the defaults leave these checks off).
+    config.analysis.accuracy_margin = 0.02;
+    config.analysis.prediction_divergence = 0.05;
     std::string error;
     auto agent = test::StartAgent(config, &error);
     QVERIFY2(agent, error.c_str());
     test::Clients clients = test::Connect(*agent);
     const std::string operator_token = test::DemoToken(*agent, "operator");
     const std::string admin = test::DemoToken(*agent, "admin");
-    test::BackgroundLoad load(agent->DataAddress(), 3600);
+    test::BackgroundLoad load(agent->DataAddress(), 3600, 200, 1.0);
 
     // A candidate slowed throughout fails latency, and tail too (its
     // requests are all past the baseline's p99): whichever is first.
-    const Drill drills[] = {{"+200 ms on every request", 200, 1, 0, "latency", {"latency", "tail"}},
-                            {"5 % errors", 0, 0, 0.05, "errors", {"errors", "errors"}},
-                            {"1 % of requests +500 ms", 500, 0.01, 0, "tail", {"tail", "tail"}}};
+    // A fifth of answers wrong fails accuracy (labels) or predictions (the
+    // classes moved): whichever is first.
+    const Drill drills[] = {
+        {"+200 ms on every request", 200, 1, 0, 0, "latency", {"latency", "tail"}},
+        {"5 % errors", 0, 0, 0.05, 0, "errors", {"errors", "errors"}},
+        {"1 % of requests +500 ms", 500, 0.01, 0, 0, "tail", {"tail", "tail"}},
+        {"20 % of answers wrong", 0, 0, 0, 0.2, "quality", {"accuracy", "predictions"}}};
     const QByteArray only = qgetenv("GREYLANE_DRILL_ONLY");
     for (const Drill& drill : drills) {
       if (!only.isEmpty() && only != drill.key) continue;
@@ -98,6 +108,7 @@ class TestAnalysisDrills final : public QObject {
         fault.set_added_latency_ms(drill.added_latency_ms);
         fault.set_latency_share(drill.latency_share);
         fault.set_error_rate(drill.error_rate);
+        fault.set_wrong_answer_rate(drill.wrong_answer_rate);
         fault.set_duration_seconds(120);
         fault.set_reason(std::string("drill: ") + drill.name);
         const grpc::Status injected = clients.control->InjectFault(&c, fault, &state);

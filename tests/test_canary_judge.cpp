@@ -2,7 +2,10 @@
 // the agent does: an A/A pair never fails over an hour of evaluations; a
 // median shift, a tail-only regression, a rise in variance and a higher
 // error rate fail within seconds; one bad second only warns; small samples
-// are inconclusive and say what they still need.
+// are inconclusive and say what they still need. The outcome-quality checks
+// likewise: an A/A pair with labels and class predictions never fails; a
+// less accurate candidate, a moved rejection rate and a changed class mix
+// fail.
 #include <QtTest>
 
 #include <cmath>
@@ -21,12 +24,23 @@ struct Shape {
   double slow_share = 0;  // requests given `slow_extra_ms` more
   double slow_extra_ms = 0;
   double error_rate = 0.005;
+  // Outcome quality, drawn only when asked for (the other tests' random
+  // streams stay as they were): each answer's class from these shares,
+  // and `labelled` of the answers given an outcome, wrong at `wrong_rate`.
+  std::vector<double> classes = {};
+  double labelled = 0;
+  double wrong_rate = 0.03;
 };
+
+// A bank's three answers: approve, review, reject.
+const std::vector<double> kBank = {0.80, 0.12, 0.08};
+const std::vector<double> kDigits = {0.10, 0.11, 0.09, 0.10, 0.10, 0.09, 0.10, 0.11, 0.10, 0.10};
 
 VersionWindowSample Window(std::mt19937_64& rng, uint64_t requests, const Shape& s) {
   VersionWindowSample w;
   std::lognormal_distribution<double> latency(std::log(s.median_ms * 1000), s.sigma);
   std::uniform_real_distribution<double> unit(0, 1);
+  std::discrete_distribution<size_t> pick(s.classes.begin(), s.classes.end());
   for (uint64_t i = 0; i < requests; ++i) {
     ++w.requests;
     if (unit(rng) < s.error_rate) {
@@ -36,6 +50,15 @@ VersionWindowSample Window(std::mt19937_64& rng, uint64_t requests, const Shape&
     double micros = latency(rng);
     if (unit(rng) < s.slow_share) micros += s.slow_extra_ms * 1000;
     w.latency.Add(micros);
+    if (!s.classes.empty()) {
+      const size_t c = pick(rng);
+      if (w.predictions.size() <= c) w.predictions.resize(c + 1, 0);
+      ++w.predictions[c];
+    }
+    if (s.labelled > 0 && unit(rng) < s.labelled) {
+      ++w.outcomes;
+      if (unit(rng) < s.wrong_rate) ++w.incorrect;
+    }
   }
   return w;
 }
@@ -71,6 +94,16 @@ const CheckResult& Named(const std::vector<CheckResult>& results, const std::str
   return results.front();
 }
 
+// The seeds' bank gates: accuracy within 2 points, the class mix within
+// 5 %, any one class (the rejection rate) within 1 point.
+AnalysisPolicy QualityPolicy() {
+  AnalysisPolicy p;
+  p.accuracy_margin = 0.02;
+  p.prediction_divergence = 0.05;
+  p.class_share_margin = 0.01;
+  return p;
+}
+
 // A stream of sealed seconds judged as the agent judges them.
 struct Stream {
   std::mt19937_64 rng;
@@ -85,9 +118,9 @@ struct Stream {
   }
   // Seconds until the check fails (or -1 within `limit`).
   int SecondsToFail(const std::string& check, int limit, uint64_t base_rps, uint64_t cand_rps,
-                    const Shape& cand, std::string* detail = nullptr) {
+                    const Shape& cand, std::string* detail = nullptr, const Shape& base = {}) {
     for (int s = 1; s <= limit; ++s) {
-      const auto results = Next(base_rps, cand_rps, {}, cand);
+      const auto results = Next(base_rps, cand_rps, base, cand);
       if (VerdictOf(results, check) == CheckVerdict::kFail) {
         if (detail) *detail = Named(results, check).detail;
         return s;
@@ -131,6 +164,118 @@ class TestCanaryJudge final : public QObject {
     }
     qInfo("A/A: %d evaluations x 3 checks: %d fails, %d warnings", evaluations, fails, warns);
     QCOMPARE(fails, 0);
+  }
+
+  // The quality checks on, the same model on both sides (labels on half the
+  // answers, 3 % wrong; a bank's three classes and ten digits), judged every
+  // second for 10 minutes in four shapes: none of them ever fails.
+  void anAAPairNeverFailsOnQuality() const {
+    int fails = 0, warns = 0, evaluations = 0;
+    qint64 judged_ns = 0;
+    uint64_t seed = 20261125;
+    for (const auto& [base_rps, cand_rps, classes] :
+         {std::tuple{180u, 20u, &kBank}, std::tuple{900u, 100u, &kDigits},
+          std::tuple{100u, 100u, &kBank}, std::tuple{270u, 30u, &kDigits}}) {
+      Stream stream{std::mt19937_64(seed++), QualityPolicy(), {}};
+      const Shape same{.classes = *classes, .labelled = 0.5};
+      for (int s = 0; s < 600; ++s, ++evaluations) {
+        QElapsedTimer timer;
+        timer.start();
+        const auto results = stream.Next(base_rps, cand_rps, same, same);
+        judged_ns += timer.nsecsElapsed();
+        for (const CheckResult& r : results) {
+          if (r.check != "accuracy" && r.check != "predictions" && r.check != "class_share")
+            continue;
+          fails += r.verdict == CheckVerdict::kFail;
+          warns += r.verdict == CheckVerdict::kWarn;
+          if (r.verdict == CheckVerdict::kFail) qWarning("A/A fail: %s", r.detail.c_str());
+        }
+      }
+    }
+    qInfo(
+        "A/A quality: %d evaluations x 3 checks: %d fails, %d warnings; %.2f ms an evaluation "
+        "(sampling included)",
+        evaluations, fails, warns, static_cast<double>(judged_ns) / 1e6 / evaluations);
+    QCOMPARE(fails, 0);
+  }
+
+  // Off by default: only the three data-plane checks are judged.
+  void qualityChecksAreOffUntilThePolicySetsThem() const {
+    Stream plain{std::mt19937_64(7), {}, {}};
+    QCOMPARE(plain.Next(100, 100, {}, {}).size(), size_t{3});
+    Stream quality{std::mt19937_64(7), QualityPolicy(), {}};
+    const auto results = quality.Next(100, 100, {}, {});
+    QCOMPARE(results.size(), size_t{6});
+    // No labels, no class scores: inconclusive, saying what is missing.
+    QCOMPARE(Named(results, "accuracy").verdict, CheckVerdict::kInconclusive);
+    QVERIFY2(
+        Named(results, "accuracy").detail ==
+            "inconclusive: 0 of 50 candidate labelled outcomes (RecordOutcome) in the last 1 s",
+        Named(results, "accuracy").detail.c_str());
+    QCOMPARE(Named(results, "predictions").verdict, CheckVerdict::kInconclusive);
+    AnalysisPolicy bad = QualityPolicy();
+    bad.accuracy_margin = 1.5;
+    QVERIFY(ValidatePolicy(&bad).find("accuracy_margin") != std::string::npos);
+    bad = QualityPolicy();
+    bad.class_share_margin = -0.1;
+    QVERIFY(ValidatePolicy(&bad).find("class_share_margin") != std::string::npos);
+  }
+
+  // 10 % of the candidate's answers wrong against 3 % (labels on every
+  // answer, 20 a second): accuracy fails within a minute, with both
+  // accuracies and their intervals in the evidence.
+  void aLessAccurateCandidateFails() const {
+    Stream stream{std::mt19937_64(11), QualityPolicy(), {}};
+    std::string detail;
+    const Shape labelled{.classes = kBank, .labelled = 1};
+    Shape worse = labelled;
+    worse.wrong_rate = 0.10;
+    int seconds = -1;
+    for (int s = 1; s <= 60 && seconds < 0; ++s) {
+      const auto results = stream.Next(180, 20, labelled, worse);
+      if (VerdictOf(results, "accuracy") == CheckVerdict::kFail) {
+        seconds = s;
+        detail = Named(results, "accuracy").detail;
+      }
+    }
+    qInfo("accuracy 90 %% against 97 %% failed after %d s: %s", seconds, detail.c_str());
+    QVERIFY(seconds > 0);
+    QVERIFY2(detail.find("candidate accuracy") != std::string::npos &&
+                 detail.find("interval") != std::string::npos,
+             detail.c_str());
+  }
+
+  // The bank's rejection rate 8 % -> 11 % (+3 points, margin 1): class_share
+  // fails; that is 3 % of answers moved, under the 5 % divergence, so
+  // predictions does not.
+  void aMovedRejectionRateFailsClassShare() const {
+    Stream stream{std::mt19937_64(13), QualityPolicy(), {}};
+    const Shape base{.classes = kBank};
+    const Shape cand{.classes = {0.77, 0.12, 0.11}};
+    int seconds = -1;
+    std::vector<CheckResult> results;
+    for (int s = 1; s <= 60 && seconds < 0; ++s) {
+      results = stream.Next(500, 500, base, cand);
+      if (VerdictOf(results, "class_share") == CheckVerdict::kFail) seconds = s;
+    }
+    qInfo("rejection rate +3 points failed after %d s: %s", seconds,
+          Named(results, "class_share").detail.c_str());
+    QVERIFY(seconds > 0);
+    QVERIFY2(Named(results, "class_share").detail.rfind("class 2 is", 0) == 0,
+             Named(results, "class_share").detail.c_str());
+    QVERIFY(VerdictOf(results, "predictions") != CheckVerdict::kFail);
+  }
+
+  // A tenth of the digits answered as the next digit: predictions fails.
+  void aChangedClassMixFailsPredictions() const {
+    Stream stream{std::mt19937_64(17), QualityPolicy(), {}};
+    std::vector<double> moved = kDigits;
+    for (size_t c = 0; c < moved.size(); ++c) moved[c] = 0.85 * kDigits[c] + 0.15 * (c == 3);
+    std::string detail;
+    const int seconds = stream.SecondsToFail("predictions", 60, 180, 20, {.classes = moved},
+                                             &detail, {.classes = kDigits});
+    qInfo("class mix moved 15 %% failed after %d s: %s", seconds, detail.c_str());
+    QVERIFY(seconds > 0);
   }
 
   // What a policy from outside cannot do: turn the intervals off.

@@ -5,6 +5,10 @@
 
 namespace greylane {
 
+namespace {
+constexpr int kMaxJudgedClasses = 32;  // kPredictionClasses in the agent's recorder
+}  // namespace
+
 AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
   SecondSample second;
   std::string candidate_version;
@@ -13,6 +17,11 @@ AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
     if (w.slot() == v1::CANDIDATE) candidate_version = w.version();
     sample.requests = w.requests();
     sample.server_errors = std::min(w.server_errors(), w.requests());
+    sample.outcomes = w.outcomes();
+    sample.incorrect = std::min(w.incorrect(), w.outcomes());
+    // At most the classes the agent counts apart: a frame is not trusted to be small.
+    const int classes = std::min(w.predictions_size(), kMaxJudgedClasses);
+    sample.predictions.assign(w.predictions().begin(), w.predictions().begin() + classes);
     // A sketch that does not load, or holds more than the requests, counts as none.
     if (w.has_latency() && (!LatencySketch::FromProto(w.latency(), &sample.latency) ||
                             sample.latency.Count() > w.requests())) {
@@ -87,6 +96,9 @@ void PolicyToProto(const AnalysisPolicy& p, v1::AnalysisPolicy* out) {
   out->set_breaker_cooldown_seconds(static_cast<uint32_t>(std::max(0, p.breaker_cooldown_seconds)));
   out->set_candidate_rate_limit(p.candidate_rate_limit);
   out->set_baseline_rate_limit(p.baseline_rate_limit);
+  out->set_accuracy_margin(p.accuracy_margin);
+  out->set_prediction_divergence(p.prediction_divergence);
+  out->set_class_share_margin(p.class_share_margin);
 }
 
 AnalysisPolicy PolicyFromProto(const v1::AnalysisPolicy& in) {
@@ -112,6 +124,9 @@ AnalysisPolicy PolicyFromProto(const v1::AnalysisPolicy& in) {
   }
   p.candidate_rate_limit = in.candidate_rate_limit();
   p.baseline_rate_limit = in.baseline_rate_limit();
+  p.accuracy_margin = in.accuracy_margin();
+  p.prediction_divergence = in.prediction_divergence();
+  p.class_share_margin = in.class_share_margin();
   return p;
 }
 
@@ -176,6 +191,9 @@ std::string DescribePolicyChange(const AnalysisPolicy& a, const AnalysisPolicy& 
   add("breaker_cooldown_seconds", a.breaker_cooldown_seconds, b.breaker_cooldown_seconds);
   add("candidate_rate_limit", a.candidate_rate_limit, b.candidate_rate_limit);
   add("baseline_rate_limit", a.baseline_rate_limit, b.baseline_rate_limit);
+  add("accuracy_margin", a.accuracy_margin, b.accuracy_margin);
+  add("prediction_divergence", a.prediction_divergence, b.prediction_divergence);
+  add("class_share_margin", a.class_share_margin, b.class_share_margin);
   return text.empty() ? "no change" : text;
 }
 

@@ -18,7 +18,7 @@ namespace greylane {
 struct AnalysisVerdict {
   int64_t window_end_unix_ms = 0;
   std::string candidate_version;
-  std::vector<CheckResult> checks;  // latency, tail, errors
+  std::vector<CheckResult> checks;  // latency, tail, errors, then the quality checks turned on
   int failing_seconds = 0;          // evaluations in a row with a failed check
   bool rollback = false;            // armed, and a check failed: act now
   std::string evidence;             // every failed check in words, when rollback

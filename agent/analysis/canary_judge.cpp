@@ -350,6 +350,43 @@ CheckResult Tail(const Window& w, const AnalysisPolicy& p, const Level& level) {
   return r;
 }
 
+// The candidate's rate of bad events (server errors, wrong answers)
+// against the baseline's, per second so a burst can be left out. "Surely
+// more" is the exact conditional test (the rate ratio's interval above 1),
+// the stronger test when the baseline has events too; the difference and
+// its (conservative) interval are what the margin is judged on.
+struct RateComparison {
+  SecondCounts total;
+  double difference = 0;
+  Interval interval;
+  Ratio ratio;
+  bool above_ceiling = false;
+  bool fails = false, holds = false, warns = false;
+  int evidence_seconds = 0, leave_out = 0;
+};
+
+RateComparison CompareRates(const std::vector<SecondCounts>& seconds, double margin, double ceiling,
+                            const AnalysisPolicy& p, const Level& level) {
+  auto rates_of = [&](const SecondCounts& t) {
+    RateComparison r;
+    r.total = t;
+    if (t.m == 0 || t.n == 0) return r;
+    r.difference = static_cast<double>(t.kc) / static_cast<double>(t.m) -
+                   static_cast<double>(t.kb) / static_cast<double>(t.n);
+    r.interval = NewcombeDifference(t.kc, t.m, t.kb, t.n, level.alpha);
+    r.ratio = RateRatio(t, level.alpha);
+    r.above_ceiling = ceiling > 0 && ClopperPearson(t.kc, t.m, level.alpha).low >= ceiling;
+    r.fails = (r.ratio.lower > 1 && r.difference >= margin) || r.above_ceiling;
+    return r;
+  };
+  RateComparison all = rates_of(TotalsLeavingOut(seconds, 0));
+  all.leave_out = p.sustain_seconds - 1;
+  all.holds = all.fails && rates_of(TotalsLeavingOut(seconds, all.leave_out)).fails;
+  all.warns = all.ratio.lower > 1 && all.difference >= margin / 2;
+  all.evidence_seconds = SecondsWithEvents(seconds);
+  return all;
+}
+
 CheckResult Errors(const Window& w, const AnalysisPolicy& p, const Level& level) {
   const uint64_t n = w.base.requests, m = w.cand.requests;
   if (n < p.min_requests || m < p.min_requests)
@@ -360,42 +397,15 @@ CheckResult Errors(const Window& w, const AnalysisPolicy& p, const Level& level)
         {std::min(s.candidate.server_errors, s.candidate.requests), s.candidate.requests,
          std::min(s.baseline.server_errors, s.baseline.requests), s.baseline.requests});
   }
-  // "Surely more" is the exact conditional test (the rate ratio's interval
-  // above 1), the stronger test when the baseline errs too; the difference
-  // and its (conservative) interval are what the margin is judged on.
-  struct Rates {
-    double difference = 0;
-    Interval interval;
-    Ratio ratio;
-    bool above_ceiling = false;
-  };
-  auto rates_of = [&](const SecondCounts& t) {
-    Rates r;
-    if (t.m == 0 || t.n == 0) return r;
-    r.difference = static_cast<double>(t.kc) / static_cast<double>(t.m) -
-                   static_cast<double>(t.kb) / static_cast<double>(t.n);
-    r.interval = NewcombeDifference(t.kc, t.m, t.kb, t.n, level.alpha);
-    r.ratio = RateRatio(t, level.alpha);
-    r.above_ceiling =
-        p.error_ceiling > 0 && ClopperPearson(t.kc, t.m, level.alpha).low >= p.error_ceiling;
-    return r;
-  };
-  auto fails = [&](const Rates& r) {
-    return (r.ratio.lower > 1 && r.difference >= p.error_margin) || r.above_ceiling;
-  };
-  const SecondCounts total = TotalsLeavingOut(seconds, 0);
-  const Rates all = rates_of(total);
-  const int leave_out = p.sustain_seconds - 1;
-  const bool holds = fails(all) && fails(rates_of(TotalsLeavingOut(seconds, leave_out)));
+  const RateComparison all = CompareRates(seconds, p.error_margin, p.error_ceiling, p, level);
   CheckResult r = Begun("errors", p.error_margin, w, n, m);
   r.value = all.difference;
   r.lower = all.interval.low;
   r.upper = all.interval.high;
-  r.evidence_seconds = SecondsWithEvents(seconds);
-  const bool warns = all.ratio.lower > 1 && all.difference >= p.error_margin / 2;
-  r.verdict = Decide(fails(all), holds, warns);
-  const double pc = static_cast<double>(total.kc) / static_cast<double>(m);
-  const double pb = static_cast<double>(total.kb) / static_cast<double>(n);
+  r.evidence_seconds = all.evidence_seconds;
+  r.verdict = Decide(all.fails, all.holds, all.warns);
+  const double pc = static_cast<double>(all.total.kc) / static_cast<double>(m);
+  const double pb = static_cast<double>(all.total.kb) / static_cast<double>(n);
   r.detail = Format(
       "candidate server errors %.2f %% against %.2f %% (difference %+.2f points, interval "
       "%+.2f to %+.2f, margin %.2f; rate %s the baseline's, interval %s to %s)%s %s; %llu "
@@ -406,8 +416,208 @@ CheckResult Errors(const Window& w, const AnalysisPolicy& p, const Level& level)
       all.above_ceiling
           ? Format(", surely above the %.2f %% ceiling", p.error_ceiling * 100).c_str()
           : "",
-      SpreadText(r, fails(all), holds, leave_out).c_str(), static_cast<unsigned long long>(m),
+      SpreadText(r, all.fails, all.holds, all.leave_out).c_str(),
+      static_cast<unsigned long long>(m), static_cast<unsigned long long>(n));
+  return r;
+}
+
+// Wrong answers among labelled outcomes: each version's accuracy with its
+// exact interval, and the candidate's drop judged as errors are.
+CheckResult Accuracy(const Window& w, const AnalysisPolicy& p, const Level& level) {
+  const uint64_t n = w.base.outcomes, m = w.cand.outcomes;
+  if (n < p.min_requests || m < p.min_requests) {
+    return Inconclusive("accuracy", p.accuracy_margin, w, n, m, p.min_requests,
+                        "labelled outcomes (RecordOutcome)");
+  }
+  std::vector<SecondCounts> seconds;
+  for (const SecondSample& s : w.each) {
+    seconds.push_back({std::min(s.candidate.incorrect, s.candidate.outcomes), s.candidate.outcomes,
+                       std::min(s.baseline.incorrect, s.baseline.outcomes), s.baseline.outcomes});
+  }
+  const RateComparison all = CompareRates(seconds, p.accuracy_margin, 0, p, level);
+  CheckResult r = Begun("accuracy", p.accuracy_margin, w, n, m);
+  r.value = all.difference;  // wrong-answer rates differ by what the accuracies do
+  r.lower = all.interval.low;
+  r.upper = all.interval.high;
+  r.evidence_seconds = all.evidence_seconds;
+  r.verdict = Decide(all.fails, all.holds, all.warns);
+  const Interval cand = ClopperPearson(m - all.total.kc, m, level.alpha);
+  const Interval base = ClopperPearson(n - all.total.kb, n, level.alpha);
+  r.detail = Format(
+      "candidate accuracy %.2f %% (interval %.2f-%.2f %%) against %.2f %% (%.2f-%.2f %%): a "
+      "drop of %+.2f points (interval %+.2f to %+.2f, margin %.2f) %s; %llu candidate and %llu "
+      "baseline labelled outcomes",
+      100.0 * static_cast<double>(m - all.total.kc) / static_cast<double>(m), cand.low * 100,
+      cand.high * 100, 100.0 * static_cast<double>(n - all.total.kb) / static_cast<double>(n),
+      base.low * 100, base.high * 100, r.value * 100, r.lower * 100, r.upper * 100,
+      p.accuracy_margin * 100, SpreadText(r, all.fails, all.holds, all.leave_out).c_str(),
+      static_cast<unsigned long long>(m), static_cast<unsigned long long>(n));
+  return r;
+}
+
+// Each version's predicted classes over some seconds.
+struct ClassTotals {
+  std::vector<uint64_t> cand, base;
+  uint64_t m = 0, n = 0;
+};
+
+void AddClasses(const std::vector<uint64_t>& from, std::vector<uint64_t>* into, uint64_t* total) {
+  if (into->size() < from.size()) into->resize(from.size(), 0);
+  for (size_t c = 0; c < from.size(); ++c) {
+    (*into)[c] += from[c];
+    *total += from[c];
+  }
+}
+
+// How far the two versions' class shares are apart, with simultaneous
+// intervals: each class's difference of shares has Newcombe's interval at
+// alpha / classes, so all hold together at alpha.
+struct ClassShift {
+  double divergence = 0, divergence_low = 0, divergence_high = 0;  // total variation
+  int worst = -1;  // the class whose share moved surely most (else most)
+  double worst_change = 0;
+  Interval worst_interval;
+};
+
+ClassShift CompareClasses(const ClassTotals& t, double alpha) {
+  ClassShift s;
+  const size_t classes = std::max(t.cand.size(), t.base.size());
+  if (t.m == 0 || t.n == 0 || classes == 0) return s;
+  const double per_class = alpha / static_cast<double>(std::max<size_t>(classes, 2));
+  double best_distance = -1, best_change = -1;
+  for (size_t c = 0; c < classes; ++c) {
+    const uint64_t kc = c < t.cand.size() ? t.cand[c] : 0;
+    const uint64_t kb = c < t.base.size() ? t.base[c] : 0;
+    if (kc == 0 && kb == 0) continue;
+    const double d = static_cast<double>(kc) / static_cast<double>(t.m) -
+                     static_cast<double>(kb) / static_cast<double>(t.n);
+    const Interval i = NewcombeDifference(kc, t.m, kb, t.n, per_class);
+    const double distance = i.low > 0 ? i.low : (i.high < 0 ? -i.high : 0);
+    s.divergence += std::abs(d) / 2;
+    s.divergence_low += distance / 2;
+    s.divergence_high += std::max(std::abs(i.low), std::abs(i.high)) / 2;
+    if (distance > best_distance || (distance == best_distance && std::abs(d) > best_change)) {
+      best_distance = distance;
+      best_change = std::abs(d);
+      s.worst = static_cast<int>(c);
+      s.worst_change = d;
+      s.worst_interval = i;
+    }
+  }
+  s.divergence_high = std::min(1.0, s.divergence_high);
+  return s;
+}
+
+// The window's class totals without the `leave_out` seconds whose candidate
+// predictions moved most from the baseline's shares (as the rate checks
+// leave out their worst seconds), looking at one class or all (-1).
+ClassTotals ClassTotalsLeavingOut(std::span<const SecondSample> each, const ClassTotals& all,
+                                  int leave_out, int only_class) {
+  std::vector<std::pair<double, size_t>> moved;
+  for (size_t i = 0; i < each.size(); ++i) {
+    const std::vector<uint64_t>& cand = each[i].candidate.predictions;
+    uint64_t m = 0;
+    for (const uint64_t k : cand) m += k;
+    double shift = 0;
+    for (size_t c = 0; c < std::max(cand.size(), all.base.size()); ++c) {
+      if (only_class >= 0 && c != static_cast<size_t>(only_class)) continue;
+      const double expected = c < all.base.size() && all.n > 0
+                                  ? static_cast<double>(m) * static_cast<double>(all.base[c]) /
+                                        static_cast<double>(all.n)
+                                  : 0;
+      shift += std::abs((c < cand.size() ? static_cast<double>(cand[c]) : 0) - expected);
+    }
+    moved.emplace_back(shift, i);
+  }
+  std::sort(moved.begin(), moved.end(), std::greater<>());
+  ClassTotals t;
+  for (size_t k = static_cast<size_t>(std::max(0, leave_out)); k < moved.size(); ++k) {
+    const SecondSample& s = each[moved[k].second];
+    AddClasses(s.candidate.predictions, &t.cand, &t.m);
+    AddClasses(s.baseline.predictions, &t.base, &t.n);
+  }
+  return t;
+}
+
+double ShareOf(const std::vector<uint64_t>& classes, uint64_t total, int c) {
+  if (c < 0 || static_cast<size_t>(c) >= classes.size() || total == 0) return 0;
+  return static_cast<double>(classes[static_cast<size_t>(c)]) / static_cast<double>(total);
+}
+
+int SecondsWithPredictions(std::span<const SecondSample> each) {
+  return static_cast<int>(std::count_if(each.begin(), each.end(), [](const SecondSample& s) {
+    return std::any_of(s.candidate.predictions.begin(), s.candidate.predictions.end(),
+                       [](uint64_t k) { return k > 0; });
+  }));
+}
+
+// The share of predictions that would have to move for the candidate's
+// classes to match the baseline's (total variation distance).
+CheckResult Predictions(const Window& w, const ClassTotals& all, const ClassShift& shift,
+                        const AnalysisPolicy& p, const Level& level) {
+  const uint64_t n = all.n, m = all.m;
+  if (n < p.min_requests || m < p.min_requests) {
+    return Inconclusive("predictions", p.prediction_divergence, w, n, m, p.min_requests,
+                        "predictions (answers with a score per class)");
+  }
+  auto fails = [&](const ClassShift& s) {
+    return s.divergence_low > 0 && s.divergence >= p.prediction_divergence;
+  };
+  const int leave_out = p.sustain_seconds - 1;
+  const bool holds =
+      fails(shift) &&
+      fails(CompareClasses(ClassTotalsLeavingOut(w.each, all, leave_out, -1), level.alpha));
+  CheckResult r = Begun("predictions", p.prediction_divergence, w, n, m);
+  r.value = shift.divergence;
+  r.lower = shift.divergence_low;
+  r.upper = shift.divergence_high;
+  r.evidence_seconds = SecondsWithPredictions(w.each);
+  const bool warns = shift.divergence_low > 0 && shift.divergence >= p.prediction_divergence / 2;
+  r.verdict = Decide(fails(shift), holds, warns);
+  r.detail = Format(
+      "candidate predictions differ from the baseline's by %.2f %% (total variation; interval "
+      "%.2f-%.2f %%, threshold %.2f %%); most in class %d: %.2f %% of the candidate's against "
+      "%.2f %% %s; %llu candidate and %llu baseline predictions",
+      r.value * 100, r.lower * 100, r.upper * 100, p.prediction_divergence * 100, shift.worst,
+      ShareOf(all.cand, m, shift.worst) * 100, ShareOf(all.base, n, shift.worst) * 100,
+      SpreadText(r, fails(shift), holds, leave_out).c_str(), static_cast<unsigned long long>(m),
       static_cast<unsigned long long>(n));
+  return r;
+}
+
+// The largest change in one class's share (a bank's rejection rate).
+CheckResult ClassShare(const Window& w, const ClassTotals& all, const ClassShift& shift,
+                       const AnalysisPolicy& p, const Level& level) {
+  const uint64_t n = all.n, m = all.m;
+  if (n < p.min_requests || m < p.min_requests) {
+    return Inconclusive("class_share", p.class_share_margin, w, n, m, p.min_requests,
+                        "predictions (answers with a score per class)");
+  }
+  auto fails = [&](const ClassShift& s) {
+    const Interval& i = s.worst_interval;
+    return (i.low > 0 || i.high < 0) && std::abs(s.worst_change) >= p.class_share_margin;
+  };
+  const int leave_out = p.sustain_seconds - 1;
+  const bool holds =
+      fails(shift) && fails(CompareClasses(
+                          ClassTotalsLeavingOut(w.each, all, leave_out, shift.worst), level.alpha));
+  CheckResult r = Begun("class_share", p.class_share_margin, w, n, m);
+  const Interval& i = shift.worst_interval;
+  r.value = std::abs(shift.worst_change);
+  // The interval of the change's size: how far from no change it surely is.
+  r.lower = i.low > 0 ? i.low : (i.high < 0 ? -i.high : 0);
+  r.upper = std::max(std::abs(i.low), std::abs(i.high));
+  r.evidence_seconds = SecondsWithPredictions(w.each);
+  const bool warns = r.lower > 0 && r.value >= p.class_share_margin / 2;
+  r.verdict = Decide(fails(shift), holds, warns);
+  const double pc = ShareOf(all.cand, m, shift.worst), pb = ShareOf(all.base, n, shift.worst);
+  r.detail = Format(
+      "class %d is %.2f %% of the candidate's predictions against %.2f %% of the baseline's "
+      "(change %+.2f points, interval %+.2f to %+.2f, margin %.2f; the largest of any class) "
+      "%s; %llu candidate and %llu baseline predictions",
+      shift.worst, pc * 100, pb * 100, shift.worst_change * 100, i.low * 100, i.high * 100,
+      p.class_share_margin * 100, SpreadText(r, fails(shift), holds, leave_out).c_str(),
+      static_cast<unsigned long long>(m), static_cast<unsigned long long>(n));
   return r;
 }
 
@@ -477,6 +687,13 @@ std::string ValidatePolicy(AnalysisPolicy* p) {
   }
   if (p->p99_warning_ms > 0 && p->p99_ceiling_ms > 0 && p->p99_warning_ms > p->p99_ceiling_ms)
     return "p99_warning_ms must not be above p99_ceiling_ms";
+  if (!finite(p->accuracy_margin) || p->accuracy_margin < 0 || p->accuracy_margin > 1)
+    return "accuracy_margin must be 0 (off) to 1 (a share: 0.02 is 2 points)";
+  if (!finite(p->prediction_divergence) || p->prediction_divergence < 0 ||
+      p->prediction_divergence > 1)
+    return "prediction_divergence must be 0 (off) to 1 (a share of predictions: 0.05 is 5 %)";
+  if (!finite(p->class_share_margin) || p->class_share_margin < 0 || p->class_share_margin > 1)
+    return "class_share_margin must be 0 (off) to 1 (a share: 0.01 is 1 point)";
   if (p->breaker_failures < 0 || p->breaker_failures > 1000)
     return "breaker_failures must be 0 (off) to 1000, e.g. 5";
   if (p->breaker_cooldown_seconds < 1 || p->breaker_cooldown_seconds > 3600)
@@ -511,9 +728,24 @@ std::vector<CheckResult> JudgeCandidate(std::span<const SecondSample> seconds,
   if (seconds.size() > static_cast<size_t>(policy.window_seconds))
     seconds = seconds.last(static_cast<size_t>(policy.window_seconds));
 
-  std::vector<CheckResult> latency, tail, errors;
+  std::vector<CheckResult> latency, tail, errors, accuracy, predictions, class_share;
   Window w;
+  ClassTotals classes;
   size_t merged = 0;
+  auto judge = [&] {
+    latency.push_back(Latency(w, policy, level));
+    tail.push_back(Tail(w, policy, level));
+    errors.push_back(Errors(w, policy, level));
+    if (policy.accuracy_margin > 0) accuracy.push_back(Accuracy(w, policy, level));
+    // One comparison of the class shares serves both checks.
+    ClassShift shift;
+    if (policy.prediction_divergence > 0 || policy.class_share_margin > 0)
+      shift = CompareClasses(classes, level.alpha);
+    if (policy.prediction_divergence > 0)
+      predictions.push_back(Predictions(w, classes, shift, policy, level));
+    if (policy.class_share_margin > 0)
+      class_share.push_back(ClassShare(w, classes, shift, policy, level));
+  };
   for (int length : windows) {
     const size_t want = std::min(static_cast<size_t>(length), seconds.size());
     if (want == merged && merged != 0) continue;  // the same seconds as the shorter window
@@ -525,19 +757,23 @@ std::vector<CheckResult> JudgeCandidate(std::span<const SecondSample> seconds,
       w.cand.latency.Merge(s.candidate.latency);
       w.cand.requests += s.candidate.requests;
       w.cand.server_errors += s.candidate.server_errors;
+      w.base.outcomes += s.baseline.outcomes;
+      w.base.incorrect += s.baseline.incorrect;
+      w.cand.outcomes += s.candidate.outcomes;
+      w.cand.incorrect += s.candidate.incorrect;
+      AddClasses(s.candidate.predictions, &classes.cand, &classes.m);
+      AddClasses(s.baseline.predictions, &classes.base, &classes.n);
     }
     w.seconds = static_cast<int>(merged);
     w.each = seconds.last(merged);
-    latency.push_back(Latency(w, policy, level));
-    tail.push_back(Tail(w, policy, level));
-    errors.push_back(Errors(w, policy, level));
+    judge();
   }
-  if (latency.empty()) {  // no seconds yet
-    latency.push_back(Latency(w, policy, level));
-    tail.push_back(Tail(w, policy, level));
-    errors.push_back(Errors(w, policy, level));
+  if (latency.empty()) judge();  // no seconds yet
+  std::vector<CheckResult> picked = {Pick(latency), Pick(tail), Pick(errors)};
+  for (const auto* results : {&accuracy, &predictions, &class_share}) {
+    if (!results->empty()) picked.push_back(Pick(*results));
   }
-  return {Pick(latency), Pick(tail), Pick(errors)};
+  return picked;
 }
 
 }  // namespace greylane

@@ -19,6 +19,13 @@
 // rare-event rates). A tail-only regression or a rise in variance.
 // Errors: the difference of server-error rates with Newcombe's interval;
 // client errors never count.
+// Outcome quality, each off until the policy sets its threshold:
+// accuracy: the rate of wrong answers among labelled outcomes
+// (RecordOutcome), judged as errors are; predictions: the total variation
+// distance between the two versions' shares of predicted classes, with a
+// simultaneous (Bonferroni over classes) Newcombe interval per class, its
+// lower end the sum of each class interval's distance from zero;
+// class_share: the largest change of one class's share (a rejection rate).
 //
 // Testing every second is repeated testing. Three things keep an A/A pair
 // quiet: (1) a check fails only when its interval excludes "no difference"
@@ -62,6 +69,10 @@ struct AnalysisPolicy {
   int breaker_cooldown_seconds = 30;  // before an open breaker lets a trial through
   double candidate_rate_limit = 0;    // requests/s; excess goes to the baseline (0: none)
   double baseline_rate_limit = 0;     // requests/s; excess is refused (0: none)
+  // Outcome quality (0: the check is off).
+  double accuracy_margin = 0;        // accuracy drop (a share) that fails; needs RecordOutcome
+  double prediction_divergence = 0;  // total variation between class shares that fails
+  double class_share_margin = 0;     // change of one class's share that fails
   friend bool operator==(const AnalysisPolicy&, const AnalysisPolicy&) = default;
 };
 
@@ -73,6 +84,9 @@ struct VersionWindowSample {
   LatencySketch latency;  // successful requests only
   uint64_t requests = 0;
   uint64_t server_errors = 0;  // client errors are not the version's fault
+  uint64_t outcomes = 0;       // labelled by the caller
+  uint64_t incorrect = 0;
+  std::vector<uint64_t> predictions;  // answered rows per top class
 };
 
 // One sealed second of both versions.
@@ -81,9 +95,12 @@ struct SecondSample {
 };
 
 struct CheckResult {
-  std::string check;  // latency | tail | errors
+  std::string check;  // latency | tail | errors | accuracy | predictions | class_share
   CheckVerdict verdict = CheckVerdict::kInconclusive;
-  double value = 0;  // the effect: a ratio (latency, tail) or a difference of rates (errors)
+  // The effect: a ratio (latency, tail), a difference of rates (errors,
+  // accuracy: the drop), a share of predictions moved (predictions,
+  // class_share). Past `threshold` is worse.
+  double value = 0;
   double lower = 0;  // its interval
   double upper = 0;
   double threshold = 0;

@@ -1,6 +1,7 @@
 #include "agent/backends/tensor_codec.h"
 
 #include <cstring>
+#include <utility>
 
 namespace greylane {
 namespace {
@@ -103,6 +104,91 @@ float* AddFp32Output(inference::ModelInferResponse* response, const std::string&
   auto* values = tensor->mutable_contents()->mutable_fp32_contents();
   values->Resize(static_cast<int>(count), 0.0f);
   return values->mutable_data();
+}
+
+namespace {
+// A score read or written where it lies, whatever the alignment.
+template <typename T>
+T ScoreAt(const char* bytes, size_t index) {
+  T value;
+  std::memcpy(&value, bytes + index * sizeof(T), sizeof(T));
+  return value;
+}
+}  // namespace
+
+ClassScores FindClassScores(const inference::ModelInferResponse& response) {
+  ClassScores s;
+  if (response.outputs_size() < 1) return s;
+  const auto& out = response.outputs(0);
+  const bool fp64 = out.datatype() == "FP64";
+  if (!fp64 && out.datatype() != "FP32") return s;
+  int64_t rows = 1, classes = 0;
+  if (out.shape_size() == 2) {
+    rows = out.shape(0);
+    classes = out.shape(1);
+  } else if (out.shape_size() == 1) {
+    classes = out.shape(0);
+  }
+  if (rows < 1 || classes < 2 || rows > (int64_t{1} << 24) || classes > (int64_t{1} << 24))
+    return s;
+  const size_t count = static_cast<size_t>(rows * classes);
+  if (response.raw_output_contents_size() > 0) {
+    const std::string& raw = response.raw_output_contents(0);
+    if (raw.size() != count * (fp64 ? sizeof(double) : sizeof(float))) return s;
+    s.bytes = raw.data();
+  } else {
+    const size_t have = fp64 ? static_cast<size_t>(out.contents().fp64_contents_size())
+                             : static_cast<size_t>(out.contents().fp32_contents_size());
+    if (have != count) return s;
+  }
+  s.rows = rows;
+  s.classes = classes;
+  s.fp64 = fp64;
+  return s;
+}
+
+int TopClass(const inference::ModelInferResponse& response, const ClassScores& s, int64_t row) {
+  const auto& contents = response.outputs(0).contents();
+  auto score = [&](int64_t c) -> double {
+    const size_t i = static_cast<size_t>(row * s.classes + c);
+    if (s.bytes) return s.fp64 ? ScoreAt<double>(s.bytes, i) : ScoreAt<float>(s.bytes, i);
+    return s.fp64 ? contents.fp64_contents(static_cast<int>(i))
+                  : contents.fp32_contents(static_cast<int>(i));
+  };
+  int64_t best = 0;
+  double best_score = score(0);
+  for (int64_t c = 1; c < s.classes; ++c) {
+    const double v = score(c);
+    if (v > best_score) {  // a NaN never wins
+      best = c;
+      best_score = v;
+    }
+  }
+  return static_cast<int>(best);
+}
+
+void MoveTopClass(inference::ModelInferResponse* response, const ClassScores& s, int64_t row) {
+  const int64_t top = TopClass(*response, s, row);
+  const size_t a = static_cast<size_t>(row * s.classes + top);
+  const size_t b = static_cast<size_t>(row * s.classes + (top + 1) % s.classes);
+  if (s.bytes) {
+    // The scores are in raw_output_contents(0), which `s.bytes` points into.
+    char* bytes = response->mutable_raw_output_contents(0)->data();
+    const size_t width = s.fp64 ? sizeof(double) : sizeof(float);
+    char swap[sizeof(double)];
+    std::memcpy(swap, bytes + a * width, width);
+    std::memcpy(bytes + a * width, bytes + b * width, width);
+    std::memcpy(bytes + b * width, swap, width);
+    return;
+  }
+  auto* contents = response->mutable_outputs(0)->mutable_contents();
+  if (s.fp64) {
+    auto* v = contents->mutable_fp64_contents();
+    std::swap(*v->Mutable(static_cast<int>(a)), *v->Mutable(static_cast<int>(b)));
+  } else {
+    auto* v = contents->mutable_fp32_contents();
+    std::swap(*v->Mutable(static_cast<int>(a)), *v->Mutable(static_cast<int>(b)));
+  }
 }
 
 }  // namespace greylane

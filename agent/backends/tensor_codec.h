@@ -1,7 +1,9 @@
 #pragma once
 // Reads an FP32 [N, width] input tensor out of a ModelInferRequest (raw or
 // typed contents) and writes an FP32 [N, width] output the same way, with a
-// message a client can act on for every way a request can be malformed.
+// message a client can act on for every way a request can be malformed;
+// and finds the class a response's scores rank highest, for the outcome
+// quality the analysis judges (any backend's answer, upstream ones too).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,5 +36,22 @@ std::string CheckRequestedOutputs(const inference::ModelInferRequest& request,
 // Appends the output tensor header and returns where to write rows x width floats.
 float* AddFp32Output(inference::ModelInferResponse* response, const std::string& name, int64_t rows,
                      int64_t width, bool raw);
+
+// Where the first output of a response keeps one score per class for each
+// row: FP32 or FP64, shape [rows, classes] or [classes], typed or raw
+// contents. Not a class score (one value per row, another type, a size
+// that does not match the shape, a hostile shape): rows == 0.
+struct ClassScores {
+  int64_t rows = 0;
+  int64_t classes = 0;
+  bool fp64 = false;
+  const char* bytes = nullptr;  // raw contents (any alignment), else null
+};
+ClassScores FindClassScores(const inference::ModelInferResponse& response);
+// The class row `row` ranks highest (the first of equals).
+int TopClass(const inference::ModelInferResponse& response, const ClassScores& scores, int64_t row);
+// Swaps the top score of `row` with the next class's, so the answer's top
+// class moves to the next one (a wrong-answer drill).
+void MoveTopClass(inference::ModelInferResponse* response, const ClassScores& scores, int64_t row);
 
 }  // namespace greylane

@@ -95,7 +95,7 @@ void PrintState(const v1::AgentState& s) {
     for (const v1::CheckResult& check : s.analysis().checks()) {
       std::string verdict = v1::CheckVerdict_Name(check.verdict());
       if (verdict.rfind("CHECK_", 0) == 0) verdict = verdict.substr(6);
-      std::printf("    %-7s %-12s %s\n", TerminalSafe(check.check()).c_str(), verdict.c_str(),
+      std::printf("    %-11s %-12s %s\n", TerminalSafe(check.check()).c_str(), verdict.c_str(),
                   TerminalSafe(check.detail()).c_str());
     }
   }
@@ -117,10 +117,24 @@ void PrintState(const v1::AgentState& s) {
         static_cast<unsigned long long>(b.diverted()), When(b.retry_unix_ms()).c_str());
   }
   for (const v1::FaultDrill& d : s.drills()) {
-    std::printf("  DRILL on %s '%s': +%u ms on %.2f %% of requests, %.2f %% failed, until %s\n",
+    // Only what the drill does: "+0 ms on 100 %" said nothing and misled.
+    std::string what;
+    char part[96];
+    if (d.added_latency_ms() > 0) {
+      std::snprintf(part, sizeof(part), "+%u ms on %.2f %% of requests", d.added_latency_ms(),
+                    d.latency_share() * 100);
+      what += part;
+    }
+    for (const auto& [rate, words] : {std::pair{d.error_rate(), "of requests failed"},
+                                      std::pair{d.wrong_answer_rate(), "of answers wrong"}}) {
+      if (rate <= 0) continue;
+      std::snprintf(part, sizeof(part), "%s%.2f %% %s", what.empty() ? "" : ", ", rate * 100,
+                    words);
+      what += part;
+    }
+    std::printf("  DRILL on %s '%s': %s, until %s\n",
                 d.slot() == v1::CANDIDATE ? "candidate" : "baseline",
-                TerminalSafe(d.version()).c_str(), d.added_latency_ms(), d.latency_share() * 100,
-                d.error_rate() * 100, When(d.ends_unix_ms()).c_str());
+                TerminalSafe(d.version()).c_str(), what.c_str(), When(d.ends_unix_ms()).c_str());
   }
 }
 
@@ -130,12 +144,14 @@ void PrintPolicy(const v1::AnalysisPolicy& p) {
       "latency_ratio %g\nlatency_min_ms %g\np99_warning_ms %g\np99_ceiling_ms %g\ntail_ratio "
       "%g\nerror_margin %g\n"
       "error_ceiling %g\nbreaker_failures %u\nbreaker_cooldown_seconds %u\n"
-      "candidate_rate_limit %g\nbaseline_rate_limit %g\n",
+      "candidate_rate_limit %g\nbaseline_rate_limit %g\naccuracy_margin %g\n"
+      "prediction_divergence %g\nclass_share_margin %g\n",
       p.armed() ? "true" : "false", p.window_seconds(),
       static_cast<unsigned long long>(p.min_requests()), p.confidence(), p.sustain_seconds(),
       p.latency_ratio(), p.latency_min_ms(), p.p99_warning_ms(), p.p99_ceiling_ms(), p.tail_ratio(),
       p.error_margin(), p.error_ceiling(), p.breaker_failures(), p.breaker_cooldown_seconds(),
-      p.candidate_rate_limit(), p.baseline_rate_limit());
+      p.candidate_rate_limit(), p.baseline_rate_limit(), p.accuracy_margin(),
+      p.prediction_divergence(), p.class_share_margin());
 }
 
 bool ParsePercent(const std::string& text, uint32_t* bp) {
@@ -348,7 +364,7 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
        {"armed", "window-seconds", "min-requests", "confidence", "sustain-seconds", "latency-ratio",
         "latency-min-ms", "p99-warning-ms", "p99-ceiling-ms", "tail-ratio", "error-margin",
         "error-ceiling", "breaker-failures", "breaker-cooldown-seconds", "candidate-rate-limit",
-        "baseline-rate-limit"}) {
+        "baseline-rate-limit", "accuracy-margin", "prediction-divergence", "class-share-margin"}) {
     policy_set->add_option(std::string("--") + field, fields[field],
                            "see packaging/agent.example.yaml");
   }
@@ -383,7 +399,7 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
   for (CLI::App* c : {rollout_pause, rollout_resume, rollout_abort}) add_reason(c);
   std::string drill_slot = "candidate";
   uint32_t drill_latency = 0, drill_seconds = 60;
-  double drill_share = 1, drill_errors = 0;
+  double drill_share = 1, drill_errors = 0, drill_wrong = 0;
   bool drill_stop = false;
   CLI::App* drill =
       app.add_subcommand("drill", "a self-expiring fault drill on one slot's data plane (admin)");
@@ -393,6 +409,8 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
   drill->add_option("--share", drill_share,
                     "share of requests slowed, above 0 up to 1 (default 1: all)");
   drill->add_option("--error-rate", drill_errors, "share of requests failed, 0..1");
+  drill->add_option("--wrong-rate", drill_wrong,
+                    "share of answers whose top class moves to the next one, 0..1");
   drill->add_option("--seconds", drill_seconds, "how long, 1..3600 (default 60)");
   drill->add_flag("--stop", drill_stop, "stop the slot's drill now");
   add_reason(drill);
@@ -601,6 +619,9 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
       if (field == "breaker-cooldown-seconds") p->set_breaker_cooldown_seconds(whole32);
       if (field == "candidate-rate-limit") p->set_candidate_rate_limit(value);
       if (field == "baseline-rate-limit") p->set_baseline_rate_limit(value);
+      if (field == "accuracy-margin") p->set_accuracy_margin(value);
+      if (field == "prediction-divergence") p->set_prediction_divergence(value);
+      if (field == "class-share-margin") p->set_class_share_margin(value);
     }
     if (!any) {
       std::fprintf(stderr,
@@ -716,7 +737,8 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
   }
   if (drill->parsed()) {
     const bool shaped = drill->count("--latency-ms") || drill->count("--share") ||
-                        drill->count("--error-rate") || drill->count("--seconds");
+                        drill->count("--error-rate") || drill->count("--seconds") ||
+                        drill->count("--wrong-rate");
     if (drill_stop && shaped) {
       std::fprintf(stderr, "greylane-ctl: drill --stop takes only --slot and --reason\n");
       return 2;
@@ -732,6 +754,7 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
     r.set_added_latency_ms(drill_latency);
     r.set_latency_share(drill_share);
     r.set_error_rate(drill_errors);
+    r.set_wrong_answer_rate(drill_wrong);
     r.set_duration_seconds(drill_stop ? 0 : drill_seconds);
     r.set_reason(reason);
     grpc::ClientContext c;

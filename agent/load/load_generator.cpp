@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/load/digits_dataset.h"
 #include "common/text.h"
+#include "greylane/v1/agent.grpc.pb.h"
 #include "inference/grpc_service.grpc.pb.h"
 
 namespace greylane {
@@ -43,8 +44,10 @@ class LoadRun {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       args.SetInt("greylane.load.connection", i);
-      m_stubs.push_back(inference::GRPCInferenceService::NewStub(
-          grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args)));
+      auto channel =
+          grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+      m_stubs.push_back(inference::GRPCInferenceService::NewStub(channel));
+      m_outcome_stubs.push_back(v1::Outcomes::NewStub(channel));
     }
     for (int u = 0; u < std::max(1, options.users); ++u) {
       m_users.push_back("user-" + std::to_string(u));
@@ -110,6 +113,13 @@ class LoadRun {
     inference::ModelInferResponse response;
     const Prepared* prepared = nullptr;
     Clock::time_point intended;
+    size_t stub = 0;
+  };
+
+  struct OutcomeCall {
+    grpc::ClientContext context;
+    v1::RecordOutcomeRequest request;
+    v1::RecordOutcomeResponse response;
   };
 
   void Pace(Clock::time_point start, Clock::time_point end) {
@@ -157,6 +167,7 @@ class LoadRun {
     call->context.AddMetadata(m_options.user_header, m_users[rng() % m_users.size()]);
     if (!m_options.pin.empty()) call->context.AddMetadata("x-greylane-version", m_options.pin);
     const size_t stub = m_next_stub.fetch_add(1, std::memory_order_relaxed) % m_stubs.size();
+    call->stub = stub;
     m_stubs[stub]->async()->ModelInfer(
         &call->context, &call->prepared->request, &call->response,
         [this, call](grpc::Status status) { Complete(call, status); });
@@ -164,8 +175,10 @@ class LoadRun {
   }
 
   void Complete(Call* call, const grpc::Status& status) {
+    thread_local std::minstd_rand rng{std::random_device{}()};
     const auto latency = Clock::now() - call->intended;
     bool again = false;
+    std::unique_ptr<OutcomeCall> outcome;
     {
       absl::MutexLock lock(&m_mutex);
       if (status.ok()) {
@@ -174,7 +187,20 @@ class LoadRun {
         VersionTally& tally =
             m_second.by_version[TallyKey(m_second, call->response.model_version())];
         tally.served += 1;
-        tally.correct += CountCorrect(*call);
+        const uint64_t correct = CountCorrect(*call);
+        tally.correct += correct;
+        if (m_options.outcomes > 0 && !call->response.id().empty() &&
+            std::uniform_real_distribution<double>(0, 1)(rng) < m_options.outcomes) {
+          outcome = std::make_unique<OutcomeCall>();
+          outcome->request.set_request_id(call->response.id());
+          const std::vector<int>& labels = call->prepared->labels;
+          if (labels.size() == 1) {
+            outcome->request.set_label(std::to_string(labels[0]));
+          } else {
+            outcome->request.set_correct(correct == labels.size());
+          }
+          ++m_in_flight;
+        }
       } else {
         ++m_second.errors;
         ++m_second.errors_by_code[status.error_code()];
@@ -186,7 +212,25 @@ class LoadRun {
               Clock::now() < m_start + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(m_options.duration_s));
     }
+    const size_t stub = call->stub;
     delete call;
+    if (outcome) {
+      OutcomeCall* o = outcome.release();
+      o->context.set_deadline(std::chrono::system_clock::now() + m_options.deadline);
+      m_outcome_stubs[stub]->async()->RecordOutcome(
+          &o->context, &o->request, &o->response, [this, o](grpc::Status s) {
+            absl::MutexLock lock(&m_mutex);
+            if (s.ok()) {
+              ++m_second.outcomes_recorded;
+            } else {
+              ++m_second.outcomes_refused;
+              if (m_second.first_outcome_error.empty())
+                m_second.first_outcome_error = ClampText(s.error_message(), 512);
+            }
+            --m_in_flight;
+            delete o;
+          });
+    }
     if (again) Issue(Clock::now());
   }
 
@@ -220,6 +264,7 @@ class LoadRun {
   const LoadOptions m_options;
   const std::vector<Prepared> m_requests;
   std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>> m_stubs;
+  std::vector<std::unique_ptr<v1::Outcomes::Stub>> m_outcome_stubs;
   std::vector<std::string> m_users;
   std::atomic<size_t> m_next_stub{0};
   std::atomic<bool> m_stopping{false};
@@ -276,6 +321,9 @@ void LoadStats::Merge(const LoadStats& other) {
   ok += other.ok;
   errors += other.errors;
   shed += other.shed;
+  outcomes_recorded += other.outcomes_recorded;
+  outcomes_refused += other.outcomes_refused;
+  if (first_outcome_error.empty()) first_outcome_error = other.first_outcome_error;
   for (const auto& [code, n] : other.errors_by_code) errors_by_code[code] += n;
   for (const auto& [code, message] : other.first_error_message) {
     first_error_message.emplace(code, message);
@@ -293,6 +341,10 @@ LoadReport RunLoad(const LoadOptions& options, const SecondCallback& each_second
   error->clear();
   if (options.concurrency <= 0 && !(options.rps > 0)) {
     *error = "--rps must be > 0 (or give --concurrency)";
+    return {};
+  }
+  if (!(options.outcomes >= 0 && options.outcomes <= 1)) {
+    *error = "--outcomes must be 0 to 1 (the share of answers whose label is reported)";
     return {};
   }
   if (!(options.duration_s > 0) || options.users < 1 || options.batch < 1 || options.batch > 1024) {
@@ -343,6 +395,13 @@ std::string FormatSummary(const LoadReport& report) {
                   tally.served ? 100.0 * tally.correct / tally.served : 0.0);
     out << line;
   }
+  if (t.outcomes_recorded || t.outcomes_refused) {
+    out << "outcomes reported: " << t.outcomes_recorded << " recorded, " << t.outcomes_refused
+        << " refused";
+    if (!t.first_outcome_error.empty())
+      out << " (first: " << TerminalSafe(t.first_outcome_error) << ")";
+    out << "\n";
+  }
   for (const auto& [code, n] : t.errors_by_code) {
     out << "errors with status " << code << ": " << n
         << " (first: " << TerminalSafe(t.first_error_message.at(code)) << ")\n";
@@ -359,7 +418,9 @@ std::string FormatSummaryJson(const LoadReport& report) {
     return std::string(buf);
   };
   out << "{\"sent\":" << t.sent << ",\"ok\":" << t.ok << ",\"errors\":" << t.errors
-      << ",\"shed\":" << t.shed << ",\"elapsed_s\":" << num(report.elapsed_s)
+      << ",\"shed\":" << t.shed << ",\"outcomes_recorded\":" << t.outcomes_recorded
+      << ",\"outcomes_refused\":" << t.outcomes_refused
+      << ",\"elapsed_s\":" << num(report.elapsed_s)
       << ",\"ok_per_s\":" << num(report.elapsed_s > 0 ? t.ok / report.elapsed_s : 0)
       << ",\"p50_ms\":" << num(t.latency.QuantileMillis(0.5))
       << ",\"p90_ms\":" << num(t.latency.QuantileMillis(0.9))

@@ -31,6 +31,10 @@ struct LoadOptions {
   bool typed_contents = false;  // fp32_contents instead of raw_input_contents
   std::chrono::milliseconds deadline{5000};
   size_t max_backlog = 20000;  // open loop: requests in flight before it sheds
+  // Share of answered requests whose true label is reported back
+  // (RecordOutcome with the answer's request id), as a caller with ground
+  // truth would; the agent then judges each version's accuracy.
+  double outcomes = 0;
   // Set by another thread to end the run early (seen within a second).
   const std::atomic<bool>* stop = nullptr;
 };
@@ -45,6 +49,9 @@ struct LoadStats {
   uint64_t ok = 0;
   uint64_t errors = 0;
   uint64_t shed = 0;  // open loop could not send: too many in flight
+  uint64_t outcomes_recorded = 0;
+  uint64_t outcomes_refused = 0;  // RecordOutcome failed
+  std::string first_outcome_error;
   std::map<int, uint64_t> errors_by_code;
   std::map<int, std::string> first_error_message;
   std::map<std::string, VersionTally> by_version;

@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
   app.add_option("--user-header", o.user_header, "sticky header (default x-user-id)");
   app.add_option("--data", o.data_file,
                  "digits CSV (default: digits-holdout.csv beside the models)");
+  app.add_option("--outcomes", o.outcomes,
+                 "share of answers whose true label is reported back with RecordOutcome, 0..1 "
+                 "(default 0); the agent then judges each version's accuracy");
   app.add_flag("--typed", o.typed_contents, "send fp32_contents instead of raw_input_contents");
   app.add_flag("--quiet", quiet, "no per-second lines");
   app.add_flag("--json", json, "end with one JSON line of the totals");

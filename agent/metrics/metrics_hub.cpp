@@ -1,6 +1,9 @@
 #include "agent/metrics/metrics_hub.h"
 
 #include <algorithm>
+#include <array>
+
+#include "agent/metrics/window_merge.h"
 
 namespace greylane {
 
@@ -41,6 +44,12 @@ FramePtr MetricsHub::Seal(int64_t window_end_unix_ms, uint64_t split_revision,
     v->set_rate_limited(cur.rate_limited - prev.rate_limited);
     v->set_spilled(cur.spilled - prev.spilled);
     v->set_breaker_diverted(cur.breaker_diverted - prev.breaker_diverted);
+    v->set_outcomes(cur.outcomes - prev.outcomes);
+    v->set_incorrect(cur.incorrect - prev.incorrect);
+    std::array<uint64_t, kPredictionClasses> predicted{};
+    for (size_t c = 0; c < predicted.size(); ++c)
+      predicted[c] = cur.predictions[c] - prev.predictions[c];
+    SetPredictions(predicted, v);
     v->set_latency_p50_ms(window.QuantileMillis(0.50));
     v->set_latency_p90_ms(window.QuantileMillis(0.90));
     v->set_latency_p99_ms(window.QuantileMillis(0.99));

@@ -1,5 +1,7 @@
 #include "agent/metrics/version_recorder.h"
 
+#include <algorithm>
+
 namespace greylane {
 namespace {
 std::atomic<unsigned> g_next_shard{0};
@@ -45,6 +47,17 @@ void VersionRecorder::RecordBreakerDiverted() {
   LocalShard().breaker_diverted.fetch_add(1, std::memory_order_relaxed);
 }
 
+void VersionRecorder::RecordPrediction(int predicted_class) {
+  const int index = std::clamp(predicted_class, 0, kPredictionClasses - 1);
+  LocalShard().predictions[static_cast<size_t>(index)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void VersionRecorder::RecordOutcome(bool correct) {
+  Shard& shard = LocalShard();
+  shard.outcomes.fetch_add(1, std::memory_order_relaxed);
+  if (!correct) shard.incorrect.fetch_add(1, std::memory_order_relaxed);
+}
+
 VersionTotals VersionRecorder::Snapshot() const {
   VersionTotals totals;
   for (int s = 0; s < kShardCount; ++s) {
@@ -55,6 +68,10 @@ VersionTotals VersionRecorder::Snapshot() const {
     totals.rate_limited += shard.rate_limited.load(std::memory_order_relaxed);
     totals.spilled += shard.spilled.load(std::memory_order_relaxed);
     totals.breaker_diverted += shard.breaker_diverted.load(std::memory_order_relaxed);
+    totals.outcomes += shard.outcomes.load(std::memory_order_relaxed);
+    totals.incorrect += shard.incorrect.load(std::memory_order_relaxed);
+    for (size_t c = 0; c < totals.predictions.size(); ++c)
+      totals.predictions[c] += shard.predictions[c].load(std::memory_order_relaxed);
     for (int b = 0; b < LatencySketch::kBucketCount; ++b) {
       totals.latency.AddBucket(
           b, shard.buckets[static_cast<size_t>(b)].load(std::memory_order_relaxed));

@@ -13,6 +13,9 @@
 
 namespace greylane {
 
+// Predicted classes counted apart; the last counts every class from it up.
+inline constexpr int kPredictionClasses = 32;
+
 struct VersionTotals {
   uint64_t ok = 0;
   uint64_t server_errors = 0;
@@ -20,7 +23,10 @@ struct VersionTotals {
   uint64_t rate_limited = 0;
   uint64_t spilled = 0;
   uint64_t breaker_diverted = 0;
-  LatencySketch latency;  // successful requests only
+  uint64_t outcomes = 0;  // labelled by the caller (RecordOutcome)
+  uint64_t incorrect = 0;
+  std::array<uint64_t, kPredictionClasses> predictions{};  // rows answered, per top class
+  LatencySketch latency;                                   // successful requests only
 };
 
 class VersionRecorder {
@@ -39,6 +45,9 @@ class VersionRecorder {
   void RecordRateLimited();
   void RecordSpilled();
   void RecordBreakerDiverted();
+  // One answered row whose top class is `predicted_class` (>= 0).
+  void RecordPrediction(int predicted_class);
+  void RecordOutcome(bool correct);
   void BeginRequest() { m_in_flight.fetch_add(1, std::memory_order_relaxed); }
   void EndRequest() { m_in_flight.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -57,6 +66,9 @@ class VersionRecorder {
     std::atomic<uint64_t> spilled{0};
     std::atomic<uint64_t> breaker_diverted{0};
     std::atomic<uint64_t> max_ns{0};
+    std::atomic<uint64_t> outcomes{0};
+    std::atomic<uint64_t> incorrect{0};
+    std::array<std::atomic<uint64_t>, kPredictionClasses> predictions{};
     std::array<std::atomic<uint64_t>, LatencySketch::kBucketCount> buckets{};
   };
   Shard& LocalShard();

@@ -3,9 +3,11 @@
 // sketches merge exactly, so a minute's or a step's percentiles are those
 // of every request in it, never an average of per-second percentiles.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "agent/metrics/version_recorder.h"
 #include "common/latency_sketch.h"
 #include "greylane/v1/agent.pb.h"
 
@@ -20,6 +22,9 @@ struct MergedWindow {
   uint64_t rate_limited = 0;
   uint64_t spilled = 0;
   uint64_t breaker_diverted = 0;
+  uint64_t outcomes = 0;
+  uint64_t incorrect = 0;
+  std::vector<uint64_t> predictions;  // per class, at most kPredictionClasses
   double max_ms = 0;
   int64_t in_flight = 0;  // the latest second's
   LatencySketch latency;
@@ -28,5 +33,10 @@ struct MergedWindow {
 // Adds each version of `frame` to the entry with its slot and version.
 void MergeFrame(std::vector<MergedWindow>* into, const v1::MetricsFrame& frame);
 void ToVersionWindow(const MergedWindow& merged, bool with_sketch, v1::VersionWindow* out);
+// Adds a frame's per-class prediction counts (a hostile frame's extra
+// classes fold into the last) into `into`.
+void AddPredictions(const v1::VersionWindow& window, std::vector<uint64_t>* into);
+// Per-class counts without trailing zeros, as a VersionWindow carries them.
+void SetPredictions(std::span<const uint64_t> counts, v1::VersionWindow* out);
 
 }  // namespace greylane

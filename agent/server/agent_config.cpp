@@ -71,7 +71,8 @@ bool ParseAnalysis(const YAML::Node& node, AnalysisPolicy* p, std::string* error
                  {"armed", "window_seconds", "min_requests", "confidence", "sustain_seconds",
                   "latency_ratio", "latency_min_ms", "p99_warning_ms", "p99_ceiling_ms",
                   "tail_ratio", "error_margin", "error_ceiling", "breaker_failures",
-                  "breaker_cooldown_seconds", "candidate_rate_limit", "baseline_rate_limit"},
+                  "breaker_cooldown_seconds", "candidate_rate_limit", "baseline_rate_limit",
+                  "accuracy_margin", "prediction_divergence", "class_share_margin"},
                  "analysis", error)) {
     return false;
   }
@@ -93,7 +94,10 @@ bool ParseAnalysis(const YAML::Node& node, AnalysisPolicy* p, std::string* error
       !ReadScalar(node, "breaker_failures", &breaker, error) ||
       !ReadScalar(node, "breaker_cooldown_seconds", &cooldown, error) ||
       !ReadScalar(node, "candidate_rate_limit", &p->candidate_rate_limit, error) ||
-      !ReadScalar(node, "baseline_rate_limit", &p->baseline_rate_limit, error)) {
+      !ReadScalar(node, "baseline_rate_limit", &p->baseline_rate_limit, error) ||
+      !ReadScalar(node, "accuracy_margin", &p->accuracy_margin, error) ||
+      !ReadScalar(node, "prediction_divergence", &p->prediction_divergence, error) ||
+      !ReadScalar(node, "class_share_margin", &p->class_share_margin, error)) {
     return false;
   }
   auto clamp_int = [](int64_t v) { return static_cast<int>(std::clamp<int64_t>(v, -1, 1 << 30)); };

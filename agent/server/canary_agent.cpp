@@ -182,8 +182,11 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
   agent->m_control =
       std::make_unique<ControlService>(*agent->m_release, *agent->m_hub, agent->m_history.get(),
                                        agent->m_history_problem, std::move(tokens));
+  agent->m_outcome_ledger = std::make_unique<OutcomeLedger>();
   agent->m_inference = std::make_unique<InferenceService>(
-      *agent->m_pair, InferenceIdentity{c.agent_id, c.model_name, c.sticky_header, kAgentVersion});
+      *agent->m_pair, InferenceIdentity{c.agent_id, c.model_name, c.sticky_header, kAgentVersion},
+      *agent->m_outcome_ledger);
+  agent->m_outcomes = std::make_unique<OutcomeService>(*agent->m_pair, *agent->m_outcome_ledger);
   return agent;
 }
 
@@ -213,7 +216,8 @@ bool CanaryAgent::Start(std::string* error) {
   grpc::EnableDefaultHealthCheckService(true);
 
   auto build = [&](const std::string& listen, const TlsFiles& tls, const char* plane,
-                   grpc::Service* service, std::string* bound) -> std::unique_ptr<grpc::Server> {
+                   std::initializer_list<grpc::Service*> services,
+                   std::string* bound) -> std::unique_ptr<grpc::Server> {
     const bool control = std::string(plane) == "control";
     auto credentials =
         Credentials(tls, control ? m_config.client_ca : m_config.data_client_ca, plane, error);
@@ -221,7 +225,7 @@ bool CanaryAgent::Start(std::string* error) {
     int port = 0;
     grpc::ServerBuilder builder;
     builder.AddListeningPort(listen, credentials, &port);
-    builder.RegisterService(service);
+    for (grpc::Service* service : services) builder.RegisterService(service);
     std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
     if (!server || port == 0) {
       *error = std::string("cannot listen on ") + listen + " for the " + plane +
@@ -232,10 +236,10 @@ bool CanaryAgent::Start(std::string* error) {
     return server;
   };
   m_control_server = build(m_config.control_listen, m_config.control_tls, "control",
-                           m_control.get(), &m_control_address);
+                           {m_control.get()}, &m_control_address);
   if (!m_control_server) return false;
-  m_data_server =
-      build(m_config.data_listen, m_config.data_tls, "data", m_inference.get(), &m_data_address);
+  m_data_server = build(m_config.data_listen, m_config.data_tls, "data",
+                        {m_inference.get(), m_outcomes.get()}, &m_data_address);
   if (!m_data_server) {
     m_control_server->Shutdown();
     m_control_server.reset();

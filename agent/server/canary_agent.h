@@ -17,6 +17,7 @@
 #include "agent/server/canary_pair.h"
 #include "agent/server/control_service.h"
 #include "agent/server/inference_service.h"
+#include "agent/server/outcome_service.h"
 #include "agent/server/release_controller.h"
 #include "agent/server/state_dir_lock.h"
 
@@ -85,7 +86,9 @@ class CanaryAgent {
   std::unique_ptr<CanaryAnalysis> m_analysis;  // the ticker's alone
   std::string m_history_problem;
   std::unique_ptr<ControlService> m_control;
+  std::unique_ptr<OutcomeLedger> m_outcome_ledger;
   std::unique_ptr<InferenceService> m_inference;
+  std::unique_ptr<OutcomeService> m_outcomes;
   std::unique_ptr<grpc::Server> m_control_server;
   std::unique_ptr<grpc::Server> m_data_server;
   std::string m_control_address;

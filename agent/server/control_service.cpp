@@ -425,9 +425,10 @@ grpc::ServerUnaryReactor* ControlService::InjectFault(grpc::CallbackServerContex
         }
         const ReleaseRole role =
             r.slot() == v1::CANDIDATE ? ReleaseRole::kCandidate : ReleaseRole::kBaseline;
-        return m_controller.InjectFault(caller, role,
-                                        {r.added_latency_ms(), r.latency_share(), r.error_rate()},
-                                        r.duration_seconds(), r.reason(), out);
+        return m_controller.InjectFault(
+            caller, role,
+            {r.added_latency_ms(), r.latency_share(), r.error_rate(), r.wrong_answer_rate()},
+            r.duration_seconds(), r.reason(), out);
       });
 }
 

@@ -23,11 +23,14 @@ std::string FaultSpecProblem(const FaultSpec& spec, uint32_t duration_seconds) {
     return "latency_share must be 0 to 1 (a share of requests; 0 means all)";
   if (!(spec.error_rate >= 0 && spec.error_rate <= 1))
     return "error_rate must be 0 to 1 (a share of requests)";
+  if (!(spec.wrong_answer_rate >= 0 && spec.wrong_answer_rate <= 1))
+    return "wrong_answer_rate must be 0 to 1 (a share of answers)";
   if (duration_seconds > kMaxDrillSeconds)
     return "duration_seconds must be at most " + std::to_string(kMaxDrillSeconds) +
            " (0 stops the slot's drill)";
-  if (duration_seconds > 0 && spec.added_latency_ms == 0 && spec.error_rate == 0)
-    return "a drill needs added_latency_ms or error_rate";
+  if (duration_seconds > 0 && spec.added_latency_ms == 0 && spec.error_rate == 0 &&
+      spec.wrong_answer_rate == 0)
+    return "a drill needs added_latency_ms, error_rate or wrong_answer_rate";
   return "";
 }
 
@@ -38,6 +41,7 @@ void FaultDrill::Start(const FaultSpec& spec, std::chrono::steady_clock::time_po
   m_latency_ppm.store(Ppm(spec.latency_share == 0 ? 1 : spec.latency_share),
                       std::memory_order_relaxed);
   m_error_ppm.store(Ppm(spec.error_rate), std::memory_order_relaxed);
+  m_wrong_ppm.store(Ppm(spec.wrong_answer_rate), std::memory_order_relaxed);
   m_ends_unix_ms.store(ends_unix_ms, std::memory_order_relaxed);
   m_ends_ns.store(ends.time_since_epoch().count(), std::memory_order_release);
 }
@@ -57,13 +61,16 @@ FaultDecision FaultDrill::Decide() const {
   d.fail = RandomPpm() < m_error_ppm.load(std::memory_order_relaxed);
   if (!d.fail && RandomPpm() < m_latency_ppm.load(std::memory_order_relaxed))
     d.delay_ms = m_added_ms.load(std::memory_order_relaxed);
+  const uint32_t wrong = m_wrong_ppm.load(std::memory_order_relaxed);
+  d.wrong_answer = !d.fail && wrong > 0 && RandomPpm() < wrong;
   return d;
 }
 
 FaultSpec FaultDrill::Spec() const {
   return {m_added_ms.load(std::memory_order_relaxed),
           m_latency_ppm.load(std::memory_order_relaxed) / 1e6,
-          m_error_ppm.load(std::memory_order_relaxed) / 1e6};
+          m_error_ppm.load(std::memory_order_relaxed) / 1e6,
+          m_wrong_ppm.load(std::memory_order_relaxed) / 1e6};
 }
 
 DelayQueue::DelayQueue() : m_thread([this] { Loop(); }) {}

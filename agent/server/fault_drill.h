@@ -1,7 +1,9 @@
 #pragma once
 // Game-day fault drills on the data plane (InjectFault): for a while, a
-// share of one slot's requests get added latency, and some fail with
-// UNAVAILABLE as server errors. Self-expiring. Read on every request, so
+// share of one slot's requests get added latency, some fail with
+// UNAVAILABLE as server errors, and some answers are wrong (their top class
+// moved to the next one: a model that is fast and healthy but answers
+// differently, for proving the outcome-quality checks). Self-expiring. Read on every request, so
 // the hot path is one relaxed atomic load when no drill runs.
 //
 // DelayQueue holds the delayed requests: one thread and a timer heap, since
@@ -24,6 +26,7 @@ struct FaultSpec {
   uint32_t added_latency_ms = 0;  // at most kMaxAddedLatencyMs
   double latency_share = 1;       // of requests that get the added latency
   double error_rate = 0;          // of requests that fail
+  double wrong_answer_rate = 0;   // of answers whose top class moves to the next class
   friend bool operator==(const FaultSpec&, const FaultSpec&) = default;
 };
 
@@ -35,6 +38,7 @@ std::string FaultSpecProblem(const FaultSpec& spec, uint32_t duration_seconds);
 
 struct FaultDecision {
   bool fail = false;
+  bool wrong_answer = false;  // the answer's top class is moved (a quality fault)
   uint32_t delay_ms = 0;
 };
 
@@ -57,6 +61,7 @@ class FaultDrill {
   std::atomic<uint32_t> m_added_ms{0};
   std::atomic<uint32_t> m_latency_ppm{0};  // parts per million
   std::atomic<uint32_t> m_error_ppm{0};
+  std::atomic<uint32_t> m_wrong_ppm{0};
 };
 
 class DelayQueue {

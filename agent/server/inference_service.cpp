@@ -1,10 +1,14 @@
 #include "agent/server/inference_service.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <random>
 
+#include "agent/backends/tensor_codec.h"
+#include "agent/server/outcome_service.h"
 #include "agent/server/raw_unary.h"
 #include "common/text.h"
 
@@ -25,6 +29,14 @@ std::string_view MetadataValue(const grpc::CallbackServerContext* ctx, std::stri
   const auto it = md.find(grpc::string_ref(key.data(), key.size()));
   if (it == md.end()) return {};
   return {it->second.data(), it->second.size()};
+}
+
+// Rows of one answer counted as predictions (a 1024-row batch counts all).
+constexpr int64_t kMaxCountedRows = 4096;
+
+// gRPC refuses metadata values outside printable ASCII.
+bool PrintableAscii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
 }
 
 // A small unary call: parse, answer, serialize, finish.
@@ -99,6 +111,7 @@ class InferCall final : public InferCompletion {
       return;
     }
     const FaultDecision fault = pair.DrillAt(m_slot).Decide();
+    m_wrong_answer = fault.wrong_answer;
     if (fault.fail) {
       OnInferDone({grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                 "injected fault: a drill fails this share of " +
@@ -124,7 +137,8 @@ class InferCall final : public InferCompletion {
           std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()));
       m_response.set_model_name(m_service.m_identity.model_name);
       m_response.set_model_version(m_version->version);
-      m_response.set_id(m_request.id());
+      m_response.set_id(RequestId());
+      Remember(recorder);
       status = SerializeResponse(m_response, m_raw_response);
     } else if (outcome.client_error) {
       recorder.RecordClientError();
@@ -143,12 +157,43 @@ class InferCall final : public InferCompletion {
       }
     }
     recorder.EndRequest();
-    m_ctx->AddTrailingMetadata(kSlotTrailer, ReleaseRoleName(m_role));
+    AddTrailers();
     m_reactor->Finish(Bounded(status));
     delete this;
   }
 
  private:
+  // The caller's id, else one given here (so every answer has one).
+  const std::string& RequestId() {
+    if (m_id.empty()) m_id = m_request.id().empty() ? m_service.NextRequestId() : m_request.id();
+    return m_id;
+  }
+
+  void AddTrailers() {
+    m_ctx->AddTrailingMetadata(kSlotTrailer, ReleaseRoleName(m_role));
+    const std::string& id = RequestId();
+    if (id.size() <= kMaxRequestIdBytes && PrintableAscii(id))
+      m_ctx->AddTrailingMetadata(kRequestIdTrailer, id);
+  }
+
+  // Counts the answer's predicted classes (after a wrong-answer drill moved
+  // them) and keeps the request for RecordOutcome.
+  void Remember(VersionRecorder& recorder) {
+    const ClassScores scores = FindClassScores(m_response);
+    int predicted = -1;
+    for (int64_t row = 0; row < std::min(scores.rows, kMaxCountedRows); ++row) {
+      if (m_wrong_answer) MoveTopClass(&m_response, scores, row);
+      const int top = TopClass(m_response, scores, row);
+      recorder.RecordPrediction(top);
+      if (scores.rows == 1) predicted = top;
+    }
+    if (m_id.size() > kMaxRequestIdBytes) return;  // RecordOutcome could not name it
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    m_service.m_outcomes.Remember(m_id, {m_version, m_slot, predicted, now_ms});
+  }
+
   static int64_t SteadyNanos() {
     return std::chrono::steady_clock::now().time_since_epoch().count();
   }
@@ -209,7 +254,7 @@ class InferCall final : public InferCompletion {
   }
 
   bool Refuse(grpc::StatusCode code, const std::string& message) {
-    m_ctx->AddTrailingMetadata(kSlotTrailer, ReleaseRoleName(m_role));
+    AddTrailers();
     m_reactor->Finish(Bounded(grpc::Status(code, message)));
     delete this;
     return false;
@@ -227,13 +272,36 @@ class InferCall final : public InferCompletion {
   ReleaseRole m_role = ReleaseRole::kBaseline;
   SlotIndex m_slot = 0;
   const SlotVersion* m_version = nullptr;
-  bool m_trial = false;  // the half-open breaker's trial request
+  bool m_trial = false;         // the half-open breaker's trial request
+  bool m_wrong_answer = false;  // a drill moves this answer's top class
+  std::string m_id;             // RequestId()
 };
 
-InferenceService::InferenceService(CanaryPair& pair, InferenceIdentity identity)
+namespace {
+std::string RandomHex8() {
+  std::random_device random;
+  char text[16];
+  std::snprintf(text, sizeof(text), "%08x", static_cast<unsigned>(random()));
+  return text;
+}
+}  // namespace
+
+InferenceService::InferenceService(CanaryPair& pair, InferenceIdentity identity,
+                                   OutcomeLedger& outcomes)
     : m_pair(pair),
       m_identity(std::move(identity)),
-      m_via_name(ForwardingName(m_identity.agent_id)) {}
+      m_via_name(ForwardingName(m_identity.agent_id)),
+      m_outcomes(outcomes),
+      m_id_prefix("gl-" + RandomHex8() + "-") {}
+
+std::string InferenceService::NextRequestId() {
+  char digits[24];
+  const uint64_t n = m_next_id.fetch_add(1, std::memory_order_relaxed);
+  const auto end = std::to_chars(digits, digits + sizeof(digits), n).ptr;
+  std::string id = m_id_prefix;
+  id.append(digits, static_cast<size_t>(end - digits));
+  return id;
+}
 
 std::string InferenceService::ForwardingProblem(std::string_view via, std::string* out) const {
   size_t hops = 0;

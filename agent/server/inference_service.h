@@ -1,13 +1,17 @@
 #pragma once
 // The data plane: the Open Inference Protocol over gRPC. Each ModelInfer is
 // routed to a role, served by that role's backend and recorded in its
-// slot's counters; the answer names the version that served it. Requests
+// slot's counters (with the class it predicted, when its answer has a score
+// per class); the answer names the version that served it and carries a
+// request id (the caller's, else one given here) for RecordOutcome. Requests
 // arrive as bytes and are parsed here (raw_unary.h), so one that does not
 // parse is answered INVALID_ARGUMENT and counted as a client error.
+#include <atomic>
 #include <string>
 
 #include "agent/server/canary_pair.h"
 #include "agent/server/fault_drill.h"
+#include "agent/server/outcome_ledger.h"
 #include "inference/grpc_service.grpc.pb.h"
 
 namespace greylane {
@@ -21,6 +25,7 @@ struct InferenceIdentity {
 
 inline constexpr char kPinHeader[] = "x-greylane-version";
 inline constexpr char kSlotTrailer[] = "x-greylane-slot";
+inline constexpr char kRequestIdTrailer[] = "x-greylane-request-id";
 
 using InferenceServiceBase = inference::GRPCInferenceService::WithRawCallbackMethod_ServerLive<
     inference::GRPCInferenceService::WithRawCallbackMethod_ServerReady<
@@ -32,7 +37,7 @@ using InferenceServiceBase = inference::GRPCInferenceService::WithRawCallbackMet
 
 class InferenceService final : public InferenceServiceBase {
  public:
-  InferenceService(CanaryPair& pair, InferenceIdentity identity);
+  InferenceService(CanaryPair& pair, InferenceIdentity identity, OutcomeLedger& outcomes);
   // Empty when a request that came `via` these agents may go on, with the
   // path to send upstream in `out`; else why not (a loop).
   std::string ForwardingProblem(std::string_view via, std::string* out) const;
@@ -61,12 +66,17 @@ class InferenceService final : public InferenceServiceBase {
   bool ResolvePin(std::string_view pin, const SplitValue& split, ReleaseRole* role) const;
   std::string ServedVersionsText() const;
   std::string UnknownModel(const std::string& name) const;
+  // "gl-<8 hex for this process>-<n>": unique across restarts in practice.
+  std::string NextRequestId();
   friend class InferCall;
 
   CanaryPair& m_pair;
   const InferenceIdentity m_identity;
   const std::string m_via_name;  // ForwardingName(agent_id)
   DelayQueue m_delays;           // requests a fault drill slows
+  OutcomeLedger& m_outcomes;
+  const std::string m_id_prefix;
+  std::atomic<uint64_t> m_next_id{1};
 };
 
 }  // namespace greylane

@@ -625,7 +625,7 @@ grpc::Status ReleaseController::InjectFault(const Caller& caller, ReleaseRole ro
           return;
         }
         const int64_t ends_unix_ms = NowUnixMillis() + int64_t{duration_seconds} * 1000;
-        char what[160] = "", errors[64] = "";
+        char what[160] = "", errors[64] = "", wrong[64] = "";
         if (spec.added_latency_ms > 0) {
           std::snprintf(what, sizeof(what), "+%u ms on %.2f %% of requests", spec.added_latency_ms,
                         (spec.latency_share == 0 ? 1 : spec.latency_share) * 100);
@@ -634,12 +634,16 @@ grpc::Status ReleaseController::InjectFault(const Caller& caller, ReleaseRole ro
           std::snprintf(errors, sizeof(errors), "%s%.2f %% of requests failed", what[0] ? ", " : "",
                         spec.error_rate * 100);
         }
+        if (spec.wrong_answer_rate > 0) {
+          std::snprintf(wrong, sizeof(wrong), "%s%.2f %% of answers wrong",
+                        what[0] || errors[0] ? ", " : "", spec.wrong_answer_rate * 100);
+        }
         const std::time_t end_seconds = static_cast<std::time_t>(ends_unix_ms / 1000);
         std::tm utc{};
         gmtime_r(&end_seconds, &utc);
         char until[40];
         std::strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S UTC", &utc);
-        p->evidence = "drill on " + who + ": " + what + errors + " for " +
+        p->evidence = "drill on " + who + ": " + what + errors + wrong + " for " +
                       std::to_string(duration_seconds) + " s, until " + until +
                       " (a restart of the agent ends it sooner)";
         p->apply = [this, slot, spec, duration_seconds, ends_unix_ms] {
@@ -1067,6 +1071,7 @@ v1::AgentState ReleaseController::StateLocked() const {
     d->set_added_latency_ms(spec.added_latency_ms);
     d->set_latency_share(spec.latency_share);
     d->set_error_rate(spec.error_rate);
+    d->set_wrong_answer_rate(spec.wrong_answer_rate);
     d->set_ends_unix_ms(drill.EndsUnixMs());
   }
   for (const ReleaseRole role : {ReleaseRole::kBaseline, ReleaseRole::kCandidate}) {

@@ -177,11 +177,13 @@ grpc::Status Drill(v1::Agent::Stub& stub, const std::string& admin_token, v1::Sl
   return stub.InjectFault(&c, r, out ? out : &state);
 }
 
-BackgroundLoad::BackgroundLoad(const std::string& target, double seconds, double rps) {
-  m_thread = std::thread([this, target, seconds, rps] {
+BackgroundLoad::BackgroundLoad(const std::string& target, double seconds, double rps,
+                               double outcomes) {
+  m_thread = std::thread([this, target, seconds, rps, outcomes] {
     LoadOptions options;
     options.target = target;
     options.rps = rps;
+    options.outcomes = outcomes;
     options.duration_s = seconds;
     options.users = 5000;
     options.stop = &m_stop;

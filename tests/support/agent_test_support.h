@@ -58,10 +58,11 @@ grpc::Status Drill(v1::Agent::Stub& stub, const std::string& admin_token, v1::Sl
                    v1::AgentState* out = nullptr);
 
 // greylane-load's generator against one agent, on a thread, until
-// destroyed or stopped (5000 users).
+// destroyed or stopped (5000 users); `outcomes` of the answers have their
+// labels reported (RecordOutcome).
 class BackgroundLoad {
  public:
-  BackgroundLoad(const std::string& target, double seconds, double rps = 200);
+  BackgroundLoad(const std::string& target, double seconds, double rps = 200, double outcomes = 0);
   ~BackgroundLoad() { Stop(); }
   BackgroundLoad(const BackgroundLoad&) = delete;
   BackgroundLoad& operator=(const BackgroundLoad&) = delete;
