@@ -304,6 +304,19 @@ void AgentClient::Mutate(const QString& action, Request request) {
     m_stub->async()->SetSplit(call->Context(), &call->request, &call->response, done);
   } else if constexpr (std::is_same_v<Request, v1::RollbackRequest>) {
     m_stub->async()->Rollback(call->Context(), &call->request, &call->response, done);
+  } else if constexpr (std::is_same_v<Request, v1::StartRolloutRequest>) {
+    m_stub->async()->StartRollout(call->Context(), &call->request, &call->response, done);
+  } else if constexpr (std::is_same_v<Request, v1::InjectFaultRequest>) {
+    m_stub->async()->InjectFault(call->Context(), &call->request, &call->response, done);
+  } else if constexpr (std::is_same_v<Request, v1::RolloutControlRequest>) {
+    auto* async = m_stub->async();
+    if (action == ActionId(AuditAction::kPauseRollout)) {
+      async->PauseRollout(call->Context(), &call->request, &call->response, done);
+    } else if (action == ActionId(AuditAction::kResumeRollout)) {
+      async->ResumeRollout(call->Context(), &call->request, &call->response, done);
+    } else {
+      async->AbortRollout(call->Context(), &call->request, &call->response, done);
+    }
   } else {
     m_stub->async()->Promote(call->Context(), &call->request, &call->response, done);
   }
@@ -420,6 +433,25 @@ void AgentClient::Promote(uint64_t expected_revision, const QString& reason) {
   request.set_expected_revision(expected_revision);
   request.set_reason(reason.toStdString());
   Mutate(ActionId(AuditAction::kPromote), std::move(request));
+}
+
+void AgentClient::StartRollout(const v1::RolloutPlan& plan, uint64_t expected_revision,
+                               const QString& reason) {
+  v1::StartRolloutRequest request;
+  *request.mutable_plan() = plan;
+  request.set_expected_revision(expected_revision);
+  request.set_reason(reason.toStdString());
+  Mutate(ActionId(AuditAction::kStartRollout), std::move(request));
+}
+
+void AgentClient::ControlRollout(AuditAction action, const QString& reason) {
+  v1::RolloutControlRequest request;
+  request.set_reason(reason.toStdString());
+  Mutate(ActionId(action), std::move(request));
+}
+
+void AgentClient::InjectFault(const v1::InjectFaultRequest& request) {
+  Mutate(ActionId(AuditAction::kInjectFault), request);
 }
 
 }  // namespace greylane

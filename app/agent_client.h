@@ -70,6 +70,11 @@ class AgentClient final : public QObject {
   void SetSplit(uint32_t basis_points, uint64_t expected_revision, const QString& reason);
   void Rollback(const QString& reason);
   void Promote(uint64_t expected_revision, const QString& reason);
+  void StartRollout(const v1::RolloutPlan& plan, uint64_t expected_revision, const QString& reason);
+  // kPauseRollout, kResumeRollout or kAbortRollout.
+  void ControlRollout(AuditAction action, const QString& reason);
+  // A fault drill (admin); duration_seconds 0 stops the slot's drill.
+  void InjectFault(const v1::InjectFaultRequest& request);
   // Asks the agent to recompute its chain on disk; the answer arrives as
   // verifyFinished.
   void VerifyAudit();

@@ -1,6 +1,10 @@
 #include "app/agent_session.h"
 
+#include <QDateTime>
+
 #include <grpcpp/support/status.h>
+
+#include "app/analysis_words.h"
 
 namespace greylane {
 
@@ -11,10 +15,19 @@ AgentSession::AgentSession(AgentEndpoint endpoint, QObject* parent)
             m_link_detail = detail;
             emit changed();
           });
-  connect(&m_client, &AgentClient::stateChanged, this, &AgentSession::changed);
+  connect(&m_client, &AgentClient::stateChanged, this, [this](const v1::AgentState& state) {
+    emit changed();
+    const std::optional<RollbackWords> rollback = AutomaticRollback(state, m_audit.Records());
+    if (!rollback || rollback->audit_sequence == m_notified_rollback) return;
+    m_notified_rollback = rollback->audit_sequence;
+    constexpr int64_t kRecentMs = 10 * 60 * 1000;
+    if (QDateTime::currentMSecsSinceEpoch() - rollback->time_unix_ms < kRecentMs)
+      emit automaticRollback(Name(), rollback->headline, rollback->evidence);
+  });
   connect(&m_client, &AgentClient::identityChanged, this, &AgentSession::changed);
   connect(&m_client, &AgentClient::frameReceived, this, [this](const v1::MetricsFrame& frame) {
     m_history.Add(frame);
+    if (frame.has_analysis() && !frame.backfill()) m_verdict = frame.analysis();
     emit framesArrived();
   });
   connect(&m_client, &AgentClient::auditReceived, &m_audit, &AuditTrailModel::Append);
@@ -39,6 +52,14 @@ AgentSession::AgentSession(AgentEndpoint endpoint, QObject* parent)
 bool AgentSession::CanOperate() const {
   const v1::Role role = m_client.Identity().role();
   return role == v1::OPERATOR || role == v1::ADMIN;
+}
+
+bool AgentSession::CanAdminister() const {
+  return m_client.Identity().role() == v1::ADMIN;
+}
+
+const v1::AnalysisVerdict& AgentSession::Verdict() const {
+  return m_verdict.checks_size() > 0 ? m_verdict : m_client.State().analysis();
 }
 
 QString AgentSession::RoleName() const {

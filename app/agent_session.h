@@ -30,6 +30,10 @@ class AgentSession final : public QObject {
   const QString& AgentVerdict() const { return m_agent_verdict; }
   bool AgentVerdictOk() const { return m_agent_verdict_ok; }
   bool CanOperate() const;  // operator or admin
+  bool CanAdminister() const;
+  // The analysis of the latest live second (from the metrics stream, else
+  // the state's).
+  const v1::AnalysisVerdict& Verdict() const;
   QString RoleName() const;
 
   void Start() { m_client.Start(); }
@@ -39,6 +43,9 @@ class AgentSession final : public QObject {
   void changed();        // link, state or identity: redraw header and lists
   void framesArrived();  // new metrics: redraw charts (coalesced by the view)
   void verdictChanged();
+  // The analysis rolled the candidate back (once per rollback, and only for
+  // one in the last 10 minutes: not for an old one found on connecting).
+  void automaticRollback(const QString& agent, const QString& headline, const QString& evidence);
 
  private:
   AgentClient m_client;
@@ -48,6 +55,8 @@ class AgentSession final : public QObject {
   QString m_link_detail;
   QString m_agent_verdict;
   bool m_agent_verdict_ok = false;
+  v1::AnalysisVerdict m_verdict;
+  uint64_t m_notified_rollback = 0;  // audit sequence
 };
 
 }  // namespace greylane

@@ -5,6 +5,7 @@
 // and the console (which edits and shows them), so both say the same.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "greylane/v1/agent.pb.h"
@@ -29,6 +30,15 @@ std::string DescribePlan(const v1::RolloutPlan& plan);
 std::string StepText(const v1::RolloutPlan& plan, uint32_t step);
 // "1 h 30 min", "2 min", "45 s"
 std::string DurationText(uint64_t seconds);
+
+// "10" or "0.5" (percent, in 0.01 steps) as basis points; false if not one.
+bool ParsePercentText(std::string_view text, uint32_t* basis_points);
+// Steps from percentages separated by commas ("1,5,25,100"), each baking
+// `bake_seconds`, appended to `plan`. Empty on success, else what to fix.
+std::string AddStepsFromText(std::string_view percents, uint32_t bake_seconds,
+                             v1::RolloutPlan* plan);
+// Marks the steps with these weights ("50,100") as gates; else what to fix.
+std::string MarkGatesFromText(std::string_view percents, v1::RolloutPlan* plan);
 
 struct RolloutPreset {
   std::string key;  // for command lines: "canary", "hourly"

@@ -22,6 +22,7 @@
 #include <QMessageBox>
 #include <QPushButton>
 #include <QStatusBar>
+#include <QSystemTrayIcon>
 #include <QVBoxLayout>
 
 #include "ui/connect_dialog.h"
@@ -105,6 +106,11 @@ MainWindow::MainWindow(FleetModel& fleet, AgentDirectory& directory, CredentialS
   });
   m_wanted_selection = m_directory.LastSelected();
   BuildMenus();
+  if (QSystemTrayIcon::isSystemTrayAvailable()) {
+    m_tray = new QSystemTrayIcon(QIcon(QStringLiteral(":/icons/greylane.svg")), this);
+    m_tray->setToolTip(tr("Greylane console"));
+    m_tray->show();
+  }
   RefreshStatus();
   FitToScreen();
 }
@@ -152,6 +158,11 @@ void MainWindow::BuildMenus() {
       release->addAction(QIcon(QStringLiteral(":/icons/apply.svg")), tr("&Apply proposed split…"),
                          m_release, &ReleaseView::RequestApply);
   m_apply_action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
+  release->addSeparator();
+  m_rollout_action =
+      release->addAction(tr("Start r&ollout plan…"), m_release, &ReleaseView::RequestStartRollout);
+  m_drill_action = release->addAction(tr("Fault &drill…"), m_release, &ReleaseView::RequestDrill);
+  release->addSeparator();
   release->setToolTipsVisible(true);
   // While the actions are disabled (a viewer, no agent) the keys still
   // answer, with the reason, instead of doing nothing.
@@ -232,6 +243,16 @@ void MainWindow::RestoreSavedAgents() {
 void MainWindow::OnAgentAdded(AgentSession* session) {
   // Link, state and identity; not every frame (the fleet row follows those).
   connect(session, &AgentSession::changed, this, &MainWindow::RefreshStatus);
+  // Every agent's automatic rollback is announced, not only the one shown.
+  connect(session, &AgentSession::automaticRollback, this,
+          [this](const QString& agent, const QString& headline, const QString& evidence) {
+            ShowStatus(tr("%1 — %2: %3").arg(agent, headline, evidence), 60000);
+            if (m_tray) {
+              m_tray->showMessage(tr("%1 on %2").arg(headline, agent), evidence,
+                                  QSystemTrayIcon::Critical, 30000);
+            }
+            emit automaticRollbackAnnounced(agent, headline);
+          });
   connect(&session->Audit(), &AuditTrailModel::chainChanged, this, [this, session] {
     if (session == Selected()) RefreshVerdicts();
   });
@@ -302,6 +323,13 @@ void MainWindow::RefreshActions() {
     action->setStatusTip(can ? QString() : why);
   }
   m_refused_rollback_keys->setEnabled(!can);
+  m_rollout_action->setEnabled(can);
+  m_rollout_action->setToolTip(can ? tr("Walk the candidate through weights and bake times") : why);
+  const bool admin = s && s->CanAdminister();
+  m_drill_action->setEnabled(admin);
+  m_drill_action->setToolTip(admin ? tr("Slow, fail or answer wrongly a share of one slot's "
+                                        "requests, for a while (admin)")
+                                   : tr("Fault drills need the admin role"));
 }
 
 void MainWindow::RefreshStatus() {

@@ -12,6 +12,7 @@
 class QAction;
 class QDockWidget;
 class QShortcut;
+class QSystemTrayIcon;
 class QLabel;
 class QListView;
 
@@ -53,6 +54,8 @@ class MainWindow final : public QMainWindow {
   void ExportReleaseReport(const QString& path = {});
 
  signals:
+  // An agent's analysis rolled its candidate back (also shown in the tray).
+  void automaticRollbackAnnounced(const QString& agent, const QString& headline);
   void releaseReportWritten(const QString& pdf, const QString& html);
 
  protected:
@@ -83,6 +86,9 @@ class MainWindow final : public QMainWindow {
   QLabel* m_keychain;
   QAction* m_rollback_action = nullptr;
   QAction* m_promote_action = nullptr;
+  QAction* m_rollout_action = nullptr;
+  QAction* m_drill_action = nullptr;
+  QSystemTrayIcon* m_tray = nullptr;  // null where the desktop has no tray
   QAction* m_apply_action = nullptr;
   QShortcut* m_refused_rollback_keys = nullptr;
   QAction* m_dark_action = nullptr;

@@ -15,17 +15,23 @@
 
 #include <grpcpp/support/status.h>
 
+#include "app/analysis_words.h"
 #include "app/fleet_model.h"
 #include "app/release_series.h"
 #include "app/version_comparison.h"
 #include "common/files.h"
 #include "common/release_report.h"
+#include "common/rollout_plan.h"
+#include "ui/drill_dialog.h"
 #include "ui/file_names.h"
 #include "ui/reason_dialog.h"
 #include "ui/rollback_keys.h"
+#include "ui/rollout_dialog.h"
 #include "widgets/colour_roles.h"
+#include "widgets/rollout_bar.h"
 #include "widgets/time_series_chart.h"
 #include "widgets/traffic_split_control.h"
+#include "widgets/verdict_panel.h"
 #include "widgets/version_card.h"
 
 namespace greylane {
@@ -74,6 +80,19 @@ QColor PhaseColour(v1::Phase phase) {
 // "<b style='color:#2e9d4f'>text</b>" in the role's colour for the palette in force.
 QString Bold(ColourRole role, const QString& html) {
   return QStringLiteral("<b style='color:%1'>%2</b>").arg(RoleHex(role), html);
+}
+
+QColor ToneColour(Tone tone, bool fill) {
+  switch (tone) {
+    case Tone::kGood:
+      return RoleColour(fill ? ColourRole::kGoodFill : ColourRole::kGood);
+    case Tone::kWarning:
+      return RoleColour(fill ? ColourRole::kWarningFill : ColourRole::kWarning);
+    case Tone::kBad:
+      return RoleColour(fill ? ColourRole::kBadFill : ColourRole::kBad);
+    default:
+      return fill ? QColor(0x70, 0x78, 0x80) : RoleColour(ColourRole::kNeutral);
+  }
 }
 
 VersionCardData::Health CardHealth(v1::Health health) {
@@ -163,12 +182,29 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   banner->addWidget(m_retry);
   layout->addLayout(banner);
 
+  // The analysis rolled back by itself: what failed, with its numbers,
+  // until dismissed (a new automatic rollback shows again).
+  auto* auto_row = new QHBoxLayout;
+  m_auto_banner = new QLabel;
+  m_auto_banner->setObjectName(QStringLiteral("AutoRollbackBanner"));
+  m_auto_banner->setTextFormat(Qt::PlainText);
+  m_auto_banner->setWordWrap(true);
+  m_auto_banner->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_auto_dismiss = new QPushButton(tr("Dismiss"));
+  auto_row->addWidget(m_auto_banner, 1);
+  auto_row->addWidget(m_auto_dismiss, 0, Qt::AlignTop);
+  layout->addLayout(auto_row);
+  m_auto_banner->hide();
+  m_auto_dismiss->hide();
+
   auto* cards = new QHBoxLayout;
   m_baseline_card = new VersionCard(RoleColour(ColourRole::kBaseline));
   m_candidate_card = new VersionCard(RoleColour(ColourRole::kCandidate));
   cards->addWidget(m_baseline_card, 1);  // always half each
   cards->addWidget(m_candidate_card, 1);
   layout->addLayout(cards);
+  m_rollout = new RolloutBar;
+  layout->addWidget(m_rollout);
 
   auto* chart_bar = new QHBoxLayout;
   chart_bar->addWidget(new QLabel(tr("Window")));
@@ -226,7 +262,12 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   m_charts = new QBoxLayout(QBoxLayout::TopToBottom);
   m_charts->addWidget(m_latency, 1);
   m_charts->addWidget(m_traffic, 1);
-  layout->addLayout(m_charts, 1);
+  // The verdicts beside the charts on a wide window, under them otherwise.
+  m_verdicts = new VerdictPanel;
+  m_charts_and_verdicts = new QBoxLayout(QBoxLayout::TopToBottom);
+  m_charts_and_verdicts->addLayout(m_charts, 1);
+  m_charts_and_verdicts->addWidget(m_verdicts, 0);
+  layout->addLayout(m_charts_and_verdicts, 1);
 
   m_split = new TrafficSplitControl;
   layout->addWidget(m_split);
@@ -248,6 +289,20 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   connect(m_retry, &QPushButton::clicked, this, [this] {
     if (m_session) m_session->Client().RetryNow();
   });
+  connect(m_auto_dismiss, &QPushButton::clicked, this, [this] {
+    if (!m_session) return;
+    if (const auto rollback =
+            AutomaticRollback(m_session->Client().State(), m_session->Audit().Records()))
+      m_dismissed_rollback = rollback->audit_sequence;
+    RefreshAnalysis();
+  });
+  connect(m_rollout, &RolloutBar::startRequested, this, &ReleaseView::RequestStartRollout);
+  connect(m_rollout, &RolloutBar::pauseRequested, this,
+          [this] { RequestRolloutControl(AuditAction::kPauseRollout); });
+  connect(m_rollout, &RolloutBar::resumeRequested, this,
+          [this] { RequestRolloutControl(AuditAction::kResumeRollout); });
+  connect(m_rollout, &RolloutBar::abortRequested, this,
+          [this] { RequestRolloutControl(AuditAction::kAbortRollout); });
   SetSession(nullptr);
 }
 
@@ -296,6 +351,10 @@ void ReleaseView::resizeEvent(QResizeEvent* event) {
                              ? QBoxLayout::LeftToRight
                              : QBoxLayout::TopToBottom;
   if (m_charts->direction() != direction) m_charts->setDirection(direction);
+  const auto verdicts =
+      width() >= kVerdictsBesideFromWidth ? QBoxLayout::LeftToRight : QBoxLayout::TopToBottom;
+  if (m_charts_and_verdicts->direction() != verdicts) m_charts_and_verdicts->setDirection(verdicts);
+  m_verdicts->SetCompact(height() < kCompactVerdictsBelowHeight);
 }
 
 void ReleaseView::ScheduleRedraw() {
@@ -307,7 +366,163 @@ void ReleaseView::Redraw() {
   ++m_redraws;
   RefreshHeader();  // "12 s ago" moves on
   RefreshCards();
+  RefreshAnalysis();
   if (!m_paused) RefreshCharts();
+}
+
+void ReleaseView::RefreshAnalysis() {
+  if (!m_session || m_session->Client().State().versions_size() < 2) {
+    m_verdicts->Show(tr("Analysis"), RoleColour(ColourRole::kNeutral), {},
+                     tr("Waiting for the agent's state…"));
+    m_rollout->Show({});
+    m_auto_banner->hide();
+    m_auto_dismiss->hide();
+    m_latency->SetThresholds({});
+    return;
+  }
+  const v1::AgentState& s = m_session->Client().State();
+  // The verdicts of the latest live second, per check.
+  QList<VerdictRow> rows;
+  const v1::AnalysisVerdict& verdict = m_session->Verdict();
+  const bool judged = s.split().candidate_basis_points() > 0;
+  for (const CheckWords& w : judged ? DescribeChecks(verdict) : std::vector<CheckWords>{}) {
+    rows.append({w.title,
+                 w.verdict,
+                 ToneColour(w.tone, true),
+                 {w.value, w.threshold, w.interval, w.sample},
+                 w.detail});
+  }
+  const QString headline =
+      PolicyWords(s.policy()) +
+      (verdict.failing_seconds() > 0
+           ? tr(" · failing for %n s", nullptr, static_cast<int>(verdict.failing_seconds()))
+           : QString());
+  m_verdicts->Show(
+      headline,
+      s.policy().armed() ? RoleColour(ColourRole::kGood) : RoleColour(ColourRole::kWarning), rows,
+      s.split().candidate_basis_points() == 0
+          ? tr("Not judged: the candidate has no traffic (split 0 %).")
+          : tr("No verdict yet: the first second is being judged."));
+
+  // The rollout plan.
+  const RolloutWords plan = DescribeRollout(s.rollout(), QDateTime::currentMSecsSinceEpoch());
+  RolloutBarData bar;
+  for (const RolloutWords::Step& step : plan.steps)
+    bar.steps.append({step.label, step.gate, step.done, step.baked});
+  bar.current = plan.current;
+  bar.status = plan.status;
+  bar.status_colour = plan.shown ? ToneColour(plan.tone, false) : QColor();
+  bar.can_pause = plan.can_pause;
+  bar.can_resume = plan.can_resume;
+  bar.can_abort = plan.can_abort;
+  bar.allowed = m_session->CanOperate();
+  bar.why_not = tr("Rollouts need the operator role");
+  m_rollout->Show(bar);
+
+  // The policy's p99 levels on the latency chart.
+  QList<ChartThreshold> levels;
+  if (s.policy().p99_warning_ms() > 0) {
+    levels.append({s.policy().p99_warning_ms(),
+                   tr("p99 warning %1 ms").arg(s.policy().p99_warning_ms()),
+                   RoleColour(ColourRole::kWarning)});
+  }
+  if (s.policy().p99_ceiling_ms() > 0) {
+    levels.append({s.policy().p99_ceiling_ms(),
+                   tr("p99 fails above %1 ms").arg(s.policy().p99_ceiling_ms()),
+                   RoleColour(ColourRole::kBad)});
+  }
+  m_latency->SetThresholds(levels);
+
+  // An automatic rollback, in words, until dismissed.
+  const std::optional<RollbackWords> rollback = AutomaticRollback(s, m_session->Audit().Records());
+  const bool show = rollback && rollback->audit_sequence != m_dismissed_rollback;
+  if (show) {
+    m_auto_banner->setText(tr("⚠ %1 at %2 (%3): %4")
+                               .arg(rollback->headline, LocalTime(rollback->time_unix_ms),
+                                    Ago(rollback->time_unix_ms), rollback->evidence));
+    m_auto_banner->setToolTip(rollback->full);
+    SetStyle(m_auto_banner,
+             QStringLiteral("background: %1; color: white; padding: 6px; font-weight: bold;")
+                 .arg(RoleHex(ColourRole::kBadFill)));
+  }
+  m_auto_banner->setVisible(show);
+  m_auto_dismiss->setVisible(show);
+}
+
+QString ReleaseView::AutoRollbackText() const {
+  return m_auto_banner->isVisibleTo(this) ? m_auto_banner->text() : QString();
+}
+
+void ReleaseView::RequestStartRollout() {
+  if (!m_session || !m_session->CanOperate()) return;
+  const v1::AgentState& s = m_session->Client().State();
+  if (s.versions_size() < 2) return;
+  if (m_dialog) m_dialog->reject();
+  if (m_plan_dialog) m_plan_dialog->reject();
+  auto* dialog = new RolloutDialog(Q(s.versions(1).version()), m_session->Name(), this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  m_plan_dialog = dialog;
+  connect(new RollbackKeys(dialog), &RollbackKeys::pressed, this, &ReleaseView::RequestRollback,
+          Qt::QueuedConnection);
+  connect(dialog, &QDialog::accepted, this, [this, dialog] {
+    if (!m_session) return;
+    m_confirmed.start();
+    const QString action = ActionId(AuditAction::kStartRollout);
+    AgentClient& client = m_session->Client();
+    m_in_flight = action;
+    m_sent = SentChange{action,
+                        dialog->Reason(),
+                        Q(client.Identity().identity()),
+                        client.State().split().revision(),
+                        client.State().last_change().audit_sequence(),
+                        0u};
+    m_outcome_unknown = false;
+    ShowResult(tr("Starting the rollout…"));
+    client.StartRollout(dialog->Plan(), client.State().split().revision(), dialog->Reason());
+    RefreshControls();
+  });
+  dialog->open();
+}
+
+void ReleaseView::RequestRolloutControl(AuditAction action) {
+  if (!m_session || !m_session->CanOperate()) return;
+  const v1::AgentState& s = m_session->Client().State();
+  const QString where = s.rollout().plan().steps_size() > 0
+                            ? Q(StepText(s.rollout().plan(), s.rollout().step()))
+                            : tr("its step");
+  if (action == AuditAction::kPauseRollout) {
+    OpenReasonDialog(ActionId(action), tr("Pause the rollout?"),
+                     tr("The plan stays at %1; the split does not move until Resume.")
+                         .arg(where.toHtmlEscaped()),
+                     tr("Pause"), tr("Pausing the rollout from the console"), false);
+  } else if (action == AuditAction::kResumeRollout) {
+    OpenReasonDialog(
+        ActionId(action), tr("Resume the rollout?"),
+        tr("The plan goes on from %1 (past a gate, to the next step).").arg(where.toHtmlEscaped()),
+        tr("Resume"), {}, false);
+  } else {
+    OpenReasonDialog(ActionId(action), tr("Abort the rollout?"),
+                     tr("Rolls the candidate back (all traffic to the baseline) and ends the "
+                        "plan at %1.")
+                         .arg(where.toHtmlEscaped()),
+                     tr("Abort and roll back"), tr("Aborting the rollout from the console"), true);
+  }
+}
+
+void ReleaseView::RequestDrill() {
+  if (!m_session || !m_session->CanAdminister()) return;
+  auto* dialog = new DrillDialog(m_session->Name(), this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  connect(dialog, &QDialog::accepted, this, [this, dialog] {
+    if (!m_session) return;
+    const v1::InjectFaultRequest request = dialog->Request();
+    m_in_flight = ActionId(AuditAction::kInjectFault);
+    m_sent.reset();  // a drill changes no split: nothing to judge from a re-read
+    ShowResult(request.duration_seconds() == 0 ? tr("Stopping the drill…")
+                                               : tr("Starting the drill…"));
+    m_session->Client().InjectFault(request);
+  });
+  dialog->open();
 }
 
 void ReleaseView::SetWindowSeconds(int seconds) {
@@ -709,6 +924,11 @@ void ReleaseView::Send(const QString& action, const QString& reason) {
   } else if (action == ActionId(AuditAction::kPromote)) {
     ShowResult(tr("Promoting…"));
     client.Promote(client.State().split().revision(), reason);
+  } else if (const auto rollout = ParseAuditAction(action.toStdString());
+             rollout == AuditAction::kPauseRollout || rollout == AuditAction::kResumeRollout ||
+             rollout == AuditAction::kAbortRollout) {
+    ShowResult(tr("%1…").arg(Q(AuditActionTitle(action.toStdString()))));
+    client.ControlRollout(*rollout, reason);
   } else {
     m_in_flight_split = m_split->Proposed();
     ShowResult(tr("Applying %1…").arg(TrafficSplitControl::Percent(m_in_flight_split)));
@@ -727,9 +947,13 @@ void ReleaseView::OnMutationFinished(const QString& action, int code, const QStr
     RefreshControls();
     m_confirm_to_shown_ms = m_confirmed.isValid() ? m_confirmed.nsecsElapsed() / 1e6 : 0;
     const QString what =
-        action == ActionId(AuditAction::kRollback)  ? tr("Rolled back: candidate at %1")
-        : action == ActionId(AuditAction::kPromote) ? tr("Promoted: baseline is now %1")
-                                                    : tr("Split applied: candidate at %1");
+        action == ActionId(AuditAction::kRollback)   ? tr("Rolled back: candidate at %1")
+        : action == ActionId(AuditAction::kPromote)  ? tr("Promoted: baseline is now %1")
+        : action == ActionId(AuditAction::kSetSplit) ? tr("Split applied: candidate at %1")
+        : action == ActionId(AuditAction::kAbortRollout)
+            ? tr("Rollout aborted: candidate at %1")
+            : tr("%1: candidate at %2")
+                  .arg(Q(AuditActionTitle(action.toStdString())), QStringLiteral("%1"));
     const QString value = action == ActionId(AuditAction::kPromote) && state.versions_size()
                               ? Q(state.versions(0).version())
                               : SplitText(state);

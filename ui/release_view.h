@@ -1,7 +1,9 @@
 #pragma once
 // The release view of one agent: header (model, phase, split, last change,
-// the result of the last action), the two version cards, the latency and
-// traffic charts, the split control, and rollback / promote. Charts redraw
+// the result of the last action), a banner when the analysis rolled back by
+// itself, the two version cards, the rollout plan's step bar, the latency
+// (with the policy's p99 levels) and traffic charts beside the analysis's
+// live verdicts, the split control, and rollback / promote. Charts redraw
 // on a coalescing single-shot timer, never once per message.
 #include <QElapsedTimer>
 #include <QPointer>
@@ -24,9 +26,11 @@ class QPushButton;
 
 namespace greylane {
 
+class RolloutBar;
 class TimeSeriesChart;
 struct ReleaseSeries;
 class TrafficSplitControl;
+class VerdictPanel;
 class VersionCard;
 
 class ReleaseView final : public QWidget {
@@ -42,6 +46,11 @@ class ReleaseView final : public QWidget {
   void RequestRollback();
   void RequestPromote();
   void RequestApply();
+  // The plan editor; then pause / resume / abort with a reason.
+  void RequestStartRollout();
+  void RequestRolloutControl(AuditAction action);
+  // The drill dialog (admin).
+  void RequestDrill();
   // 60..900: the live seconds; longer, or kWholeRelease: the agent's
   // per-minute history, read in the background.
   void SetWindowSeconds(int seconds);
@@ -66,6 +75,11 @@ class ReleaseView final : public QWidget {
   QString HeaderText() const;
   QString ResultText() const;
   QString CardsText() const;
+  VerdictPanel* Verdicts() const { return m_verdicts; }
+  RolloutBar* Rollout() const { return m_rollout; }
+  // The automatic-rollback banner's text ("" when hidden).
+  QString AutoRollbackText() const;
+  QDialog* OpenPlanDialog() const { return m_plan_dialog; }
   // From the confirmation's OK to this view showing the agent's answer.
   double LastConfirmToShownMs() const { return m_confirm_to_shown_ms; }
   int RedrawCount() const { return m_redraws; }
@@ -73,6 +87,8 @@ class ReleaseView final : public QWidget {
   static constexpr int kRedrawDelayMs = 33;
   static constexpr int kSideBySideBelowHeight = 620;
   static constexpr int kSideBySideFromWidth = 960;
+  static constexpr int kVerdictsBesideFromWidth = 1180;
+  static constexpr int kCompactVerdictsBelowHeight = 700;
   static constexpr int kCardWindowSeconds = 10;
   static constexpr int kLongestLiveWindow = 900;
   static constexpr int kWholeRelease = -1;
@@ -89,6 +105,7 @@ class ReleaseView final : public QWidget {
   void RefreshHeader();
   void RefreshCards();
   void RefreshCharts();
+  void RefreshAnalysis();
   void DrawSeries(const ReleaseSeries& series, double window);
   // The span a history window shows now: [from, to] in ms since the epoch.
   std::pair<int64_t, int64_t> HistorySpanNow() const;
@@ -114,6 +131,13 @@ class ReleaseView final : public QWidget {
   QLabel* m_result;
   QLabel* m_link_banner;
   QPushButton* m_retry;
+  QLabel* m_auto_banner;
+  QPushButton* m_auto_dismiss;
+  uint64_t m_dismissed_rollback = 0;  // audit sequence of the banner dismissed
+  VerdictPanel* m_verdicts;
+  RolloutBar* m_rollout;
+  QBoxLayout* m_charts_and_verdicts;
+  QPointer<QDialog> m_plan_dialog;
   QPushButton* m_rollback;
   QPushButton* m_promote;
   VersionCard* m_baseline_card;

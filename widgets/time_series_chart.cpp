@@ -314,14 +314,63 @@ void TimeSeriesChart::leaveEvent(QEvent* event) {
   QChartView::leaveEvent(event);
 }
 
+void TimeSeriesChart::SetThresholds(QList<ChartThreshold> thresholds) {
+  if (thresholds.size() == m_thresholds.size() &&
+      std::equal(thresholds.begin(), thresholds.end(), m_thresholds.begin(),
+                 [](const ChartThreshold& a, const ChartThreshold& b) {
+                   return a.value == b.value && a.label == b.label && a.color == b.color;
+                 })) {
+    return;  // nothing to repaint
+  }
+  m_thresholds = std::move(thresholds);
+  viewport()->update();
+}
+
+void TimeSeriesChart::DrawLevelsAbove(QPainter* painter, const QRectF& plot,
+                                      QLineSeries* reference) {
+  // Levels above the visible range are named in one line over the plot's
+  // top right corner, outside it (inside belongs to the data and markers).
+  QStringList above;
+  QColor colour;
+  for (const ChartThreshold& t : m_thresholds) {
+    const qreal y = chart()->mapToScene(chart()->mapToPosition({0, t.value}, reference)).y();
+    if (y > plot.top()) continue;
+    above << t.label;
+    if (!colour.isValid()) colour = t.color;
+  }
+  if (above.isEmpty()) return;
+  const QString text = above.join(QStringLiteral(" · ")) + tr(" (above the chart)");
+  painter->save();
+  const QFontMetrics metrics(painter->font());
+  painter->setPen(colour);
+  painter->drawText(
+      QPointF(plot.right() - metrics.horizontalAdvance(text), plot.top() - metrics.descent() - 2),
+      text);
+  painter->restore();
+}
+
 void TimeSeriesChart::drawForeground(QPainter* painter, const QRectF& rect) {
   QChartView::drawForeground(painter, rect);
   if (m_series.empty()) return;
   QLineSeries* reference = m_series.front().line;
   const QRectF plot = chart()->mapToScene(chart()->plotArea()).boundingRect();
+  DrawLevelsAbove(painter, plot, reference);
   painter->save();
   painter->setClipRect(plot.adjusted(0, -2, 2, 2));
   const QFontMetrics metrics(painter->font());
+  for (const ChartThreshold& t : m_thresholds) {
+    const qreal y = chart()->mapToScene(chart()->mapToPosition({0, t.value}, reference)).y();
+    if (y <= plot.top()) continue;  // named above the plot
+    QColor band = t.color;
+    band.setAlpha(28);
+    painter->fillRect(QRectF(QPointF(plot.left(), plot.top()), QPointF(plot.right(), y)), band);
+    painter->setPen(QPen(t.color, 1.4, Qt::DashLine));
+    painter->drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y));
+    painter->setPen(t.color);
+    painter->drawText(
+        QPointF(plot.right() - metrics.horizontalAdvance(t.label) - 4, y - metrics.descent() - 1),
+        t.label);
+  }
   // Labels never overlap: each takes the first free row in the top half of
   // the plot, newest markers first (the trail is walked newest first); one
   // that finds no room is left out and counted.

@@ -28,6 +28,15 @@ struct ChartMarker {
   QColor color;
 };
 
+// A level on the left axis (a policy's warning or failing p99): a line,
+// and a tinted band above it; a level above the visible range is named at
+// the top edge instead of stretching the axis away from the data.
+struct ChartThreshold {
+  double value = 0;
+  QString label;
+  QColor color;
+};
+
 class TimeSeriesChart final : public QChartView {
   Q_OBJECT
 
@@ -61,6 +70,8 @@ class TimeSeriesChart final : public QChartView {
   int SegmentCount(int series) const;
   static constexpr int kMaxSegments = 64;  // beyond: the last segment bridges
   void SetMarkers(QList<ChartMarker> markers);
+  void SetThresholds(QList<ChartThreshold> thresholds);
+  const QList<ChartThreshold>& Thresholds() const { return m_thresholds; }
   // Shows [-seconds, 0] and rescales the value axes to the visible data.
   void SetWindow(double seconds);
   void RescaleValues();
@@ -89,6 +100,7 @@ class TimeSeriesChart final : public QChartView {
     QString unit;
     QList<QPointF> points;
   };
+  void DrawLevelsAbove(QPainter* painter, const QRectF& plot, QLineSeries* reference);
   // Replaces only the few points that changed (false: replace them all).
   static bool ReplaceChangedPoints(Series& s, const QList<QPointF>& points);
   std::vector<Series> m_series;
@@ -96,6 +108,7 @@ class TimeSeriesChart final : public QChartView {
   QValueAxis* m_left = nullptr;
   QValueAxis* m_right = nullptr;
   QList<ChartMarker> m_markers;
+  QList<ChartThreshold> m_thresholds;
   double m_window = 300;
   int64_t m_origin_unix_ms = 0;
   double m_seconds_per_x = 1;

@@ -155,14 +155,7 @@ void PrintPolicy(const v1::AnalysisPolicy& p) {
 }
 
 bool ParsePercent(const std::string& text, uint32_t* bp) {
-  char* end = nullptr;
-  const double percent = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || *end != '\0' || !(percent >= 0 && percent <= 100)) return false;
-  const double basis_points = percent * 100;
-  // 0.001 once became 0 bp, a change nobody asked for: only 0.01 steps.
-  if (std::fabs(basis_points - std::round(basis_points)) > 1e-6) return false;
-  *bp = static_cast<uint32_t>(std::lround(basis_points));
-  return true;
+  return ParsePercentText(text, bp);
 }
 
 struct Connection {
@@ -639,17 +632,6 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
   }
   if (rollout_start->parsed()) {
     v1::RolloutPlan plan;
-    auto percents = [](const std::string& text, std::vector<uint32_t>* out) {
-      size_t from = 0;
-      while (from <= text.size()) {
-        const size_t comma = std::min(text.find(',', from), text.size());
-        uint32_t bp = 0;
-        if (!ParsePercent(text.substr(from, comma - from), &bp)) return false;
-        out->push_back(bp);
-        from = comma + 1;
-      }
-      return !out->empty();
-    };
     if (!preset.empty() == !steps_text.empty()) {
       std::fprintf(stderr,
                    "greylane-ctl: rollout start takes --preset canary|hourly or --steps, e.g. "
@@ -675,38 +657,16 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
         return 2;
       }
     } else {
-      std::vector<uint32_t> weights;
-      if (!percents(steps_text, &weights)) {
-        std::fprintf(stderr,
-                     "greylane-ctl: --steps takes percentages 0.01..100 separated by commas, "
-                     "e.g. 1,5,25,100\n");
+      if (const std::string problem = AddStepsFromText(steps_text, bake_seconds, &plan);
+          !problem.empty()) {
+        std::fprintf(stderr, "greylane-ctl: --steps: %s\n", problem.c_str());
         return 2;
-      }
-      for (uint32_t bp : weights) {
-        v1::RolloutStep* s = plan.add_steps();
-        s->set_candidate_basis_points(bp);
-        s->set_bake_seconds(bake_seconds);
       }
     }
     if (!gates_text.empty()) {
-      std::vector<uint32_t> gates;
-      if (!percents(gates_text, &gates)) {
-        std::fprintf(stderr, "greylane-ctl: --gates takes percentages, e.g. 50,100\n");
+      if (const std::string problem = MarkGatesFromText(gates_text, &plan); !problem.empty()) {
+        std::fprintf(stderr, "greylane-ctl: --gates: %s\n", problem.c_str());
         return 2;
-      }
-      for (uint32_t bp : gates) {
-        bool matched = false;
-        for (v1::RolloutStep& s : *plan.mutable_steps()) {
-          if (s.candidate_basis_points() == bp) {
-            s.set_gate(true);
-            matched = true;
-          }
-        }
-        if (!matched) {
-          std::fprintf(stderr, "greylane-ctl: --gates %s: no step has that weight\n",
-                       PercentText(bp).c_str());
-          return 2;
-        }
       }
     }
     plan.set_max_extend_seconds(max_extend);

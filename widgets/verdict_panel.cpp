@@ -1,0 +1,112 @@
+#include "widgets/verdict_panel.h"
+
+#include <QGridLayout>
+#include <QLabel>
+#include <QVBoxLayout>
+
+namespace greylane {
+namespace {
+constexpr int kColumns = 3;  // checks side by side: six checks take two rows
+}
+
+VerdictPanel::VerdictPanel(QWidget* parent) : QFrame(parent) {
+  setFrameShape(QFrame::StyledPanel);
+  setObjectName(QStringLiteral("VerdictPanel"));
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(8, 4, 8, 4);
+  layout->setSpacing(2);
+  m_headline = new QLabel;
+  m_headline->setWordWrap(true);
+  m_headline->setTextFormat(Qt::PlainText);
+  layout->addWidget(m_headline);
+  m_empty = new QLabel;
+  m_empty->setWordWrap(true);
+  m_empty->setTextFormat(Qt::PlainText);
+  layout->addWidget(m_empty);
+  m_grid = new QGridLayout;
+  m_grid->setHorizontalSpacing(14);
+  m_grid->setVerticalSpacing(0);
+  layout->addLayout(m_grid);
+}
+
+void VerdictPanel::Show(const QString& headline, const QColor& headline_colour,
+                        const QList<VerdictRow>& rows, const QString& empty_text) {
+  m_headline->setText(headline);
+  const QString sheet = QStringLiteral("font-weight: bold; color: %1;").arg(headline_colour.name());
+  if (m_headline->styleSheet() != sheet) m_headline->setStyleSheet(sheet);
+  m_empty->setText(empty_text);
+  m_empty->setVisible(rows.isEmpty());
+  while (m_lines.size() < rows.size()) {
+    const int index = static_cast<int>(m_lines.size());
+    const int row = index / kColumns * 2, column = index % kColumns;
+    Line line;
+    auto* top = new QHBoxLayout;
+    top->setSpacing(6);
+    line.badge = new QLabel;
+    line.badge->setAlignment(Qt::AlignCenter);
+    line.badge->setTextFormat(Qt::PlainText);
+    line.title = new QLabel;
+    line.title->setTextFormat(Qt::PlainText);
+    line.title->setStyleSheet(QStringLiteral("font-weight: bold;"));
+    top->addWidget(line.badge);
+    top->addWidget(line.title, 1);
+    m_grid->addLayout(top, row, column);
+    auto* figures = new QLabel;
+    figures->setTextFormat(Qt::PlainText);
+    figures->setWordWrap(true);
+    line.figures.append(figures);
+    m_grid->addWidget(figures, row + 1, column, Qt::AlignTop);
+    m_grid->setColumnStretch(column, 1);
+    m_lines.append(line);
+  }
+  for (int i = 0; i < m_lines.size(); ++i) {
+    const Line& line = m_lines[i];
+    const bool used = i < rows.size();
+    line.title->setVisible(used);
+    line.badge->setVisible(used);
+    for (QLabel* f : line.figures) f->setVisible(used && !m_compact);
+    if (!used) continue;
+    const VerdictRow& r = rows[i];
+    line.title->setText(r.title);
+    line.badge->setText(r.verdict);
+    const QString badge = QStringLiteral(
+                              "background: %1; color: white; font-weight: bold; padding: 0px 5px; "
+                              "border-radius: 3px;")
+                              .arg(r.colour.name());
+    if (line.badge->styleSheet() != badge) line.badge->setStyleSheet(badge);
+    // "1.37× (1.14× – 1.62×) · fails ≥ 1.25× · 56 vs 3 624 · 60 s"
+    QStringList parts;
+    const QString effect = r.figures.value(0), threshold = r.figures.value(1),
+                  interval = r.figures.value(2), sample = r.figures.value(3);
+    if (effect != QStringLiteral("–")) {
+      parts << effect + (interval.isEmpty() || interval == QStringLiteral("–")
+                             ? QString()
+                             : QStringLiteral(" (%1)").arg(interval));
+    }
+    parts << threshold << sample;
+    line.figures[0]->setText(parts.join(QStringLiteral(" · ")));
+    for (QLabel* label : {line.title, line.badge, line.figures[0]}) label->setToolTip(r.tooltip);
+  }
+}
+
+void VerdictPanel::SetCompact(bool compact) {
+  if (m_compact == compact) return;
+  m_compact = compact;
+  for (const Line& line : m_lines) {
+    for (QLabel* f : line.figures) f->setVisible(!compact && line.title->isVisibleTo(this));
+  }
+}
+
+QString VerdictPanel::Text() const {
+  QStringList lines = {m_headline->text()};
+  if (m_empty->isVisibleTo(this)) lines << m_empty->text();
+  for (const Line& line : m_lines) {
+    if (!line.title->isVisibleTo(this)) continue;
+    lines << QStringLiteral("%1 | %2 | %3")
+                 .arg(line.title->text(), line.badge->text(),
+                      m_compact ? line.figures[0]->toolTip() : line.figures[0]->text());
+  }
+  return lines.join(u'\n');
+}
+
+}  // namespace greylane

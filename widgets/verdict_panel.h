@@ -1,0 +1,53 @@
+#pragma once
+// The analysis at a glance: one line saying whether it is armed, then per
+// check a verdict badge and its name over one line of figures (effect with
+// its interval, threshold, sample), three checks side by side so six take
+// two rows; the agent's full sentence on hover. Rows are reused between updates, so
+// a redraw every second only sets texts.
+#include <QColor>
+#include <QFrame>
+#include <QList>
+#include <QString>
+#include <QStringList>
+
+class QGridLayout;
+class QLabel;
+
+namespace greylane {
+
+struct VerdictRow {
+  QString title;
+  QString verdict;  // drawn as a badge in `colour`
+  QColor colour;
+  QStringList figures;  // effect, threshold, interval, sample
+  QString tooltip;
+};
+
+class VerdictPanel final : public QFrame {
+  Q_OBJECT
+
+ public:
+  explicit VerdictPanel(QWidget* parent = nullptr);
+  // `headline` in `headline_colour`; no rows: `empty_text` instead.
+  void Show(const QString& headline, const QColor& headline_colour, const QList<VerdictRow>& rows,
+            const QString& empty_text);
+  QString Text() const;  // every visible label, for tests and accessibility
+  // Badges and names only (the figures stay in the tooltips): for a short
+  // window, where the charts need the height.
+  void SetCompact(bool compact);
+  bool Compact() const { return m_compact; }
+
+ private:
+  struct Line {
+    QLabel* title;
+    QLabel* badge;
+    QList<QLabel*> figures;
+  };
+  QLabel* m_headline;
+  QLabel* m_empty;
+  QGridLayout* m_grid;
+  QList<Line> m_lines;
+  bool m_compact = false;
+};
+
+}  // namespace greylane
