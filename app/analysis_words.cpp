@@ -154,8 +154,8 @@ RolloutWords DescribeRollout(const v1::RolloutProgress& r, int64_t now_unix_ms) 
                      .arg(now.bake_seconds())
                      .arg(Q(DurationText(left)));
       if (r.extended_seconds() > 0)
-        w.status +=
-            QObject::tr(" (extended %1 s: checks not yet passing)").arg(r.extended_seconds());
+        w.status += QObject::tr(" (only passing seconds count: %1 s so far did not)")
+                        .arg(r.extended_seconds());
       w.tone = Tone::kGood;
       w.can_pause = w.can_abort = true;
       break;
@@ -183,9 +183,13 @@ RolloutWords DescribeRollout(const v1::RolloutProgress& r, int64_t now_unix_ms) 
   }
   // While baking (and at a gate) the words above say it all; otherwise the
   // agent says where and why.
-  if (!detail.isEmpty() && r.phase() != v1::ROLLOUT_BAKING && r.phase() != v1::ROLLOUT_AT_GATE)
-    w.status += QStringLiteral(" — ") + detail;
-  else if (detail.isEmpty() && r.phase() != v1::ROLLOUT_BAKING && r.phase() != v1::ROLLOUT_AT_GATE)
+  if (!detail.isEmpty() && r.phase() != v1::ROLLOUT_BAKING && r.phase() != v1::ROLLOUT_AT_GATE) {
+    // The agent's words may start with the phase again ("ended: rolled back …").
+    const QString again = w.status.toLower() + u':';
+    w.status += QStringLiteral(" — ") +
+                (detail.startsWith(again) ? detail.mid(again.size()).trimmed() : detail);
+  } else if (detail.isEmpty() && r.phase() != v1::ROLLOUT_BAKING &&
+             r.phase() != v1::ROLLOUT_AT_GATE)
     w.status += QStringLiteral(" at ") + where;
   (void)now_unix_ms;
   return w;

@@ -65,9 +65,11 @@ VersionWindowSample Window(std::mt19937_64& rng, uint64_t requests, const Shape&
 
 // One sealed second as the agent's ticker makes it.
 v1::MetricsFrame Frame(int64_t end_ms, const VersionWindowSample& baseline,
-                       const VersionWindowSample& candidate, const std::string& version = "v2") {
+                       const VersionWindowSample& candidate, const std::string& version = "v2",
+                       uint32_t candidate_basis_points = 0) {
   v1::MetricsFrame f;
   f.set_window_end_unix_ms(end_ms);
+  f.set_candidate_basis_points(candidate_basis_points);
   for (const auto& [slot, name, sample] : {std::tuple{v1::BASELINE, std::string("v1"), &baseline},
                                            std::tuple{v1::CANDIDATE, version, &candidate}}) {
     v1::VersionWindow* w = f.add_versions();
@@ -75,6 +77,9 @@ v1::MetricsFrame Frame(int64_t end_ms, const VersionWindowSample& baseline,
     w->set_version(name);
     w->set_requests(sample->requests);
     w->set_server_errors(sample->server_errors);
+    w->set_outcomes(sample->outcomes);
+    w->set_incorrect(sample->incorrect);
+    for (const uint64_t k : sample->predictions) w->add_predictions(k);
     sample->latency.ToProto(w->mutable_latency());
   }
   return f;
@@ -276,6 +281,28 @@ class TestCanaryJudge final : public QObject {
                                              &detail, {.classes = kDigits});
     qInfo("class mix moved 15 %% failed after %d s: %s", seconds, detail.c_str());
     QVERIFY(seconds > 0);
+  }
+
+  // The hostile review's false rollback: inputs of one class while the
+  // candidate had no traffic, then a 50 % split with the usual mix. The
+  // versions answer alike in every second; only the weighting changed.
+  void aSplitChangeWithANewInputMixIsNoFailure() const {
+    CanaryAnalysis analysis(QualityPolicy());
+    std::mt19937_64 rng(19);
+    std::vector<double> sevens(10, 0.0);
+    sevens[7] = 1;
+    int64_t t = 1'000'000;
+    for (int s = 0; s < 20; ++s, t += 1000) {
+      analysis.Add(Frame(t, Window(rng, 100, {.classes = sevens, .labelled = 1}),
+                         Window(rng, 0, {}), "v2", 0));
+    }
+    for (int s = 0; s < 30; ++s, t += 1000) {
+      const Shape digits{.classes = kDigits, .labelled = 1};
+      const AnalysisVerdict v =
+          analysis.Add(Frame(t, Window(rng, 50, digits), Window(rng, 50, digits), "v2", 5000));
+      for (const CheckResult& r : v.checks)
+        QVERIFY2(r.verdict != CheckVerdict::kFail, r.detail.c_str());
+    }
   }
 
   // What a policy from outside cannot do: turn the intervals off.

@@ -6,6 +6,7 @@
 // its evidence, announced once (the tray's signal).
 #include <QApplication>
 #include <QComboBox>
+#include <QLayout>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QTemporaryDir>
@@ -158,6 +159,33 @@ class TestConsoleAnalysis final : public QObject {
     QVERIFY(View()->Verdicts()->Text().contains(QStringLiteral("no traffic")));
     QTest::qWait(1500);
     QCOMPARE(announced.size(), 1);
+  }
+
+  // With the banner, the ended plan and the verdicts, the window still fits
+  // the small screens (not held larger by a minimum).
+  void fitsSmallScreensWithEverythingShown() {
+    QVERIFY(!View()->AutoRollbackText().isEmpty());
+    for (const QSize size : {QSize(1280, 720), QSize(1024, 768)}) {
+      m_window->resize(size);
+      QCoreApplication::processEvents();
+      if (m_window->size() != size) {
+        for (QWidget* w : View()->findChildren<QWidget*>()) {
+          if (w->isVisible() && w->minimumSizeHint().height() > 60)
+            qWarning("%s %s min %dx%d", w->metaObject()->className(), qPrintable(w->objectName()),
+                     w->minimumSizeHint().width(), w->minimumSizeHint().height());
+        }
+        qWarning("view min %dx%d", View()->minimumSizeHint().width(),
+                 View()->minimumSizeHint().height());
+        QLayout* l = View()->layout();
+        for (int i = 0; i < l->count(); ++i) {
+          QLayoutItem* item = l->itemAt(i);
+          qWarning("item %d %s min %dx%d", i,
+                   item->widget() ? item->widget()->metaObject()->className() : "layout",
+                   item->minimumSize().width(), item->minimumSize().height());
+        }
+      }
+      QTRY_COMPARE_WITH_TIMEOUT(m_window->size(), size, 2000);
+    }
   }
 };
 

@@ -157,6 +157,12 @@ class TestOutcomes final : public QObject {
     QVERIFY2(words.error_message().find("class index") != std::string::npos,
              words.error_message().c_str());
     QCOMPARE(code(s.id, &minus, nullptr), grpc::StatusCode::INVALID_ARGUMENT);
+    // The digits model scores classes 0 to 9: a one-based "10" is refused.
+    const std::string ten = "10";
+    const grpc::Status not_a_class = Record(*m_outcomes, s.id, &ten, nullptr);
+    QCOMPARE(not_a_class.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    QVERIFY2(not_a_class.error_message().find("0 to 9") != std::string::npos,
+             not_a_class.error_message().c_str());
     // Refusals did not use the request up.
     QVERIFY(Record(*m_outcomes, s.id, nullptr, &yes).ok());
     QCOMPARE(code(s.id, nullptr, &yes), grpc::StatusCode::ALREADY_EXISTS);

@@ -59,6 +59,29 @@ QString Ago(int64_t unix_ms) {
   return QObject::tr("%1 h ago").arg(seconds / 3600);
 }
 
+// Text from outside (reasons, evidence) may hold a run with no space in it
+// that no label can wrap: it once made the window 2 462 px wide and pushed
+// Rollback off the screen. A zero-width space every 40 characters of such a
+// run lets it wrap; nothing visible changes.
+QString Breakable(const QString& text) {
+  QString out;
+  out.reserve(text.size() + text.size() / 40);
+  int run = 0;
+  for (const QChar c : text) {
+    run = c.isSpace() ? 0 : run + 1;
+    if (run > 40) {
+      out += QChar(0x200B);
+      run = 1;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// An automatic rollback's evidence in the banner: the start, the rest in its tooltip.
+constexpr int kBannerEvidenceChars = 140;
+constexpr int kHeaderReasonChars = 160;
+
 QString LocalTime(int64_t unix_ms) {
   return QDateTime::fromMSecsSinceEpoch(unix_ms).toLocalTime().toString(QStringLiteral("HH:mm:ss"));
 }
@@ -124,6 +147,7 @@ QString PhaseTitle(v1::Phase phase) {
 
 ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
+  layout->setSizeConstraint(QLayout::SetNoConstraint);  // minimumSizeHint() decides
 
   // Header: what is running, in which phase, and the last change.
   auto* header = new QHBoxLayout;
@@ -145,11 +169,13 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   m_last_change->setTextFormat(Qt::PlainText);  // reasons and names come from outside
   m_last_change->setWordWrap(true);
   m_last_change->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_last_change->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
   title->addWidget(m_last_change);
   m_result = new QLabel;
   m_result->setWordWrap(true);
   m_result->setTextFormat(Qt::RichText);
   m_result->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_result->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
   title->addWidget(m_result);
   header->addLayout(title, 1);
   m_promote = new QPushButton(QIcon(QStringLiteral(":/icons/promote.svg")), tr("&Promote…"));
@@ -190,6 +216,7 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   m_auto_banner->setTextFormat(Qt::PlainText);
   m_auto_banner->setWordWrap(true);
   m_auto_banner->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_auto_banner->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
   m_auto_dismiss = new QPushButton(tr("Dismiss"));
   auto_row->addWidget(m_auto_banner, 1);
   auto_row->addWidget(m_auto_dismiss, 0, Qt::AlignTop);
@@ -345,6 +372,14 @@ void ReleaseView::SetSession(AgentSession* session) {
   Redraw();
 }
 
+QSize ReleaseView::minimumSizeHint() const {
+  QSize size = QWidget::minimumSizeHint();
+  if (m_charts->direction() == QBoxLayout::TopToBottom)
+    size.rheight() -= m_traffic->minimumSizeHint().expandedTo(m_traffic->minimumSize()).height() +
+                      m_charts->spacing();
+  return size;
+}
+
 void ReleaseView::resizeEvent(QResizeEvent* event) {
   QWidget::resizeEvent(event);
   const auto direction = height() < kSideBySideBelowHeight && width() >= kSideBySideFromWidth
@@ -354,7 +389,6 @@ void ReleaseView::resizeEvent(QResizeEvent* event) {
   const auto verdicts =
       width() >= kVerdictsBesideFromWidth ? QBoxLayout::LeftToRight : QBoxLayout::TopToBottom;
   if (m_charts_and_verdicts->direction() != verdicts) m_charts_and_verdicts->setDirection(verdicts);
-  m_verdicts->SetCompact(height() < kCompactVerdictsBelowHeight);
 }
 
 void ReleaseView::ScheduleRedraw() {
@@ -377,6 +411,7 @@ void ReleaseView::RefreshAnalysis() {
     m_rollout->Show({});
     m_auto_banner->hide();
     m_auto_dismiss->hide();
+    m_last_change->show();
     m_latency->SetThresholds({});
     return;
   }
@@ -386,8 +421,13 @@ void ReleaseView::RefreshAnalysis() {
   const v1::AnalysisVerdict& verdict = m_session->Verdict();
   const bool judged = s.split().candidate_basis_points() > 0;
   for (const CheckWords& w : judged ? DescribeChecks(verdict) : std::vector<CheckWords>{}) {
+    // On a compact panel (no figures) an inconclusive badge says how far
+    // along it is: "14/50".
+    const QString compact =
+        w.tone == Tone::kNeutral && !w.sample.isEmpty() ? w.sample.section(u' ', 0, 0) : QString();
     rows.append({w.title,
                  w.verdict,
+                 compact,
                  ToneColour(w.tone, true),
                  {w.value, w.threshold, w.interval, w.sample},
                  w.detail});
@@ -410,7 +450,7 @@ void ReleaseView::RefreshAnalysis() {
   for (const RolloutWords::Step& step : plan.steps)
     bar.steps.append({step.label, step.gate, step.done, step.baked});
   bar.current = plan.current;
-  bar.status = plan.status;
+  bar.status = Breakable(plan.status);
   bar.status_colour = plan.shown ? ToneColour(plan.tone, false) : QColor();
   bar.can_pause = plan.can_pause;
   bar.can_resume = plan.can_resume;
@@ -437,9 +477,12 @@ void ReleaseView::RefreshAnalysis() {
   const std::optional<RollbackWords> rollback = AutomaticRollback(s, m_session->Audit().Records());
   const bool show = rollback && rollback->audit_sequence != m_dismissed_rollback;
   if (show) {
-    m_auto_banner->setText(tr("⚠ %1 at %2 (%3): %4")
-                               .arg(rollback->headline, LocalTime(rollback->time_unix_ms),
-                                    Ago(rollback->time_unix_ms), rollback->evidence));
+    QString evidence = rollback->evidence;
+    if (evidence.size() > kBannerEvidenceChars)
+      evidence = evidence.left(kBannerEvidenceChars) + tr("… (the rest in the tooltip)");
+    m_auto_banner->setText(Breakable(tr("⚠ %1 at %2 (%3): %4")
+                                         .arg(rollback->headline, LocalTime(rollback->time_unix_ms),
+                                              Ago(rollback->time_unix_ms), evidence)));
     m_auto_banner->setToolTip(rollback->full);
     SetStyle(m_auto_banner,
              QStringLiteral("background: %1; color: white; padding: 6px; font-weight: bold;")
@@ -447,6 +490,10 @@ void ReleaseView::RefreshAnalysis() {
   }
   m_auto_banner->setVisible(show);
   m_auto_dismiss->setVisible(show);
+  // The banner says what the last-change line would (a rollback by the
+  // analysis, when, why) and more: one of them is enough on a short screen.
+  // (Kept while audit rows are pending: the line says so.)
+  m_last_change->setVisible(!show || s.audit_rows_pending() > 0);
 }
 
 QString ReleaseView::AutoRollbackText() const {
@@ -640,9 +687,13 @@ void ReleaseView::RefreshHeader() {
   }
   const v1::StateChange& c = s.last_change();
   if (!c.action().empty()) {
+    // A long reason is cut here (two lines at most); the trail has it whole.
+    QString reason = Q(c.reason());
+    if (reason.size() > kHeaderReasonChars)
+      reason = reason.left(kHeaderReasonChars) + tr("… (whole in the audit trail)");
     QString text = tr("Last change: %1 by %2 at %3 (%4): “%5”")
                        .arg(Q(AuditActionTitle(c.action())), Q(c.actor()),
-                            LocalTime(c.time_unix_ms()), Ago(c.time_unix_ms()), Q(c.reason()));
+                            LocalTime(c.time_unix_ms()), Ago(c.time_unix_ms()), reason);
     if (s.audit_rows_pending() > 0) {
       // In force, but not yet in the audit database: say so until it is.
       text += tr("\n⚠ %n audit row(s) pending — in force, kept in the agent's reserved "
@@ -650,7 +701,7 @@ void ReleaseView::RefreshHeader() {
                  nullptr, static_cast<int>(s.audit_rows_pending()))
                   .arg(Q(s.audit_pending_detail()));
     }
-    m_last_change->setText(text);
+    m_last_change->setText(Breakable(text));
     SetStyle(m_last_change, s.audit_rows_pending() > 0
                                 ? QStringLiteral("color: %1").arg(RoleHex(ColourRole::kWarning))
                                 : QString());

@@ -62,6 +62,10 @@ class ReleaseView final : public QWidget {
   void SetPaused(bool paused);
   bool Paused() const { return m_paused; }
   void SetDark(bool dark);
+  // The minimum with the charts side by side, as they are on a short view:
+  // stacked, their two minimums would hold a 1280x720 window taller than
+  // the screen while the banner and the verdicts show.
+  QSize minimumSizeHint() const override;
   // Redraws now (the timer calls this; benchmarks and tests may too).
   void Redraw();
 
@@ -86,9 +90,8 @@ class ReleaseView final : public QWidget {
 
   static constexpr int kRedrawDelayMs = 33;
   static constexpr int kSideBySideBelowHeight = 620;
-  static constexpr int kSideBySideFromWidth = 960;
+  static constexpr int kSideBySideFromWidth = 800;
   static constexpr int kVerdictsBesideFromWidth = 1180;
-  static constexpr int kCompactVerdictsBelowHeight = 700;
   static constexpr int kCardWindowSeconds = 10;
   static constexpr int kLongestLiveWindow = 900;
   static constexpr int kWholeRelease = -1;

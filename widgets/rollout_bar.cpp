@@ -80,6 +80,7 @@ RolloutBar::RolloutBar(QWidget* parent) : QWidget(parent) {
   m_status->setTextFormat(Qt::PlainText);
   m_status->setWordWrap(true);
   m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_status->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
   layout->addWidget(m_status, 1);
   m_start = new QPushButton(tr("Start rollout…"));
   m_start->setToolTip(tr("Walk the candidate through a plan of weights and bake times"));

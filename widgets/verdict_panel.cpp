@@ -1,5 +1,7 @@
 #include "widgets/verdict_panel.h"
 
+#include <algorithm>
+
 #include <QGridLayout>
 #include <QLabel>
 #include <QVBoxLayout>
@@ -23,6 +25,7 @@ VerdictPanel::VerdictPanel(QWidget* parent) : QFrame(parent) {
   m_empty->setWordWrap(true);
   m_empty->setTextFormat(Qt::PlainText);
   layout->addWidget(m_empty);
+  layout->setSizeConstraint(QLayout::SetNoConstraint);  // minimumSizeHint() decides
   m_grid = new QGridLayout;
   m_grid->setHorizontalSpacing(14);
   m_grid->setVerticalSpacing(0);
@@ -32,8 +35,12 @@ VerdictPanel::VerdictPanel(QWidget* parent) : QFrame(parent) {
 void VerdictPanel::Show(const QString& headline, const QColor& headline_colour,
                         const QList<VerdictRow>& rows, const QString& empty_text) {
   m_headline->setText(headline);
+  m_headline->setToolTip(headline);
   const QString sheet = QStringLiteral("font-weight: bold; color: %1;").arg(headline_colour.name());
   if (m_headline->styleSheet() != sheet) m_headline->setStyleSheet(sheet);
+  const bool count_changed = m_rows.size() != rows.size();
+  m_rows = rows;
+  if (count_changed) updateGeometry();
   m_empty->setText(empty_text);
   m_empty->setVisible(rows.isEmpty());
   while (m_lines.size() < rows.size()) {
@@ -68,7 +75,7 @@ void VerdictPanel::Show(const QString& headline, const QColor& headline_colour,
     if (!used) continue;
     const VerdictRow& r = rows[i];
     line.title->setText(r.title);
-    line.badge->setText(r.verdict);
+    line.badge->setText(m_compact && !r.compact_verdict.isEmpty() ? r.compact_verdict : r.verdict);
     const QString badge = QStringLiteral(
                               "background: %1; color: white; font-weight: bold; padding: 0px 5px; "
                               "border-radius: 3px;")
@@ -89,11 +96,50 @@ void VerdictPanel::Show(const QString& headline, const QColor& headline_colour,
   }
 }
 
+int VerdictPanel::CompactHeight() const {
+  const int rows = (static_cast<int>(m_rows.size()) + kColumns - 1) / kColumns;
+  const int line = fontMetrics().lineSpacing();
+  return 12 + line + std::max(1, rows) * (line + 4);
+}
+
+int VerdictPanel::FullHeight() const {
+  // Each row of checks adds a line of figures, two where it wraps.
+  const int rows = (static_cast<int>(m_rows.size()) + kColumns - 1) / kColumns;
+  return CompactHeight() + fontMetrics().lineSpacing() * (1 + 2 * rows);
+}
+
+QSize VerdictPanel::sizeHint() const {
+  return {QFrame::sizeHint().width(), FullHeight()};
+}
+
+QSize VerdictPanel::minimumSizeHint() const {
+  return {QFrame::minimumSizeHint().width(), CompactHeight()};
+}
+
+void VerdictPanel::resizeEvent(QResizeEvent* event) {
+  QFrame::resizeEvent(event);
+  // Queued: changing what shows inside a resize would re-enter the layout.
+  const bool compact = height() < FullHeight();
+  if (compact != m_compact) {
+    QMetaObject::invokeMethod(
+        this, [this] { SetCompact(height() < FullHeight()); }, Qt::QueuedConnection);
+  }
+}
+
 void VerdictPanel::SetCompact(bool compact) {
   if (m_compact == compact) return;
   m_compact = compact;
-  for (const Line& line : m_lines) {
+  // One line of headline (the whole in its tooltip): the charts need the height.
+  m_headline->setWordWrap(!compact);
+  m_headline->setSizePolicy(compact ? QSizePolicy::Ignored : QSizePolicy::Preferred,
+                            QSizePolicy::Preferred);
+  for (int i = 0; i < m_lines.size(); ++i) {
+    const Line& line = m_lines[i];
     for (QLabel* f : line.figures) f->setVisible(!compact && line.title->isVisibleTo(this));
+    if (i < m_rows.size()) {
+      const VerdictRow& r = m_rows[i];
+      line.badge->setText(compact && !r.compact_verdict.isEmpty() ? r.compact_verdict : r.verdict);
+    }
   }
 }
 

@@ -17,7 +17,8 @@ namespace greylane {
 
 struct VerdictRow {
   QString title;
-  QString verdict;  // drawn as a badge in `colour`
+  QString verdict;          // drawn as a badge in `colour`
+  QString compact_verdict;  // the badge on a compact panel ("42/50"); empty: `verdict`
   QColor colour;
   QStringList figures;  // effect, threshold, interval, sample
   QString tooltip;
@@ -32,10 +33,17 @@ class VerdictPanel final : public QFrame {
   void Show(const QString& headline, const QColor& headline_colour, const QList<VerdictRow>& rows,
             const QString& empty_text);
   QString Text() const;  // every visible label, for tests and accessibility
-  // Badges and names only (the figures stay in the tooltips): for a short
-  // window, where the charts need the height.
+  // Badges and names only (the figures stay in the tooltips). The panel
+  // turns compact by itself when its layout gives it less height than the
+  // figures need: its minimum is the compact height, so a short window
+  // (1280x720, 1024x768) is never held taller by it.
   void SetCompact(bool compact);
   bool Compact() const { return m_compact; }
+  QSize sizeHint() const override;
+  QSize minimumSizeHint() const override;
+
+ protected:
+  void resizeEvent(QResizeEvent* event) override;
 
  private:
   struct Line {
@@ -47,6 +55,9 @@ class VerdictPanel final : public QFrame {
   QLabel* m_empty;
   QGridLayout* m_grid;
   QList<Line> m_lines;
+  QList<VerdictRow> m_rows;  // shown, for a switch to or from compact
+  int CompactHeight() const;
+  int FullHeight() const;
   bool m_compact = false;
 };
 

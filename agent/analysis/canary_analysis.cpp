@@ -7,6 +7,14 @@ namespace greylane {
 
 namespace {
 constexpr int kMaxJudgedClasses = 32;  // kPredictionClasses in the agent's recorder
+
+void ForgetQuality(SecondSample* s) {
+  for (VersionWindowSample* v : {&s->baseline, &s->candidate}) {
+    v->outcomes = 0;
+    v->incorrect = 0;
+    v->predictions.clear();
+  }
+}
 }  // namespace
 
 AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
@@ -31,6 +39,17 @@ AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
   if (candidate_version != m_candidate_version) {
     Reset();
     m_candidate_version = candidate_version;
+  }
+  // Outcomes and predictions depend on the inputs, and the inputs change
+  // over time: across a split change the two versions' seconds are weighted
+  // differently, so a change in the input mix would read as the candidate
+  // answering differently (a hostile review rolled back a healthy candidate
+  // so). They are judged only from seconds at the split in force, and the
+  // second the split changed in (part old, part new) is left out too.
+  if (frame.candidate_basis_points() != m_split) {
+    m_split = frame.candidate_basis_points();
+    ForgetQuality(&second);
+    for (SecondSample& s : m_seconds) ForgetQuality(&s);
   }
   m_seconds.push_back(std::move(second));
   while (m_seconds.size() > static_cast<size_t>(std::max(1, m_policy.window_seconds)))

@@ -45,6 +45,7 @@ class CanaryAnalysis {
   AnalysisPolicy m_policy;
   std::vector<SecondSample> m_seconds;  // oldest first; a deque has no span
   std::string m_candidate_version;
+  uint32_t m_split = 0;  // the candidate's basis points of the latest second
   int m_failing = 0;
   std::map<std::string, int64_t> m_warned_at;  // per check
 };

@@ -444,13 +444,14 @@ CheckResult Accuracy(const Window& w, const AnalysisPolicy& p, const Level& leve
   const Interval cand = ClopperPearson(m - all.total.kc, m, level.alpha);
   const Interval base = ClopperPearson(n - all.total.kb, n, level.alpha);
   r.detail = Format(
-      "candidate accuracy %.2f %% (interval %.2f-%.2f %%) against %.2f %% (%.2f-%.2f %%): a "
-      "drop of %+.2f points (interval %+.2f to %+.2f, margin %.2f) %s; %llu candidate and %llu "
+      "candidate accuracy %.2f %% (interval %.2f-%.2f %%) against %.2f %% (%.2f-%.2f %%): %s "
+      "%.2f points (drop interval %+.2f to %+.2f, margin %.2f) %s; %llu candidate and %llu "
       "baseline labelled outcomes",
       100.0 * static_cast<double>(m - all.total.kc) / static_cast<double>(m), cand.low * 100,
       cand.high * 100, 100.0 * static_cast<double>(n - all.total.kb) / static_cast<double>(n),
-      base.low * 100, base.high * 100, r.value * 100, r.lower * 100, r.upper * 100,
-      p.accuracy_margin * 100, SpreadText(r, all.fails, all.holds, all.leave_out).c_str(),
+      base.low * 100, base.high * 100, r.value > 0 ? "down" : "up", std::abs(r.value) * 100,
+      r.lower * 100, r.upper * 100, p.accuracy_margin * 100,
+      SpreadText(r, all.fails, all.holds, all.leave_out).c_str(),
       static_cast<unsigned long long>(m), static_cast<unsigned long long>(n));
   return r;
 }

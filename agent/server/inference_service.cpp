@@ -195,7 +195,8 @@ class InferCall final : public InferCompletion {
     const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
-    m_service.m_outcomes.Remember(m_id, {m_version, m_slot, predicted, now_ms});
+    m_service.m_outcomes.Remember(
+        m_id, {m_version, m_slot, predicted, static_cast<int>(scores.classes), now_ms});
   }
 
   static int64_t SteadyNanos() {

@@ -33,8 +33,7 @@ void OutcomeLedger::Remember(std::string_view request_id, const ServedRequest& s
   shard.next = (shard.next + 1) % per_shard;
 }
 
-OutcomeClaim OutcomeLedger::Claim(std::string_view request_id, bool needs_prediction,
-                                  ServedRequest* out) {
+OutcomeClaim OutcomeLedger::Claim(std::string_view request_id, int label, ServedRequest* out) {
   const uint64_t key = KeyOf(request_id);
   Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mutex);
@@ -42,7 +41,8 @@ OutcomeClaim OutcomeLedger::Claim(std::string_view request_id, bool needs_predic
   if (it == shard.entries.end()) return OutcomeClaim::kUnknown;
   *out = it->second.served;
   if (it->second.recorded) return OutcomeClaim::kAlreadyRecorded;
-  if (needs_prediction && it->second.served.predicted < 0) return OutcomeClaim::kNoPrediction;
+  if (label >= 0 && it->second.served.predicted < 0) return OutcomeClaim::kNoPrediction;
+  if (label >= it->second.served.classes && label >= 0) return OutcomeClaim::kLabelNotAClass;
   it->second.recorded = true;
   return OutcomeClaim::kClaimed;
 }

@@ -23,6 +23,7 @@ struct ServedRequest {
   const SlotVersion* version = nullptr;  // the pair keeps every version alive
   size_t slot = 0;
   int predicted = -1;  // the top class of a one-row answer; -1: none (a batch, no scores)
+  int classes = 0;     // how many classes that answer scored
   int64_t served_unix_ms = 0;
 };
 
@@ -30,7 +31,8 @@ enum class OutcomeClaim {
   kClaimed,
   kUnknown,
   kAlreadyRecorded,
-  kNoPrediction,  // a label was given, but the answer had no single top class
+  kNoPrediction,    // a label was given, but the answer had no single top class
+  kLabelNotAClass,  // the label is not one of the classes the answer scored
 };
 
 class OutcomeLedger {
@@ -40,10 +42,10 @@ class OutcomeLedger {
 
   // A later request with the same id replaces the earlier one.
   void Remember(std::string_view request_id, const ServedRequest& served);
-  // The request, marked so a second outcome for it is refused. With
-  // `needs_prediction` (a label to compare), a request without a predicted
-  // class is left unmarked.
-  OutcomeClaim Claim(std::string_view request_id, bool needs_prediction, ServedRequest* out);
+  // The request, marked so a second outcome for it is refused. With a
+  // `label` (>= 0) to compare, a request without a predicted class, or
+  // whose answer did not score that class, is left unmarked.
+  OutcomeClaim Claim(std::string_view request_id, int label, ServedRequest* out);
   size_t Capacity() const { return m_capacity; }
 
  private:

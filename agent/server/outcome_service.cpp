@@ -47,7 +47,7 @@ grpc::Status OutcomeService::Record(const v1::RecordOutcomeRequest& r,
   }
   ServedRequest served;
   const std::string id = Quote(r.request_id(), 80);
-  switch (m_ledger.Claim(r.request_id(), label >= 0, &served)) {
+  switch (m_ledger.Claim(r.request_id(), label, &served)) {
     case OutcomeClaim::kUnknown:
       return {StatusCode::NOT_FOUND,
               "request " + id + " is not among the last " + std::to_string(m_ledger.Capacity()) +
@@ -60,6 +60,11 @@ grpc::Status OutcomeService::Record(const v1::RecordOutcomeRequest& r,
               "request " + id +
                   " has no single predicted class (a batch, or an answer without a score per "
                   "class) to compare a label with: send correct=true/false for it instead"};
+    case OutcomeClaim::kLabelNotAClass:
+      return {StatusCode::INVALID_ARGUMENT,
+              "label " + std::to_string(label) + " is not a class of the answer to request " + id +
+                  ": it scored classes 0 to " + std::to_string(served.classes - 1) +
+                  " (labels count from 0, in the order of the model's output)"};
     case OutcomeClaim::kClaimed:
       break;
   }
