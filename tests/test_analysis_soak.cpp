@@ -2,6 +2,9 @@
 // serve the same model file, candidate 10 %, the default policy armed,
 // 200 req/s for GREYLANE_AA_MINUTES (default 30). Every second's verdict is
 // read from the metrics stream: no check may fail and nothing may roll back.
+// GREYLANE_AA_QUALITY=1 also turns on the outcome-quality checks (the
+// example config's 2 points, 5 % and 1 point) with every answer's label
+// reported back.
 #include <QtTest>
 
 #include <atomic>
@@ -25,6 +28,12 @@ class TestAnalysisSoak final : public QObject {
     config.candidate = config.baseline;  // the same model file on both sides
     config.candidate.version = "v1-copy";
     config.analysis.armed = true;
+    const bool quality = qEnvironmentVariableIntValue("GREYLANE_AA_QUALITY") > 0;
+    if (quality) {
+      config.analysis.accuracy_margin = 0.02;
+      config.analysis.prediction_divergence = 0.05;
+      config.analysis.class_share_margin = 0.01;
+    }
     std::string error;
     auto agent = test::StartAgent(config, &error);
     QVERIFY2(agent, error.c_str());
@@ -60,6 +69,7 @@ class TestAnalysisSoak final : public QObject {
     options.rps = 200;
     options.users = 5000;
     options.duration_s = minutes * 60.0;
+    options.outcomes = quality ? 1 : 0;
     const LoadReport report = RunLoad(options, {}, &error);
     QVERIFY2(error.empty(), error.c_str());
     stop = true;
@@ -71,9 +81,12 @@ class TestAnalysisSoak final : public QObject {
     v1::AgentState state;
     QVERIFY(clients.control->GetState(&c, {}, &state).ok());
     qInfo(
-        "A/A soak: %d min at 200 req/s, %llu requests sent; %llu seconds judged, %llu check "
-        "verdicts (%llu inconclusive), %llu warnings, %llu fails, %llu rollbacks; phase %s",
-        minutes, static_cast<unsigned long long>(report.total.sent),
+        "A/A soak%s: %d min at 200 req/s, %llu requests sent, %llu outcomes recorded; %llu "
+        "seconds judged, %llu check verdicts (%llu inconclusive), %llu warnings, %llu fails, %llu "
+        "rollbacks; phase %s",
+        quality ? " with the quality checks" : "", minutes,
+        static_cast<unsigned long long>(report.total.sent),
+        static_cast<unsigned long long>(report.total.outcomes_recorded),
         static_cast<unsigned long long>(evaluated), static_cast<unsigned long long>(judged),
         static_cast<unsigned long long>(inconclusive), static_cast<unsigned long long>(warns),
         static_cast<unsigned long long>(fails), static_cast<unsigned long long>(rolled),

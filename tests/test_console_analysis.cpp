@@ -6,6 +6,7 @@
 // its evidence, announced once (the tray's signal).
 #include <QApplication>
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QLayout>
 #include <QLineEdit>
 #include <QPushButton>
@@ -17,6 +18,7 @@
 #include "app/credential_store.h"
 #include "app/fleet_model.h"
 #include "support/agent_test_support.h"
+#include "ui/drill_dialog.h"
 #include "ui/main_window.h"
 #include "ui/reason_dialog.h"
 #include "ui/release_view.h"
@@ -138,6 +140,33 @@ class TestConsoleAnalysis final : public QObject {
     QTest::mouseClick(bar->ResumeButton(), Qt::LeftButton);
     QVERIFY(Confirm(QStringLiteral("charts look fine")));
     QTRY_VERIFY_WITH_TIMEOUT(bar->Text().startsWith(QStringLiteral("Baking")), 5000);
+  }
+
+  // The drill dialog (admin): a wrong-answer drill reaches the agent, then
+  // Stop ends it.
+  void drillsFromTheDialog() {
+    for (const bool stop : {false, true}) {
+      View()->RequestDrill();
+      DrillDialog* dialog = nullptr;
+      QTRY_VERIFY_WITH_TIMEOUT((dialog = View()->findChild<DrillDialog*>()), 5000);
+      QVERIFY(!dialog->StartButton()->isEnabled());  // no reason, no fault yet
+      dialog->WrongBox()->setValue(5);
+      dialog->ReasonEdit()->setText(QStringLiteral("game day"));
+      QVERIFY(dialog->StartButton()->isEnabled());
+      QSignalSpy done(&m_session->Client(), &AgentClient::mutationFinished);
+      QTest::mouseClick(stop ? dialog->StopButton() : dialog->StartButton(), Qt::LeftButton);
+      QVERIFY(done.wait(10000));
+      QCOMPARE(done.at(0).at(1).toInt(), 0);
+      const v1::AgentState state =
+          test::State(*test::Connect(*m_agent).control, test::DemoToken(*m_agent, "viewer"));
+      if (stop) {
+        QCOMPARE(state.drills_size(), 0);
+      } else {
+        QCOMPARE(state.drills_size(), 1);
+        QCOMPARE(state.drills(0).wrong_answer_rate(), 0.05);
+      }
+      QTRY_VERIFY_WITH_TIMEOUT(!View()->findChild<DrillDialog*>(), 5000);
+    }
   }
 
   // A slow candidate: the analysis rolls back by itself; the banner names
