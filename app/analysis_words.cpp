@@ -124,7 +124,7 @@ QString PolicyWords(const v1::AnalysisPolicy& p) {
   return text;
 }
 
-RolloutWords DescribeRollout(const v1::RolloutProgress& r, int64_t now_unix_ms) {
+RolloutWords DescribeRollout(const v1::RolloutProgress& r) {
   RolloutWords w;
   if (r.phase() == v1::ROLLOUT_NONE || r.plan().steps_size() == 0) return w;
   w.shown = true;
@@ -191,7 +191,6 @@ RolloutWords DescribeRollout(const v1::RolloutProgress& r, int64_t now_unix_ms) 
   } else if (detail.isEmpty() && r.phase() != v1::ROLLOUT_BAKING &&
              r.phase() != v1::ROLLOUT_AT_GATE)
     w.status += QStringLiteral(" at ") + where;
-  (void)now_unix_ms;
   return w;
 }
 

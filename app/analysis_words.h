@@ -43,7 +43,7 @@ struct RolloutWords {
   Tone tone = Tone::kNeutral;
   bool can_pause = false, can_resume = false, can_abort = false;
 };
-RolloutWords DescribeRollout(const v1::RolloutProgress& rollout, int64_t now_unix_ms);
+RolloutWords DescribeRollout(const v1::RolloutProgress& rollout);
 
 struct RollbackWords {
   int64_t time_unix_ms = 0;

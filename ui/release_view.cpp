@@ -445,7 +445,7 @@ void ReleaseView::RefreshAnalysis() {
           : tr("No verdict yet: the first second is being judged."));
 
   // The rollout plan.
-  const RolloutWords plan = DescribeRollout(s.rollout(), QDateTime::currentMSecsSinceEpoch());
+  const RolloutWords plan = DescribeRollout(s.rollout());
   RolloutBarData bar;
   for (const RolloutWords::Step& step : plan.steps)
     bar.steps.append({step.label, step.gate, step.done, step.baked});
@@ -512,21 +512,9 @@ void ReleaseView::RequestStartRollout() {
   connect(new RollbackKeys(dialog), &RollbackKeys::pressed, this, &ReleaseView::RequestRollback,
           Qt::QueuedConnection);
   connect(dialog, &QDialog::accepted, this, [this, dialog] {
-    if (!m_session) return;
     m_confirmed.start();
-    const QString action = ActionId(AuditAction::kStartRollout);
-    AgentClient& client = m_session->Client();
-    m_in_flight = action;
-    m_sent = SentChange{action,
-                        dialog->Reason(),
-                        Q(client.Identity().identity()),
-                        client.State().split().revision(),
-                        client.State().last_change().audit_sequence(),
-                        0u};
-    m_outcome_unknown = false;
-    ShowResult(tr("Starting the rollout…"));
-    client.StartRollout(dialog->Plan(), client.State().split().revision(), dialog->Reason());
-    RefreshControls();
+    m_plan_to_start = dialog->Plan();
+    Send(ActionId(AuditAction::kStartRollout), dialog->Reason());
   });
   dialog->open();
 }
@@ -975,6 +963,9 @@ void ReleaseView::Send(const QString& action, const QString& reason) {
   } else if (action == ActionId(AuditAction::kPromote)) {
     ShowResult(tr("Promoting…"));
     client.Promote(client.State().split().revision(), reason);
+  } else if (action == ActionId(AuditAction::kStartRollout)) {
+    ShowResult(tr("Starting the rollout…"));
+    client.StartRollout(m_plan_to_start, client.State().split().revision(), reason);
   } else if (const auto rollout = ParseAuditAction(action.toStdString());
              rollout == AuditAction::kPauseRollout || rollout == AuditAction::kResumeRollout ||
              rollout == AuditAction::kAbortRollout) {

@@ -141,6 +141,7 @@ class ReleaseView final : public QWidget {
   RolloutBar* m_rollout;
   QBoxLayout* m_charts_and_verdicts;
   QPointer<QDialog> m_plan_dialog;
+  v1::RolloutPlan m_plan_to_start;  // the editor's plan, for Send()
   QPushButton* m_rollback;
   QPushButton* m_promote;
   VersionCard* m_baseline_card;

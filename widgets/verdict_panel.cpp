@@ -58,11 +58,10 @@ void VerdictPanel::Show(const QString& headline, const QColor& headline_colour,
     top->addWidget(line.badge);
     top->addWidget(line.title, 1);
     m_grid->addLayout(top, row, column);
-    auto* figures = new QLabel;
-    figures->setTextFormat(Qt::PlainText);
-    figures->setWordWrap(true);
-    line.figures.append(figures);
-    m_grid->addWidget(figures, row + 1, column, Qt::AlignTop);
+    line.figures = new QLabel;
+    line.figures->setTextFormat(Qt::PlainText);
+    line.figures->setWordWrap(true);
+    m_grid->addWidget(line.figures, row + 1, column, Qt::AlignTop);
     m_grid->setColumnStretch(column, 1);
     m_lines.append(line);
   }
@@ -71,7 +70,7 @@ void VerdictPanel::Show(const QString& headline, const QColor& headline_colour,
     const bool used = i < rows.size();
     line.title->setVisible(used);
     line.badge->setVisible(used);
-    for (QLabel* f : line.figures) f->setVisible(used && !m_compact);
+    line.figures->setVisible(used && !m_compact);
     if (!used) continue;
     const VerdictRow& r = rows[i];
     line.title->setText(r.title);
@@ -91,8 +90,8 @@ void VerdictPanel::Show(const QString& headline, const QColor& headline_colour,
                              : QStringLiteral(" (%1)").arg(interval));
     }
     parts << threshold << sample;
-    line.figures[0]->setText(parts.join(QStringLiteral(" · ")));
-    for (QLabel* label : {line.title, line.badge, line.figures[0]}) label->setToolTip(r.tooltip);
+    line.figures->setText(parts.join(QStringLiteral(" · ")));
+    for (QLabel* label : {line.title, line.badge, line.figures}) label->setToolTip(r.tooltip);
   }
 }
 
@@ -135,7 +134,7 @@ void VerdictPanel::SetCompact(bool compact) {
                             QSizePolicy::Preferred);
   for (int i = 0; i < m_lines.size(); ++i) {
     const Line& line = m_lines[i];
-    for (QLabel* f : line.figures) f->setVisible(!compact && line.title->isVisibleTo(this));
+    line.figures->setVisible(!compact && line.title->isVisibleTo(this));
     if (i < m_rows.size()) {
       const VerdictRow& r = m_rows[i];
       line.badge->setText(compact && !r.compact_verdict.isEmpty() ? r.compact_verdict : r.verdict);
@@ -150,7 +149,7 @@ QString VerdictPanel::Text() const {
     if (!line.title->isVisibleTo(this)) continue;
     lines << QStringLiteral("%1 | %2 | %3")
                  .arg(line.title->text(), line.badge->text(),
-                      m_compact ? line.figures[0]->toolTip() : line.figures[0]->text());
+                      m_compact ? line.figures->toolTip() : line.figures->text());
   }
   return lines.join(u'\n');
 }

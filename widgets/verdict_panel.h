@@ -49,7 +49,7 @@ class VerdictPanel final : public QFrame {
   struct Line {
     QLabel* title;
     QLabel* badge;
-    QList<QLabel*> figures;
+    QLabel* figures;  // one line: effect (interval) · threshold · sample
   };
   QLabel* m_headline;
   QLabel* m_empty;

@@ -154,10 +154,6 @@ void PrintPolicy(const v1::AnalysisPolicy& p) {
       p.prediction_divergence(), p.class_share_margin());
 }
 
-bool ParsePercent(const std::string& text, uint32_t* bp) {
-  return ParsePercentText(text, bp);
-}
-
 struct Connection {
   std::string control = "127.0.0.1:7070";
   std::string token_file;
@@ -485,7 +481,7 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
   }
   if (split->parsed()) {
     uint32_t bp = 0;
-    if (!ParsePercent(percent, &bp)) {
+    if (!ParsePercentText(percent, &bp)) {
       std::fprintf(stderr,
                    "greylane-ctl: split takes the candidate's share in percent, 0..100 "
                    "(0.01 steps), e.g. `split 5 --reason \"...\"`\n");

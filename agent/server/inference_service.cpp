@@ -192,11 +192,8 @@ class InferCall final : public InferCompletion {
       if (scores.rows == 1) predicted = top;
     }
     if (m_id.size() > kMaxRequestIdBytes) return;  // RecordOutcome could not name it
-    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-    m_service.m_outcomes.Remember(
-        m_id, {m_version, m_slot, predicted, static_cast<int>(scores.classes), now_ms});
+    m_service.m_outcomes.Remember(m_id,
+                                  {m_version, m_slot, predicted, static_cast<int>(scores.classes)});
   }
 
   static int64_t SteadyNanos() {

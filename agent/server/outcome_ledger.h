@@ -24,7 +24,6 @@ struct ServedRequest {
   size_t slot = 0;
   int predicted = -1;  // the top class of a one-row answer; -1: none (a batch, no scores)
   int classes = 0;     // how many classes that answer scored
-  int64_t served_unix_ms = 0;
 };
 
 enum class OutcomeClaim {
