@@ -15,9 +15,9 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libsqlite3-dev libssl-dev libcli11-dev libutfcpp-dev
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev qtkeychain-qt6-dev
-  libqt6opengl6-dev
+  libqt6opengl6-dev libboost1.81-dev libboost-json1.81-dev
   xvfb xauth dbus dbus-x11 gnome-keyring fonts-dejavu-core
-  poppler-utils
+  poppler-utils prometheus
   clang libclang-rt-14-dev clang-format
 )
 
@@ -49,7 +49,7 @@ build() {
 run_tests() {
   build
   say "testing (ctest; the soak label runs with ./dev.sh soak)"
-  ctest --test-dir "$BUILD" --output-on-failure --label-exclude soak
+  ctest --test-dir "$BUILD" --output-on-failure --label-exclude soak --parallel "$(nproc)"
   check
   fuzz "${GREYLANE_FUZZ_SECONDS:-10}"
 }
@@ -118,7 +118,7 @@ demo() {
   }
   trap cleanup EXIT INT TERM
   say "starting greylane-agent --demo (state in $state)"
-  "$BUILD/agent/greylane-agent" --demo --control-listen "$control" --data-listen "$data" \
+  "$BUILD/agent/greylane-agent" --demo --control-listen "$control" --data-listen "$data" --http-listen "${GREYLANE_HTTP:-127.0.0.1:8000}" \
     --state-dir "$state" --ready-file "$state/ready" &
   pids+=($!)
   for _ in $(seq 100); do [ -f "$state/ready" ] && break; kill -0 "${pids[0]}" 2>/dev/null || exit 1; sleep 0.1; done

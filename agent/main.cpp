@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "greylane-agent: %s\n", greylane::TerminalSafe(error, true).c_str());
     return 1;
   }
+  if (!agent->HttpWarning().empty()) {
+    std::fprintf(stderr, "greylane-agent: warning: %s\n", agent->HttpWarning().c_str());
+  }
   if (!agent->TokensWarning().empty()) {
     std::fprintf(stderr, "greylane-agent: warning: %s\n", agent->TokensWarning().c_str());
   }
@@ -63,6 +66,10 @@ int main(int argc, char** argv) {
               agent->ControlAddress().c_str(), c.control_tls.Enabled() ? " TLS" : "");
   std::printf("  data plane (inference.GRPCInferenceService)   %s%s\n",
               agent->DataAddress().c_str(), c.data_tls.Enabled() ? " TLS" : "");
+  if (!agent->HttpAddress().empty()) {
+    std::printf("  HTTP data plane (OpenAI API, OIP REST, /metrics) %s\n",
+                agent->HttpAddress().c_str());
+  }
   std::printf("  state dir %s%s\n", greylane::TerminalSafe(c.state_dir).c_str(),
               agent->Restored() ? " (release state restored from the audit trail)" : "");
   if (!agent->DemoTokensFile().empty()) {

@@ -30,7 +30,7 @@ CONNECT=()
 for i in $(seq "$AGENTS"); do
   mkdir -p "$TMP/agent$i"
   "$BUILD/agent/greylane-agent" --demo --tokens "$TMP/tokens" --control-listen 127.0.0.1:0 \
-    --data-listen 127.0.0.1:0 --state-dir "$TMP/agent$i" --ready-file "$TMP/agent$i/ready" \
+    --data-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --state-dir "$TMP/agent$i" --ready-file "$TMP/agent$i/ready" \
     > "$TMP/agent$i/log" 2>&1 &
   PIDS+=($!)
 done

@@ -84,9 +84,9 @@ class TestAgentProcess final : public QObject {
     const QString ready = dir.filePath("ready");
     QProcess agent;
     agent.setProcessChannelMode(QProcess::MergedChannels);
-    agent.start(GREYLANE_AGENT_BIN,
-                {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0",
-                 "--state-dir", dir.filePath("state"), "--ready-file", ready});
+    agent.start(GREYLANE_AGENT_BIN, {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen",
+                                     "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--state-dir",
+                                     dir.filePath("state"), "--ready-file", ready});
     QVERIFY(agent.waitForStarted());
     QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(ready), 15000);
     const auto addresses = WaitForReadyFile(ready);
@@ -115,8 +115,9 @@ class TestAgentProcess final : public QObject {
     QTemporaryDir dir;
     const QString ready = dir.filePath("ready");
     QProcess agent;
-    agent.start(GREYLANE_AGENT_BIN, {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen",
-                                     "127.0.0.1:0", "--ready-file", ready});
+    agent.start(GREYLANE_AGENT_BIN,
+                {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0",
+                 "--http-listen", "127.0.0.1:0", "--ready-file", ready});
     QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(ready), 15000);
     QProcess load;
     load.start(GREYLANE_LOAD_BIN, {"--target", WaitForReadyFile(ready)["data"], "--concurrency",
@@ -308,15 +309,19 @@ class TestAgentProcess final : public QObject {
                                               GREYLANE_SOURCE_DIR "/tests/data/no-tokens.yaml"}
                                << 2 << "no tokens: give --tokens FILE";
     QTest::newRow("missing models")
-        << QStringList{"--demo",      "--models-dir",  "/nonexistent", "--control-listen",
-                       "127.0.0.1:0", "--data-listen", "127.0.0.1:0"}
+        << QStringList{"--demo",           "--models-dir",  "/nonexistent",
+                       "--control-listen", "127.0.0.1:0",   "--data-listen",
+                       "127.0.0.1:0",      "--http-listen", "127.0.0.1:0"}
         << 1 << "cannot read the model file";
-    QTest::newRow("port in use") << QStringList{"--demo", "--control-listen", "127.0.0.1:HELD",
-                                                "--data-listen", "127.0.0.1:0"}
+    QTest::newRow("port in use") << QStringList{"--demo",         "--control-listen",
+                                                "127.0.0.1:HELD", "--data-listen",
+                                                "127.0.0.1:0",    "--http-listen",
+                                                "127.0.0.1:0"}
                                  << 1 << "cannot listen on 127.0.0.1:";
     QTest::newRow("unwritable ready file")
-        << QStringList{"--demo",      "--control-listen", "127.0.0.1:0",           "--data-listen",
-                       "127.0.0.1:0", "--ready-file",     "/nonexistent-dir/ready"}
+        << QStringList{"--demo",        "--control-listen", "127.0.0.1:0",
+                       "--data-listen", "127.0.0.1:0",      "--http-listen",
+                       "127.0.0.1:0",   "--ready-file",     "/nonexistent-dir/ready"}
         << 1 << "cannot write the ready file '/nonexistent-dir/ready.tmp'";
     QTest::newRow("duplicate key")
         << QStringList{"--config", GREYLANE_SOURCE_DIR "/tests/data/duplicate-keys.yaml"} << 2
@@ -329,17 +334,19 @@ class TestAgentProcess final : public QObject {
         << "refusing to serve the control plane";
     // A ready file is renamed into place: never over a device or the agent's own files.
     QTest::newRow("ready file is a device")
-        << QStringList{"--demo",      "--control-listen", "127.0.0.1:0", "--data-listen",
-                       "127.0.0.1:0", "--ready-file",     "/dev/null"}
+        << QStringList{"--demo",        "--control-listen", "127.0.0.1:0",
+                       "--data-listen", "127.0.0.1:0",      "--http-listen",
+                       "127.0.0.1:0",   "--ready-file",     "/dev/null"}
         << 1 << "exists and is not a regular file";
     QTest::newRow("ready file is the trail")
-        << QStringList{"--demo",        "--control-listen", "127.0.0.1:0",
-                       "--data-listen", "127.0.0.1:0",      "--state-dir",
-                       "STATE",         "--ready-file",     "STATE/audit.db"}
+        << QStringList{"--demo",      "--control-listen", "127.0.0.1:0",   "--data-listen",
+                       "127.0.0.1:0", "--http-listen",    "127.0.0.1:0",   "--state-dir",
+                       "STATE",       "--ready-file",     "STATE/audit.db"}
         << 1 << "would replace the agent's own audit.db";
     QTest::newRow("ready file is a config")
-        << QStringList{"--demo",      "--control-listen", "127.0.0.1:0",        "--data-listen",
-                       "127.0.0.1:0", "--ready-file",     "STATE/precious.yaml"}
+        << QStringList{"--demo",        "--control-listen", "127.0.0.1:0",
+                       "--data-listen", "127.0.0.1:0",      "--http-listen",
+                       "127.0.0.1:0",   "--ready-file",     "STATE/precious.yaml"}
         << 1 << "exists and is not a ready file";
   }
   void startupMistakesExplainThemselves() const {
@@ -391,8 +398,9 @@ class TestAgentProcess final : public QObject {
     QVERIFY2(first.Start(), qPrintable(first.Error()));
     QProcess second;
     second.setProcessChannelMode(QProcess::MergedChannels);
-    second.start(GREYLANE_AGENT_BIN, {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen",
-                                      "127.0.0.1:0", "--state-dir", dir.filePath("state")});
+    second.start(GREYLANE_AGENT_BIN,
+                 {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0",
+                  "--http-listen", "127.0.0.1:0", "--state-dir", dir.filePath("state")});
     QVERIFY(second.waitForFinished(15000));
     const QString output = QString::fromUtf8(second.readAll());
     QCOMPARE(second.exitCode(), 1);

@@ -79,7 +79,7 @@ class TestBuiltinModel final : public QObject {
     QTest::newRow("no end") << QByteArray("greylane-mlp 1\nlayers 1\ndense 2 2 softmax\n")
                             << "incomplete";
     QTest::newRow("bad activation")
-        << QByteArray("greylane-mlp 1\nlayers 1\ndense 2 2 tanh\nend\n") << "bad layer";
+        << QByteArray("greylane-mlp 1\nlayers 1\ndense 2 2 gelu\nend\n") << "bad layer";
     QTest::newRow("layers do not chain")
         << QByteArray("greylane-mlp 1\nlayers 2\ndense 2 3 relu\ndense 4 2 softmax\nend\n")
         << "does not fit";

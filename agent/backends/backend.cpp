@@ -15,4 +15,21 @@ std::string ForwardingName(std::string_view agent_id) {
   return plain ? std::string(agent_id) : "hex-" + HexEncode(agent_id);
 }
 
+std::shared_ptr<GenerationCall> FinishedCall() {
+  class Finished final : public GenerationCall {
+   public:
+    void Cancel() override {}
+  };
+  return std::make_shared<Finished>();
+}
+
+std::shared_ptr<GenerationCall> Backend::Generate(GenerationRequest,
+                                                  std::shared_ptr<GenerationSink> sink) {
+  sink->OnEnd(
+      {GenerationFailure::kRefused, "this version serves a tensor model (" + Description().kind +
+                                        "): it takes the Open Inference Protocol (gRPC, or POST "
+                                        "/v2/models/.../infer), not the OpenAI API"});
+  return FinishedCall();
+}
+
 }  // namespace greylane

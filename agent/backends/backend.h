@@ -4,12 +4,14 @@
 // backend only answers.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <grpcpp/support/status.h>
 
+#include "agent/backends/generation.h"
 #include "inference/grpc_service.pb.h"
 
 namespace greylane {
@@ -35,7 +37,7 @@ struct TensorSpec {
 };
 
 struct BackendDescription {
-  std::string kind;    // "builtin" | "oip-grpc"
+  std::string kind;    // "builtin" | "oip-grpc" | "builtin-lm" | "openai-http"
   std::string target;  // model file or upstream address
   std::string platform;
   std::vector<TensorSpec> inputs;
@@ -65,6 +67,12 @@ class Backend {
   // an upstream that leads back to it fails the probe.
   virtual grpc::Status Probe(std::chrono::milliseconds deadline, const std::string& via) = 0;
   virtual BackendDescription Description() const = 0;
+  // True for a backend that takes the OpenAI API (Generate).
+  virtual bool Generative() const { return false; }
+  // Serves one OpenAI-API exchange into `sink`. The default refuses: a
+  // tensor model takes the Open Inference Protocol.
+  virtual std::shared_ptr<GenerationCall> Generate(GenerationRequest request,
+                                                   std::shared_ptr<GenerationSink> sink);
 };
 
 }  // namespace greylane

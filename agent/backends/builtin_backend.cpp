@@ -6,6 +6,10 @@ absl::StatusOr<std::unique_ptr<BuiltinBackend>> BuiltinBackend::Open(
     const std::string& model_file) {
   absl::StatusOr<MlpModel> model = MlpModel::Load(model_file);
   if (!model.ok()) return model.status();
+  if (model->Format() != "greylane-mlp 1") {
+    return absl::InvalidArgumentError("model file " + model_file +
+                                      " is a language model: give it backend 'builtin-lm'");
+  }
   return std::unique_ptr<BuiltinBackend>(new BuiltinBackend(std::move(*model), model_file));
 }
 

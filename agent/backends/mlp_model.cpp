@@ -36,8 +36,11 @@ absl::StatusOr<MlpModel> MlpModel::Parse(std::string_view bytes, std::string_vie
     return true;
   };
   std::string_view line;
-  if (!next_line(&line) || line != "greylane-mlp 1") return bad("not a greylane-mlp 1 model file");
+  if (!next_line(&line) || (line != "greylane-mlp 1" && line != "greylane-charlm 1")) {
+    return bad("not a greylane-mlp 1 or greylane-charlm 1 model file");
+  }
   MlpModel model;
+  model.m_format = std::string(line);
   size_t declared_layers = 0;
   bool ended = false;
   for (size_t n = 0; !ended && next_line(&line); ++n) {
@@ -75,19 +78,35 @@ absl::StatusOr<MlpModel> MlpModel::Parse(std::string_view bytes, std::string_vie
       std::string activation;
       in >> layer.in >> layer.out >> activation;
       if (in.fail() || layer.in <= 0 || layer.out <= 0 || layer.in > kMaxLayerWidth ||
-          layer.out > kMaxLayerWidth || (activation != "relu" && activation != "softmax")) {
-        return bad("bad layer line " + Quote(line) + " (expected `dense IN OUT relu|softmax`, " +
-                   "widths 1.." + std::to_string(kMaxLayerWidth) + ")");
+          layer.out > kMaxLayerWidth ||
+          (activation != "relu" && activation != "tanh" && activation != "softmax")) {
+        return bad("bad layer line " + Quote(line) +
+                   " (expected `dense IN OUT relu|tanh|softmax`, widths 1.." +
+                   std::to_string(kMaxLayerWidth) + ")");
       }
       if (model.m_layers.size() >= kMaxLayers) return bad("too many dense lines");
-      layer.softmax = activation == "softmax";
+      layer.activation = activation == "softmax" ? Layer::Activation::kSoftmax
+                         : activation == "tanh"  ? Layer::Activation::kTanh
+                                                 : Layer::Activation::kRelu;
       model.m_layers.push_back(std::move(layer));
+    } else if (key == "embedding") {
+      in >> model.m_embedding_rows >> model.m_embedding_width;
+      if (in.fail() || model.m_embedding_rows <= 0 || model.m_embedding_width <= 0 ||
+          model.m_embedding_rows > kMaxLayerWidth || model.m_embedding_width > kMaxLayerWidth) {
+        return bad("bad embedding line " + Quote(line) + " (expected `embedding ROWS WIDTH`)");
+      }
     }
-    // Unknown keys are skipped (newer writers may add some); known ones must parse whole.
+    // Unknown keys with one number are kept for the model built on this
+    // one; others are skipped (newer writers may add some); known ones must
+    // parse whole.
     const bool known = key == "model" || key == "version" || key == "input_scale" ||
-                       key == "layers" || key == "dense";
+                       key == "layers" || key == "dense" || key == "embedding";
     if (known && (in.fail() || (in >> rest))) {
       return bad("cannot parse header line " + Quote(line));
+    }
+    if (!known) {
+      double number = 0;
+      if ((in >> number) && !(in >> rest) && std::isfinite(number)) model.m_numbers[key] = number;
     }
   }
   if (!ended || model.m_layers.empty() || declared_layers != model.m_layers.size()) {
@@ -100,7 +119,8 @@ absl::StatusOr<MlpModel> MlpModel::Parse(std::string_view bytes, std::string_vie
   }
   // The declared sizes must account for exactly the bytes that follow,
   // before a single weight is allocated.
-  uint64_t floats = 0;
+  uint64_t floats = static_cast<uint64_t>(model.m_embedding_rows) *
+                    static_cast<uint64_t>(model.m_embedding_width);
   for (const Layer& layer : model.m_layers) {
     floats += static_cast<uint64_t>(layer.in) * static_cast<uint64_t>(layer.out) +
               static_cast<uint64_t>(layer.out);
@@ -111,6 +131,10 @@ absl::StatusOr<MlpModel> MlpModel::Parse(std::string_view bytes, std::string_vie
                " bytes of weights but " + std::to_string(remaining) + " follow");
   }
   const char* data = bytes.data() + at;
+  model.m_embedding.resize(static_cast<size_t>(model.m_embedding_rows) *
+                           static_cast<size_t>(model.m_embedding_width));
+  std::memcpy(model.m_embedding.data(), data, model.m_embedding.size() * sizeof(float));
+  data += model.m_embedding.size() * sizeof(float);
   for (Layer& layer : model.m_layers) {
     const size_t count = static_cast<size_t>(layer.in) * static_cast<size_t>(layer.out);
     std::vector<float> out_major(count);
@@ -131,8 +155,13 @@ absl::StatusOr<MlpModel> MlpModel::Parse(std::string_view bytes, std::string_vie
   return model;
 }
 
+double MlpModel::Number(const std::string& key) const {
+  const auto it = m_numbers.find(key);
+  return it == m_numbers.end() ? std::nan("") : it->second;
+}
+
 size_t MlpModel::ParameterCount() const {
-  size_t n = 0;
+  size_t n = m_embedding.size();
   for (const Layer& layer : m_layers) n += layer.weights_in_major.size() + layer.bias.size();
   return n;
 }
@@ -155,11 +184,13 @@ void MlpModel::Predict(const float* input, int64_t rows, float* output) const {
         const float* w = layer.weights_in_major.data() + static_cast<size_t>(i) * layer.out;
         for (int o = 0; o < layer.out; ++o) y[o] += xi * w[o];
       }
-      if (layer.softmax) {
+      if (layer.activation == Layer::Activation::kSoftmax) {
         const float top = *std::max_element(y, y + layer.out);
         float sum = 0.0f;
         for (int o = 0; o < layer.out; ++o) sum += (y[o] = std::exp(y[o] - top));
         for (int o = 0; o < layer.out; ++o) y[o] /= sum;
+      } else if (layer.activation == Layer::Activation::kTanh) {
+        for (int o = 0; o < layer.out; ++o) y[o] = std::tanh(y[o]);
       } else {
         for (int o = 0; o < layer.out; ++o) y[o] = std::max(y[o], 0.0f);
       }

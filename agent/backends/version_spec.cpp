@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "agent/backends/builtin_backend.h"
+#include "agent/backends/builtin_lm_backend.h"
 #include "common/text.h"
 
 namespace greylane {
@@ -42,13 +43,13 @@ std::string VersionSpecProblem(const VersionSpec& spec, const std::string& model
     return who + ": connections must be 1.." + std::to_string(kMaxUpstreamConnections) + ", not " +
            std::to_string(limits.connections);
   }
-  if (spec.backend == "builtin") {
+  if (spec.backend == "builtin" || spec.backend == "builtin-lm") {
     if (std::string problem =
             TextProblem(who + ": model_file", spec.model_file, kMaxPathBytes, TextKind::kName);
         !problem.empty()) {
       return problem;
     }
-    if (spec.model_file.empty()) return who + ": a builtin backend needs model_file";
+    if (spec.model_file.empty()) return who + ": a " + spec.backend + " backend needs model_file";
     if (spec.model_file.front() != '/') {
       return who + ": model_file must be an absolute path on the agent's node, not " +
              Quote(spec.model_file);
@@ -82,7 +83,8 @@ std::string VersionSpecProblem(const VersionSpec& spec, const std::string& model
     }
     return {};
   }
-  return who + ": backend must be 'builtin' or 'oip-grpc', not " + Quote(spec.backend);
+  return who + ": backend must be 'builtin', 'oip-grpc' or 'builtin-lm', not " +
+         Quote(spec.backend);
 }
 
 VersionSpec VersionSpecFromProto(const v1::VersionSpec& p) {
@@ -115,7 +117,8 @@ void VersionSpecToProto(const VersionSpec& spec, v1::VersionSpec* out) {
 }
 
 std::string BackendTarget(const VersionSpec& spec) {
-  return spec.backend == "builtin" ? spec.model_file : spec.upstream.address;
+  return spec.backend == "builtin" || spec.backend == "builtin-lm" ? spec.model_file
+                                                                   : spec.upstream.address;
 }
 
 namespace {
@@ -161,6 +164,12 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const VersionSpec& spec) {
     return std::unique_ptr<Backend>(std::move(*backend));
   }
   if (spec.backend == "oip-grpc") return std::make_unique<OipGrpcBackend>(spec.upstream);
+  if (spec.backend == "builtin-lm") {
+    absl::StatusOr<std::unique_ptr<BuiltinLmBackend>> backend =
+        BuiltinLmBackend::Open(spec.model_file);
+    if (!backend.ok()) return backend.status();
+    return std::unique_ptr<Backend>(std::move(*backend));
+  }
   return absl::InvalidArgumentError("unknown backend kind " + Quote(spec.backend));
 }
 

@@ -57,6 +57,7 @@ FramePtr MetricsHub::Seal(int64_t window_end_unix_ms, uint64_t split_revision,
     v->set_latency_max_ms(window.Count() == 0 ? 0.0 : max_ms);
     v->set_in_flight(sources[i].recorder->InFlight());
     window.ToProto(v->mutable_latency());
+    ToGenerationWindow(GenerationDifference(cur.generation, prev.generation), true, v);
   }
   m_previous = std::move(now);
   if (annotate) annotate(frame.get());

@@ -5,15 +5,70 @@
 namespace greylane {
 namespace {
 std::atomic<unsigned> g_next_shard{0};
+
+enum GenerationCount : size_t {
+  kAnswers,
+  kStreams,
+  kPromptTokens,
+  kGenerationTokens,
+  kFinishStop,
+  kFinishLength,
+  kFinishOther,
+  kMissingDone,
+  kMissingUsage,
+  kTruncated,
+  kUnexpectedFinish
+};
+
+void Bump(std::atomic<uint64_t>& counter, uint64_t n = 1) {
+  counter.fetch_add(n, std::memory_order_relaxed);
 }
+}  // namespace
 
-VersionRecorder::VersionRecorder() : m_shards(std::make_unique<Shard[]>(kShardCount)) {}
+VersionRecorder::VersionRecorder()
+    : m_shards(std::make_unique<Shard[]>(kShardCount)),
+      m_generation(std::make_unique<GenerationShard[]>(kShardCount)) {}
 
-VersionRecorder::Shard& VersionRecorder::LocalShard() {
+unsigned VersionRecorder::ShardIndex() {
   // A thread keeps its shard for life; with more threads than shards two
   // share one, which stays correct because every update is an atomic add.
   thread_local const unsigned shard = g_next_shard.fetch_add(1, std::memory_order_relaxed);
-  return m_shards[shard % kShardCount];
+  return shard % kShardCount;
+}
+
+VersionRecorder::Shard& VersionRecorder::LocalShard() {
+  return m_shards[ShardIndex()];
+}
+
+void VersionRecorder::RecordGeneration(const GenerationRecord& r) {
+  GenerationShard& g = m_generation[ShardIndex()];
+  if (r.ttft_ns >= 0) {
+    Bump(g.ttft[static_cast<size_t>(
+        LatencySketch::BucketOf(static_cast<double>(r.ttft_ns) / 1000.0))]);
+  }
+  Bump(g.counts[kAnswers]);
+  if (r.streamed) Bump(g.counts[kStreams]);
+  Bump(g.counts[kPromptTokens], static_cast<uint64_t>(std::max<int64_t>(r.prompt_tokens, 0)));
+  const uint64_t tokens = static_cast<uint64_t>(std::max<int64_t>(r.generation_tokens, 0));
+  Bump(g.counts[kGenerationTokens], tokens);
+  Bump(g.output_tokens[static_cast<size_t>(LatencySketch::BucketOf(static_cast<double>(tokens)))]);
+  const std::string_view f = r.finish_reason;
+  if (f == "stop") {
+    Bump(g.counts[kFinishStop]);
+  } else if (f == "length") {
+    Bump(g.counts[kFinishLength]);
+  } else if (!f.empty()) {
+    Bump(g.counts[kFinishOther]);
+    if (f != "tool_calls" && f != "function_call") Bump(g.counts[kUnexpectedFinish]);
+  }
+  if (r.missing_done) Bump(g.counts[kMissingDone]);
+  if (r.missing_usage) Bump(g.counts[kMissingUsage]);
+  if (r.truncated) Bump(g.counts[kTruncated]);
+}
+
+void VersionRecorder::RecordInterToken(int64_t gap_ns) {
+  const double micros = static_cast<double>(std::max<int64_t>(gap_ns, 0)) / 1000.0;
+  Bump(m_generation[ShardIndex()].itl[static_cast<size_t>(LatencySketch::BucketOf(micros))]);
 }
 
 void VersionRecorder::RecordOk(uint64_t latency_ns) {
@@ -75,6 +130,20 @@ VersionTotals VersionRecorder::Snapshot() const {
     for (int b = 0; b < LatencySketch::kBucketCount; ++b) {
       totals.latency.AddBucket(
           b, shard.buckets[static_cast<size_t>(b)].load(std::memory_order_relaxed));
+    }
+    const GenerationShard& g = m_generation[s];
+    GenerationTotals& t = totals.generation;
+    uint64_t* counts[] = {&t.answers,           &t.streams,          &t.prompt_tokens,
+                          &t.generation_tokens, &t.finish_stop,      &t.finish_length,
+                          &t.finish_other,      &t.missing_done,     &t.missing_usage,
+                          &t.truncated,         &t.unexpected_finish};
+    for (size_t c = 0; c < g.counts.size(); ++c)
+      *counts[c] += g.counts[c].load(std::memory_order_relaxed);
+    for (int b = 0; b < LatencySketch::kBucketCount; ++b) {
+      const size_t i = static_cast<size_t>(b);
+      t.ttft.AddBucket(b, g.ttft[i].load(std::memory_order_relaxed));
+      t.itl.AddBucket(b, g.itl[i].load(std::memory_order_relaxed));
+      t.output_tokens.AddBucket(b, g.output_tokens[i].load(std::memory_order_relaxed));
     }
   }
   return totals;

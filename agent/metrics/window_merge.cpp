@@ -3,6 +3,73 @@
 #include <algorithm>
 
 namespace greylane {
+namespace {
+constexpr uint64_t GenerationTotals::*kGenerationCounters[] = {
+    &GenerationTotals::answers,          &GenerationTotals::streams,
+    &GenerationTotals::prompt_tokens,    &GenerationTotals::generation_tokens,
+    &GenerationTotals::finish_stop,      &GenerationTotals::finish_length,
+    &GenerationTotals::finish_other,     &GenerationTotals::missing_done,
+    &GenerationTotals::missing_usage,    &GenerationTotals::truncated,
+    &GenerationTotals::unexpected_finish};
+constexpr LatencySketch GenerationTotals::*kGenerationSketches[] = {
+    &GenerationTotals::ttft, &GenerationTotals::itl, &GenerationTotals::output_tokens};
+}  // namespace
+
+GenerationTotals GenerationDifference(const GenerationTotals& later,
+                                      const GenerationTotals& earlier) {
+  GenerationTotals d;
+  for (const auto counter : kGenerationCounters) d.*counter = later.*counter - earlier.*counter;
+  for (const auto sketch : kGenerationSketches) {
+    d.*sketch = LatencySketch::Difference(later.*sketch, earlier.*sketch);
+  }
+  return d;
+}
+
+void AddGeneration(const v1::GenerationWindow& w, GenerationTotals* into) {
+  const uint64_t counts[] = {w.answers(),           w.streams(),          w.prompt_tokens(),
+                             w.generation_tokens(), w.finish_stop(),      w.finish_length(),
+                             w.finish_other(),      w.missing_done(),     w.missing_usage(),
+                             w.truncated(),         w.unexpected_finish()};
+  static_assert(std::size(counts) == std::size(kGenerationCounters));
+  for (size_t i = 0; i < std::size(counts); ++i) into->*kGenerationCounters[i] += counts[i];
+  const v1::LatencySketch* sketches[] = {&w.ttft(), &w.itl(), &w.output_tokens()};
+  for (size_t i = 0; i < std::size(sketches); ++i) {
+    LatencySketch second;
+    if (LatencySketch::FromProto(*sketches[i], &second))
+      (into->*kGenerationSketches[i]).Merge(second);
+  }
+}
+
+void ToGenerationWindow(const GenerationTotals& t, bool with_sketch, v1::VersionWindow* out) {
+  if (t.answers == 0 && t.itl.Count() == 0 && t.ttft.Count() == 0 && t.missing_done == 0 &&
+      t.truncated == 0) {
+    out->clear_generation();
+    return;
+  }
+  v1::GenerationWindow* g = out->mutable_generation();
+  g->set_answers(t.answers);
+  g->set_streams(t.streams);
+  g->set_prompt_tokens(t.prompt_tokens);
+  g->set_generation_tokens(t.generation_tokens);
+  g->set_finish_stop(t.finish_stop);
+  g->set_finish_length(t.finish_length);
+  g->set_finish_other(t.finish_other);
+  g->set_missing_done(t.missing_done);
+  g->set_missing_usage(t.missing_usage);
+  g->set_truncated(t.truncated);
+  g->set_unexpected_finish(t.unexpected_finish);
+  g->set_ttft_p50_ms(t.ttft.QuantileMillis(0.50));
+  g->set_ttft_p90_ms(t.ttft.QuantileMillis(0.90));
+  g->set_ttft_p99_ms(t.ttft.QuantileMillis(0.99));
+  g->set_itl_p50_ms(t.itl.QuantileMillis(0.50));
+  g->set_itl_p90_ms(t.itl.QuantileMillis(0.90));
+  g->set_itl_p99_ms(t.itl.QuantileMillis(0.99));
+  if (with_sketch) {
+    t.ttft.ToProto(g->mutable_ttft());
+    t.itl.ToProto(g->mutable_itl());
+    t.output_tokens.ToProto(g->mutable_output_tokens());
+  }
+}
 
 void MergeFrame(std::vector<MergedWindow>* into, const v1::MetricsFrame& frame) {
   for (const v1::VersionWindow& w : frame.versions()) {
@@ -28,6 +95,7 @@ void MergeFrame(std::vector<MergedWindow>* into, const v1::MetricsFrame& frame) 
     it->in_flight = w.in_flight();
     LatencySketch second;
     if (LatencySketch::FromProto(w.latency(), &second)) it->latency.Merge(second);
+    if (w.has_generation()) AddGeneration(w.generation(), &it->generation);
   }
 }
 
@@ -66,6 +134,7 @@ void ToVersionWindow(const MergedWindow& m, bool with_sketch, v1::VersionWindow*
   v->set_latency_max_ms(m.latency.Count() ? m.max_ms : 0.0);
   v->set_in_flight(m.in_flight);
   if (with_sketch) m.latency.ToProto(v->mutable_latency());
+  ToGenerationWindow(m.generation, with_sketch, v);
 }
 
 }  // namespace greylane

@@ -28,6 +28,7 @@ struct MergedWindow {
   double max_ms = 0;
   int64_t in_flight = 0;  // the latest second's
   LatencySketch latency;
+  GenerationTotals generation;
 };
 
 // Adds each version of `frame` to the entry with its slot and version.
@@ -36,6 +37,13 @@ void ToVersionWindow(const MergedWindow& merged, bool with_sketch, v1::VersionWi
 // Adds a frame's per-class prediction counts (a hostile frame's extra
 // classes fold into the last) into `into`.
 void AddPredictions(const v1::VersionWindow& window, std::vector<uint64_t>* into);
+// Generative counters and sketches: later minus earlier (cumulative
+// snapshots), a window's added in, and the wire form (nothing set when no
+// generative answer and no token gap is in it).
+GenerationTotals GenerationDifference(const GenerationTotals& later,
+                                      const GenerationTotals& earlier);
+void AddGeneration(const v1::GenerationWindow& window, GenerationTotals* into);
+void ToGenerationWindow(const GenerationTotals& totals, bool with_sketch, v1::VersionWindow* out);
 // Per-class counts without trailing zeros, as a VersionWindow carries them.
 void SetPredictions(std::span<const uint64_t> counts, v1::VersionWindow* out);
 

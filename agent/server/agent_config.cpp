@@ -151,7 +151,7 @@ bool ParseSlot(const YAML::Node& node, const std::string& name, const std::strin
   slot->upstream.connections = static_cast<int>(connections);
   // Relative paths are the config file's folder's (the working folder's
   // when there is no file): the agent keeps only absolute ones.
-  if (slot->backend == "builtin" && !slot->model_file.empty() &&
+  if ((slot->backend == "builtin" || slot->backend == "builtin-lm") && !slot->model_file.empty() &&
       fs::path(slot->model_file).is_relative()) {
     std::error_code ec;
     const fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(base_dir, ec);
@@ -205,7 +205,7 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
     return std::nullopt;
   }
   if (!CheckKeys(root,
-                 {"agent_id", "model", "control_listen", "data_listen", "state_dir",
+                 {"agent_id", "model", "control_listen", "data_listen", "http_listen", "state_dir",
                   "sticky_header", "initial_candidate_basis_points", "probe_interval_ms",
                   "probe_timeout_ms", "drain_timeout_ms", "tokens_file", "models_root",
                   "history_retention_days", "history_max_mb", "baseline", "candidate", "analysis"},
@@ -218,6 +218,7 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
       !ReadScalar(root, "model", &config.model_name, error) ||
       !ReadScalar(root, "control_listen", &config.control_listen, error) ||
       !ReadScalar(root, "data_listen", &config.data_listen, error) ||
+      !ReadScalar(root, "http_listen", &config.http_listen, error) ||
       !ReadScalar(root, "state_dir", &config.state_dir, error) ||
       !ReadScalar(root, "tokens_file", &config.tokens_file, error) ||
       !ReadScalar(root, "models_root", &config.models_root, error) ||
@@ -241,6 +242,7 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
     }
   }
   for (char& c : config.sticky_header) c = static_cast<char>(std::tolower(c));
+  config.http_listen_given = static_cast<bool>(root["http_listen"]);
   if (!ParseSlot(root["baseline"], "baseline", base_dir, &config.baseline, error) ||
       !ParseSlot(root["candidate"], "candidate", base_dir, &config.candidate, error) ||
       !ParseAnalysis(root["analysis"], &config.analysis, error)) {
@@ -254,13 +256,17 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
   return config;
 }
 
-AgentConfig DemoConfig(const std::string& models_dir) {
+AgentConfig DemoConfig(const std::string& models_dir, const std::string& pair) {
   AgentConfig config;
-  config.model_name = "digits";
   config.initial_candidate_basis_points = 500;  // a 5 % canary
   config.demo_tokens = true;
-  config.baseline = {"v1", "builtin", (fs::path(models_dir) / "digits-v1.glm").string(), {}};
-  config.candidate = {"v2", "builtin", (fs::path(models_dir) / "digits-v2.glm").string(), {}};
+  const bool lm = pair == "lm";
+  config.model_name = lm ? "lm" : "digits";
+  const char* kind = lm ? "builtin-lm" : "builtin";
+  config.baseline = {
+      "v1", kind, (fs::path(models_dir) / (config.model_name + "-v1.glm")).string(), {}};
+  config.candidate = {
+      "v2", kind, (fs::path(models_dir) / (config.model_name + "-v2.glm")).string(), {}};
   config.analysis.armed = true;  // `greylane-ctl drill` shows an automatic rollback
   return config;
 }
@@ -271,6 +277,18 @@ std::string ValidateConfig(const AgentConfig& config) {
     const std::string& address;
     const TlsFiles& tls;
   };
+  if (!config.http_listen.empty()) {
+    std::string host;
+    if (!ParseHostPort(config.http_listen, &host)) {
+      return "--http-listen " + Quote(config.http_listen) +
+             " is not host:port (e.g. 127.0.0.1:8000), or empty for no HTTP plane";
+    }
+    if (!IsLoopbackAddress(config.http_listen) && !config.insecure) {
+      return "refusing to serve the HTTP data plane on " + config.http_listen +
+             " in plaintext (it has no TLS yet): listen on a loopback address behind a TLS "
+             "proxy, give --http-listen '' to turn it off, or pass --insecure to accept the risk.";
+    }
+  }
   for (const Plane& plane : {Plane{"control", config.control_listen, config.control_tls},
                              Plane{"data", config.data_listen, config.data_tls}}) {
     std::string host;
@@ -358,7 +376,11 @@ the greylane.v1.Agent control API.
   --demo                  built-in digits pair v1 (baseline) / v2 (candidate), 5 % canary
   --config FILE           YAML config (see packaging/agent.example.yaml)
   --control-listen ADDR   control API address        (default 127.0.0.1:7070)
+  --demo-pair digits|lm   which demo pair: the digits classifiers (default) or the
+                          built-in language models (OpenAI API on --http-listen)
   --data-listen ADDR      inference (OIP gRPC) address (default 127.0.0.1:8001)
+  --http-listen ADDR      HTTP data plane: OpenAI API, OIP REST health and
+                          metadata, /metrics (default 127.0.0.1:8000; '' for none)
                           port 0 picks a free port; the chosen ones are printed
   --state-dir DIR         audit trail and release state (created if missing;
                           --demo without it uses a fresh temporary folder);
@@ -377,7 +399,7 @@ the greylane.v1.Agent control API.
   --data-tls-cert F --data-tls-key F  TLS for the data plane
   --data-tls-client-ca F  mutual TLS on the data plane
   --insecure              allow plaintext on a non-loopback address
-  --ready-file FILE       write "control=ADDR\ndata=ADDR\n" once both listen
+  --ready-file FILE       write "control=ADDR\ndata=ADDR\nhttp=ADDR\n" once all listen
   --help, --version
 )";
 }
@@ -398,9 +420,11 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   app.add_option("--config", config_file);
   app.add_option("--models-dir", models_dir);
   app.add_option("--ready-file", cl.ready_file);
+  std::string demo_pair = "digits";
+  app.add_option("--demo-pair", demo_pair);
   for (const char* flag :
-       {"--control-listen", "--data-listen", "--state-dir", "--agent-id", "--models-root",
-        "--tls-cert", "--tls-key", "--data-tls-cert", "--data-tls-key", "--tokens",
+       {"--control-listen", "--data-listen", "--http-listen", "--state-dir", "--agent-id",
+        "--models-root", "--tls-cert", "--tls-key", "--data-tls-cert", "--data-tls-key", "--tokens",
         "--tls-client-ca", "--data-tls-client-ca"}) {
     app.add_option(flag, overrides[flag]);
   }
@@ -426,8 +450,12 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   }
   const bool insecure = cl.config.insecure;
   const bool recover = cl.config.recover_state;
+  if (demo_pair != "digits" && demo_pair != "lm") {
+    *error = "--demo-pair must be digits or lm, not " + Quote(demo_pair);
+    return std::nullopt;
+  }
   if (cl.demo) {
-    cl.config = DemoConfig(FindModelsDir(models_dir));
+    cl.config = DemoConfig(FindModelsDir(models_dir), demo_pair);
   } else {
     absl::StatusOr<std::string> text = ReadRegularFile(config_file, kMaxConfigBytes, "config file");
     if (!text.ok()) {
@@ -444,16 +472,23 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   cl.config.insecure = insecure;
   cl.config.recover_state = recover;
   AgentConfig& c = cl.config;
-  const std::map<std::string, std::string*> targets = {
-      {"--control-listen", &c.control_listen}, {"--data-listen", &c.data_listen},
-      {"--state-dir", &c.state_dir},           {"--agent-id", &c.agent_id},
-      {"--models-root", &c.models_root},       {"--tls-cert", &c.control_tls.cert},
-      {"--tls-key", &c.control_tls.key},       {"--data-tls-cert", &c.data_tls.cert},
-      {"--data-tls-key", &c.data_tls.key},     {"--tokens", &c.tokens_file},
-      {"--tls-client-ca", &c.client_ca},       {"--data-tls-client-ca", &c.data_client_ca}};
+  const std::map<std::string, std::string*> targets = {{"--control-listen", &c.control_listen},
+                                                       {"--data-listen", &c.data_listen},
+                                                       {"--http-listen", &c.http_listen},
+                                                       {"--state-dir", &c.state_dir},
+                                                       {"--agent-id", &c.agent_id},
+                                                       {"--models-root", &c.models_root},
+                                                       {"--tls-cert", &c.control_tls.cert},
+                                                       {"--tls-key", &c.control_tls.key},
+                                                       {"--data-tls-cert", &c.data_tls.cert},
+                                                       {"--data-tls-key", &c.data_tls.key},
+                                                       {"--tokens", &c.tokens_file},
+                                                       {"--tls-client-ca", &c.client_ca},
+                                                       {"--data-tls-client-ca", &c.data_client_ca}};
   for (const auto& [flag, target] : targets) {
     if (app.count(flag)) *target = overrides[flag];
   }
+  if (app.count("--http-listen")) c.http_listen_given = true;
   if (std::string problem = ValidateConfig(cl.config); !problem.empty()) {
     *error = problem;
     return std::nullopt;

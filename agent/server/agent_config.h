@@ -25,6 +25,11 @@ struct AgentConfig {
   std::string model_name = "digits";
   std::string control_listen = "127.0.0.1:7070";
   std::string data_listen = "127.0.0.1:8001";
+  // The HTTP data plane (OpenAI API, OIP REST, /metrics); empty: none.
+  std::string http_listen = "127.0.0.1:8000";
+  // Set by a config or flag: then a port in use stops the agent; the
+  // default's being in use only turns the HTTP plane off, with a warning.
+  bool http_listen_given = false;
   std::string state_dir;
   std::string sticky_header = "x-user-id";
   uint32_t initial_candidate_basis_points = 0;
@@ -80,7 +85,8 @@ struct CommandLine {
 // `base_dir` resolves relative model files (the config file's folder).
 std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::string& base_dir,
                                            std::string* error);
-AgentConfig DemoConfig(const std::string& models_dir);
+// `pair` is "digits" (the classifier pair) or "lm" (the language models).
+AgentConfig DemoConfig(const std::string& models_dir, const std::string& pair = "digits");
 
 std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
                                             std::string* error);

@@ -246,7 +246,34 @@ bool CanaryAgent::Start(std::string* error) {
     return false;
   }
   m_data_server->GetHealthCheckService()->SetServingStatus(m_pair->Ready());
-  m_lock->Describe("control " + m_control_address + ", data " + m_data_address);
+  if (!m_config.http_listen.empty()) {
+    m_http_plane = std::make_unique<HttpDataPlane>(
+        *m_pair, *m_inference, HttpDataPlaneOptions{},
+        [hub = m_hub.get()]() -> std::shared_ptr<const v1::MetricsFrame> {
+          std::vector<FramePtr> last = hub->Recent(1);
+          return last.empty() ? nullptr : last.front();
+        });
+    absl::StatusOr<std::unique_ptr<HttpServer>> http =
+        HttpServer::Start(m_config.http_listen, HttpLimits{}, *m_http_plane);
+    if (!http.ok() && !m_config.http_listen_given) {
+      m_http_warning = std::string(http.status().message()) +
+                       ": the HTTP data plane (OpenAI API, /metrics) is off; give --http-listen "
+                       "ADDR (port 0 picks a free one)";
+    } else if (!http.ok()) {
+      *error = std::string(http.status().message()) + " (the HTTP data plane, --http-listen)";
+      m_data_server->Shutdown();
+      m_control_server->Shutdown();
+      m_data_server.reset();
+      m_control_server.reset();
+      return false;
+    }
+    if (http.ok()) {
+      m_http_server = std::move(*http);
+      m_http_address = m_http_server->Address();
+    }
+  }
+  m_lock->Describe("control " + m_control_address + ", data " + m_data_address +
+                   (m_http_address.empty() ? "" : ", http " + m_http_address));
   m_ticker = std::thread([this] { TickerLoop(); });
   m_prober = std::thread([this] { ProberLoop(); });
   m_housekeeper = std::thread([this] { HousekeeperLoop(); });
@@ -294,7 +321,8 @@ absl::Status CanaryAgent::WriteReadyFile(const std::string& path) const {
                                          " would replace the tokens file");
   }
   const std::string tmp = path + ".tmp";
-  const std::string text = "control=" + m_control_address + "\n" + "data=" + m_data_address + "\n";
+  std::string text = "control=" + m_control_address + "\n" + "data=" + m_data_address + "\n";
+  if (!m_http_address.empty()) text += "http=" + m_http_address + "\n";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   struct stat info {};
   if (fd < 0 || ::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
@@ -406,6 +434,10 @@ void CanaryAgent::Shutdown() {
   if (m_data_server) {
     m_data_server->GetHealthCheckService()->SetServingStatus(false);
     m_data_server->Shutdown(std::chrono::system_clock::now() + m_config.drain_timeout);
+  }
+  if (m_http_server) {
+    if (m_inference) m_inference->FlushDelays();
+    m_http_server->Shutdown(m_config.drain_timeout);
   }
   if (m_hub) m_hub->CloseSinks();
   if (m_release) m_release->CloseWatchers();

@@ -10,12 +10,14 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/analysis/canary_analysis.h"
 #include "agent/audit/audit_log.h"
+#include "agent/http/http_server.h"
 #include "agent/metrics/history_store.h"
 #include "agent/metrics/metrics_hub.h"
 #include "agent/metrics/step_ledger.h"
 #include "agent/server/agent_config.h"
 #include "agent/server/canary_pair.h"
 #include "agent/server/control_service.h"
+#include "agent/server/http_data_plane.h"
 #include "agent/server/inference_service.h"
 #include "agent/server/outcome_service.h"
 #include "agent/server/release_controller.h"
@@ -41,12 +43,15 @@ class CanaryAgent {
   // timeout), ends streams. Idempotent.
   void Shutdown();
 
-  // Writes "control=ADDR\ndata=ADDR\n" to `path` (atomically, by rename).
+  // Writes "control=ADDR\ndata=ADDR\n[http=ADDR\n]" to `path` (atomically, by rename).
   absl::Status WriteReadyFile(const std::string& path) const;
 
   // Addresses with the ports actually bound (port 0 resolved).
   const std::string& ControlAddress() const { return m_control_address; }
   const std::string& DataAddress() const { return m_data_address; }
+  const std::string& HttpAddress() const { return m_http_address; }  // empty: no HTTP plane
+  // Why the default HTTP plane is off (its port was in use), else empty.
+  const std::string& HttpWarning() const { return m_http_warning; }
 
   CanaryPair& Pair() { return *m_pair; }
   MetricsHub& Hub() { return *m_hub; }
@@ -91,6 +96,10 @@ class CanaryAgent {
   std::unique_ptr<OutcomeService> m_outcomes;
   std::unique_ptr<grpc::Server> m_control_server;
   std::unique_ptr<grpc::Server> m_data_server;
+  std::unique_ptr<HttpDataPlane> m_http_plane;
+  std::unique_ptr<HttpServer> m_http_server;
+  std::string m_http_address;
+  std::string m_http_warning;
   std::string m_control_address;
   std::string m_data_address;
   RestoredRelease m_restored;

@@ -10,19 +10,11 @@
 #include "agent/backends/tensor_codec.h"
 #include "agent/server/outcome_service.h"
 #include "agent/server/raw_unary.h"
+#include "agent/server/slot_admission.h"
 #include "common/text.h"
 
 namespace greylane {
 namespace {
-
-std::string UtcTime(int64_t unix_ms) {
-  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[40];
-  std::strftime(text, sizeof(text), "at %H:%M:%S UTC", &utc);
-  return text;
-}
 
 std::string_view MetadataValue(const grpc::CallbackServerContext* ctx, std::string_view key) {
   const auto& md = ctx->client_metadata();
@@ -101,7 +93,13 @@ class InferCall final : public InferCompletion {
     }
 
     m_role = route.role;
-    if (problem.empty() && !Protect(split, route.basis == RouteBasis::kPinned)) return;
+    if (problem.empty()) {
+      const SlotAdmission admission =
+          AdmitRequest(pair, split, route.role, route.basis == RouteBasis::kPinned);
+      m_role = admission.role;
+      m_trial = admission.trial;
+      if (!admission.admitted) return Refuse(admission.refusal_code, admission.refusal);
+    }
     // Role, slot and version all come from the one split read above.
     m_slot = CanaryPair::SlotOf(m_role, split);
     m_version = &pair.VersionAt(m_slot);
@@ -145,17 +143,11 @@ class InferCall final : public InferCompletion {
     } else {
       recorder.RecordServerError();
     }
-    // A version replaced meanwhile has a new breaker that this says nothing about.
-    if (m_version == &m_service.m_pair.VersionAt(m_slot)) {
-      CircuitBreaker& breaker = m_service.m_pair.BreakerAt(m_slot);
-      if (outcome.status.ok()) {
-        breaker.OnSuccess(m_trial);
-      } else if (outcome.client_error) {
-        breaker.OnNeutral(m_trial);
-      } else {
-        breaker.OnFailure(m_trial, SteadyNanos(), outcome.status.error_message());
-      }
-    }
+    SettleBreaker(m_service.m_pair, m_slot, m_version, m_trial,
+                  outcome.status.ok()    ? ServedAs::kOk
+                  : outcome.client_error ? ServedAs::kClientError
+                                         : ServedAs::kServerError,
+                  outcome.status.error_message());
     recorder.EndRequest();
     AddTrailers(!status.ok());
     m_reactor->Finish(Bounded(status));
@@ -196,70 +188,10 @@ class InferCall final : public InferCompletion {
                                   {m_version, m_slot, predicted, static_cast<int>(scores.classes)});
   }
 
-  static int64_t SteadyNanos() {
-    return std::chrono::steady_clock::now().time_since_epoch().count();
-  }
-
-  // The breakers and rate limits: may move the request to the baseline
-  // (m_role), or answer it. False when answered (the call is gone).
-  bool Protect(const SplitValue& split, bool pinned) {
-    CanaryPair& pair = m_service.m_pair;
-    const int64_t now = SteadyNanos();
-    if (m_role == ReleaseRole::kCandidate) {
-      const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kCandidate, split);
-      CircuitBreaker& breaker = pair.BreakerAt(slot);
-      const BreakerAdmit admit = breaker.Admit(now, true);
-      if (admit == BreakerAdmit::kRefused) {
-        breaker.CountDiverted();
-        pair.RecorderAt(slot).RecordBreakerDiverted();
-        if (pinned) {
-          const BreakerSnapshot b = breaker.Snapshot();
-          return Refuse(
-              grpc::StatusCode::UNAVAILABLE,
-              "the candidate " + Quote(pair.VersionAt(slot).version) +
-                  " has its circuit breaker open after " + std::to_string(b.failures_to_open) +
-                  " consecutive server errors; trial requests start " + UtcTime(b.retry_unix_ms) +
-                  ". Unpinned requests are served by the baseline");
-        }
-        m_role = ReleaseRole::kBaseline;
-      } else if (!pair.LimitOf(ReleaseRole::kCandidate).TryTake(now)) {
-        breaker.OnNeutral(admit == BreakerAdmit::kTrial);
-        if (pinned) {
-          pair.RecorderAt(slot).RecordRateLimited();
-          return Refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        RateLimitText(ReleaseRole::kCandidate, pair.VersionAt(slot).version));
-        }
-        pair.RecorderAt(slot).RecordSpilled();
-        m_role = ReleaseRole::kBaseline;
-      } else {
-        m_trial = admit == BreakerAdmit::kTrial;
-        return true;
-      }
-    }
-    const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kBaseline, split);
-    if (!pair.LimitOf(ReleaseRole::kBaseline).TryTake(now)) {
-      pair.RecorderAt(slot).RecordRateLimited();
-      return Refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                    RateLimitText(ReleaseRole::kBaseline, pair.VersionAt(slot).version));
-    }
-    // The baseline's breaker reports and never sends production elsewhere.
-    m_trial = pair.BreakerAt(slot).Admit(now, false) == BreakerAdmit::kTrial;
-    return true;
-  }
-
-  std::string RateLimitText(ReleaseRole role, const std::string& version) const {
-    char rate[32];
-    std::snprintf(rate, sizeof(rate), "%g", m_service.m_pair.LimitOf(role).PerSecond());
-    return std::string("the ") + ReleaseRoleName(role) + " " + Quote(version) +
-           " is at its rate limit of " + rate + " requests/s (" + ReleaseRoleName(role) +
-           "_rate_limit in the analysis policy); retry with backoff";
-  }
-
-  bool Refuse(grpc::StatusCode code, const std::string& message) {
+  void Refuse(grpc::StatusCode code, const std::string& message) {
     AddTrailers(true);
     m_reactor->Finish(Bounded(grpc::Status(code, message)));
     delete this;
-    return false;
   }
 
   InferenceService& m_service;

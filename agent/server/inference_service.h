@@ -60,14 +60,15 @@ class InferenceService final : public InferenceServiceBase {
   // Answers every request a drill is delaying, now (before shutdown waits).
   void FlushDelays() { m_delays.Flush(); }
   const InferenceIdentity& Identity() const { return m_identity; }
-
- private:
   // The role named by a model version or "baseline"/"candidate"; false if none.
   bool ResolvePin(std::string_view pin, const SplitValue& split, ReleaseRole* role) const;
-  std::string ServedVersionsText() const;
-  std::string UnknownModel(const std::string& name) const;
   // "gl-<8 hex for this process>-<n>": unique across restarts in practice.
   std::string NextRequestId();
+  std::string ServedVersionsText() const;
+  std::string UnknownModel(const std::string& name) const;
+  DelayQueue& Delays() { return m_delays; }
+
+ private:
   friend class InferCall;
 
   CanaryPair& m_pair;

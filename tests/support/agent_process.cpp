@@ -28,7 +28,8 @@ bool DemoAgentProcess::Start(const QString& control_listen) {
   m_process = std::make_unique<QProcess>();
   m_process->setProcessChannelMode(QProcess::ForwardedChannels);  // never a full pipe
   m_process->start(m_binary, {"--demo", "--control-listen", control_listen, "--data-listen",
-                              "127.0.0.1:0", "--state-dir", m_state_dir, "--ready-file", ready});
+                              "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--state-dir",
+                              m_state_dir, "--ready-file", ready});
   if (!m_process->waitForStarted(5000)) {
     m_error = QStringLiteral("cannot start %1: %2").arg(m_binary, m_process->errorString());
     return false;

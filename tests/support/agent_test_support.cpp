@@ -80,6 +80,7 @@ AgentConfig DemoTestConfig(uint32_t candidate_basis_points) {
   config.agent_id = "test-agent";
   config.control_listen = "127.0.0.1:0";
   config.data_listen = "127.0.0.1:0";
+  config.http_listen = "127.0.0.1:0";
   config.initial_candidate_basis_points = candidate_basis_points;
   config.drain_timeout = std::chrono::milliseconds(2000);
   // Suites that break a version on purpose must not see it rolled back

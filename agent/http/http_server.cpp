@@ -1,0 +1,612 @@
+#include "agent/http/http_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "agent/backends/network_threads.h"
+#include "common/address.h"
+
+namespace greylane {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+std::string_view HttpRequest::Header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+std::string_view HttpReason(int status) {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 499:
+      return "Client Closed Request";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+  }
+}
+
+namespace {
+
+// Header values come partly from outside (upstream headers): no CR, LF or NUL
+// may reach the wire, or one value could write a second header.
+std::string HeaderSafe(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    if (c != '\r' && c != '\n' && c != '\0') out += c;
+  }
+  return out;
+}
+
+std::string Head(const HttpResponse& r, bool keep_alive, bool chunked) {
+  std::string head =
+      "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(HttpReason(r.status)) + "\r\n";
+  if (!r.content_type.empty()) head += "Content-Type: " + HeaderSafe(r.content_type) + "\r\n";
+  for (const auto& [name, value] : r.headers) {
+    head += HeaderSafe(name) + ": " + HeaderSafe(value) + "\r\n";
+  }
+  head += chunked ? "Transfer-Encoding: chunked\r\n"
+                  : "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  if (!keep_alive) head += "Connection: close\r\n";
+  return head + "\r\n";
+}
+
+std::string Chunk(std::string_view bytes) {
+  char size[20];
+  const int n = std::snprintf(size, sizeof(size), "%zx\r\n", bytes.size());
+  std::string out(size, static_cast<size_t>(n));
+  out.append(bytes);
+  out += "\r\n";
+  return out;
+}
+
+std::string PlainError(int status, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = "{\"error\":{\"message\":\"" + std::string(message) +
+           "\",\"type\":\"invalid_request_error\"}}";
+  return Head(r, false, false) + r.body;
+}
+
+}  // namespace
+
+class HttpSession;
+
+class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(HttpLimits limits, HttpHandler& handler)
+      : m_limits(limits),
+        m_handler(handler),
+        m_strand(asio::make_strand(NetworkContext())),
+        m_acceptor(m_strand) {}
+
+  void Accept();
+  void Forget(HttpSession* session);
+  void Shutdown(std::chrono::milliseconds drain);
+
+  const HttpLimits m_limits;
+  HttpHandler& m_handler;
+  Strand m_strand;
+  tcp::acceptor m_acceptor;
+  std::atomic<bool> m_stopping{false};
+  mutable std::mutex m_mutex;
+  std::unordered_set<HttpSession*> m_sessions;  // guarded by m_mutex
+  std::vector<std::weak_ptr<HttpSession>> m_session_refs;
+};
+
+class HttpSession final : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket, Strand strand)
+      : m_server(std::move(server)),
+        m_limits(m_server->m_limits),
+        m_strand(std::move(strand)),
+        m_socket(std::move(socket)),
+        m_read_timer(m_strand),
+        m_write_timer(m_strand) {
+    boost::system::error_code ec;
+    const tcp::endpoint peer = m_socket.remote_endpoint(ec);
+    if (!ec) m_peer = peer.address().to_string() + ":" + std::to_string(peer.port());
+    m_socket.set_option(tcp::no_delay(true), ec);
+  }
+  ~HttpSession() { m_server->Forget(this); }
+
+  void Start() {
+    asio::post(m_strand, [self = shared_from_this()] { self->AwaitRequest(); });
+  }
+
+  // Closes the connection if it waits for a request; else lets the answer
+  // finish and closes after it.
+  void Stop(bool now) {
+    asio::post(m_strand, [self = shared_from_this(), now] {
+      self->m_keep_alive = false;
+      if (now || !self->m_answering) self->Close();
+    });
+  }
+
+  // --- called on the strand by the exchange ---
+  void Reply(HttpResponse response, uint64_t serial) {
+    if (!Current(serial) || m_head_sent) return;
+    m_head_sent = true;
+    Queue(Head(response, m_keep_alive, false) + (m_head_only ? std::string() : response.body));
+    AnswerComplete();
+  }
+  void BeginStream(HttpResponse head, uint64_t serial) {
+    if (!Current(serial) || m_head_sent) return;
+    m_head_sent = true;
+    m_streaming = true;
+    std::string bytes = Head(head, m_keep_alive, true);
+    if (!head.body.empty()) bytes += Chunk(head.body);
+    Queue(std::move(bytes));
+  }
+  void SendChunk(std::string bytes, uint64_t serial) {
+    if (!Current(serial) || !m_streaming || bytes.empty()) return;
+    Queue(Chunk(bytes));
+  }
+  void EndStream(uint64_t serial) {
+    if (!Current(serial) || !m_streaming) return;
+    m_streaming = false;
+    Queue("0\r\n\r\n");
+    AnswerComplete();
+  }
+  void SetGoneCallback(std::function<void()> callback, uint64_t serial) {
+    if (serial != m_serial) return;
+    if (m_gone) {
+      callback();
+      return;
+    }
+    m_on_gone = std::move(callback);
+  }
+
+  Strand& GetStrand() { return m_strand; }
+  const std::string& Peer() const { return m_peer; }
+
+ private:
+  bool Current(uint64_t serial) const { return serial == m_serial && m_answering && !m_closed; }
+
+  void AwaitRequest() {
+    if (m_closed) return;
+    if (m_server->m_stopping || !m_keep_alive) return Close();
+    m_answering = false;
+    if (m_buffer.size() > 0) return ReadHeader();
+    // Idle between requests: wait for a first byte under the idle timeout.
+    Arm(m_read_timer, m_limits.idle_timeout);
+    m_socket.async_read_some(
+        m_buffer.prepare(4096),
+        asio::bind_executor(m_strand,
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              self->m_buffer.commit(n);
+                              if (ec || n == 0) return self->Close();
+                              self->ReadHeader();
+                            }));
+  }
+
+  void ReadHeader() {
+    m_parser.emplace();
+    m_parser->header_limit(static_cast<uint32_t>(m_limits.max_header_bytes));
+    m_parser->body_limit(m_limits.max_body_bytes);
+    Arm(m_read_timer, m_limits.request_timeout);
+    http::async_read_header(
+        m_socket, m_buffer, *m_parser,
+        asio::bind_executor(m_strand, [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->RequestFailed(ec);
+          self->ReadBody();
+        }));
+  }
+
+  void ReadBody() {
+    const auto& header = m_parser->get();
+    if (const auto expect = header[http::field::expect];
+        beast::iequals(expect, "100-continue") && !m_parser->is_done()) {
+      if (header.has_content_length() &&
+          m_parser->content_length().value_or(0) > m_limits.max_body_bytes) {
+        return RequestFailed(http::error::body_limit);
+      }
+      Queue("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    http::async_read(
+        m_socket, m_buffer, *m_parser,
+        asio::bind_executor(m_strand, [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->RequestFailed(ec);
+          self->Dispatch();
+        }));
+  }
+
+  void RequestFailed(beast::error_code ec) {
+    m_read_timer.cancel();
+    if (m_closed) return;
+    int status = 400;
+    std::string message = "malformed HTTP request: " + ec.message();
+    if (ec == http::error::header_limit) {
+      status = 431;
+      message =
+          "the request's headers exceed " + std::to_string(m_limits.max_header_bytes) + " bytes";
+    } else if (ec == http::error::body_limit) {
+      status = 413;
+      message = "the request's body exceeds " + std::to_string(m_limits.max_body_bytes) + " bytes";
+    } else if (ec == asio::error::operation_aborted || ec == http::error::partial_message ||
+               ec == asio::error::eof || ec == http::error::end_of_stream) {
+      // The timeout closed it, or the client left: nothing to answer.
+      return Close();
+    }
+    m_keep_alive = false;
+    m_answering = true;
+    m_head_sent = true;
+    Queue(PlainError(status, message));
+    AnswerComplete();
+  }
+
+  void Dispatch() {
+    m_read_timer.cancel();
+    http::request<http::string_body> message = m_parser->release();
+    m_parser.reset();
+    ++m_serial;
+    m_answering = true;
+    m_head_sent = false;
+    m_streaming = false;
+    m_gone = false;
+    m_on_gone = nullptr;
+    m_keep_alive = message.keep_alive() && !m_server->m_stopping;
+    m_head_only = message.method() == http::verb::head;
+    auto request = std::make_shared<HttpRequest>();
+    request->method = std::string(message.method_string());
+    request->target = std::string(message.target());
+    request->path = request->target.substr(0, request->target.find('?'));
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      request->headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    request->body = std::move(message.body());
+    request->peer = m_peer;
+    Watch();
+    m_server->m_handler.Handle(MakeExchange(std::move(request)));
+  }
+
+  std::shared_ptr<HttpExchange> MakeExchange(std::shared_ptr<HttpRequest> request);
+
+  // While an answer is being made, a read notices the client leaving.
+  void Watch() {
+    if (m_watching || m_closed) return;
+    if (m_buffer.size() >= m_limits.max_header_bytes) return;  // a pipelining client: enough
+    m_watching = true;
+    m_socket.async_read_some(
+        m_buffer.prepare(1024),
+        asio::bind_executor(
+            m_strand, [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+              self->m_watching = false;
+              self->m_buffer.commit(n);
+              if (ec == asio::error::operation_aborted && !self->m_answering && !self->m_closed) {
+                return self->AwaitRequest();  // cancelled because the answer is out
+              }
+              if (ec) return self->ClientGone();
+              if (self->m_answering) self->Watch();
+            }));
+  }
+
+  void ClientGone() {
+    if (m_gone) return;
+    m_gone = true;
+    if (m_answering) {
+      if (auto callback = std::move(m_on_gone)) callback();
+    }
+    Close();
+  }
+
+  void Queue(std::string bytes) {
+    if (m_closed) return;
+    m_queued_bytes += bytes.size();
+    m_queue.push_back(std::move(bytes));
+    if (m_queued_bytes > m_limits.max_queued_bytes) return ClientGone();  // reads too slowly
+    if (!m_writing) WriteNext();
+  }
+
+  void WriteNext() {
+    if (m_queue.empty() || m_closed) return;
+    m_writing = true;
+    Arm(m_write_timer, m_limits.write_timeout);
+    asio::async_write(m_socket, asio::buffer(m_queue.front()),
+                      asio::bind_executor(m_strand, [self = shared_from_this()](
+                                                        boost::system::error_code ec, size_t) {
+                        self->m_writing = false;
+                        self->m_write_timer.cancel();
+                        if (ec) return self->ClientGone();
+                        self->m_queued_bytes -= self->m_queue.front().size();
+                        self->m_queue.pop_front();
+                        if (!self->m_queue.empty()) return self->WriteNext();
+                        if (self->m_answer_complete) self->AnswerSent();
+                      }));
+  }
+
+  void AnswerComplete() {
+    m_answer_complete = true;
+    if (!m_writing && m_queue.empty()) AnswerSent();
+  }
+
+  void AnswerSent() {
+    m_answer_complete = false;
+    m_answering = false;
+    m_on_gone = nullptr;
+    if (!m_keep_alive || m_server->m_stopping) {
+      boost::system::error_code ignored;
+      m_socket.shutdown(tcp::socket::shutdown_send, ignored);
+      return Close();
+    }
+    if (m_watching) {
+      // The watch read becomes the wait for the next request.
+      boost::system::error_code ignored;
+      m_socket.cancel(ignored);
+      return;
+    }
+    AwaitRequest();
+  }
+
+  void Arm(asio::steady_timer& timer, std::chrono::milliseconds after) {
+    timer.expires_after(after);
+    timer.async_wait([self = shared_from_this(), &timer](boost::system::error_code ec) {
+      if (ec || timer.expiry() > std::chrono::steady_clock::now()) return;  // re-armed or cancelled
+      self->ClientGone();
+    });
+  }
+
+  void Close() {
+    if (m_closed) return;
+    m_closed = true;
+    boost::system::error_code ignored;
+    m_socket.close(ignored);
+    m_read_timer.cancel();
+    m_write_timer.cancel();
+    m_queue.clear();
+  }
+
+  std::shared_ptr<HttpServer::Impl> m_server;
+  const HttpLimits& m_limits;
+  Strand m_strand;
+  tcp::socket m_socket;
+  asio::steady_timer m_read_timer;
+  asio::steady_timer m_write_timer;
+  beast::flat_buffer m_buffer;
+  std::optional<http::request_parser<http::string_body>> m_parser;
+  std::string m_peer;
+  std::deque<std::string> m_queue;
+  size_t m_queued_bytes = 0;
+  uint64_t m_serial = 0;  // which request the exchange answers
+  bool m_writing = false;
+  bool m_watching = false;
+  bool m_answering = false;
+  bool m_answer_complete = false;
+  bool m_head_sent = false;
+  bool m_head_only = false;
+  bool m_streaming = false;
+  bool m_keep_alive = true;
+  bool m_gone = false;
+  bool m_closed = false;
+  std::function<void()> m_on_gone;
+};
+
+namespace {
+class SessionExchange final : public HttpExchange {
+ public:
+  SessionExchange(std::shared_ptr<HttpSession> session, std::shared_ptr<HttpRequest> request,
+                  uint64_t serial)
+      : m_session(std::move(session)), m_request(std::move(request)), m_serial(serial) {}
+  const HttpRequest& Request() const override { return *m_request; }
+  void Reply(HttpResponse response) override {
+    asio::post(m_session->GetStrand(), [s = m_session, r = std::move(response),
+                                        n = m_serial]() mutable { s->Reply(std::move(r), n); });
+  }
+  void BeginStream(HttpResponse head) override {
+    asio::post(m_session->GetStrand(),
+               [s = m_session, r = std::move(head), n = m_serial]() mutable {
+                 s->BeginStream(std::move(r), n);
+               });
+  }
+  void SendChunk(std::string bytes) override {
+    asio::post(m_session->GetStrand(), [s = m_session, b = std::move(bytes),
+                                        n = m_serial]() mutable { s->SendChunk(std::move(b), n); });
+  }
+  void EndStream() override {
+    asio::post(m_session->GetStrand(), [s = m_session, n = m_serial] { s->EndStream(n); });
+  }
+  void OnClientGone(std::function<void()> callback) override {
+    asio::post(m_session->GetStrand(),
+               [s = m_session, c = std::move(callback), n = m_serial]() mutable {
+                 s->SetGoneCallback(std::move(c), n);
+               });
+  }
+
+ private:
+  std::shared_ptr<HttpSession> m_session;
+  std::shared_ptr<HttpRequest> m_request;
+  const uint64_t m_serial;
+};
+}  // namespace
+
+std::shared_ptr<HttpExchange> HttpSession::MakeExchange(std::shared_ptr<HttpRequest> request) {
+  return std::make_shared<SessionExchange>(shared_from_this(), std::move(request), m_serial);
+}
+
+void HttpServer::Impl::Accept() {
+  auto strand = asio::make_strand(NetworkContext());
+  m_acceptor.async_accept(strand, [self = shared_from_this(), strand](boost::system::error_code ec,
+                                                                      tcp::socket socket) mutable {
+    if (self->m_stopping) return;
+    if (!ec) {
+      std::unique_lock lock(self->m_mutex);
+      if (self->m_sessions.size() >= self->m_limits.max_connections) {
+        lock.unlock();
+        // A fresh socket's send buffer is empty: this write does not block.
+        const std::string busy = PlainError(503, "too many connections to this agent; retry");
+        boost::system::error_code ignored;
+        asio::write(socket, asio::buffer(busy), ignored);
+        socket.close(ignored);
+      } else {
+        auto session = std::make_shared<HttpSession>(self, std::move(socket), strand);
+        self->m_sessions.insert(session.get());
+        self->m_session_refs.push_back(session);
+        if (self->m_session_refs.size() > 2 * self->m_sessions.size() + 64) {
+          std::erase_if(self->m_session_refs, [](const auto& w) { return w.expired(); });
+        }
+        lock.unlock();
+        session->Start();
+      }
+    } else if (ec == asio::error::operation_aborted) {
+      return;
+    } else {
+      // Out of descriptors and the like: pause rather than spin.
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    self->Accept();
+  });
+}
+
+void HttpServer::Impl::Forget(HttpSession* session) {
+  std::lock_guard lock(m_mutex);
+  m_sessions.erase(session);
+}
+
+void HttpServer::Impl::Shutdown(std::chrono::milliseconds drain) {
+  if (m_stopping.exchange(true)) return;
+  asio::post(m_strand, [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->m_acceptor.close(ignored);
+  });
+  auto each = [this](bool now) {
+    std::vector<std::shared_ptr<HttpSession>> live;
+    {
+      std::lock_guard lock(m_mutex);
+      for (const auto& w : m_session_refs) {
+        if (auto s = w.lock()) live.push_back(std::move(s));
+      }
+    }
+    for (const auto& s : live) s->Stop(now);
+  };
+  auto open = [this] {
+    std::lock_guard lock(m_mutex);
+    return m_sessions.size();
+  };
+  each(false);
+  const auto until = std::chrono::steady_clock::now() + drain;
+  while (open() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  each(true);
+  // A handler may still hold an exchange for a moment; it writes nowhere now.
+  const auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (open() > 0 && std::chrono::steady_clock::now() < hard) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
+                                                              const HttpLimits& limits,
+                                                              HttpHandler& handler) {
+  std::string host;
+  if (!ParseHostPort(listen, &host)) {
+    return absl::InvalidArgumentError("the HTTP listen address " + listen + " is not host:port");
+  }
+  auto impl = std::make_shared<Impl>(limits, handler);
+  boost::system::error_code ec;
+  tcp::resolver resolver(NetworkContext());
+  const std::string port_text = listen.substr(listen.rfind(':') + 1);
+  const auto endpoints = resolver.resolve(host, port_text, tcp::resolver::passive, ec);
+  if (ec || endpoints.empty()) {
+    return absl::InvalidArgumentError("cannot resolve the HTTP listen address " + listen + ": " +
+                                      ec.message());
+  }
+  const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  impl->m_acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->m_acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl->m_acceptor.bind(endpoint, ec);
+  if (!ec) impl->m_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError("cannot listen for HTTP on " + listen + ": " + ec.message());
+  }
+  const tcp::endpoint bound = impl->m_acceptor.local_endpoint(ec);
+  std::string address = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                                : bound.address().to_string();
+  address += ":" + std::to_string(bound.port());
+  asio::post(impl->m_strand, [impl] { impl->Accept(); });
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl), std::move(address)));
+}
+
+HttpServer::HttpServer(std::shared_ptr<Impl> impl, std::string address)
+    : m_impl(std::move(impl)), m_address(std::move(address)) {}
+
+HttpServer::~HttpServer() {
+  Shutdown(std::chrono::milliseconds(0));
+}
+
+void HttpServer::Shutdown(std::chrono::milliseconds drain) {
+  m_impl->Shutdown(drain);
+}
+
+size_t HttpServer::OpenConnections() const {
+  std::lock_guard lock(m_impl->m_mutex);
+  return m_impl->m_sessions.size();
+}
+
+}  // namespace greylane

@@ -1,0 +1,582 @@
+#include "agent/server/http_data_plane.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "agent/backends/network_threads.h"
+#include "agent/backends/openai_wire.h"
+#include "agent/routing/router.h"
+#include "agent/server/slot_admission.h"
+#include "common/text.h"
+
+namespace greylane {
+namespace {
+
+// An answer read whole (not streamed) is bounded: a runaway upstream must
+// not fill the agent's memory.
+constexpr size_t kMaxBufferedAnswerBytes = 64u << 20;
+constexpr size_t kMaxClientRequestIdBytes = 128;
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NanosSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+}
+
+bool HeaderToken(std::string_view text) {
+  return !text.empty() && text.size() <= kMaxClientRequestIdBytes &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+HttpResponse OpenAiError(int status, std::string_view message, std::string_view type,
+                         std::string_view code) {
+  HttpResponse r;
+  r.status = status;
+  r.body = OpenAiErrorBody(message, type, code);
+  return r;
+}
+
+bool JsonContentType(std::string_view type) {
+  std::string lower(type.substr(0, type.find(';')));
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  while (!lower.empty() && lower.back() == ' ') lower.pop_back();
+  return lower == "application/json";
+}
+
+// An event with an empty data line and nothing else: never relayed.
+bool EmptyDataFrame(std::string_view event) {
+  while (!event.empty() && (event.back() == '\n' || event.back() == '\r')) event.remove_suffix(1);
+  return event == "data:" || event == "data: ";
+}
+
+}  // namespace
+
+// One OpenAI request from routing to its last byte: relays what the backend
+// answers, times each event and records the version's figures once.
+class HttpDataPlane::Relay final : public GenerationSink,
+                                   public std::enable_shared_from_this<Relay> {
+ public:
+  Relay(CanaryPair& pair, std::shared_ptr<HttpExchange> exchange, SlotIndex slot,
+        const SlotVersion* version, ReleaseRole role, bool trial, const OpenAiRequest& ask,
+        std::string request_id, std::chrono::milliseconds ping_interval, Clock::time_point start)
+      : m_pair(pair),
+        m_exchange(std::move(exchange)),
+        m_slot(slot),
+        m_version(version),
+        m_role(role),
+        m_trial(trial),
+        m_stream(ask.stream),
+        m_include_usage(ask.include_usage),
+        m_request_id(std::move(request_id)),
+        m_ping_interval(ping_interval),
+        m_start(start),
+        m_ping(NetworkContext()) {}
+
+  void Begin(std::shared_ptr<GenerationCall> call) {
+    std::lock_guard lock(m_mutex);
+    m_call = std::move(call);
+    if (m_ended) {
+      m_call.reset();
+      return;
+    }
+    std::weak_ptr<Relay> weak = shared_from_this();
+    m_exchange->OnClientGone([weak] {
+      if (auto self = weak.lock()) self->ClientGone();
+    });
+    if (m_stream) ArmPing();
+  }
+
+  void OnHead(GenerationHead head) override {
+    std::lock_guard lock(m_mutex);
+    if (m_ended) return;
+    m_head = std::move(head);
+    m_have_head = true;
+    const bool events = m_head.content_type.rfind("text/event-stream", 0) == 0;
+    if (m_stream && m_head.status < 300 && events) StartStream();
+  }
+
+  void OnData(std::string bytes) override {
+    std::lock_guard lock(m_mutex);
+    if (m_ended) return;
+    if (!m_relaying) {
+      if (m_buffer.size() + bytes.size() > kMaxBufferedAnswerBytes) {
+        m_overflow = true;
+        return;
+      }
+      m_buffer += bytes;
+      return;
+    }
+    if (EmptyDataFrame(bytes)) return;
+    Meter(bytes);
+    m_exchange->SendChunk(std::move(bytes));
+    m_last_sent = Clock::now();
+  }
+
+  void OnEnd(GenerationEnd end) override {
+    std::lock_guard lock(m_mutex);
+    if (m_ended) return;
+    m_ended = true;
+    m_ping.cancel();
+    m_call.reset();
+    Finish(end);
+  }
+
+ private:
+  void ClientGone() {
+    std::shared_ptr<GenerationCall> call;
+    {
+      std::lock_guard lock(m_mutex);
+      if (m_ended) return;
+      m_ended = true;
+      m_client_gone = true;
+      m_ping.cancel();
+      call = std::move(m_call);
+      // Not the version's doing: neither a success nor a server error.
+      Record(ServedAs::kClientError, "the client went away");
+    }
+    if (call) call->Cancel();
+  }
+
+  std::vector<std::pair<std::string, std::string>> OurHeaders() const {
+    return {{kVersionHeader, m_version->version},
+            {kSlotHeader, ReleaseRoleName(m_role)},
+            {"x-request-id", m_request_id}};
+  }
+
+  void StartStream() {
+    if (m_relaying) return;
+    m_relaying = true;
+    HttpResponse head;
+    head.status = 200;
+    head.content_type = "text/event-stream; charset=utf-8";
+    head.headers = OurHeaders();
+    head.headers.emplace_back("Cache-Control", "no-cache");
+    head.headers.emplace_back("X-Accel-Buffering", "no");
+    for (const auto& h : m_head.headers) head.headers.push_back(h);
+    m_exchange->BeginStream(std::move(head));
+    m_last_sent = Clock::now();
+  }
+
+  void ArmPing() {
+    m_ping.expires_after(m_ping_interval);
+    std::weak_ptr<Relay> weak = shared_from_this();
+    m_ping.async_wait([weak](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      std::lock_guard lock(self->m_mutex);
+      if (self->m_ended) return;
+      // No head from the backend yet: the stream starts as 200 now, and a
+      // later failure arrives as an error event.
+      if (!self->m_relaying && (!self->m_have_head || self->m_head.status < 300)) {
+        self->StartStream();
+      }
+      if (self->m_relaying && Clock::now() - self->m_last_sent >= self->m_ping_interval / 2) {
+        self->m_exchange->SendChunk(": ping\n\n");
+        self->m_last_sent = Clock::now();
+      }
+      self->ArmPing();
+    });
+  }
+
+  void Meter(std::string_view event) {
+    const StreamEvent e = ReadStreamEvent(event);
+    const Clock::time_point now = Clock::now();
+    if (e.content) {
+      ++m_content_events;
+      if (m_first_token_ns < 0) {
+        m_first_token_ns = NanosSince(m_start);
+      } else {
+        m_pair.RecorderAt(m_slot).RecordInterToken(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(now - m_last_token).count());
+      }
+      m_last_token = now;
+    }
+    m_saw_done = m_saw_done || e.done;
+    m_saw_error = m_saw_error || e.error;
+    if (e.completion_tokens >= 0) {
+      m_saw_usage = true;
+      m_completion_tokens = e.completion_tokens;
+      m_prompt_tokens = std::max<int64_t>(e.prompt_tokens, 0);
+    }
+    if (!e.finish_reason.empty()) m_finish = e.finish_reason;
+  }
+
+  void Finish(const GenerationEnd& end) {
+    const std::string& v = m_version->version;
+    if (end.failure == GenerationFailure::kRefused) {
+      return Fail(400, ServedAs::kClientError, end.error, "invalid_request_error",
+                  "invalid_request");
+    }
+    if (end.failure != GenerationFailure::kNone) {
+      const bool timeout = end.failure == GenerationFailure::kTimeout;
+      return Fail(timeout ? 504 : 502, ServedAs::kServerError,
+                  "version " + Quote(v) + " failed: " + end.error, "upstream_error",
+                  timeout ? "upstream_timeout" : "upstream_error");
+    }
+    if (m_overflow) {
+      return Fail(502, ServedAs::kServerError,
+                  "version " + Quote(v) + " answered more than " +
+                      std::to_string(kMaxBufferedAnswerBytes >> 20) + " MiB",
+                  "upstream_error", "upstream_error");
+    }
+    if (!m_have_head) {
+      return Fail(502, ServedAs::kServerError, "version " + Quote(v) + " ended without an answer",
+                  "upstream_error", "upstream_error");
+    }
+    if (m_head.status >= 500) {
+      return Fail(502, ServedAs::kServerError,
+                  "version " + Quote(v) + " answered HTTP " + std::to_string(m_head.status) + ": " +
+                      Quote(m_buffer, 300),
+                  "upstream_error", "upstream_error");
+    }
+    if (m_relaying) {
+      if (m_saw_error) {
+        // The upstream reported a failure inside its stream.
+        Record(ServedAs::kServerError, "an error event in the stream");
+      } else {
+        Record(ServedAs::kOk, {});
+      }
+      m_exchange->EndStream();
+      return;
+    }
+    // A whole answer (not streamed, a 4xx, or a stream that never began).
+    HttpResponse r;
+    r.status = m_head.status;
+    r.content_type = m_head.content_type;
+    r.headers = OurHeaders();
+    for (const auto& h : m_head.headers) r.headers.push_back(h);
+    if (m_head.status < 300) {
+      const StreamEvent e = ReadStreamEvent("data: " + m_buffer + "\n\n");
+      if (e.completion_tokens >= 0) {
+        m_saw_usage = true;
+        m_completion_tokens = e.completion_tokens;
+        m_prompt_tokens = std::max<int64_t>(e.prompt_tokens, 0);
+      }
+      m_finish = e.finish_reason;
+    }
+    Record(m_head.status < 400 ? ServedAs::kOk : ServedAs::kClientError, {});
+    r.body = std::move(m_buffer);
+    m_exchange->Reply(std::move(r));
+  }
+
+  void Fail(int status, ServedAs how, const std::string& message, std::string_view type,
+            std::string_view code) {
+    Record(how, message);
+    if (m_relaying) {
+      m_exchange->SendChunk(OpenAiErrorEvent(message, type));
+      m_exchange->EndStream();
+      return;
+    }
+    HttpResponse r = OpenAiError(status, message, type, code);
+    r.headers = OurHeaders();
+    m_exchange->Reply(std::move(r));
+  }
+
+  // Once per request: the version's counters, its breaker, its figures.
+  void Record(ServedAs how, const std::string& error) {
+    if (m_recorded) return;
+    m_recorded = true;
+    VersionRecorder& recorder = m_pair.RecorderAt(m_slot);
+    if (how == ServedAs::kOk) {
+      recorder.RecordOk(static_cast<uint64_t>(NanosSince(m_start)));
+    } else if (how == ServedAs::kClientError) {
+      recorder.RecordClientError();
+    } else {
+      recorder.RecordServerError();
+    }
+    if (how == ServedAs::kOk || m_relaying) {
+      GenerationRecord g;
+      g.streamed = m_relaying;
+      g.ttft_ns = m_first_token_ns;
+      g.prompt_tokens = m_prompt_tokens;
+      g.generation_tokens = m_saw_usage ? m_completion_tokens : m_content_events;
+      g.finish_reason = m_client_gone && m_finish.empty() ? std::string_view("abort") : m_finish;
+      if (m_relaying && !m_client_gone) {
+        g.missing_done = !m_saw_done;
+        g.missing_usage = m_include_usage && !m_saw_usage;
+        g.truncated = m_finish.empty();
+      }
+      if (how == ServedAs::kOk || !m_client_gone) recorder.RecordGeneration(g);
+    }
+    SettleBreaker(m_pair, m_slot, m_version, m_trial, how, error);
+    recorder.EndRequest();
+  }
+
+  CanaryPair& m_pair;
+  const std::shared_ptr<HttpExchange> m_exchange;
+  const SlotIndex m_slot;
+  const SlotVersion* const m_version;
+  const ReleaseRole m_role;
+  const bool m_trial;
+  const bool m_stream;
+  const bool m_include_usage;
+  const std::string m_request_id;
+  const std::chrono::milliseconds m_ping_interval;
+  const Clock::time_point m_start;
+
+  std::mutex m_mutex;
+  boost::asio::steady_timer m_ping;
+  std::shared_ptr<GenerationCall> m_call;
+  GenerationHead m_head;
+  bool m_have_head = false;
+  bool m_relaying = false;  // the client's stream has begun
+  bool m_ended = false;
+  bool m_recorded = false;
+  bool m_client_gone = false;
+  bool m_overflow = false;
+  bool m_saw_done = false;
+  bool m_saw_usage = false;
+  bool m_saw_error = false;
+  std::string m_buffer;
+  std::string m_finish;
+  int64_t m_first_token_ns = -1;
+  int64_t m_content_events = 0;
+  int64_t m_completion_tokens = 0;
+  int64_t m_prompt_tokens = 0;
+  Clock::time_point m_last_token;
+  Clock::time_point m_last_sent;
+};
+
+HttpDataPlane::HttpDataPlane(CanaryPair& pair, InferenceService& inference,
+                             HttpDataPlaneOptions options,
+                             std::function<std::shared_ptr<const v1::MetricsFrame>()> latest_frame)
+    : m_pair(pair),
+      m_inference(inference),
+      m_options(std::move(options)),
+      m_latest_frame(std::move(latest_frame)) {}
+
+HttpDataPlane::~HttpDataPlane() = default;
+
+void HttpDataPlane::Handle(std::shared_ptr<HttpExchange> exchange) {
+  const HttpRequest& r = exchange->Request();
+  if (r.path.rfind("/v1/", 0) == 0) return ServeOpenAi(exchange);
+  if (r.path == "/metrics") {
+    if (r.method != "GET" && r.method != "HEAD") {
+      HttpResponse e = OpenAiError(405, "GET /metrics", "invalid_request_error", "method");
+      e.headers.emplace_back("Allow", "GET");
+      return exchange->Reply(std::move(e));
+    }
+    HttpResponse m;
+    m.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    const std::shared_ptr<const v1::MetricsFrame> latest =
+        m_latest_frame ? m_latest_frame() : nullptr;
+    m.body = PrometheusText(m_pair, m_inference.Identity(), latest.get());
+    return exchange->Reply(std::move(m));
+  }
+  if (r.path == "/v2" || r.path.rfind("/v2/", 0) == 0) return ServeOip(exchange);
+  exchange->Reply(OpenAiError(404,
+                              "no route " + Quote(r.path, 200) +
+                                  "; this agent serves /v1/chat/completions, /v1/completions, "
+                                  "/v1/embeddings, /v1/models, /v2/... and /metrics",
+                              "invalid_request_error", "not_found"));
+}
+
+void HttpDataPlane::ServeOip(const std::shared_ptr<HttpExchange>& exchange) {
+  const HttpRequest& r = exchange->Request();
+  const std::string& model = m_inference.Identity().model_name;
+  auto plain = [&](int status) {
+    HttpResponse ok;
+    ok.status = status;
+    ok.content_type.clear();
+    exchange->Reply(std::move(ok));
+  };
+  if (r.method != "GET" && r.path.find("/infer") == std::string::npos) {
+    return exchange->Reply(OpenAiError(405, "use GET", "invalid_request_error", "method"));
+  }
+  if (r.path == "/v2/health/live") return plain(200);
+  if (r.path == "/v2/health/ready") return plain(m_pair.Ready() ? 200 : 400);
+  if (r.path == "/v2") {
+    HttpResponse m;
+    m.body = "{\"name\":\"greylane-agent\",\"version\":" +
+             JsonString(m_inference.Identity().server_version) + ",\"extensions\":[]}";
+    return exchange->Reply(std::move(m));
+  }
+  const std::string prefix = "/v2/models/" + model;
+  if (r.path.rfind(prefix, 0) != 0 ||
+      (r.path.size() > prefix.size() && r.path[prefix.size()] != '/')) {
+    return exchange->Reply(OpenAiError(404, m_inference.UnknownModel(r.path.substr(11)),
+                                       "invalid_request_error", "model_not_found"));
+  }
+  std::string rest = r.path.substr(prefix.size());
+  ReleaseRole role = ReleaseRole::kBaseline;
+  bool versioned = false;
+  if (rest.rfind("/versions/", 0) == 0) {
+    const size_t end = rest.find('/', 10);
+    const std::string version = rest.substr(10, end == std::string::npos ? end : end - 10);
+    if (!m_inference.ResolvePin(version, m_pair.Split().Load(), &role)) {
+      return exchange->Reply(OpenAiError(
+          404,
+          "version " + Quote(version) + " is not served here; " + m_inference.ServedVersionsText(),
+          "invalid_request_error", "version_not_found"));
+    }
+    versioned = true;
+    rest = end == std::string::npos ? std::string() : rest.substr(end);
+  }
+  if (rest == "/ready") {
+    const bool ready = versioned ? m_pair.Health(role).health == v1::HEALTHY : m_pair.Ready();
+    return plain(ready ? 200 : 400);
+  }
+  if (rest.empty()) {
+    const BackendDescription d = m_pair.Version(role).backend->Description();
+    std::string body = "{\"name\":" + JsonString(model) + ",\"versions\":[";
+    if (versioned) {
+      body += JsonString(m_pair.Version(role).version);
+    } else {
+      body += JsonString(m_pair.Version(ReleaseRole::kBaseline).version) + "," +
+              JsonString(m_pair.Version(ReleaseRole::kCandidate).version);
+    }
+    body += "],\"platform\":" + JsonString(d.platform);
+    for (const auto& [key, tensors] :
+         {std::pair{"inputs", &d.inputs}, std::pair{"outputs", &d.outputs}}) {
+      body += std::string(",\"") + key + "\":[";
+      for (size_t i = 0; i < tensors->size(); ++i) {
+        const TensorSpec& t = (*tensors)[i];
+        body += (i ? "," : "") + std::string("{\"name\":") + JsonString(t.name) +
+                ",\"datatype\":" + JsonString(t.datatype) + ",\"shape\":[";
+        for (size_t k = 0; k < t.shape.size(); ++k)
+          body += (k ? "," : "") + std::to_string(t.shape[k]);
+        body += "]}";
+      }
+      body += "]";
+    }
+    HttpResponse m;
+    m.body = body + "}";
+    return exchange->Reply(std::move(m));
+  }
+  if (rest == "/infer") {
+    return exchange->Reply(OpenAiError(
+        501, "POST .../infer over HTTP is not served yet; send ModelInfer on the gRPC data plane",
+        "invalid_request_error", "not_implemented"));
+  }
+  exchange->Reply(
+      OpenAiError(404, "no route " + Quote(r.path, 200), "invalid_request_error", "not_found"));
+}
+
+void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
+  const Clock::time_point start = Clock::now();
+  const HttpRequest& r = exchange->Request();
+  const bool models = r.path == "/v1/models";
+  if (!models && r.path != "/v1/chat/completions" && r.path != "/v1/completions" &&
+      r.path != "/v1/embeddings") {
+    return exchange->Reply(OpenAiError(404,
+                                       "no route " + Quote(r.path, 200) +
+                                           "; the OpenAI routes here are /v1/chat/completions, "
+                                           "/v1/completions, /v1/embeddings and /v1/models",
+                                       "invalid_request_error", "not_found"));
+  }
+  const char* method = models ? "GET" : "POST";
+  if (r.method != method) {
+    HttpResponse e = OpenAiError(405, std::string("use ") + method + " " + r.path,
+                                 "invalid_request_error", "method_not_allowed");
+    e.headers.emplace_back("Allow", method);
+    return exchange->Reply(std::move(e));
+  }
+
+  const SplitValue split = m_pair.Split().Load();
+  std::string problem;
+  int status = 400;
+  const char* code = "invalid_request";
+  OpenAiRequest ask;
+  if (!models) {
+    if (!JsonContentType(r.Header("content-type"))) {
+      status = 415;
+      problem = "the body must be JSON (Content-Type: application/json), not " +
+                Quote(r.Header("content-type"), 100);
+    } else if (std::optional<OpenAiRequest> parsed = ParseOpenAiRequest(r.body, &problem)) {
+      ask = std::move(*parsed);
+    }
+  }
+  std::string_view key = r.Header(m_inference.Identity().sticky_header);
+  if (key.empty()) key = ask.user;
+  if (key.empty()) key = r.Header(m_options.session_header);
+  RouteDecision route = Router::Route(key, split.candidate_basis_points);
+  std::string_view pin = r.Header(kPinHeader);
+  if (problem.empty() && !ask.model.empty() && ask.model != m_inference.Identity().model_name) {
+    if (pin.empty()) pin = ask.model;
+    ReleaseRole named;
+    if (!m_inference.ResolvePin(ask.model, split, &named)) {
+      status = 404;
+      code = "model_not_found";
+      problem = "the model " + Quote(ask.model) + " does not exist here; this agent serves " +
+                Quote(m_inference.Identity().model_name) + " (" + m_inference.ServedVersionsText() +
+                ")";
+    }
+  }
+  if (problem.empty() && !pin.empty()) {
+    ReleaseRole pinned;
+    if (m_inference.ResolvePin(pin, split, &pinned)) {
+      route = Router::Pinned(pinned);
+    } else {
+      status = 404;
+      code = "version_not_found";
+      problem =
+          "version " + Quote(pin) + " is not served here; " + m_inference.ServedVersionsText();
+    }
+  }
+  std::string via;
+  if (problem.empty()) {
+    problem = m_inference.ForwardingProblem(r.Header(kForwardedViaHeader), &via);
+    if (!problem.empty()) {
+      status = 508;
+      code = "loop_detected";
+    }
+  }
+  if (!problem.empty()) {
+    // Counted as a client error where it would have gone, as on the gRPC plane.
+    m_pair.RecorderAt(CanaryPair::SlotOf(route.role, split)).RecordClientError();
+    return exchange->Reply(OpenAiError(status, problem, "invalid_request_error", code));
+  }
+  const SlotAdmission admission =
+      AdmitRequest(m_pair, split, route.role, route.basis == RouteBasis::kPinned);
+  if (!admission.admitted) {
+    const bool limited = admission.refusal_code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+    HttpResponse e = OpenAiError(limited ? 429 : 503, admission.refusal,
+                                 limited ? "rate_limit_error" : "server_error",
+                                 limited ? "rate_limit_exceeded" : "circuit_open");
+    e.headers.emplace_back("Retry-After", "1");
+    return exchange->Reply(std::move(e));
+  }
+  const SlotIndex slot = CanaryPair::SlotOf(admission.role, split);
+  const SlotVersion* version = &m_pair.VersionAt(slot);
+  m_pair.RecorderAt(slot).BeginRequest();
+  const std::string_view client_id = r.Header("x-request-id");
+  std::string request_id =
+      HeaderToken(client_id) ? std::string(client_id) : m_inference.NextRequestId();
+  auto relay =
+      std::make_shared<Relay>(m_pair, exchange, slot, version, admission.role, admission.trial, ask,
+                              request_id, m_options.ping_interval, start);
+
+  GenerationRequest g;
+  g.method = r.method;
+  g.path = r.target;
+  g.request_id = std::move(request_id);
+  g.via = std::move(via);
+  g.stream = ask.stream;
+  g.authorization = std::string(r.Header("authorization"));
+  const std::string& upstream_model = version->spec.upstream.model;
+  g.body = !models && !upstream_model.empty() && upstream_model != ask.model
+               ? WithModel(r.body, upstream_model)
+               : r.body;
+
+  const FaultDecision fault = m_pair.DrillAt(slot).Decide();
+  if (fault.fail) {
+    relay->Begin(nullptr);
+    relay->OnEnd({GenerationFailure::kUpstream,
+                  "injected fault: a drill fails this share of its requests (InjectFault)"});
+    return;
+  }
+  auto run = [relay, version, g = std::move(g)]() mutable {
+    relay->Begin(version->backend->Generate(std::move(g), relay));
+  };
+  if (fault.delay_ms > 0) {
+    m_inference.Delays().Schedule(Clock::now() + std::chrono::milliseconds(fault.delay_ms),
+                                  std::move(run));
+    return;
+  }
+  run();
+}
+
+}  // namespace greylane
