@@ -8,7 +8,7 @@ ROOT=$(pwd)
 BUILD=${GREYLANE_BUILD_DIR:-$ROOT/build}
 # The clang build: -Wthread-safety over our code, and the libFuzzer targets.
 CLANG_BUILD=${GREYLANE_CLANG_BUILD_DIR:-$ROOT/build-clang}
-FUZZERS=(config_yaml tokens_file model_file tensor_decode text_rules)
+FUZZERS=(config_yaml tokens_file model_file tensor_decode text_rules http_wire)
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
@@ -17,9 +17,18 @@ PACKAGES=(
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev qtkeychain-qt6-dev
   libqt6opengl6-dev libboost1.81-dev libboost-json1.81-dev
   xvfb xauth dbus dbus-x11 gnome-keyring fonts-dejavu-core
-  poppler-utils prometheus
+  poppler-utils prometheus ccache
   clang libclang-rt-14-dev clang-format
 )
+
+# Compiler output is cached by content (ccache), keyed relative to the
+# checkout, so a second clone of the same commits builds in a fraction of
+# the time; a bare machine builds everything once.
+export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=true
+launcher() {
+  command -v ccache >/dev/null && echo -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+  return 0
+}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -36,11 +45,27 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# The official OpenAI client for tests/test_http_plane (from the npm
+# registry, pinned by its lock file). Without npm the test says it skipped.
+node_packages() {
+  local dir="$ROOT/tests/openai_client"
+  [ -d "$dir/node_modules/openai" ] && return 0
+  if ! command -v npm >/dev/null; then
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    say "installing nodejs npm (the OpenAI client test)"
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends nodejs npm || return 0
+  fi
+  say "npm ci in tests/openai_client (the official OpenAI client)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || say "npm ci failed: the OpenAI client test will skip"
+}
+
 build() {
   install_packages
+  node_packages
   if [ ! -f "$BUILD/build.ninja" ]; then
     say "configuring $BUILD"
-    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" "$@"
+    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" $(launcher) "$@"
   fi
   say "building"
   cmake --build "$BUILD" --parallel "$(nproc)"
@@ -65,8 +90,10 @@ clang_build() {
   install_packages
   if [ ! -f "$CLANG_BUILD/build.ninja" ]; then
     say "configuring $CLANG_BUILD (clang: thread-safety analysis, libFuzzer, ASan, UBSan)"
+    # -O0: this build exists for the analysis and the fuzzers' sanitizers;
+    # optimising it would only cost compile time.
     CC=clang CXX=clang++ cmake -S "$ROOT" -B "$CLANG_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_CXX_FLAGS_RELEASE=-O1 -DGREYLANE_FUZZ=ON
+      -DCMAKE_CXX_FLAGS_RELEASE=-O0 -DGREYLANE_FUZZ=ON $(launcher)
   fi
   say "building with clang -Wthread-safety -Werror (agent, common, console core, fuzzers)"
   cmake --build "$CLANG_BUILD" --parallel "$(nproc)" --target greylane_server greylane_ctl \
@@ -109,7 +136,8 @@ fuzz() {
 
 demo() {
   build
-  local control=${GREYLANE_CONTROL:-127.0.0.1:7070} data=${GREYLANE_DATA:-127.0.0.1:8001}
+  # Two agents, as two GPU nodes would run them: the digits classifiers
+  # (OIP gRPC) and the built-in language models (OpenAI API over HTTP).
   local state; state=$(mktemp -d -t greylane-demo.XXXXXX)
   local pids=()
   cleanup() {
@@ -117,36 +145,59 @@ demo() {
     wait 2>/dev/null || true
   }
   trap cleanup EXIT INT TERM
-  say "starting greylane-agent --demo (state in $state)"
-  "$BUILD/agent/greylane-agent" --demo --control-listen "$control" --data-listen "$data" --http-listen "${GREYLANE_HTTP:-127.0.0.1:8000}" \
-    --state-dir "$state" --ready-file "$state/ready" &
-  pids+=($!)
-  for _ in $(seq 100); do [ -f "$state/ready" ] && break; kill -0 "${pids[0]}" 2>/dev/null || exit 1; sleep 0.1; done
-  [ -f "$state/ready" ] || { echo "the agent did not start" >&2; exit 1; }
-  control=$(sed -n 's/^control=//p' "$state/ready"); data=$(sed -n 's/^data=//p' "$state/ready")
-  say "starting greylane-load: 200 requests/s from 1000 users against $data"
+  start_agent() {  # name control data http extra-flags...
+    local name=$1 control=$2 data=$3 http=$4; shift 4
+    mkdir -p "$state/$name"
+    say "starting greylane-agent --demo $* ($name, state in $state/$name)"
+    "$BUILD/agent/greylane-agent" --demo "$@" --control-listen "$control" --data-listen "$data" \
+      --http-listen "$http" --state-dir "$state/$name/state" --ready-file "$state/$name/ready" \
+      > "$state/$name/agent.log" 2>&1 &
+    pids+=($!)
+    local pid=$!
+    for _ in $(seq 100); do [ -f "$state/$name/ready" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    [ -f "$state/$name/ready" ] || { cat "$state/$name/agent.log" >&2; echo "the $name agent did not start" >&2; exit 1; }
+  }
+  field() { sed -n "s/^$2=//p" "$state/$1/ready"; }
+  start_agent digits "${GREYLANE_CONTROL:-127.0.0.1:7070}" "${GREYLANE_DATA:-127.0.0.1:8001}" \
+    "${GREYLANE_HTTP:-127.0.0.1:8000}"
+  start_agent lm "${GREYLANE_LM_CONTROL:-127.0.0.1:7071}" "${GREYLANE_LM_DATA:-127.0.0.1:8011}" \
+    "${GREYLANE_LM_HTTP:-127.0.0.1:8010}" --demo-pair lm
+  local control data lm_control lm_http
+  control=$(field digits control); data=$(field digits data)
+  lm_control=$(field lm control); lm_http=$(field lm http)
+  say "starting load: 200 requests/s from 1000 users on digits; 8 streamed chats/s from 200 users on lm"
   "$BUILD/agent/greylane-load" --target "$data" --rps 200 --users 1000 \
-    --duration "${DEMO_SECONDS:-86400}" --quiet > "$state/load.log" 2>&1 &
+    --duration "${DEMO_SECONDS:-86400}" --quiet > "$state/digits/load.log" 2>&1 &
+  pids+=($!)
+  "$BUILD/agent/greylane-load" --openai --target "$lm_http" --rps 8 --users 200 --max-tokens 48 \
+    --duration "${DEMO_SECONDS:-86400}" --quiet > "$state/lm/load.log" 2>&1 &
   pids+=($!)
   cat <<INFO
 
-  control plane  $control   (greylane.v1.Agent; tokens for demo-viewer/-operator/-admin
-                 in $state/demo-tokens)
-  data plane     $data   (OIP gRPC, model 'digits', versions v1 baseline / v2 candidate)
-  load log       $state/load.log
+  gpu-node-1: digits (OIP gRPC; v1 baseline / v2 candidate)
+    control plane  $control   tokens in $state/digits/state/demo-tokens
+    data plane     $data
+  gpu-node-2: lm (OpenAI API; built-in character models v1 / v2)
+    control plane  $lm_control   tokens in $state/lm/state/demo-tokens
+    HTTP plane     $lm_http   (OpenAI API, /metrics)
 
-  Try:  $BUILD/agent/greylane-load --target $data --rps 500 --duration 5
-        $BUILD/agent/greylane-ctl --control $control --token-file $state/demo-tokens state
+  Try:  curl -N http://$lm_http/v1/chat/completions -H 'content-type: application/json' \\
+          -d '{"model":"lm","messages":[{"role":"user","content":"This License"}],"stream":true}'
+        curl -s http://$lm_http/metrics | grep time_to_first_token
+        $BUILD/agent/greylane-load --openai --target $lm_http --rps 4 --duration 10
+        $BUILD/agent/greylane-ctl --control $control --token-file $state/digits/state/demo-tokens state
         # the analysis is armed: a drill on the candidate ends in its rollback
-        $BUILD/agent/greylane-ctl --control $control --token-file $state/demo-tokens --as admin drill --latency-ms 200 --seconds 30 --reason "game day"
+        $BUILD/agent/greylane-ctl --control $control --token-file $state/digits/state/demo-tokens --as admin drill --latency-ms 200 --seconds 30 --reason "game day"
         # a rollout plan: 1 → 5 → 10 → 25 → 50 → 100 %, each step baking 2 min of passing analysis
-        $BUILD/agent/greylane-ctl --control $control --token-file $state/demo-tokens rollout start --preset canary --reason "ship v2"
+        $BUILD/agent/greylane-ctl --control $control --token-file $state/digits/state/demo-tokens rollout start --preset canary --reason "ship v2"
 
 INFO
-  local console=("$BUILD/app/greylane-console" --connect "$control" --token-file "$state/demo-tokens"
-                 --name demo-node --settings "$state/console.ini")
+  local console=("$BUILD/app/greylane-console"
+                 --connect "$control" --token-file "$state/digits/state/demo-tokens" --name gpu-node-1
+                 --connect "$lm_control" --token-file "$state/lm/state/demo-tokens" --name gpu-node-2
+                 --settings "$state/console.ini")
   if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-    say "opening greylane-console as demo-operator (close its window to stop the demo)"
+    say "opening greylane-console on both agents as demo-operator (close its window to stop the demo)"
     [ -n "${DEMO_SECONDS:-}" ] && console+=(--quit-after "$((DEMO_SECONDS * 1000))")
     "${console[@]}"
     return
@@ -157,13 +208,16 @@ INFO
   xvfb-run -a -s "-screen 0 1600x1000x24" "${console[@]}" --screenshot "$state/console.png" \
     --quit-after 12000 > "$state/console.log" 2>&1 &
   pids+=($!)
+  local console_pid=$!
   say "live view: one line per second per agent (Ctrl-C stops everything)"
-  if [ -n "${DEMO_SECONDS:-}" ]; then
-    "$BUILD/agent/greylane-watch" --control "$control" --token-file "$state/demo-tokens" --frames "$DEMO_SECONDS"
-  else
-    "$BUILD/agent/greylane-watch" --control "$control" --token-file "$state/demo-tokens"
-  fi
-  wait "${pids[-1]}" 2>/dev/null || true
+  local frames=()
+  [ -n "${DEMO_SECONDS:-}" ] && frames=(--frames "$DEMO_SECONDS")
+  "$BUILD/agent/greylane-watch" --control "$lm_control" --token-file "$state/lm/state/demo-tokens" \
+    "${frames[@]}" | sed -u 's/^/gpu-node-2 lm     /' &
+  pids+=($!)
+  "$BUILD/agent/greylane-watch" --control "$control" --token-file "$state/digits/state/demo-tokens" \
+    "${frames[@]}" | sed -u 's/^/gpu-node-1 digits /'
+  wait "$console_pid" 2>/dev/null || true
   [ -f "$state/console.png" ] && say "console screenshot: $state/console.png"
 }
 

@@ -5,6 +5,7 @@
 #include "agent/server/agent_config.h"
 #include "agent/server/audit_command.h"
 #include "agent/server/canary_agent.h"
+#include "agent/server/model_server.h"
 #include "agent/server/process_tuning.h"
 #include "common/audit_vocabulary.h"
 #include "common/text.h"
@@ -12,6 +13,9 @@
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "audit") {
     return greylane::RunAuditCommand({argv + 2, argv + argc});
+  }
+  if (argc > 1 && std::string(argv[1]) == "serve-model") {
+    return greylane::RunServeModel({argv + 2, argv + argc});
   }
   std::string error;
   const auto cl = greylane::ParseCommandLine({argv + 1, argv + argc}, &error);

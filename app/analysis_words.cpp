@@ -17,7 +17,8 @@ QString Q(const std::string& s) {
 enum class Unit { kRatio, kPoints, kShare };
 
 Unit UnitOf(const std::string& check) {
-  if (check == "latency" || check == "tail") return Unit::kRatio;
+  if (check == "latency" || check == "tail" || check == "ttft" || check == "itl")
+    return Unit::kRatio;
   if (check == "errors" || check == "accuracy") return Unit::kPoints;
   return Unit::kShare;
 }
@@ -44,6 +45,8 @@ QString Title(const std::string& check) {
   if (check == "accuracy") return QObject::tr("Accuracy drop");
   if (check == "predictions") return QObject::tr("Class mix");
   if (check == "class_share") return QObject::tr("One class's share");
+  if (check == "ttft") return QObject::tr("Time to first token");
+  if (check == "itl") return QObject::tr("Inter-token latency");
   return Q(check);
 }
 
@@ -88,7 +91,9 @@ std::vector<CheckWords> DescribeChecks(const v1::AnalysisVerdict& verdict) {
       const QString what = c.check() == "accuracy" ? QObject::tr("labels")
                            : c.check() == "predictions" || c.check() == "class_share"
                                ? QObject::tr("predictions")
-                               : QObject::tr("requests");
+                           : c.check() == "ttft" ? QObject::tr("streams")
+                           : c.check() == "itl"  ? QObject::tr("token gaps")
+                                                 : QObject::tr("requests");
       w.sample =
           QObject::tr("%1/%2 %3 %4")
               .arg(Count(candidate_short ? c.candidate_n() : c.baseline_n()))

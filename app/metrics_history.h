@@ -26,7 +26,18 @@ struct MetricsPoint {
   // and sized exactly: 8 agents x 2 versions x 1024 s stay small.
   std::vector<uint64_t> buckets;
   uint64_t zero_count = 0;
+  // Generative answers (the OpenAI API), absent for a tensor model: the
+  // same sparse form for the time to first token, between tokens, and the
+  // output tokens per answer.
+  bool generative = false;
+  double ttft_p50_ms = 0, ttft_p99_ms = 0, itl_p50_ms = 0, itl_p99_ms = 0;
+  uint64_t generation_tokens = 0;
+  uint64_t integrity_problems = 0;  // missing [DONE] or usage, truncated, odd finish
+  std::vector<uint64_t> ttft_buckets, itl_buckets, output_buckets;
 };
+
+// What the chart of times plots.
+enum class ChartedTime { kRequest, kFirstToken, kBetweenTokens };
 
 struct WindowSummary {
   double seconds = 0;
@@ -36,6 +47,13 @@ struct WindowSummary {
   double p99_ms = 0;
   uint64_t requests = 0;
   uint64_t successes = 0;  // requests with a latency: the sketch's count
+  // Generative answers in the window (all zero for a tensor model).
+  bool generative = false;
+  uint64_t streams = 0;  // with a first token
+  double ttft_p50_ms = 0, ttft_p99_ms = 0, itl_p50_ms = 0, itl_p99_ms = 0;
+  double tokens_per_second = 0;
+  uint64_t integrity_problems = 0;
+  LatencySketch output_tokens;  // per answer, for the divergence between versions
 };
 
 class MetricsHistory {
@@ -52,12 +70,19 @@ class MetricsHistory {
   // newest frame.
   WindowSummary Summarize(const std::string& version, int seconds) const;
   int64_t NewestUnixMs() const { return m_newest; }
+  // True once any version answered generatively (the charts offer TTFT/ITL).
+  bool Generative() const { return m_generative; }
   size_t Capacity() const { return m_capacity; }
 
  private:
   size_t m_capacity;
   std::map<std::string, std::deque<MetricsPoint>> m_series;
   int64_t m_newest = 0;
+  bool m_generative = false;
 };
+
+// Kolmogorov-Smirnov distance (0..1) between two sketches' distributions:
+// the largest gap between their cumulative shares; 0 when either is empty.
+double DistributionDistance(const LatencySketch& a, const LatencySketch& b);
 
 }  // namespace greylane

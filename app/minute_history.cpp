@@ -30,6 +30,15 @@ void MinuteHistory::Merge(const v1::MetricsFrame& minute) {
     p.successes = w.requests() - std::min(w.requests(), w.server_errors() + w.client_errors());
     p.p50_ms = w.latency_p50_ms();
     p.p99_ms = w.latency_p99_ms();
+    if (w.has_generation()) {
+      p.generative = w.generation().ttft().bucket_count_size() > 0 ||
+                     w.generation().itl().bucket_count_size() > 0 ||
+                     w.generation().ttft_p50_ms() > 0;
+      p.ttft_p50_ms = w.generation().ttft_p50_ms();
+      p.ttft_p99_ms = w.generation().ttft_p99_ms();
+      p.itl_p50_ms = w.generation().itl_p50_ms();
+      p.itl_p99_ms = w.generation().itl_p99_ms();
+    }
     std::vector<MinutePoint>& points = m_series[w.version()];
     // Nearly always the newest minute or a re-read of it: search from the end.
     auto it =

@@ -27,6 +27,8 @@ struct MinutePoint {
   uint64_t successes = 0;  // requests with a latency
   double p50_ms = 0;
   double p99_ms = 0;
+  bool generative = false;  // generative answers: their times too
+  double ttft_p50_ms = 0, ttft_p99_ms = 0, itl_p50_ms = 0, itl_p99_ms = 0;
 };
 
 class MinuteHistory {

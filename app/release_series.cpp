@@ -7,6 +7,7 @@
 #include <iterator>
 #include <limits>
 #include <optional>
+#include <tuple>
 
 #include "common/audit_vocabulary.h"
 #include "common/basis_points.h"
@@ -36,9 +37,23 @@ double Seconds(const MinutePoint& p) {
 
 // Appends points [first, last) to `v`, with a NaN gap wherever
 // consecutive points are further apart than `gap_ms`.
+// The p50 and p99 of the time charted, and whether the point has one.
+template <typename Point>
+std::tuple<double, double, bool> Times(const Point& p, ChartedTime charted) {
+  switch (charted) {
+    case ChartedTime::kFirstToken:
+      return {p.ttft_p50_ms, p.ttft_p99_ms, p.generative && p.ttft_p50_ms > 0};
+    case ChartedTime::kBetweenTokens:
+      return {p.itl_p50_ms, p.itl_p99_ms, p.generative && p.itl_p50_ms > 0};
+    default:
+      // A latency exists only with successful requests: none is a gap, not 0.
+      return {p.p50_ms, p.p99_ms, Successes(p) > 0};
+  }
+}
+
 template <typename It>
 void AppendPoints(It first, It last, int64_t newest, double ms_per_x, int64_t gap_ms,
-                  VersionSeries& v) {
+                  ChartedTime charted, VersionSeries& v) {
   const auto n = static_cast<qsizetype>(std::distance(first, last));
   for (auto* list : {&v.p99, &v.p50, &v.rate, &v.errors}) list->reserve(n + 8);
   int64_t previous = 0;
@@ -52,10 +67,9 @@ void AppendPoints(It first, It last, int64_t newest, double ms_per_x, int64_t ga
     v.rate.append({x, static_cast<double>(it->requests) / Seconds(*it)});
     v.errors.append(
         {x, it->requests ? 100.0 * static_cast<double>(it->server_errors) / it->requests : kGap});
-    // A latency exists only with successful requests: none is a gap, not 0.
-    const bool answered = Successes(*it) > 0;
-    v.p99.append({x, answered ? it->p99_ms : kGap});
-    v.p50.append({x, answered ? it->p50_ms : kGap});
+    const auto [p50, p99, has] = Times(*it, charted);
+    v.p99.append({x, has ? p99 : kGap});
+    v.p50.append({x, has ? p50 : kGap});
   }
 }
 
@@ -98,7 +112,8 @@ void AppendMarkers(const std::vector<AuditRecord>& trail, int64_t from, int64_t 
 
 ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
                                  const std::array<std::string, 2>& versions,
-                                 const std::vector<AuditRecord>& trail, int window_seconds) {
+                                 const std::vector<AuditRecord>& trail, int window_seconds,
+                                 ChartedTime charted) {
   ReleaseSeries out;
   const int64_t newest = history.NewestUnixMs();
   out.newest_unix_ms = newest;
@@ -108,7 +123,7 @@ ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
     // Only the visible window: walk back from the newest point.
     auto first = points.end();
     while (first != points.begin() && std::prev(first)->end_unix_ms > from) --first;
-    AppendPoints(first, points.end(), newest, 1000.0, kGapAfterMs, out.versions[i]);
+    AppendPoints(first, points.end(), newest, 1000.0, kGapAfterMs, charted, out.versions[i]);
   }
   AppendMarkers(trail, from, newest, 1000.0, out);
   return out;
@@ -117,7 +132,7 @@ ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
 ReleaseSeries BuildMinuteSeries(const MinuteHistory& history,
                                 const std::array<std::string, 2>& versions,
                                 const std::vector<AuditRecord>& trail, int64_t from_unix_ms,
-                                int64_t to_unix_ms, double seconds_per_x) {
+                                int64_t to_unix_ms, double seconds_per_x, ChartedTime charted) {
   ReleaseSeries out;
   out.newest_unix_ms = to_unix_ms;
   out.seconds_per_x = seconds_per_x;
@@ -128,7 +143,7 @@ ReleaseSeries BuildMinuteSeries(const MinuteHistory& history,
     const auto by_end = [](const MinutePoint& p, int64_t value) { return p.end_unix_ms < value; };
     const auto first = std::lower_bound(points.begin(), points.end(), from_unix_ms + 1, by_end);
     const auto last = std::lower_bound(first, points.end(), to_unix_ms + 1, by_end);
-    AppendPoints(first, last, to_unix_ms, ms_per_x, kMinuteGapAfterMs, out.versions[i]);
+    AppendPoints(first, last, to_unix_ms, ms_per_x, kMinuteGapAfterMs, charted, out.versions[i]);
   }
   AppendMarkers(trail, from_unix_ms, to_unix_ms, ms_per_x, out);
   return out;

@@ -48,7 +48,8 @@ inline constexpr int64_t kMinuteGapAfterMs = 90'000;
 
 ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
                                  const std::array<std::string, 2>& versions,
-                                 const std::vector<AuditRecord>& trail, int window_seconds);
+                                 const std::vector<AuditRecord>& trail, int window_seconds,
+                                 ChartedTime charted = ChartedTime::kRequest);
 
 // The long windows: minutes ending in (from, to], x in minutes (or hours,
 // seconds_per_x 3600) before `to`. A minute's rate is its requests over the
@@ -56,6 +57,7 @@ ReleaseSeries BuildReleaseSeries(const MetricsHistory& history,
 ReleaseSeries BuildMinuteSeries(const MinuteHistory& history,
                                 const std::array<std::string, 2>& versions,
                                 const std::vector<AuditRecord>& trail, int64_t from_unix_ms,
-                                int64_t to_unix_ms, double seconds_per_x = 60);
+                                int64_t to_unix_ms, double seconds_per_x = 60,
+                                ChartedTime charted = ChartedTime::kRequest);
 
 }  // namespace greylane

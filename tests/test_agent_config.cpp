@@ -73,7 +73,7 @@ class TestAgentConfig final : public QObject {
     QTest::newRow("wrong type") << QString(good).replace("deadline_ms: 250", "deadline_ms: soon")
                                 << "'deadline_ms' at line";
     QTest::newRow("bad backend") << QString(good).replace("backend: builtin", "backend: onnx")
-                                 << "must be 'builtin', 'oip-grpc' or 'builtin-lm'";
+                                 << "must be 'builtin', 'oip-grpc', 'builtin-lm' or 'openai-http'";
     QTest::newRow("no address") << QString(good).replace("address: 127.0.0.1:9001", "")
                                 << "needs an address";
     QTest::newRow("same versions")

@@ -582,7 +582,7 @@ class TestHardening final : public QObject {
         {"relative", [](v1::VersionSpec* s) { s->set_model_file("models/v3.glm"); },
          "absolute path"},
         {"unknown backend", [](v1::VersionSpec* s) { s->set_backend("onnx"); },
-         "must be 'builtin', 'oip-grpc' or 'builtin-lm'"},
+         "must be 'builtin', 'oip-grpc', 'builtin-lm' or 'openai-http'"},
         {"builtin, connections", [](v1::VersionSpec* s) { s->set_connections(100000); },
          "connections must be 1..64"},
         {"builtin, deadline", [](v1::VersionSpec* s) { s->set_deadline_ms(4000000000u); },

@@ -5,159 +5,23 @@
 // other clients, and /metrics passes promtool.
 #include <QtTest>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <regex>
 
 #include "agent/http/http_server.h"
 #include "support/agent_test_support.h"
+#include "support/http_test_client.h"
 
 using namespace greylane;
-using Clock = std::chrono::steady_clock;
+using namespace greylane::test;
 
 namespace {
-
-// A blocking HTTP/1.1 client on one socket, enough to time each event.
-class RawClient {
- public:
-  explicit RawClient(const std::string& address) {
-    const size_t colon = address.rfind(':');
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-    inet_pton(AF_INET, address.substr(0, colon).c_str(), &to.sin_addr);
-    m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (::connect(m_fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) Close();
-  }
-  ~RawClient() { Close(); }
-  bool Connected() const { return m_fd >= 0; }
-  void Close() {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = -1;
-  }
-  bool Send(const std::string& bytes) {
-    return m_fd >= 0 && ::send(m_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-                            static_cast<ssize_t>(bytes.size());
-  }
-  // Reads what arrives within `ms`; false once the peer closed.
-  bool ReadSome(std::string* into, int ms) {
-    pollfd p{m_fd, POLLIN, 0};
-    if (::poll(&p, 1, ms) <= 0) return true;
-    char buffer[65536];
-    const ssize_t n = ::recv(m_fd, buffer, sizeof(buffer), 0);
-    if (n <= 0) return false;
-    into->append(buffer, static_cast<size_t>(n));
-    return true;
-  }
-
- private:
-  int m_fd = -1;
-};
-
-std::string Post(const std::string& path, const std::string& body,
-                 const std::string& extra_headers = {}) {
-  return "POST " + path + " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n" +
-         extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-}
-
-struct TimedEvent {
-  std::string text;
-  Clock::time_point at;
-};
-
-struct StreamRead {
-  std::string head;
-  std::vector<TimedEvent> events;
-  bool complete = false;  // the last chunk came
-};
-
-// Reads a chunked event stream, stamping each event as its bytes arrive.
-StreamRead ReadStream(RawClient& client, int timeout_ms = 20000, size_t stop_after = SIZE_MAX) {
-  StreamRead out;
-  std::string raw, body;
-  size_t at = 0;
-  const auto until = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < until && !out.complete && out.events.size() < stop_after) {
-    if (!client.ReadSome(&raw, 50)) break;
-    const Clock::time_point now = Clock::now();
-    if (out.head.empty()) {
-      const size_t end = raw.find("\r\n\r\n");
-      if (end == std::string::npos) continue;
-      out.head = raw.substr(0, end);
-      at = end + 4;
-    }
-    // Chunks: size line, data, CRLF.
-    while (true) {
-      const size_t line = raw.find("\r\n", at);
-      if (line == std::string::npos) break;
-      const size_t size = std::stoul(raw.substr(at, line - at), nullptr, 16);
-      if (raw.size() < line + 2 + size + 2) break;
-      if (size == 0) {
-        out.complete = true;
-        break;
-      }
-      body += raw.substr(line + 2, size);
-      at = line + 2 + size + 2;
-    }
-    for (size_t end; (end = body.find("\n\n")) != std::string::npos;) {
-      out.events.push_back({body.substr(0, end + 2), now});
-      body.erase(0, end + 2);
-    }
-  }
-  return out;
-}
-
-struct Reply {
-  int status = 0;
-  std::string head, body;
-};
-
-// One whole (Content-Length) answer.
-Reply ReadReply(RawClient& client, int timeout_ms = 10000) {
-  Reply r;
-  std::string raw;
-  const auto until = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < until) {
-    if (!client.ReadSome(&raw, 50)) break;
-    const size_t end = raw.find("\r\n\r\n");
-    if (end == std::string::npos) continue;
-    std::smatch m;
-    const std::string head = raw.substr(0, end);
-    const size_t length =
-        std::regex_search(head, m, std::regex("Content-Length: (\\d+)")) ? std::stoul(m[1]) : 0;
-    if (raw.size() >= end + 4 + length) {
-      r.head = head;
-      r.body = raw.substr(end + 4, length);
-      r.status = std::stoi(head.substr(9, 3));
-      return r;
-    }
-  }
-  r.head = raw;
-  return r;
-}
-
-Reply Exchange(const std::string& address, const std::string& request) {
-  RawClient client(address);
-  client.Send(request);
-  return ReadReply(client);
-}
 
 std::string ChatBody(int max_tokens, bool stream, const std::string& extra = {}) {
   return R"({"model":"lm","messages":[{"role":"user","content":"This License"}],"max_tokens":)" +
          std::to_string(max_tokens) + R"(,"temperature":0.8,"stream":)" +
          (stream ? "true" : "false") + extra + "}";
-}
-
-double MetricValue(const std::string& text, const std::string& name, const std::string& version) {
-  std::smatch m;
-  const std::regex line(name + "\\{[^}]*version=\"" + version + "\"[^}]*\\} ([0-9.e+-]+)");
-  return std::regex_search(text, m, line) ? std::stod(m[1]) : -1;
 }
 
 bool HasContent(const std::string& event) {
@@ -387,6 +251,78 @@ class TestHttpPlane final : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT((*server)->OpenConnections(), size_t{0}, 2000);
   }
 
+  void theOfficialOpenAiClientWorksUnchanged() const {
+    const QString node = QStandardPaths::findExecutable(QStringLiteral("node"));
+    const QString check = QStringLiteral(GREYLANE_SOURCE_DIR "/tests/openai_client/check.mjs");
+    if (node.isEmpty() || !QFile::exists(QStringLiteral(
+                              GREYLANE_SOURCE_DIR "/tests/openai_client/node_modules/openai"))) {
+      QSKIP("node or the npm openai package is missing (./dev.sh test installs them)");
+    }
+    QProcess client;
+    client.setProcessChannelMode(QProcess::MergedChannels);
+    client.start(node, {check, QString::fromStdString("http://" + m_http + "/v1")});
+    QVERIFY(client.waitForFinished(60000));
+    const QByteArray output = client.readAll();
+    QVERIFY2(client.exitCode() == 0, output.constData());
+    QVERIFY2(output.contains("\"ok\":true"), output.constData());
+    QVERIFY2(output.contains("\"embeddings\":[16,16]"), output.constData());
+  }
+
+  void aRealPrometheusScrapesBothVersions() const {
+    const QString prometheus = QStandardPaths::findExecutable(QStringLiteral("prometheus"));
+    if (prometheus.isEmpty()) QSKIP("prometheus (Debian prometheus) is not installed");
+    QTemporaryDir dir;
+    int port = 0;
+    {
+      // A free port for Prometheus's own web server (it cannot take port 0).
+      SlowEcho echo;
+      auto probe = HttpServer::Start("127.0.0.1:0", HttpLimits{}, echo);
+      QVERIFY(probe.ok());
+      port = std::stoi((*probe)->Address().substr((*probe)->Address().rfind(':') + 1));
+    }
+    QFile config(dir.filePath("prometheus.yml"));
+    QVERIFY(config.open(QIODevice::WriteOnly));
+    config.write(
+        QByteArray::fromStdString("global:\n  scrape_interval: 1s\nscrape_configs:\n"
+                                  "  - job_name: greylane\n    static_configs:\n"
+                                  "      - targets: ['" +
+                                  m_http + "']\n"));
+    config.close();
+    QProcess server;
+    server.setProcessChannelMode(QProcess::MergedChannels);
+    server.start(prometheus, {"--config.file=" + config.fileName(),
+                              "--storage.tsdb.path=" + dir.filePath("data"),
+                              "--web.listen-address=127.0.0.1:" + QString::number(port)});
+    QVERIFY(server.waitForStarted(5000));
+    const std::string address = "127.0.0.1:" + std::to_string(port);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        Exchange(address, "GET /-/ready HTTP/1.1\r\nHost: t\r\n\r\n").status == 200, 20000);
+    // Both versions serve while Prometheus scrapes every second.
+    const std::string query =
+        "GET /api/v1/query?query=sum%20by%20(version)%20(rate(greylane_requests_total%5B5s%5D))"
+        " HTTP/1.1\r\nHost: t\r\n\r\n";
+    std::string body;
+    const auto until = Clock::now() + std::chrono::seconds(20);
+    while (Clock::now() < until) {
+      for (const char* pin : {"v1", "v2"}) {
+        Exchange(m_http, Post("/v1/completions", R"({"model":"lm","prompt":"x","max_tokens":1})",
+                              std::string("x-greylane-version: ") + pin + "\r\n"));
+      }
+      body = Exchange(address, query).body;
+      if (body.find("\"version\":\"v1\"") != std::string::npos &&
+          body.find("\"version\":\"v2\"") != std::string::npos &&
+          body.find("\"0\"]") == std::string::npos) {
+        break;
+      }
+      QTest::qWait(250);
+    }
+    server.terminate();
+    server.waitForFinished(5000);
+    QVERIFY2(body.find("\"version\":\"v1\"") != std::string::npos, body.c_str());
+    QVERIFY2(body.find("\"version\":\"v2\"") != std::string::npos, body.c_str());
+    QVERIFY2(body.find("\"0\"]") == std::string::npos, body.c_str());  // both rates above 0
+  }
+
   void metricsPassPromtool() const {
     const std::string text = Metrics();
     QVERIFY(text.find("greylane_time_to_first_token_seconds_bucket{model=\"lm\",version=\"v1\"") !=
@@ -403,10 +339,7 @@ class TestHttpPlane final : public QObject {
   }
 
  private:
-  std::string Metrics() const {
-    const Reply r = Exchange(m_http, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
-    return r.body;
-  }
+  std::string Metrics() const { return test::Metrics(m_http); }
 
   std::unique_ptr<CanaryAgent> m_agent;
   std::string m_http;

@@ -255,7 +255,17 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   m_history_note = new QLabel;
   m_history_note->setTextFormat(Qt::PlainText);
   m_history_note->setObjectName(QStringLiteral("HistoryNote"));
+  m_charted_time = new QComboBox;
+  m_charted_time->addItem(tr("Request latency"), static_cast<int>(ChartedTime::kRequest));
+  m_charted_time->addItem(tr("Time to first token"), static_cast<int>(ChartedTime::kFirstToken));
+  m_charted_time->addItem(tr("Inter-token latency"), static_cast<int>(ChartedTime::kBetweenTokens));
+  m_charted_time->setToolTip(
+      tr("What the first chart plots: whole-request latency, or for streamed answers the time to "
+         "the first token and the time between tokens"));
+  m_charted_time->setAccessibleName(tr("Charted time"));
+  m_charted_time->hide();
   chart_bar->addWidget(m_window);
+  chart_bar->addWidget(m_charted_time);
   chart_bar->addWidget(m_pause);
   chart_bar->addWidget(m_history_note, 1);
   layout->addLayout(chart_bar);
@@ -309,6 +319,11 @@ ReleaseView::ReleaseView(QWidget* parent) : QWidget(parent) {
   connect(&m_redraw_timer, &QTimer::timeout, this, &ReleaseView::Redraw);
   connect(m_window, &QComboBox::currentIndexChanged, this,
           [this] { SetWindowSeconds(m_window->currentData().toInt()); });
+  connect(m_charted_time, &QComboBox::currentIndexChanged, this, [this] {
+    m_charted = static_cast<ChartedTime>(m_charted_time->currentData().toInt());
+    m_drawn = {};
+    RefreshCharts();
+  });
   connect(m_pause, &QPushButton::toggled, this, &ReleaseView::SetPaused);
   connect(m_rollback, &QPushButton::clicked, this, &ReleaseView::RequestRollback);
   connect(m_promote, &QPushButton::clicked, this, &ReleaseView::RequestPromote);
@@ -398,6 +413,9 @@ void ReleaseView::ScheduleRedraw() {
 void ReleaseView::Redraw() {
   m_redraw_timer.stop();
   ++m_redraws;
+  if (m_session && m_session->History().Generative() && m_charted_time->isHidden()) {
+    m_charted_time->show();
+  }
   RefreshHeader();  // "12 s ago" moves on
   RefreshCards();
   RefreshAnalysis();
@@ -790,6 +808,18 @@ void ReleaseView::RefreshCards() {
       d.p99_ms = summaries[i].p99_ms;
       d.requests = summaries[i].requests;
       d.successes = summaries[i].successes;
+      d.generative = summaries[i].generative;
+      d.ttft_p50_ms = summaries[i].ttft_p50_ms;
+      d.ttft_p99_ms = summaries[i].ttft_p99_ms;
+      d.itl_p50_ms = summaries[i].itl_p50_ms;
+      d.itl_p99_ms = summaries[i].itl_p99_ms;
+      d.tokens_per_second = summaries[i].tokens_per_second;
+      d.integrity_problems = summaries[i].integrity_problems;
+    }
+    if (summaries[0].generative && summaries[1].generative &&
+        summaries[0].output_tokens.Count() > 0 && summaries[1].output_tokens.Count() > 0) {
+      cards[1].output_divergence =
+          DistributionDistance(summaries[0].output_tokens, summaries[1].output_tokens);
     }
     const CandidateComparison comparison = CompareCandidate(summaries[0], summaries[1]);
     cards[1].p50_diff = comparison.p50_diff;
@@ -828,7 +858,7 @@ void ReleaseView::RefreshCharts() {
     m_drawn = std::move(drawn);
     DrawSeries(BuildMinuteSeries(m_session->Minutes().History(),
                                  {s.versions(0).version(), s.versions(1).version()},
-                                 m_session->Audit().Records(), from, to, per_x),
+                                 m_session->Audit().Records(), from, to, per_x, m_charted),
                window);
     return;
   }
@@ -838,7 +868,7 @@ void ReleaseView::RefreshCharts() {
     const v1::AgentState& s = m_session->Client().State();
     series =
         BuildReleaseSeries(m_session->History(), {s.versions(0).version(), s.versions(1).version()},
-                           m_session->Audit().Records(), m_window_seconds);
+                           m_session->Audit().Records(), m_window_seconds, m_charted);
   }
   DrawSeries(series, m_window_seconds);
 }
@@ -850,8 +880,11 @@ void ReleaseView::DrawSeries(const ReleaseSeries& series, double window) {
     for (int i = 0; i < 2; ++i) {
       const std::string& version = s.versions(i).version();
       const QString slot = i == 0 ? tr("baseline") : tr("candidate");
-      m_latency->SetSeriesName(2 * i, tr("%1 p99 (%2)").arg(Q(version), slot));
-      m_latency->SetSeriesName(2 * i + 1, tr("%1 p50 (%2)").arg(Q(version), slot));
+      const QString what = m_charted == ChartedTime::kFirstToken      ? tr("TTFT ")
+                           : m_charted == ChartedTime::kBetweenTokens ? tr("ITL ")
+                                                                      : QString();
+      m_latency->SetSeriesName(2 * i, tr("%1 %2p99 (%3)").arg(Q(version), what, slot));
+      m_latency->SetSeriesName(2 * i + 1, tr("%1 %2p50 (%3)").arg(Q(version), what, slot));
       m_traffic->SetSeriesName(2 * i, tr("%1 %2").arg(Q(version), per));
       m_traffic->SetSeriesName(2 * i + 1, tr("%1 errors %").arg(Q(version)));
     }
@@ -1116,6 +1149,10 @@ QString ReleaseView::ResultText() const {
 
 QString ReleaseView::CardsText() const {
   return m_baseline_card->Text() + u'\n' + m_candidate_card->Text();
+}
+
+void ReleaseView::SetChartedTime(ChartedTime charted) {
+  m_charted_time->setCurrentIndex(m_charted_time->findData(static_cast<int>(charted)));
 }
 
 }  // namespace greylane

@@ -74,6 +74,8 @@ class ReleaseView final : public QWidget {
   QPushButton* RollbackButton() const { return m_rollback; }
   QPushButton* PromoteButton() const { return m_promote; }
   TimeSeriesChart* LatencyChart() const { return m_latency; }
+  // Which time the first chart plots (tests and --screenshot pick one).
+  void SetChartedTime(ChartedTime charted);
   TimeSeriesChart* TrafficChart() const { return m_traffic; }
   ReasonDialog* OpenDialog() const { return m_dialog; }
   QString HeaderText() const;
@@ -150,6 +152,10 @@ class ReleaseView final : public QWidget {
   TimeSeriesChart* m_traffic;
   QBoxLayout* m_charts;
   QComboBox* m_window;
+  // Request latency, time to first token or inter-token latency; shown once
+  // the agent serves generative answers.
+  QComboBox* m_charted_time;
+  ChartedTime m_charted = ChartedTime::kRequest;
   QPushButton* m_pause;
   QLabel* m_history_note;
   // What the history charts last drew, so a redraw rebuilds only on change.

@@ -51,13 +51,13 @@ TimeSeriesChart::TimeSeriesChart(const QString& left_title, const QString& right
   chart->addAxis(m_x, Qt::AlignBottom);
   m_left = new QValueAxis;
   m_left->setTitleText(left_title);
-  m_left->setLabelFormat(QStringLiteral("%.3g"));
+  m_left->setLabelFormat(QStringLiteral("%.6g"));  // "2000", not "2e+03"
   m_left->setRange(0, 1);
   chart->addAxis(m_left, Qt::AlignLeft);
   if (!right_title.isEmpty()) {
     m_right = new QValueAxis;
     m_right->setTitleText(right_title);
-    m_right->setLabelFormat(QStringLiteral("%.3g"));
+    m_right->setLabelFormat(QStringLiteral("%.6g"));
     m_right->setRange(0, 1);
     chart->addAxis(m_right, Qt::AlignRight);
   }

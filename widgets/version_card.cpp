@@ -25,7 +25,11 @@ VersionCard::VersionCard(const QColor& accent, QWidget* parent) : QFrame(parent)
   m_traffic->setTextFormat(Qt::RichText);
   m_latency = new QLabel;
   m_latency->setTextFormat(Qt::RichText);
-  for (QLabel* label : {m_title, m_health, m_backend, m_traffic, m_latency}) {
+  m_generation = new QLabel;
+  m_generation->setTextFormat(Qt::RichText);
+  m_generation->setWordWrap(true);
+  m_generation->hide();
+  for (QLabel* label : {m_title, m_health, m_backend, m_traffic, m_latency, m_generation}) {
     layout->addWidget(label);
   }
   // Long words from outside (a probe's message, a model path) must not
@@ -44,9 +48,11 @@ void VersionCard::Show(const VersionCardData& d) {
                          .arg(m_accent.name(), d.title.toHtmlEscaped()));
     m_health->setText(tr("no state from the agent yet"));
     m_health->setToolTip({});
-    for (QLabel* label : {m_backend, m_traffic, m_latency}) label->clear();
+    for (QLabel* label : {m_backend, m_traffic, m_latency, m_generation}) label->clear();
+    m_generation->hide();
     return;
   }
+  ShowGeneration(d);
   m_title->setText(QStringLiteral("<span style='color:%1;font-size:large'>■</span> "
                                   "<b style='font-size:large'>%2 %3</b>")
                        .arg(m_accent.name(), d.title.toHtmlEscaped(), d.version.toHtmlEscaped()));
@@ -115,9 +121,35 @@ void VersionCard::Show(const VersionCardData& d) {
                          .arg(d.window_seconds));
 }
 
+void VersionCard::ShowGeneration(const VersionCardData& d) {
+  m_generation->setVisible(d.generative);
+  if (!d.generative) return;
+  // Streams that ended without [DONE], usage or a finish reason are the
+  // first sign a candidate answers differently: red whenever there is one.
+  const QString integrity = d.integrity_problems == 0
+                                ? tr("streams intact")
+                                : tr("<b style='color:%2'>%1 broken streams</b>")
+                                      .arg(d.integrity_problems)
+                                      .arg(RoleHex(ColourRole::kBad));
+  QString text = tr("TTFT p50 <b>%1 ms</b> p99 %2 ms  ·  ITL p50 <b>%3 ms</b> p99 %4 ms<br>"
+                    "%5 tokens/s  ·  %6")
+                     .arg(d.ttft_p50_ms, 0, 'f', 1)
+                     .arg(d.ttft_p99_ms, 0, 'f', 1)
+                     .arg(d.itl_p50_ms, 0, 'f', 1)
+                     .arg(d.itl_p99_ms, 0, 'f', 1)
+                     .arg(d.tokens_per_second, 0, 'f', 1)
+                     .arg(integrity);
+  if (d.output_divergence >= 0) {
+    text += tr("  ·  output lengths %1 from baseline (KS %2)")
+                .arg(d.output_divergence >= 0.2 ? tr("<b>differ</b>") : tr("close"))
+                .arg(d.output_divergence, 0, 'f', 2);
+  }
+  m_generation->setText(text);
+}
+
 QString VersionCard::Text() const {
   QStringList parts;
-  for (const QLabel* label : {m_title, m_health, m_backend, m_traffic, m_latency}) {
+  for (const QLabel* label : {m_title, m_health, m_backend, m_traffic, m_latency, m_generation}) {
     QString text = label->text();
     text.remove(QRegularExpression(QStringLiteral("<[^>]*>")));
     parts << text;

@@ -1,7 +1,9 @@
 #pragma once
 // One version of the canary pair at a glance: version, backend, health,
 // weight, requests/s, error rate and p50/p99 over the last seconds, with
-// the candidate's difference to the baseline.
+// the candidate's difference to the baseline; for a language model also the
+// time to first token, between tokens, tokens/s, streams that ended badly
+// and how far the candidate's output lengths are from the baseline's.
 #include <QColor>
 #include <QFrame>
 #include <QString>
@@ -31,6 +33,14 @@ struct VersionCardData {
   QString p99_diff;
   bool worse = false;  // the diff is bad enough to colour
   QString verdict;     // why it is (or is not) judged worse, plain
+  // Generative answers (streams of tokens) in the window.
+  bool generative = false;
+  double ttft_p50_ms = 0, ttft_p99_ms = 0, itl_p50_ms = 0, itl_p99_ms = 0;
+  double tokens_per_second = 0;
+  uint64_t integrity_problems = 0;
+  // Candidate only: how far its output lengths are from the baseline's
+  // (Kolmogorov-Smirnov, 0..1); negative when not known.
+  double output_divergence = -1;
 };
 
 class VersionCard final : public QFrame {
@@ -43,12 +53,14 @@ class VersionCard final : public QFrame {
   QString Text() const;  // every label, for tests and accessibility
 
  private:
+  void ShowGeneration(const VersionCardData& data);
   QColor m_accent;
   QLabel* m_title;
   QLabel* m_health;
   QLabel* m_backend;
   QLabel* m_traffic;
   QLabel* m_latency;
+  QLabel* m_generation;
 };
 
 }  // namespace greylane

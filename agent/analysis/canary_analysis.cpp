@@ -35,6 +35,10 @@ AnalysisVerdict CanaryAnalysis::Add(const v1::MetricsFrame& frame) {
                             sample.latency.Count() > w.requests())) {
       sample.latency.Clear();
     }
+    if (w.has_generation()) {
+      if (!LatencySketch::FromProto(w.generation().ttft(), &sample.ttft)) sample.ttft.Clear();
+      if (!LatencySketch::FromProto(w.generation().itl(), &sample.itl)) sample.itl.Clear();
+    }
   }
   if (candidate_version != m_candidate_version) {
     Reset();
@@ -118,6 +122,8 @@ void PolicyToProto(const AnalysisPolicy& p, v1::AnalysisPolicy* out) {
   out->set_accuracy_margin(p.accuracy_margin);
   out->set_prediction_divergence(p.prediction_divergence);
   out->set_class_share_margin(p.class_share_margin);
+  out->set_ttft_ratio(p.ttft_ratio);
+  out->set_itl_ratio(p.itl_ratio);
 }
 
 AnalysisPolicy PolicyFromProto(const v1::AnalysisPolicy& in) {
@@ -146,6 +152,8 @@ AnalysisPolicy PolicyFromProto(const v1::AnalysisPolicy& in) {
   p.accuracy_margin = in.accuracy_margin();
   p.prediction_divergence = in.prediction_divergence();
   p.class_share_margin = in.class_share_margin();
+  p.ttft_ratio = in.ttft_ratio();
+  p.itl_ratio = in.itl_ratio();
   return p;
 }
 
@@ -213,6 +221,8 @@ std::string DescribePolicyChange(const AnalysisPolicy& a, const AnalysisPolicy& 
   add("accuracy_margin", a.accuracy_margin, b.accuracy_margin);
   add("prediction_divergence", a.prediction_divergence, b.prediction_divergence);
   add("class_share_margin", a.class_share_margin, b.class_share_margin);
+  add("ttft_ratio", a.ttft_ratio, b.ttft_ratio);
+  add("itl_ratio", a.itl_ratio, b.itl_ratio);
   return text.empty() ? "no change" : text;
 }
 

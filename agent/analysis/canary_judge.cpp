@@ -232,12 +232,57 @@ uint64_t CountAbove(const LatencySketch& sketch, double micros) {
   return above;
 }
 
-CheckResult Latency(const Window& w, const AnalysisPolicy& p, const Level& level) {
+// Which time a shift check compares: request latency, or for generative
+// answers the time to first token or between tokens.
+struct TimeMeasure {
+  const char* check;  // latency | ttft | itl
+  const char* noun;   // in the detail line
+  const char* unit;   // what is counted
+  LatencySketch VersionWindowSample::*sketch;
+  // What min_requests counts: the independent units (requests, streams).
+  // The gaps inside one stream are not independent: one pinned stream of
+  // 100 tokens must not be 99 samples' worth of evidence.
+  LatencySketch VersionWindowSample::*units;
+  double AnalysisPolicy::*ratio;
+  bool absolute_levels;  // the policy's p99 warning and ceiling apply
+};
+
+constexpr TimeMeasure kRequestLatency{"latency",
+                                      "latency",
+                                      "successful requests",
+                                      &VersionWindowSample::latency,
+                                      &VersionWindowSample::latency,
+                                      &AnalysisPolicy::latency_ratio,
+                                      true};
+constexpr TimeMeasure kTimeToFirstToken{"ttft",
+                                        "time to first token",
+                                        "streams",
+                                        &VersionWindowSample::ttft,
+                                        &VersionWindowSample::ttft,
+                                        &AnalysisPolicy::ttft_ratio,
+                                        false};
+constexpr TimeMeasure kInterTokenLatency{"itl",
+                                         "inter-token latency",
+                                         "token gaps",
+                                         &VersionWindowSample::itl,
+                                         &VersionWindowSample::ttft,
+                                         &AnalysisPolicy::itl_ratio,
+                                         false};
+
+// The Hodges-Lehmann shift of one time, candidate over baseline.
+CheckResult TimeShift(const TimeMeasure& t, const Window& w, const AnalysisPolicy& given,
+                      const Level& level) {
+  AnalysisPolicy p = given;
+  p.latency_ratio = given.*t.ratio;
+  if (!t.absolute_levels) p.p99_warning_ms = p.p99_ceiling_ms = 0;
   const double z = level.z;
-  const LatencySketch &base = w.base.latency, &cand = w.cand.latency;
+  const LatencySketch &base = w.base.*t.sketch, &cand = w.cand.*t.sketch;
   const uint64_t n = base.Count(), m = cand.Count();
-  if (n < p.min_requests || m < p.min_requests)
-    return Inconclusive("latency", p.latency_ratio, w, n, m, p.min_requests, "successful requests");
+  const uint64_t base_units = (w.base.*t.units).Count(), cand_units = (w.cand.*t.units).Count();
+  if (base_units < p.min_requests || cand_units < p.min_requests) {
+    return Inconclusive(t.check, p.latency_ratio, w, base_units, cand_units, p.min_requests,
+                        t.units == t.sketch ? t.unit : "streams");
+  }
   // The distribution of all n*m pairwise bucket differences, exactly.
   constexpr int kK = LatencySketch::kBucketCount;
   // long double: n*m pairs stay exact past 2^53 (a day of traffic in a window).
@@ -263,7 +308,7 @@ CheckResult Latency(const Window& w, const AnalysisPolicy& p, const Level& level
     }
     return kK - 1;
   };
-  CheckResult r = Begun("latency", p.latency_ratio, w, n, m);
+  CheckResult r = Begun(t.check, p.latency_ratio, w, n, m);
   r.value = std::pow(kGamma, at_rank(rank_mid));
   r.lower = std::pow(kGamma, at_rank(rank_low));
   r.upper = std::pow(kGamma, at_rank(rank_high));
@@ -279,7 +324,7 @@ CheckResult Latency(const Window& w, const AnalysisPolicy& p, const Level& level
       p.p99_ceiling_ms > 0 &&
       ClopperPearson(CountAbove(cand, p.p99_ceiling_ms * 1000), m, level.alpha).low > 0.01;
   for (const SecondSample& s : w.each) {
-    const LatencySketch& second = s.candidate.latency;
+    const LatencySketch& second = s.candidate.*t.sketch;
     if (second.Count() == 0) continue;
     const double second_p50 = second.QuantileMicros(0.5);
     const bool slow =
@@ -296,13 +341,13 @@ CheckResult Latency(const Window& w, const AnalysisPolicy& p, const Level& level
                     over_ceiling ? ", surely above the ceiling" : "");
   }
   r.detail = Format(
-      "candidate latency %.2fx baseline (interval %.2f-%.2fx at %.1f %%, threshold %.2fx and "
+      "candidate %s %.2fx baseline (interval %.2f-%.2fx at %.1f %%, threshold %.2fx and "
       "+%.3g ms) %s; "
       "p50 %.3f ms against %.3f ms, candidate p99 %.3f ms%s; %llu candidate and %llu baseline "
-      "successful requests",
-      r.value, r.lower, r.upper, p.confidence * 100, p.latency_ratio, p.latency_min_ms,
+      "%s",
+      t.noun, r.value, r.lower, r.upper, p.confidence * 100, p.latency_ratio, p.latency_min_ms,
       EvidenceText(r).c_str(), cand.QuantileMillis(0.5), base_p50 / 1000, p99, levels.c_str(),
-      static_cast<unsigned long long>(m), static_cast<unsigned long long>(n));
+      static_cast<unsigned long long>(m), static_cast<unsigned long long>(n), t.unit);
   return r;
 }
 
@@ -695,6 +740,13 @@ std::string ValidatePolicy(AnalysisPolicy* p) {
     return "prediction_divergence must be 0 (off) to 1 (a share of predictions: 0.05 is 5 %)";
   if (!finite(p->class_share_margin) || p->class_share_margin < 0 || p->class_share_margin > 1)
     return "class_share_margin must be 0 (off) to 1 (a share: 0.01 is 1 point)";
+  for (const auto& [name, ratio] :
+       {std::pair{"ttft_ratio", p->ttft_ratio}, std::pair{"itl_ratio", p->itl_ratio}}) {
+    if (!finite(ratio) || (ratio != 0 && (ratio <= 1 || ratio > 100))) {
+      return std::string(name) +
+             " must be 0 (off) or above 1 up to 100 (1.25 fails a 25 % slowdown)";
+    }
+  }
   if (p->breaker_failures < 0 || p->breaker_failures > 1000)
     return "breaker_failures must be 0 (off) to 1000, e.g. 5";
   if (p->breaker_cooldown_seconds < 1 || p->breaker_cooldown_seconds > 3600)
@@ -729,12 +781,12 @@ std::vector<CheckResult> JudgeCandidate(std::span<const SecondSample> seconds,
   if (seconds.size() > static_cast<size_t>(policy.window_seconds))
     seconds = seconds.last(static_cast<size_t>(policy.window_seconds));
 
-  std::vector<CheckResult> latency, tail, errors, accuracy, predictions, class_share;
+  std::vector<CheckResult> latency, tail, errors, accuracy, predictions, class_share, ttft, itl;
   Window w;
   ClassTotals classes;
   size_t merged = 0;
   auto judge = [&] {
-    latency.push_back(Latency(w, policy, level));
+    latency.push_back(TimeShift(kRequestLatency, w, policy, level));
     tail.push_back(Tail(w, policy, level));
     errors.push_back(Errors(w, policy, level));
     if (policy.accuracy_margin > 0) accuracy.push_back(Accuracy(w, policy, level));
@@ -746,6 +798,8 @@ std::vector<CheckResult> JudgeCandidate(std::span<const SecondSample> seconds,
       predictions.push_back(Predictions(w, classes, shift, policy, level));
     if (policy.class_share_margin > 0)
       class_share.push_back(ClassShare(w, classes, shift, policy, level));
+    if (policy.ttft_ratio > 0) ttft.push_back(TimeShift(kTimeToFirstToken, w, policy, level));
+    if (policy.itl_ratio > 0) itl.push_back(TimeShift(kInterTokenLatency, w, policy, level));
   };
   for (int length : windows) {
     const size_t want = std::min(static_cast<size_t>(length), seconds.size());
@@ -762,6 +816,10 @@ std::vector<CheckResult> JudgeCandidate(std::span<const SecondSample> seconds,
       w.base.incorrect += s.baseline.incorrect;
       w.cand.outcomes += s.candidate.outcomes;
       w.cand.incorrect += s.candidate.incorrect;
+      w.base.ttft.Merge(s.baseline.ttft);
+      w.base.itl.Merge(s.baseline.itl);
+      w.cand.ttft.Merge(s.candidate.ttft);
+      w.cand.itl.Merge(s.candidate.itl);
       AddClasses(s.candidate.predictions, &classes.cand, &classes.m);
       AddClasses(s.baseline.predictions, &classes.base, &classes.n);
     }
@@ -771,7 +829,7 @@ std::vector<CheckResult> JudgeCandidate(std::span<const SecondSample> seconds,
   }
   if (latency.empty()) judge();  // no seconds yet
   std::vector<CheckResult> picked = {Pick(latency), Pick(tail), Pick(errors)};
-  for (const auto* results : {&accuracy, &predictions, &class_share}) {
+  for (const auto* results : {&accuracy, &predictions, &class_share, &ttft, &itl}) {
     if (!results->empty()) picked.push_back(Pick(*results));
   }
   return picked;

@@ -26,6 +26,8 @@
 // simultaneous (Bonferroni over classes) Newcombe interval per class, its
 // lower end the sum of each class interval's distance from zero;
 // class_share: the largest change of one class's share (a rejection rate).
+// Generative answers, off until the policy sets their ratio: ttft and itl,
+// the time to first token and between tokens, each judged as latency is.
 //
 // Testing every second is repeated testing. Three things keep an A/A pair
 // quiet: (1) a check fails only when its interval excludes "no difference"
@@ -73,6 +75,11 @@ struct AnalysisPolicy {
   double accuracy_margin = 0;        // accuracy drop (a share) that fails; needs RecordOutcome
   double prediction_divergence = 0;  // total variation between class shares that fails
   double class_share_margin = 0;     // change of one class's share that fails
+  // Generative answers, judged as latency is (0: the check is off): the
+  // candidate/baseline ratio of time to first token, and of the time
+  // between tokens, that fails.
+  double ttft_ratio = 0;
+  double itl_ratio = 0;
   friend bool operator==(const AnalysisPolicy&, const AnalysisPolicy&) = default;
 };
 
@@ -87,6 +94,8 @@ struct VersionWindowSample {
   uint64_t outcomes = 0;       // labelled by the caller
   uint64_t incorrect = 0;
   std::vector<uint64_t> predictions;  // answered rows per top class
+  LatencySketch ttft;                 // generative streams: time to first token
+  LatencySketch itl;                  // and between tokens
 };
 
 // One sealed second of both versions.
@@ -95,7 +104,7 @@ struct SecondSample {
 };
 
 struct CheckResult {
-  std::string check;  // latency | tail | errors | accuracy | predictions | class_share
+  std::string check;  // latency | tail | errors | accuracy | predictions | class_share | ttft | itl
   CheckVerdict verdict = CheckVerdict::kInconclusive;
   // The effect: a ratio (latency, tail), a difference of rates (errors,
   // accuracy: the drop), a share of predictions moved (predictions,

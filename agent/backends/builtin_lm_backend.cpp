@@ -4,6 +4,7 @@
 #include <ctime>
 #include <random>
 
+#include <openssl/evp.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -41,6 +42,7 @@ struct Ask {
   bool seeded = false;
   bool stream = false;
   bool include_usage = false;
+  bool base64 = false;  // embeddings as base64 of little-endian float32 (encoding_format)
   std::vector<std::string> stop;
 };
 
@@ -137,6 +139,12 @@ std::string ReadAsk(const GenerationRequest& request, Ask* ask) {
   ask->stream = routed->stream;
   ask->include_usage = routed->include_usage;
   if (ask->stream && ask->endpoint == Endpoint::kEmbeddings) return "embeddings do not stream";
+  if (const json::value* f = o.if_contains("encoding_format"); f && !f->is_null()) {
+    if (!f->is_string() || (f->as_string() != "float" && f->as_string() != "base64")) {
+      return "'encoding_format' must be float or base64";
+    }
+    ask->base64 = f->as_string() == "base64";
+  }
   return {};
 }
 
@@ -312,12 +320,23 @@ class LmGeneration final : public GenerationCall,
     for (size_t i = 0; i < m_ask.inputs.size(); ++i) {
       const std::vector<uint8_t> ids = CharLanguageModel::Encode(m_ask.inputs[i]);
       tokens += static_cast<int64_t>(ids.size());
-      json::array vector;
-      for (const float v : m_model->Embed(ids)) vector.push_back(v);
+      const std::vector<float> values = m_model->Embed(ids);
       json::object item;
       item["object"] = "embedding";
       item["index"] = static_cast<int64_t>(i);
-      item["embedding"] = std::move(vector);
+      if (m_ask.base64) {
+        // x86 and ARM are little-endian, as the format wants.
+        std::string encoded(4 * ((values.size() * sizeof(float) + 2) / 3), '\0');
+        const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                      reinterpret_cast<const unsigned char*>(values.data()),
+                                      static_cast<int>(values.size() * sizeof(float)));
+        encoded.resize(static_cast<size_t>(std::max(n, 0)));
+        item["embedding"] = encoded;
+      } else {
+        json::array vector;
+        for (const float v : values) vector.push_back(v);
+        item["embedding"] = std::move(vector);
+      }
       data.push_back(std::move(item));
     }
     json::object body;

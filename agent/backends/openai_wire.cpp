@@ -1,5 +1,8 @@
 #include "agent/backends/openai_wire.h"
 
+#include <algorithm>
+#include <utility>
+
 #include <boost/json.hpp>
 
 namespace greylane {
@@ -55,6 +58,11 @@ std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::stri
     }
   }
   return request;
+}
+
+bool IsJsonObject(std::string_view text) {
+  const std::optional<json::value> value = ParseBounded(text, nullptr);
+  return value && value->is_object();
 }
 
 std::string WithModel(std::string_view body, std::string_view model) {
@@ -136,6 +144,30 @@ StreamEvent ReadStreamEvent(std::string_view event) {
     out.finish_reason = std::string(f->as_string());
   }
   return out;
+}
+
+bool SseSplitter::Feed(std::string_view bytes, std::vector<std::string>* events) {
+  m_pending.append(bytes);
+  while (true) {
+    // Start a little back so a blank line split across two reads is found.
+    const size_t from = m_scanned >= 3 ? m_scanned - 3 : 0;
+    const size_t lf = m_pending.find("\n\n", from);
+    const size_t crlf = m_pending.find("\r\n\r\n", from);
+    const size_t end = std::min(lf == std::string::npos ? lf : lf + 2,
+                                crlf == std::string::npos ? crlf : crlf + 4);
+    if (end == std::string::npos) {
+      m_scanned = m_pending.size();
+      return m_pending.size() <= kMaxEventBytes;
+    }
+    events->push_back(m_pending.substr(0, end));
+    m_pending.erase(0, end);
+    m_scanned = 0;
+  }
+}
+
+std::string SseSplitter::TakeRest() {
+  m_scanned = 0;
+  return std::exchange(m_pending, {});
 }
 
 int64_t JsonInt(const json::object& o, std::string_view key, int64_t fallback) {

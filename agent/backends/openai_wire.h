@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/fwd.hpp>
 
@@ -23,6 +24,8 @@ struct OpenAiRequest {
 // Parses a body; a message a person can act on when it is not a JSON object
 // or a routed field has the wrong type.
 std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::string* problem);
+// True when `text` is one JSON object (an OpenAI answer's shape at least).
+bool IsJsonObject(std::string_view text);
 // The body with "model" set to `model` (what the upstream serves).
 std::string WithModel(std::string_view body, std::string_view model);
 
@@ -43,6 +46,24 @@ struct StreamEvent {
 };
 // `event` is one whole event, blank line included.
 StreamEvent ReadStreamEvent(std::string_view event);
+
+// Cuts a byte stream into server-sent events as the bytes arrive. An event
+// ends at a blank line ("\n\n" or "\r\n\r\n"); each comes out whole, with
+// its blank line, exactly as received. An event longer than the bound is an
+// error (an upstream that never ends one must not fill memory).
+class SseSplitter {
+ public:
+  static constexpr size_t kMaxEventBytes = 1u << 20;
+  // Adds bytes; appends each completed event to `events`. False when an
+  // event grew past the bound.
+  bool Feed(std::string_view bytes, std::vector<std::string>* events);
+  // What is left (an unfinished event), taken.
+  std::string TakeRest();
+
+ private:
+  std::string m_pending;
+  size_t m_scanned = 0;  // bytes of m_pending already searched
+};
 
 // Reads a JSON integer/double/bool member of an object, or the fallback.
 int64_t JsonInt(const boost::json::object& o, std::string_view key, int64_t fallback);

@@ -6,6 +6,7 @@
 
 #include "agent/backends/builtin_backend.h"
 #include "agent/backends/builtin_lm_backend.h"
+#include "agent/backends/openai_http_backend.h"
 #include "common/text.h"
 
 namespace greylane {
@@ -33,6 +34,19 @@ std::string VersionNameProblem(std::string_view version) {
 std::string VersionSpecProblem(const VersionSpec& spec, const std::string& models_root) {
   if (std::string problem = VersionNameProblem(spec.version); !problem.empty()) return problem;
   const std::string who = "version '" + spec.version + "'";
+  if (!spec.command.empty() || !spec.health_url.empty()) {
+    if (std::string problem =
+            TextProblem(who + ": command", spec.command, kMaxPathBytes, TextKind::kName);
+        !problem.empty()) {
+      return problem;
+    }
+    if (spec.command.empty() || spec.health_url.empty()) {
+      return who + ": a supervised version needs both command and health_url";
+    }
+    if (absl::StatusOr<HttpUrl> url = ParseHttpUrl(spec.health_url); !url.ok()) {
+      return who + ": health_url: " + std::string(url.status().message());
+    }
+  }
   // Bounded whatever the backend: a builtin spec stores them too.
   const OipGrpcOptions& limits = spec.upstream;
   if (limits.deadline.count() < 1 || limits.deadline > kMaxUpstreamDeadline) {
@@ -67,6 +81,28 @@ std::string VersionSpecProblem(const VersionSpec& spec, const std::string& model
     }
     return {};
   }
+  if (spec.backend == "openai-http") {
+    const OipGrpcOptions& u = spec.upstream;
+    for (const auto& [what, text, max] : {std::tuple{": address", &u.address, size_t{1024}},
+                                          std::tuple{": upstream_model", &u.model, size_t{256}}}) {
+      if (std::string problem = TextProblem(who + what, *text, max, TextKind::kName);
+          !problem.empty()) {
+        return problem;
+      }
+    }
+    if (absl::StatusOr<HttpUrl> url = ParseHttpUrl(u.address); !url.ok()) {
+      return who + ": " + std::string(url.status().message());
+    }
+    for (const auto& [what, value] : {std::pair{"connect_timeout_ms", spec.http.connect},
+                                      std::pair{"first_byte_timeout_ms", spec.http.first_byte},
+                                      std::pair{"idle_timeout_ms", spec.http.idle}}) {
+      if (value.count() < 1 || value > kMaxUpstreamDeadline) {
+        return who + ": " + what + " must be 1.." + std::to_string(kMaxUpstreamDeadline.count()) +
+               ", not " + std::to_string(value.count());
+      }
+    }
+    return {};
+  }
   if (spec.backend == "oip-grpc") {
     const OipGrpcOptions& u = spec.upstream;
     for (const auto& [what, text, max] :
@@ -83,7 +119,7 @@ std::string VersionSpecProblem(const VersionSpec& spec, const std::string& model
     }
     return {};
   }
-  return who + ": backend must be 'builtin', 'oip-grpc' or 'builtin-lm', not " +
+  return who + ": backend must be 'builtin', 'oip-grpc', 'builtin-lm' or 'openai-http', not " +
          Quote(spec.backend);
 }
 
@@ -97,7 +133,18 @@ VersionSpec VersionSpecFromProto(const v1::VersionSpec& p) {
   spec.upstream.version = p.upstream_version();
   // Out-of-range values are kept as they are, so validation refuses them
   // rather than a cast hiding them.
-  spec.upstream.deadline = std::chrono::milliseconds(p.deadline_ms() ? p.deadline_ms() : 1000);
+  spec.upstream.deadline = p.deadline_ms() ? std::chrono::milliseconds(p.deadline_ms())
+                           : p.backend() == "openai-http" ? kDefaultGenerationDeadline
+                                                          : std::chrono::milliseconds(1000);
+  const HttpUpstreamTimeouts defaults;
+  auto or_default = [](uint32_t ms, std::chrono::milliseconds d) {
+    return ms ? std::chrono::milliseconds(ms) : d;
+  };
+  spec.http.connect = or_default(p.connect_timeout_ms(), defaults.connect);
+  spec.http.first_byte = or_default(p.first_byte_timeout_ms(), defaults.first_byte);
+  spec.http.idle = or_default(p.idle_timeout_ms(), defaults.idle);
+  spec.command = p.command();
+  spec.health_url = p.health_url();
   spec.upstream.connections = p.connections() == 0 ? 2
                               : p.connections() > static_cast<uint32_t>(kMaxUpstreamConnections)
                                   ? kMaxUpstreamConnections + 1
@@ -114,6 +161,13 @@ void VersionSpecToProto(const VersionSpec& spec, v1::VersionSpec* out) {
   out->set_upstream_version(spec.upstream.version);
   out->set_deadline_ms(static_cast<uint32_t>(spec.upstream.deadline.count()));
   out->set_connections(static_cast<uint32_t>(spec.upstream.connections));
+  out->set_command(spec.command);
+  out->set_health_url(spec.health_url);
+  if (spec.backend == "openai-http") {
+    out->set_connect_timeout_ms(static_cast<uint32_t>(spec.http.connect.count()));
+    out->set_first_byte_timeout_ms(static_cast<uint32_t>(spec.http.first_byte.count()));
+    out->set_idle_timeout_ms(static_cast<uint32_t>(spec.http.idle.count()));
+  }
 }
 
 std::string BackendTarget(const VersionSpec& spec) {
@@ -164,6 +218,19 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const VersionSpec& spec) {
     return std::unique_ptr<Backend>(std::move(*backend));
   }
   if (spec.backend == "oip-grpc") return std::make_unique<OipGrpcBackend>(spec.upstream);
+  if (spec.backend == "openai-http") {
+    OpenAiHttpOptions options;
+    options.base_url = spec.upstream.address;
+    options.model = spec.upstream.model;
+    options.connect_timeout = spec.http.connect;
+    options.first_byte_timeout = spec.http.first_byte;
+    options.idle_timeout = spec.http.idle;
+    options.total_timeout = spec.upstream.deadline;
+    options.connections = spec.upstream.connections;
+    absl::StatusOr<std::unique_ptr<OpenAiHttpBackend>> backend = OpenAiHttpBackend::Create(options);
+    if (!backend.ok()) return backend.status();
+    return std::unique_ptr<Backend>(std::move(*backend));
+  }
   if (spec.backend == "builtin-lm") {
     absl::StatusOr<std::unique_ptr<BuiltinLmBackend>> backend =
         BuiltinLmBackend::Open(spec.model_file);

@@ -14,12 +14,29 @@
 
 namespace greylane {
 
+// The deadlines of an openai-http upstream besides the total (`deadline`).
+struct HttpUpstreamTimeouts {
+  std::chrono::milliseconds connect{2000};
+  std::chrono::milliseconds first_byte{60000};
+  std::chrono::milliseconds idle{30000};
+};
+
 struct VersionSpec {
   std::string version;
-  std::string backend;      // "builtin" | "oip-grpc"
-  std::string model_file;   // builtin
-  OipGrpcOptions upstream;  // oip-grpc
+  std::string backend;     // "builtin" | "oip-grpc" | "builtin-lm" | "openai-http"
+  std::string model_file;  // builtin, builtin-lm
+  // oip-grpc: address host:port; openai-http: address is the base URL,
+  // deadline the total timeout, connections the idle connections kept.
+  OipGrpcOptions upstream;
+  HttpUpstreamTimeouts http;  // openai-http
+  // A model server the agent starts and supervises (config only).
+  std::string command;     // /bin/sh -c
+  std::string health_url;  // ready once it answers 200
 };
+
+// An openai-http upstream's total timeout when none is given: a long
+// generation takes minutes.
+inline constexpr std::chrono::milliseconds kDefaultGenerationDeadline{600000};
 
 inline constexpr size_t kMaxVersionNameBytes = 128;
 inline constexpr size_t kMaxPathBytes = 4096;

@@ -145,13 +145,13 @@ void PrintPolicy(const v1::AnalysisPolicy& p) {
       "%g\nerror_margin %g\n"
       "error_ceiling %g\nbreaker_failures %u\nbreaker_cooldown_seconds %u\n"
       "candidate_rate_limit %g\nbaseline_rate_limit %g\naccuracy_margin %g\n"
-      "prediction_divergence %g\nclass_share_margin %g\n",
+      "prediction_divergence %g\nclass_share_margin %g\nttft_ratio %g\nitl_ratio %g\n",
       p.armed() ? "true" : "false", p.window_seconds(),
       static_cast<unsigned long long>(p.min_requests()), p.confidence(), p.sustain_seconds(),
       p.latency_ratio(), p.latency_min_ms(), p.p99_warning_ms(), p.p99_ceiling_ms(), p.tail_ratio(),
       p.error_margin(), p.error_ceiling(), p.breaker_failures(), p.breaker_cooldown_seconds(),
       p.candidate_rate_limit(), p.baseline_rate_limit(), p.accuracy_margin(),
-      p.prediction_divergence(), p.class_share_margin());
+      p.prediction_divergence(), p.class_share_margin(), p.ttft_ratio(), p.itl_ratio());
 }
 
 struct Connection {
@@ -349,11 +349,27 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
       app.add_subcommand("policy", "the analysis policy; with `set` and fields, change it (admin)");
   CLI::App* policy_set = policy->add_subcommand("set", "change the given fields (admin)");
   std::map<std::string, std::string> fields;
-  for (const char* field :
-       {"armed", "window-seconds", "min-requests", "confidence", "sustain-seconds", "latency-ratio",
-        "latency-min-ms", "p99-warning-ms", "p99-ceiling-ms", "tail-ratio", "error-margin",
-        "error-ceiling", "breaker-failures", "breaker-cooldown-seconds", "candidate-rate-limit",
-        "baseline-rate-limit", "accuracy-margin", "prediction-divergence", "class-share-margin"}) {
+  for (const char* field : {"armed",
+                            "window-seconds",
+                            "min-requests",
+                            "confidence",
+                            "sustain-seconds",
+                            "latency-ratio",
+                            "latency-min-ms",
+                            "p99-warning-ms",
+                            "p99-ceiling-ms",
+                            "tail-ratio",
+                            "error-margin",
+                            "error-ceiling",
+                            "breaker-failures",
+                            "breaker-cooldown-seconds",
+                            "candidate-rate-limit",
+                            "baseline-rate-limit",
+                            "accuracy-margin",
+                            "prediction-divergence",
+                            "class-share-margin",
+                            "ttft-ratio",
+                            "itl-ratio"}) {
     policy_set->add_option(std::string("--") + field, fields[field],
                            "see packaging/agent.example.yaml");
   }
@@ -611,6 +627,8 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
       if (field == "accuracy-margin") p->set_accuracy_margin(value);
       if (field == "prediction-divergence") p->set_prediction_divergence(value);
       if (field == "class-share-margin") p->set_class_share_margin(value);
+      if (field == "ttft-ratio") p->set_ttft_ratio(value);
+      if (field == "itl-ratio") p->set_itl_ratio(value);
     }
     if (!any) {
       std::fprintf(stderr,

@@ -122,12 +122,13 @@ std::string Chunk(std::string_view bytes) {
   return out;
 }
 
-std::string PlainError(int status, std::string_view message) {
+std::string PlainError(int status, std::string_view message,
+                       std::string_view type = "invalid_request_error") {
   HttpResponse r;
   r.status = status;
   r.content_type = "application/json";
-  r.body = "{\"error\":{\"message\":\"" + std::string(message) +
-           "\",\"type\":\"invalid_request_error\"}}";
+  r.body = "{\"error\":{\"message\":\"" + std::string(message) + "\",\"type\":\"" +
+           std::string(type) + "\"}}";
   return Head(r, false, false) + r.body;
 }
 
@@ -231,8 +232,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     if (m_server->m_stopping || !m_keep_alive) return Close();
     m_answering = false;
     if (m_buffer.size() > 0) return ReadHeader();
-    // Idle between requests: wait for a first byte under the idle timeout.
-    Arm(m_read_timer, m_limits.idle_timeout);
+    // Idle between requests: wait for a first byte under the idle timeout;
+    // a new connection that sends nothing gets only the request deadline,
+    // or a thousand silent ones would hold every slot.
+    Arm(m_read_timer, m_serial == 0 ? m_limits.request_timeout : m_limits.idle_timeout);
     m_socket.async_read_some(
         m_buffer.prepare(4096),
         asio::bind_executor(m_strand,
@@ -335,16 +338,18 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     m_watching = true;
     m_socket.async_read_some(
         m_buffer.prepare(1024),
-        asio::bind_executor(
-            m_strand, [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-              self->m_watching = false;
-              self->m_buffer.commit(n);
-              if (ec == asio::error::operation_aborted && !self->m_answering && !self->m_closed) {
-                return self->AwaitRequest();  // cancelled because the answer is out
-              }
-              if (ec) return self->ClientGone();
-              if (self->m_answering) self->Watch();
-            }));
+        asio::bind_executor(m_strand,
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              self->m_watching = false;
+                              self->m_buffer.commit(n);
+                              if (self->m_closed) return;
+                              if (ec && ec != asio::error::operation_aborted)
+                                return self->ClientGone();
+                              // The answer is out (the read was cancelled for it, or got the
+                              // next request's first bytes just before): on to the next one.
+                              if (!self->m_answering) return self->AwaitRequest();
+                              if (!ec) self->Watch();
+                            }));
   }
 
   void ClientGone() {
@@ -419,7 +424,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     m_socket.close(ignored);
     m_read_timer.cancel();
     m_write_timer.cancel();
-    m_queue.clear();
+    // The queue stays: a write in flight still points into its front.
   }
 
   std::shared_ptr<HttpServer::Impl> m_server;
@@ -499,7 +504,8 @@ void HttpServer::Impl::Accept() {
       if (self->m_sessions.size() >= self->m_limits.max_connections) {
         lock.unlock();
         // A fresh socket's send buffer is empty: this write does not block.
-        const std::string busy = PlainError(503, "too many connections to this agent; retry");
+        const std::string busy =
+            PlainError(503, "too many connections to this agent; retry", "server_error");
         boost::system::error_code ignored;
         asio::write(socket, asio::buffer(busy), ignored);
         socket.close(ignored);

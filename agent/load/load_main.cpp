@@ -3,6 +3,7 @@
 #include <string>
 
 #include "agent/load/load_generator.h"
+#include "agent/load/openai_load.h"
 #include "common/command_line.h"
 #include "common/text.h"
 
@@ -11,7 +12,12 @@ const char kAbout[] = R"(greylane-load: sends Open Inference Protocol ModelInfer
 held-out digits rows) from simulated users, each with an x-user-id header,
 and prints each second and at the end: sent, ok, errors, client-side
 p50/p99, and how many requests each version served (with its accuracy on
-the labels).)";
+the labels).
+
+With --openai it sends OpenAI chat completions to an agent's HTTP data plane
+instead (--target its --http-listen address), streaming unless --no-stream,
+and reports from the client's side the time to first token, the time between
+tokens, tokens per second, and which version answered.)";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,12 +48,46 @@ int main(int argc, char** argv) {
                  "share of answers whose true label is reported back with RecordOutcome, 0..1 "
                  "(default 0); the agent then judges each version's accuracy");
   app.add_flag("--typed", o.typed_contents, "send fp32_contents instead of raw_input_contents");
+  bool openai = false, no_stream = false;
+  int max_tokens = 32;
+  app.add_flag("--openai", openai,
+               "OpenAI chat completions to the agent's HTTP plane (--target HOST:PORT of "
+               "--http-listen; --model lm, or a version name to pin it)");
+  app.add_option("--max-tokens", max_tokens, "--openai: tokens per answer (default 32)")
+      ->check(CLI::Range(1, 4096));
+  app.add_flag("--no-stream", no_stream, "--openai: whole answers instead of streams");
+  app.add_option("--model", o.model, "model name (default digits; --openai: lm)");
   app.add_flag("--quiet", quiet, "no per-second lines");
   app.add_flag("--json", json, "end with one JSON line of the totals");
   if (const auto code = greylane::ParseOrExit(app, {argv + 1, argv + argc}, "greylane-load")) {
     return *code;
   }
   std::string error;
+  if (openai) {
+    greylane::OpenAiLoadOptions a;
+    a.target = app.count("--target") ? o.target : "127.0.0.1:8000";
+    a.model = app.count("--model") ? o.model : "lm";
+    a.rps = app.count("--rps") ? o.rps : 5;
+    a.users = o.users;
+    a.duration_s = o.duration_s;
+    a.max_requests = o.max_requests;
+    a.max_tokens = max_tokens;
+    a.stream = !no_stream;
+    const auto report = greylane::RunOpenAiLoad(
+        a,
+        [&](int second, const greylane::OpenAiLoadStats& stats) {
+          if (quiet) return;
+          std::printf("%s\n", greylane::FormatOpenAiSecond(second, stats).c_str());
+          std::fflush(stdout);
+        },
+        &error);
+    if (!error.empty()) {
+      std::fprintf(stderr, "greylane-load: %s\n", greylane::TerminalSafe(error).c_str());
+      return 2;
+    }
+    std::printf("%s", greylane::FormatOpenAiSummary(report).c_str());
+    return report.total.ok > 0 ? 0 : 1;
+  }
   const auto report = greylane::RunLoad(
       o,
       [&](int second, const greylane::LoadStats& stats) {

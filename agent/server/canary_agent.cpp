@@ -153,7 +153,11 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
                std::string(backend.status().message());
       return nullptr;
     }
-    versions[i] = {release.slot_specs[i].version, std::move(*backend), release.slot_specs[i]};
+    versions[i] = {release.slot_specs[i].version, std::move(*backend), release.slot_specs[i], {}};
+    if (const VersionSpec& spec = release.slot_specs[i]; !spec.command.empty()) {
+      versions[i].process =
+          std::make_shared<SupervisedProcess>(spec.version, spec.command, spec.health_url);
+    }
   }
   agent->m_pair =
       std::make_unique<CanaryPair>(std::move(versions[0]), std::move(versions[1]), release.split);
@@ -209,6 +213,9 @@ void CanaryAgent::ProbeOnce() {
 }
 
 bool CanaryAgent::Start(std::string* error) {
+  for (SlotIndex slot = 0; slot < CanaryPair::kSlots; ++slot) {
+    if (const auto& process = m_pair->VersionAt(slot).process) process->Start();
+  }
   // The start row comes first in the trail; the first probe's health row
   // (when a version starts unhealthy) follows it.
   m_release->RecordStart(m_restored);
@@ -452,6 +459,10 @@ void CanaryAgent::Shutdown() {
   if (m_inference) m_inference->FlushDelays();
   if (m_data_server) m_data_server->Wait();
   if (m_control_server) m_control_server->Wait();
+  // The model servers it runs go after the last request they could serve.
+  for (SlotIndex slot = 0; m_pair && slot < CanaryPair::kSlots; ++slot) {
+    if (const auto& process = m_pair->VersionAt(slot).process) process->Stop();
+  }
   if (m_release) m_release->Housekeep(/*final=*/true);
 }
 

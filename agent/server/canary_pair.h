@@ -23,6 +23,7 @@
 #include "agent/routing/router.h"
 #include "agent/routing/traffic_split.h"
 #include "agent/server/fault_drill.h"
+#include "agent/server/supervised_process.h"
 #include "greylane/v1/agent.pb.h"
 
 namespace greylane {
@@ -35,6 +36,8 @@ struct SlotVersion {
   std::string version;
   std::shared_ptr<Backend> backend;
   VersionSpec spec;  // what built it, for persistence and display
+  // The model server the agent runs for it (spec.command), else null.
+  std::shared_ptr<SupervisedProcess> process;
 };
 
 struct SlotHealth {

@@ -146,6 +146,13 @@ class HttpDataPlane::Relay final : public GenerationSink,
             {"x-request-id", m_request_id}};
   }
 
+  // An upstream agent's own x-greylane-* headers would contradict ours.
+  void AddUpstreamHeaders(std::vector<std::pair<std::string, std::string>>* out) const {
+    for (const auto& h : m_head.headers) {
+      if (h.first.size() < 11 || h.first.compare(0, 11, "x-greylane-") != 0) out->push_back(h);
+    }
+  }
+
   void StartStream() {
     if (m_relaying) return;
     m_relaying = true;
@@ -155,7 +162,7 @@ class HttpDataPlane::Relay final : public GenerationSink,
     head.headers = OurHeaders();
     head.headers.emplace_back("Cache-Control", "no-cache");
     head.headers.emplace_back("X-Accel-Buffering", "no");
-    for (const auto& h : m_head.headers) head.headers.push_back(h);
+    AddUpstreamHeaders(&head.headers);
     m_exchange->BeginStream(std::move(head));
     m_last_sent = Clock::now();
   }
@@ -227,9 +234,20 @@ class HttpDataPlane::Relay final : public GenerationSink,
                   "upstream_error", "upstream_error");
     }
     if (m_head.status >= 500) {
+      // The upstream's own words stay out of the client's answer (they may
+      // name its internals).
       return Fail(502, ServedAs::kServerError,
-                  "version " + Quote(v) + " answered HTTP " + std::to_string(m_head.status) + ": " +
-                      Quote(m_buffer, 300),
+                  "version " + Quote(v) + " answered HTTP " + std::to_string(m_head.status),
+                  "upstream_error", "upstream_error");
+    }
+    if (m_head.status < 300 && !m_relaying &&
+        (m_stream
+             ? m_head.content_type.rfind("text/event-stream", 0) != 0 && !IsJsonObject(m_buffer)
+             : !IsJsonObject(m_buffer))) {
+      // A success that is no answer (HTML, garbage) is the version failing.
+      return Fail(502, ServedAs::kServerError,
+                  "version " + Quote(v) + " answered HTTP " + std::to_string(m_head.status) +
+                      " with a body that is not a JSON object",
                   "upstream_error", "upstream_error");
     }
     if (m_relaying) {
@@ -247,7 +265,7 @@ class HttpDataPlane::Relay final : public GenerationSink,
     r.status = m_head.status;
     r.content_type = m_head.content_type;
     r.headers = OurHeaders();
-    for (const auto& h : m_head.headers) r.headers.push_back(h);
+    AddUpstreamHeaders(&r.headers);
     if (m_head.status < 300) {
       const StreamEvent e = ReadStreamEvent("data: " + m_buffer + "\n\n");
       if (e.completion_tokens >= 0) {
@@ -387,7 +405,11 @@ void HttpDataPlane::ServeOip(const std::shared_ptr<HttpExchange>& exchange) {
     return exchange->Reply(OpenAiError(405, "use GET", "invalid_request_error", "method"));
   }
   if (r.path == "/v2/health/live") return plain(200);
-  if (r.path == "/v2/health/ready") return plain(m_pair.Ready() ? 200 : 400);
+  // The node serves while its baseline does: a dead canary is diverted
+  // from, and must not pull the whole node out of a load balancer.
+  if (r.path == "/v2/health/ready") {
+    return plain(m_pair.Health(ReleaseRole::kBaseline).health == v1::HEALTHY ? 200 : 400);
+  }
   if (r.path == "/v2") {
     HttpResponse m;
     m.body = "{\"name\":\"greylane-agent\",\"version\":" +

@@ -338,6 +338,12 @@ grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const Versio
   if (problem.ok()) {
     if (std::string bad = VersionSpecProblem(spec, m_limits.models_root); !bad.empty()) {
       problem = {grpc::StatusCode::INVALID_ARGUMENT, bad};
+    } else if (!spec.command.empty()) {
+      // A control call that runs commands on the node would make every
+      // operator token a shell: supervised servers come from the config.
+      problem = {grpc::StatusCode::PERMISSION_DENIED,
+                 "a version with a command (a supervised model server) can only come from the "
+                 "agent's config file; start its server and load it as openai-http instead"};
     }
   }
   if (problem.ok()) {
@@ -355,7 +361,7 @@ grpc::Status ReleaseController::LoadCandidate(const Caller& caller, const Versio
                      " bp of traffic; set it to 0 (or roll back) before replacing it"};
     }
   }
-  SlotVersion version{spec.version, nullptr, spec};
+  SlotVersion version{spec.version, nullptr, spec, nullptr};
   std::string probe_detail;
   if (problem.ok()) {
     absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(spec);
@@ -1051,6 +1057,13 @@ v1::AgentState ReleaseController::StateLocked() const {
     v->set_health(health.health);
     v->set_health_detail(health.detail);
     v->set_health_checked_unix_ms(health.checked_unix_ms);
+    if (version.process) {
+      const ProcessStatus p = version.process->Status();
+      v->set_process_state(ProcessStateName(p.state));
+      v->set_process_pid(p.pid);
+      v->set_process_restarts(p.restarts);
+      v->set_process_detail(p.detail);
+    }
   }
   state.mutable_split()->set_candidate_basis_points(split.candidate_basis_points);
   state.mutable_split()->set_revision(split.revision);

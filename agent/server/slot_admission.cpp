@@ -34,6 +34,17 @@ SlotAdmission Refused(ReleaseRole role, grpc::StatusCode code, std::string why) 
   return a;
 }
 
+// A supervised model server that is not answering its health URL yet.
+bool Starting(const SlotVersion& version) {
+  return version.process && !version.process->Ready();
+}
+
+std::string StartingText(const SlotVersion& version) {
+  const ProcessStatus p = version.process->Status();
+  return "version " + Quote(version.version) + "'s model server is not ready (" +
+         ProcessStateName(p.state) + ": " + p.detail + "); retry shortly";
+}
+
 }  // namespace
 
 int64_t SteadyNanos() {
@@ -44,6 +55,17 @@ SlotAdmission AdmitRequest(CanaryPair& pair, const SplitValue& split, ReleaseRol
                            bool pinned) {
   const int64_t now = SteadyNanos();
   SlotAdmission a;
+  a.role = routed;
+  if (routed == ReleaseRole::kCandidate) {
+    const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kCandidate, split);
+    if (Starting(pair.VersionAt(slot))) {
+      // Nothing goes to a server that is not up: the baseline serves it.
+      if (pinned)
+        return Refused(routed, grpc::StatusCode::UNAVAILABLE, StartingText(pair.VersionAt(slot)));
+      pair.RecorderAt(slot).RecordBreakerDiverted();
+      routed = ReleaseRole::kBaseline;
+    }
+  }
   a.role = routed;
   if (routed == ReleaseRole::kCandidate) {
     const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kCandidate, split);
@@ -78,6 +100,10 @@ SlotAdmission AdmitRequest(CanaryPair& pair, const SplitValue& split, ReleaseRol
     }
   }
   const SlotIndex slot = CanaryPair::SlotOf(ReleaseRole::kBaseline, split);
+  if (Starting(pair.VersionAt(slot))) {
+    return Refused(ReleaseRole::kBaseline, grpc::StatusCode::UNAVAILABLE,
+                   StartingText(pair.VersionAt(slot)));
+  }
   if (!pair.LimitOf(ReleaseRole::kBaseline).TryTake(now)) {
     pair.RecorderAt(slot).RecordRateLimited();
     return Refused(ReleaseRole::kBaseline, grpc::StatusCode::RESOURCE_EXHAUSTED,

@@ -1,0 +1,382 @@
+// The openai-http backend end to end: an agent in front of real model
+// servers (`serve-model`'s ModelServer) relays their streams event by event,
+// and in front of a scripted upstream it turns each way an upstream fails
+// into the right answer and exactly one count: a stream cut mid-way ends
+// with an error event, a client that leaves closes the upstream request, a
+// 5xx is a 502 naming the version, a 4xx is relayed, a dead or silent
+// upstream is a 502 or 504; keep-alive connections are reused.
+#include <QtTest>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <signal.h>
+
+#include <atomic>
+#include <functional>
+#include <thread>
+
+#include "agent/backends/builtin_lm_backend.h"
+#include "agent/server/model_server.h"
+#include "support/agent_test_support.h"
+#include "support/http_test_client.h"
+
+using namespace greylane;
+using namespace greylane::test;
+
+namespace {
+
+// A loopback HTTP server run by a script, for the failures a real model
+// server will not produce on demand. GET /v1/models (the agent's probe)
+// always answers 200.
+class ScriptedUpstream {
+ public:
+  using Script = std::function<void(int fd, const std::string& request)>;
+  explicit ScriptedUpstream(Script script) : m_script(std::move(script)) {
+    m_listen = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(m_listen, reinterpret_cast<sockaddr*>(&at), sizeof(at));
+    ::listen(m_listen, 64);
+    socklen_t size = sizeof(at);
+    ::getsockname(m_listen, reinterpret_cast<sockaddr*>(&at), &size);
+    m_port = ntohs(at.sin_port);
+    m_thread = std::thread([this] { Loop(); });
+  }
+  ~ScriptedUpstream() {
+    m_stop = true;
+    ::shutdown(m_listen, SHUT_RDWR);
+    ::close(m_listen);
+    m_thread.join();
+    for (std::thread& t : m_connections) t.join();
+  }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+  int Accepted() const { return m_accepted; }
+
+  static bool Write(int fd, const std::string& bytes) {
+    return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  static std::string Chunk(const std::string& data) {
+    char size[16];
+    std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+    return size + data + "\r\n";
+  }
+  static std::string StreamHead() {
+    return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: "
+           "chunked\r\n\r\n";
+  }
+  static std::string Event(const std::string& text) {
+    return "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + text +
+           "\"},\"finish_reason\":null}]}\n\n";
+  }
+
+ private:
+  void Loop() {
+    while (!m_stop) {
+      const int fd = ::accept(m_listen, nullptr, nullptr);
+      if (fd < 0) return;
+      ++m_accepted;
+      m_connections.emplace_back([this, fd] { Serve(fd); });
+    }
+  }
+  void Serve(int fd) {
+    std::string buffer;
+    char bytes[65536];
+    while (!m_stop) {
+      const size_t head_end = buffer.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        size_t length = 0;
+        const size_t cl = buffer.find("Content-Length: ");
+        if (cl != std::string::npos && cl < head_end) length = std::stoul(buffer.substr(cl + 16));
+        if (buffer.size() >= head_end + 4 + length) {
+          const std::string request = buffer.substr(0, head_end + 4 + length);
+          buffer.erase(0, head_end + 4 + length);
+          if (request.rfind("GET /v1/models", 0) == 0) {
+            Write(fd,
+                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n"
+                  "{\"data\":[1,2]}");
+          } else {
+            m_script(fd, request);
+          }
+          continue;
+        }
+      }
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) == 0) continue;
+      const ssize_t n = ::recv(fd, bytes, sizeof(bytes), 0);
+      if (n <= 0) break;
+      buffer.append(bytes, static_cast<size_t>(n));
+    }
+    ::close(fd);
+  }
+
+  Script m_script;
+  int m_listen = -1;
+  int m_port = 0;
+  std::atomic<bool> m_stop{false};
+  std::atomic<int> m_accepted{0};
+  std::thread m_thread;
+  std::vector<std::thread> m_connections;
+};
+
+// A built-in model behind its own HTTP server, as `serve-model` runs it.
+struct ModelUpstream {
+  explicit ModelUpstream(const std::string& file) {
+    auto backend = BuiltinLmBackend::Open(file);
+    handler = std::make_unique<ModelServer>(std::shared_ptr<Backend>(std::move(*backend)));
+    server = std::move(*HttpServer::Start("127.0.0.1:0", HttpLimits{}, *handler));
+  }
+  std::string Url() const { return "http://" + server->Address(); }
+  std::unique_ptr<ModelServer> handler;
+  std::unique_ptr<HttpServer> server;
+};
+
+VersionSpec Upstream(const std::string& version, const std::string& url) {
+  VersionSpec spec;
+  spec.version = version;
+  spec.backend = "openai-http";
+  spec.upstream.address = url;
+  spec.upstream.model = "lm";
+  spec.upstream.deadline = std::chrono::seconds(20);
+  spec.upstream.connections = 4;
+  spec.http.first_byte = std::chrono::milliseconds(500);
+  spec.http.idle = std::chrono::milliseconds(2000);
+  return spec;
+}
+
+std::unique_ptr<CanaryAgent> StartProxy(const VersionSpec& baseline, const VersionSpec& candidate) {
+  AgentConfig config = test::DemoTestConfig(0);
+  config.model_name = "lm";
+  config.baseline = baseline;
+  config.candidate = candidate;
+  std::string error;
+  auto agent = test::StartAgent(config, &error);
+  if (!agent) qWarning("%s", error.c_str());
+  return agent;
+}
+
+const std::string kStreamBody =
+    R"({"model":"lm","messages":[{"role":"user","content":"This License"}],"max_tokens":16,"stream":true})";
+const std::string kPinned = "x-greylane-version: v2\r\n";
+
+}  // namespace
+
+class TestHttpProxy final : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void relaysAModelServersStreamEventByEvent() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm"), v2(test::ModelsDir() + "/lm-v2.glm");
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", v2.Url()));
+    QVERIFY(agent);
+    RawClient client(agent->HttpAddress());
+    QVERIFY(client.Send(Post("/v1/chat/completions", kStreamBody, kPinned)));
+    const StreamRead s = ReadStream(client);
+    QVERIFY2(s.complete, s.head.c_str());
+    QVERIFY(s.head.find("x-greylane-version: v2") != std::string::npos);
+    QCOMPARE(s.events.back().text, std::string("data: [DONE]\n\n"));
+    QVERIFY(s.events.front().text.find("greylane-charlm-v2") != std::string::npos);
+    // lm-v2 writes a token every ~20 ms: so must the relay.
+    std::vector<double> gaps;
+    for (size_t i = 2; i + 2 < s.events.size(); ++i) {
+      gaps.push_back(
+          std::chrono::duration<double, std::milli>(s.events[i].at - s.events[i - 1].at).count());
+    }
+    std::sort(gaps.begin(), gaps.end());
+    QVERIFY(!gaps.empty());
+    QVERIFY2(gaps[gaps.size() / 2] > 10, std::to_string(gaps[gaps.size() / 2]).c_str());
+    // Not streamed: one JSON answer, the model rewritten and answered.
+    const Reply whole =
+        Exchange(agent->HttpAddress(),
+                 Post("/v1/completions", R"({"model":"lm","prompt":"The","max_tokens":4})"));
+    QCOMPARE(whole.status, 200);
+    QVERIFY(whole.body.find("\"text_completion\"") != std::string::npos);
+    const std::string metrics = Metrics(agent->HttpAddress());
+    QCOMPARE(MetricValue(metrics, "greylane_time_to_first_token_seconds_count", "v2"), 1.0);
+    QCOMPARE(MetricValue(metrics, "greylane_request_success_total", "v1"), 1.0);
+  }
+
+  void aStreamCutMidwayEndsWithAnErrorEventCountedOnce() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    ScriptedUpstream cut([](int fd, const std::string&) {
+      ScriptedUpstream::Write(fd, ScriptedUpstream::StreamHead());
+      for (int i = 0; i < 3; ++i) {
+        ScriptedUpstream::Write(fd, ScriptedUpstream::Chunk(ScriptedUpstream::Event("t")));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      ::shutdown(fd, SHUT_RDWR);  // the model server died
+    });
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", cut.Url()));
+    QVERIFY(agent);
+    RawClient client(agent->HttpAddress());
+    QVERIFY(client.Send(Post("/v1/chat/completions", kStreamBody, kPinned)));
+    const StreamRead s = ReadStream(client);
+    QVERIFY(s.complete);
+    QCOMPARE(s.events.size(), size_t{4});
+    QVERIFY(s.events.back().text.find("\"error\"") != std::string::npos);
+    QVERIFY(s.events.back().text.find("v2") != std::string::npos);
+    const std::string metrics = Metrics(agent->HttpAddress());
+    QCOMPARE(MetricValue(metrics, "greylane_request_server_errors_total", "v2"), 1.0);
+    QCOMPARE(MetricValue(metrics, "greylane_request_success_total", "v2"), 0.0);
+    QVERIFY(metrics.find("problem=\"truncated\"} 1") != std::string::npos);
+  }
+
+  void aClientThatLeavesClosesTheUpstreamRequest() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    std::atomic<int64_t> closed_ms{-1};
+    const auto start = Clock::now();
+    ScriptedUpstream slow([&](int fd, const std::string&) {
+      ScriptedUpstream::Write(fd, ScriptedUpstream::StreamHead());
+      for (int i = 0; i < 300; ++i) {
+        if (!ScriptedUpstream::Write(fd, ScriptedUpstream::Chunk(ScriptedUpstream::Event("t")))) {
+          closed_ms =
+              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      }
+    });
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", slow.Url()));
+    QVERIFY(agent);
+    int64_t left_ms = 0;
+    {
+      RawClient client(agent->HttpAddress());
+      QVERIFY(client.Send(Post("/v1/chat/completions", kStreamBody, kPinned)));
+      QCOMPARE(ReadStream(client, 5000, 2).events.size(), size_t{2});
+      left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    }
+    // The upstream notices within a few of its writes (the agent closed it).
+    QTRY_VERIFY_WITH_TIMEOUT(closed_ms >= 0, 3000);
+    QVERIFY2(closed_ms - left_ms < 1000, std::to_string(closed_ms - left_ms).c_str());
+    const std::string metrics = Metrics(agent->HttpAddress());
+    QCOMPARE(MetricValue(metrics, "greylane_request_server_errors_total", "v2"), 0.0);
+    QCOMPARE(MetricValue(metrics, "greylane_request_client_errors_total", "v2"), 1.0);
+  }
+
+  void upstreamFailuresBecomeClearAnswers_data() const {
+    QTest::addColumn<QByteArray>("answer");  // what the upstream sends ("" = nothing)
+    QTest::addColumn<int>("status");
+    QTest::addColumn<QByteArray>("says");
+    QTest::addColumn<QByteArray>("counted");
+    QTest::newRow("5xx")
+        << QByteArray("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom") << 502
+        << QByteArray("answered HTTP 500") << QByteArray("server_errors");
+    QTest::newRow("4xx relayed")
+        << QByteArray(
+               "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: "
+               "33\r\n\r\n{\"error\":{\"message\":\"too long\"}}\n")
+        << 400 << QByteArray("too long") << QByteArray("client_errors");
+    QTest::newRow("200 but no answer")
+        << QByteArray(
+               "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n"
+               "<html></html>")
+        << 502 << QByteArray("not a JSON object") << QByteArray("server_errors");
+    QTest::newRow("silent") << QByteArray() << 504 << QByteArray("first-byte timeout")
+                            << QByteArray("server_errors");
+    QTest::newRow("garbage") << QByteArray("SPEAK FRIEND\r\n\r\n") << 502
+                             << QByteArray("before answering") << QByteArray("server_errors");
+  }
+  void upstreamFailuresBecomeClearAnswers() const {
+    QFETCH(QByteArray, answer);
+    QFETCH(int, status);
+    QFETCH(QByteArray, says);
+    QFETCH(QByteArray, counted);
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    const std::string reply = answer.toStdString();
+    ScriptedUpstream scripted([reply](int fd, const std::string&) {
+      if (!reply.empty()) ScriptedUpstream::Write(fd, reply);
+    });
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", scripted.Url()));
+    QVERIFY(agent);
+    const Reply r = Exchange(agent->HttpAddress(),
+                             Post("/v1/completions", R"({"model":"lm","prompt":"x"})", kPinned));
+    QCOMPARE(r.status, status);
+    QVERIFY2(r.body.find(says.toStdString()) != std::string::npos, r.body.c_str());
+    QVERIFY(r.head.find("x-greylane-version: v2") != std::string::npos);
+    const std::string metrics = Metrics(agent->HttpAddress());
+    QCOMPARE(MetricValue(metrics, "greylane_request_" + counted.toStdString() + "_total", "v2"),
+             1.0);
+  }
+
+  void aDeadUpstreamIsABadGateway() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    std::string url;
+    {
+      ScriptedUpstream gone([](int, const std::string&) {});
+      url = gone.Url();
+    }  // nothing listens there now
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", url));
+    QVERIFY(agent);
+    const Reply r = Exchange(agent->HttpAddress(),
+                             Post("/v1/completions", R"({"model":"lm","prompt":"x"})", kPinned));
+    QCOMPARE(r.status, 502);
+    QVERIFY2(r.body.find("cannot connect") != std::string::npos, r.body.c_str());
+  }
+
+  void aSupervisedServerIsRestartedAndUsedOnlyWhenReady() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    int port = 0;
+    {
+      ScriptedUpstream probe([](int, const std::string&) {});
+      port = std::stoi(probe.Url().substr(probe.Url().rfind(':') + 1));
+    }  // a free port for the supervised server
+    const std::string url = "http://127.0.0.1:" + std::to_string(port);
+    VersionSpec v2 = Upstream("v2", url);
+    v2.command = std::string("exec '") + GREYLANE_AGENT_BIN + "' serve-model --model '" +
+                 test::ModelsDir() + "/lm-v2.glm' --listen 127.0.0.1:" + std::to_string(port);
+    v2.health_url = url + "/health";
+    auto agent = StartProxy(Upstream("v1", v1.Url()), v2);
+    QVERIFY(agent);
+    const auto& process = agent->Pair().VersionAt(1).process;
+    QVERIFY(process);
+    QTRY_VERIFY_WITH_TIMEOUT(process->Ready(), 10000);
+    auto ask = [&] {
+      return Exchange(
+          agent->HttpAddress(),
+          Post("/v1/completions", R"({"model":"lm","prompt":"x","max_tokens":2})", kPinned));
+    };
+    QCOMPARE(ask().status, 200);
+    const int pid = process->Status().pid;
+    QVERIFY(pid > 0);
+    ::kill(pid, SIGKILL);
+    QTRY_VERIFY_WITH_TIMEOUT(!process->Ready(), 3000);
+    const Reply refused = ask();
+    QCOMPARE(refused.status, 503);
+    QVERIFY2(refused.body.find("not ready") != std::string::npos, refused.body.c_str());
+    QTRY_VERIFY_WITH_TIMEOUT(process->Ready(), 10000);
+    QCOMPARE(process->Status().restarts, 1u);
+    QVERIFY(process->Status().pid != pid);
+    QCOMPARE(ask().status, 200);
+    const v1::AgentState state = agent->Release().State();
+    QCOMPARE(state.versions(1).process_state(), std::string("ready"));
+    QCOMPARE(state.versions(1).process_restarts(), 1u);
+    agent->Shutdown();
+    QCOMPARE(process->Status().state, ProcessStatus::State::kStopped);
+    QCOMPARE(::kill(process->Status().pid == 0 ? pid : process->Status().pid, 0), -1);
+  }
+
+  void keepAliveConnectionsAreReused() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    ScriptedUpstream quick([](int fd, const std::string&) {
+      ScriptedUpstream::Write(
+          fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    });
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", quick.Url()));
+    QVERIFY(agent);
+    const int before = quick.Accepted();
+    for (int i = 0; i < 10; ++i) {
+      const Reply r = Exchange(agent->HttpAddress(),
+                               Post("/v1/completions", R"({"model":"lm","prompt":"x"})", kPinned));
+      QCOMPARE(r.status, 200);
+    }
+    QVERIFY2(quick.Accepted() - before <= 1, std::to_string(quick.Accepted() - before).c_str());
+  }
+};
+
+QTEST_GUILESS_MAIN(TestHttpProxy)
+#include "test_http_proxy.moc"
