@@ -50,13 +50,7 @@ void MetricsHistory::Add(const v1::MetricsFrame& frame) {
     p.client_errors = v.client_errors();
     p.p50_ms = v.latency_p50_ms();
     p.p99_ms = v.latency_p99_ms();
-    p.zero_count = v.latency().zero_count();
-    const int n = std::min(v.latency().bucket_index_size(), v.latency().bucket_count_size());
-    p.buckets.reserve(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
-      const uint64_t count = std::min<uint64_t>(v.latency().bucket_count(i), UINT32_MAX);
-      p.buckets.push_back(uint64_t{v.latency().bucket_index(i)} << 32 | count);
-    }
+    p.buckets = Sparse(v.latency());
     if (v.has_generation()) {
       const v1::GenerationWindow& g = v.generation();
       p.generative = true;
@@ -102,10 +96,7 @@ WindowSummary MetricsHistory::Summarize(const std::string& version, int seconds)
     }
     s.requests += it->requests;
     server_errors += it->server_errors;
-    merged.AddBucket(0, it->zero_count);
-    for (const uint64_t bucket : it->buckets) {
-      merged.AddBucket(static_cast<int>(bucket >> 32), bucket & UINT32_MAX);
-    }
+    AddSparse(it->buckets, &merged);
   }
   s.seconds = seconds;
   s.requests_per_second = static_cast<double>(s.requests) / seconds;

@@ -21,11 +21,11 @@ struct MetricsPoint {
   uint64_t client_errors = 0;
   double p50_ms = 0;
   double p99_ms = 0;
-  // The sparse sketch, one word per bucket: index << 32 | count (a count
-  // per bucket per second never nears 2^32). Half the memory of pairs,
-  // and sized exactly: 8 agents x 2 versions x 1024 s stay small.
+  // The sparse sketch, one word per bucket (the zero bucket included):
+  // index << 32 | count (a count per bucket per second never nears 2^32).
+  // Half the memory of pairs, and sized exactly: 8 agents x 2 versions x
+  // 1024 s stay small.
   std::vector<uint64_t> buckets;
-  uint64_t zero_count = 0;
   // Generative answers (the OpenAI API), absent for a tensor model: the
   // same sparse form for the time to first token, between tokens, and the
   // output tokens per answer.

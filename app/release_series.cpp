@@ -23,7 +23,7 @@ QString Percent(uint32_t basis_points) {
 
 namespace {
 uint64_t Successes(const MetricsPoint& p) {
-  return p.zero_count > 0 || !p.buckets.empty() ? 1 : 0;
+  return p.buckets.empty() ? 0 : 1;
 }
 uint64_t Successes(const MinutePoint& p) {
   return p.successes;

@@ -133,11 +133,9 @@ std::string ReadAsk(const GenerationRequest& request, Ask* ask) {
       return "'stop' must be a string or up to 4 strings";
     }
   }
-  std::string problem;
-  const std::optional<OpenAiRequest> routed = ParseOpenAiRequest(request.body, &problem);
-  if (!routed) return problem;
-  ask->stream = routed->stream;
-  ask->include_usage = routed->include_usage;
+  // The caller read (and checked) these from the same body.
+  ask->stream = request.stream;
+  ask->include_usage = request.include_usage;
   if (ask->stream && ask->endpoint == Endpoint::kEmbeddings) return "embeddings do not stream";
   if (const json::value* f = o.if_contains("encoding_format"); f && !f->is_null()) {
     if (!f->is_string() || (f->as_string() != "float" && f->as_string() != "base64")) {

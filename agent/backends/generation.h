@@ -18,6 +18,7 @@ struct GenerationRequest {
   std::string via;            // the forwarding path, this agent included (kForwardedViaHeader)
   std::string authorization;  // the client's Authorization header, for the upstream
   bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
 };
 
 struct GenerationHead {

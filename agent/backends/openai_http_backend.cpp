@@ -59,9 +59,6 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url) {
   if (slash != std::string_view::npos) {
     out.prefix = std::string(rest.substr(slash));
     while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
-    if (out.prefix.size() >= 3 && out.prefix.compare(out.prefix.size() - 3, 3, "/v1") == 0) {
-      out.prefix.resize(out.prefix.size() - 3);  // the client's paths already start with /v1
-    }
   }
   if (out.prefix.find_first_of("?# \r\n") != std::string::npos) return bad("has a query or spaces");
   size_t colon = authority.rfind(':');
@@ -385,6 +382,11 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpBackend>> OpenAiHttpBackend::Create(
     OpenAiHttpOptions options) {
   absl::StatusOr<HttpUrl> url = ParseHttpUrl(options.base_url);
   if (!url.ok()) return url.status();
+  // A base URL given as ".../v1" (as OpenAI clients take it): the client's
+  // paths already start with /v1.
+  if (url->prefix.size() >= 3 && url->prefix.compare(url->prefix.size() - 3, 3, "/v1") == 0) {
+    url->prefix.resize(url->prefix.size() - 3);
+  }
   return std::unique_ptr<OpenAiHttpBackend>(
       new OpenAiHttpBackend(std::move(options), std::move(*url)));
 }
@@ -445,9 +447,8 @@ int HttpStatusOf(const std::string& url, std::chrono::milliseconds deadline, std
     *error = std::string(parsed.status().message());
     return 0;
   }
-  // ParseHttpUrl keeps a path as the prefix: here it is the path asked for.
-  std::string path = parsed->prefix.empty() ? "/" : parsed->prefix;
-  if (url.size() > 3 && url.compare(url.size() - 3, 3, "/v1") == 0) path += "/v1";
+  // The URL's path is the path asked for, not a prefix.
+  const std::string path = parsed->prefix.empty() ? "/" : parsed->prefix;
   parsed->prefix.clear();
   OpenAiHttpOptions options;
   options.connect_timeout = options.first_byte_timeout = options.idle_timeout =

@@ -112,11 +112,15 @@ StreamEvent ReadStreamEvent(std::string_view event) {
     }
   }
   if (!any_data) return out;
-  out.comment = false;
   if (data == "[DONE]") {
     out.done = true;
     return out;
   }
+  return ReadAnswer(data);
+}
+
+StreamEvent ReadAnswer(std::string_view data) {
+  StreamEvent out;
   std::optional<json::value> value = ParseBounded(data, nullptr);
   if (!value || !value->is_object()) return out;
   const json::object& o = value->as_object();

@@ -46,6 +46,8 @@ struct StreamEvent {
 };
 // `event` is one whole event, blank line included.
 StreamEvent ReadStreamEvent(std::string_view event);
+// The same figures from a whole (not streamed) JSON answer.
+StreamEvent ReadAnswer(std::string_view json);
 
 // Cuts a byte stream into server-sent events as the bytes arrive. An event
 // ends at a blank line ("\n\n" or "\r\n\r\n"); each comes out whole, with

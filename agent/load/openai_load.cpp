@@ -85,7 +85,7 @@ class TimedSink final : public GenerationSink {
       m_stats.ok = 1;
       m_stats.latency.Add(Micros(Clock::now() - m_intended));
       if (!m_stream) {
-        const StreamEvent e = ReadStreamEvent("data: " + m_body + "\n\n");
+        const StreamEvent e = ReadAnswer(m_body);
         m_tokens = static_cast<uint64_t>(std::max<int64_t>(e.completion_tokens, 0));
       }
       m_stats.tokens = m_tokens;

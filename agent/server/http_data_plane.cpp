@@ -267,7 +267,7 @@ class HttpDataPlane::Relay final : public GenerationSink,
     r.headers = OurHeaders();
     AddUpstreamHeaders(&r.headers);
     if (m_head.status < 300) {
-      const StreamEvent e = ReadStreamEvent("data: " + m_buffer + "\n\n");
+      const StreamEvent e = ReadAnswer(m_buffer);
       if (e.completion_tokens >= 0) {
         m_saw_usage = true;
         m_completion_tokens = e.completion_tokens;
@@ -577,6 +577,7 @@ void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
   g.request_id = std::move(request_id);
   g.via = std::move(via);
   g.stream = ask.stream;
+  g.include_usage = ask.include_usage;
   g.authorization = std::string(r.Header("authorization"));
   const std::string& upstream_model = version->spec.upstream.model;
   g.body = !models && !upstream_model.empty() && upstream_model != ask.model

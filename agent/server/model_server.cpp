@@ -91,6 +91,7 @@ void ModelServer::Handle(std::shared_ptr<HttpExchange> exchange) {
   if (r.method == "POST") {
     if (const std::optional<OpenAiRequest> ask = ParseOpenAiRequest(r.body, &problem)) {
       g.stream = ask->stream;
+      g.include_usage = ask->include_usage;
     }
   }
   if (!problem.empty() || (r.method != "POST" && r.path != "/v1/models")) {
