@@ -71,8 +71,12 @@ int main(int argc, char** argv) {
   std::printf("  data plane (inference.GRPCInferenceService)   %s%s\n",
               agent->DataAddress().c_str(), c.data_tls.Enabled() ? " TLS" : "");
   if (!agent->HttpAddress().empty()) {
-    std::printf("  HTTP data plane (OpenAI API, OIP REST, /metrics) %s\n",
-                agent->HttpAddress().c_str());
+    std::printf("  HTTP data plane (OpenAI API, OIP REST, /metrics) %s%s\n",
+                agent->HttpAddress().c_str(), c.http_tls.Enabled() ? " TLS" : "");
+  }
+  if (!c.request_log.path.empty()) {
+    std::printf("  request log %s (successes sampled at %g)\n",
+                greylane::TerminalSafe(c.request_log.path).c_str(), c.request_log.sample);
   }
   std::printf("  state dir %s%s\n", greylane::TerminalSafe(c.state_dir).c_str(),
               agent->Restored() ? " (release state restored from the audit trail)" : "");

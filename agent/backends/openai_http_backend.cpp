@@ -460,12 +460,11 @@ int HttpStatusOf(const std::string& url, std::chrono::milliseconds deadline, std
 grpc::Status OpenAiHttpBackend::Probe(std::chrono::milliseconds deadline, const std::string& via) {
   std::string error;
   const int status = BlockingGet(m_options, m_url, m_pool, "/v1/models", via, deadline, &error);
-  if (status == 0) {
-    return {grpc::StatusCode::UNAVAILABLE, m_options.base_url + "/v1/models: " + error};
-  }
+  const std::string url = "http://" + m_url.host + ":" + m_url.port + m_url.prefix + "/v1/models";
+  if (status == 0) return {grpc::StatusCode::UNAVAILABLE, url + ": " + error};
   if (status != 200) {
     return {grpc::StatusCode::UNAVAILABLE,
-            "GET " + m_options.base_url + "/v1/models answered HTTP " + std::to_string(status)};
+            "GET " + url + " answered HTTP " + std::to_string(status)};
   }
   return grpc::Status::OK;
 }

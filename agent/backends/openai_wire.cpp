@@ -25,7 +25,8 @@ std::optional<json::value> ParseBounded(std::string_view text, std::string* prob
 }
 }  // namespace
 
-std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::string* problem) {
+std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::string* problem,
+                                                bool with_input) {
   std::optional<json::value> value = ParseBounded(body, problem);
   if (!value) return std::nullopt;
   if (!value->is_object()) {
@@ -51,6 +52,13 @@ std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::stri
       return std::nullopt;
     }
     request.stream = v->as_bool();
+  }
+  for (const char* key : {"messages", "prompt", "input"}) {
+    if (!with_input) break;
+    if (const json::value* v = o.if_contains(key)) {
+      request.input = json::serialize(*v);
+      break;
+    }
   }
   if (const json::value* v = o.if_contains("stream_options"); v && v->is_object()) {
     if (const json::value* u = v->as_object().if_contains("include_usage"); u && u->is_bool()) {
@@ -123,6 +131,7 @@ StreamEvent ReadAnswer(std::string_view data) {
   StreamEvent out;
   std::optional<json::value> value = ParseBounded(data, nullptr);
   if (!value || !value->is_object()) return out;
+  out.object = true;
   const json::object& o = value->as_object();
   out.error = o.contains("error");
   if (const json::value* usage = o.if_contains("usage"); usage && usage->is_object()) {

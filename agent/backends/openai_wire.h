@@ -19,11 +19,17 @@ struct OpenAiRequest {
   std::string user;  // the sticky key when no x-user-id header
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  // What the model is asked (messages, prompt or input) as compact JSON,
+  // for the request log's input hash: equal prompts hash alike whatever
+  // else the requests say.
+  std::string input;
 };
 
 // Parses a body; a message a person can act on when it is not a JSON object
 // or a routed field has the wrong type.
-std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::string* problem);
+// `with_input` fills OpenAiRequest::input (only a request log needs it).
+std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::string* problem,
+                                                bool with_input = false);
 // True when `text` is one JSON object (an OpenAI answer's shape at least).
 bool IsJsonObject(std::string_view text);
 // The body with "model" set to `model` (what the upstream serves).
@@ -40,6 +46,7 @@ struct StreamEvent {
   bool comment = false;        // ": ping" and other comments
   bool content = false;        // carries generated text (delta.content or text)
   bool error = false;          // an "error" object
+  bool object = false;         // the data is one JSON object
   int64_t prompt_tokens = -1;  // from a usage object
   int64_t completion_tokens = -1;
   std::string finish_reason;  // the first choice's, when set

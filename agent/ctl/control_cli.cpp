@@ -306,7 +306,8 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
   app.add_flag("--insecure", conn.insecure,
                "allow a plaintext connection to a non-loopback address");
 
-  std::string reason, percent, version, model_file, address, upstream_model, upstream_version;
+  std::string reason, percent, version, model_file, address, upstream_model, upstream_version,
+      backend;
   uint64_t revision = 0, after = 0;
   uint32_t deadline_ms = 0, connections = 0;
   bool follow = false;
@@ -332,8 +333,14 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
       "load-candidate",
       "replace the candidate (--model-file F, or --address and --upstream-model)");
   load->add_option("--version", version, "the new candidate's version name")->required();
-  load->add_option("--model-file", model_file, "a built-in model file on the agent's node");
-  load->add_option("--address", address, "an upstream OIP server host:port");
+  load->add_option("--backend", backend,
+                   "builtin | builtin-lm | oip-grpc | openai-http (default: builtin for a "
+                   "model file, openai-http for an http:// address, else oip-grpc)");
+  load->add_option("--model-file", model_file,
+                   "a built-in model file on the agent's node (.glm: digits or language model)");
+  load->add_option("--address", address,
+                   "an upstream: OIP gRPC host:port, or an OpenAI-compatible base URL "
+                   "(http://host:port/v1)");
   load->add_option("--upstream-model", upstream_model, "the upstream's model name");
   load->add_option("--upstream-version", upstream_version, "the upstream's version");
   load->add_option("--deadline-ms", deadline_ms, "per-request upstream deadline");
@@ -548,7 +555,11 @@ int RunControlCli(const std::vector<std::string>& args, ReportPdfPrinter pdf) {
     v1::LoadCandidateRequest r;
     auto* spec = r.mutable_spec();
     spec->set_version(version);
-    spec->set_backend(address.empty() ? "builtin" : "oip-grpc");
+    if (backend.empty()) {
+      backend = !address.empty() ? (address.rfind("http://", 0) == 0 ? "openai-http" : "oip-grpc")
+                                 : "builtin";
+    }
+    spec->set_backend(backend);
     spec->set_model_file(model_file);
     spec->set_address(address);
     spec->set_upstream_model(upstream_model);

@@ -10,6 +10,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
@@ -28,6 +29,48 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 using Strand = asio::strand<asio::io_context::executor_type>;
+
+namespace {
+// A connection's byte stream: plain TCP, or TLS over it. Beast's reads and
+// Asio's writes take it as any stream; asio's TLS stream allows one read
+// and one write in flight at once, as the session needs (on its strand).
+class SessionStream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+
+  SessionStream(tcp::socket socket, asio::ssl::context* tls) {
+    if (tls) {
+      m_tls.emplace(std::move(socket), *tls);
+    } else {
+      m_plain.emplace(std::move(socket));
+    }
+  }
+  tcp::socket& Socket() { return m_tls ? m_tls->next_layer() : *m_plain; }
+  asio::ssl::stream<tcp::socket>* Tls() { return m_tls ? &*m_tls : nullptr; }
+  executor_type get_executor() { return Socket().get_executor(); }
+
+  template <typename Buffers, typename Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (m_tls) {
+      m_tls->async_read_some(buffers, std::forward<Handler>(handler));
+    } else {
+      m_plain->async_read_some(buffers, std::forward<Handler>(handler));
+    }
+  }
+  template <typename Buffers, typename Handler>
+  void async_write_some(const Buffers& buffers, Handler&& handler) {
+    if (m_tls) {
+      m_tls->async_write_some(buffers, std::forward<Handler>(handler));
+    } else {
+      m_plain->async_write_some(buffers, std::forward<Handler>(handler));
+    }
+  }
+
+ private:
+  std::optional<tcp::socket> m_plain;
+  std::optional<asio::ssl::stream<tcp::socket>> m_tls;
+};
+}  // namespace
 
 std::string_view HttpRequest::Header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
@@ -138,9 +181,10 @@ class HttpSession;
 
 class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
  public:
-  Impl(HttpLimits limits, HttpHandler& handler)
+  Impl(HttpLimits limits, HttpHandler& handler, std::unique_ptr<asio::ssl::context> tls)
       : m_limits(limits),
         m_handler(handler),
+        m_tls(std::move(tls)),
         m_strand(asio::make_strand(NetworkContext())),
         m_acceptor(m_strand) {}
 
@@ -150,6 +194,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
 
   const HttpLimits m_limits;
   HttpHandler& m_handler;
+  const std::unique_ptr<asio::ssl::context> m_tls;  // null: plain HTTP
   Strand m_strand;
   tcp::acceptor m_acceptor;
   std::atomic<bool> m_stopping{false};
@@ -164,18 +209,31 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       : m_server(std::move(server)),
         m_limits(m_server->m_limits),
         m_strand(std::move(strand)),
-        m_socket(std::move(socket)),
+        m_socket(std::move(socket), m_server->m_tls.get()),
         m_read_timer(m_strand),
         m_write_timer(m_strand) {
     boost::system::error_code ec;
-    const tcp::endpoint peer = m_socket.remote_endpoint(ec);
+    const tcp::endpoint peer = m_socket.Socket().remote_endpoint(ec);
     if (!ec) m_peer = peer.address().to_string() + ":" + std::to_string(peer.port());
-    m_socket.set_option(tcp::no_delay(true), ec);
+    m_socket.Socket().set_option(tcp::no_delay(true), ec);
   }
   ~HttpSession() { m_server->Forget(this); }
 
   void Start() {
-    asio::post(m_strand, [self = shared_from_this()] { self->AwaitRequest(); });
+    asio::post(m_strand, [self = shared_from_this()] {
+      asio::ssl::stream<tcp::socket>* tls = self->m_socket.Tls();
+      if (!tls) return self->AwaitRequest();
+      // The handshake counts as the first request's reading: a client that
+      // opens and stalls is cut at the same deadline.
+      self->Arm(self->m_read_timer, self->m_limits.request_timeout);
+      tls->async_handshake(
+          asio::ssl::stream_base::server,
+          asio::bind_executor(self->m_strand, [self](boost::system::error_code ec) {
+            self->m_read_timer.cancel();
+            if (ec) return self->Close();
+            self->AwaitRequest();
+          }));
+    });
   }
 
   // Closes the connection if it waits for a request; else lets the answer
@@ -397,13 +455,13 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     m_on_gone = nullptr;
     if (!m_keep_alive || m_server->m_stopping) {
       boost::system::error_code ignored;
-      m_socket.shutdown(tcp::socket::shutdown_send, ignored);
+      m_socket.Socket().shutdown(tcp::socket::shutdown_send, ignored);
       return Close();
     }
     if (m_watching) {
       // The watch read becomes the wait for the next request.
       boost::system::error_code ignored;
-      m_socket.cancel(ignored);
+      m_socket.Socket().cancel(ignored);
       return;
     }
     AwaitRequest();
@@ -421,7 +479,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     if (m_closed) return;
     m_closed = true;
     boost::system::error_code ignored;
-    m_socket.close(ignored);
+    m_socket.Socket().close(ignored);
     m_read_timer.cancel();
     m_write_timer.cancel();
     // The queue stays: a write in flight still points into its front.
@@ -430,7 +488,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<HttpServer::Impl> m_server;
   const HttpLimits& m_limits;
   Strand m_strand;
-  tcp::socket m_socket;
+  SessionStream m_socket;
   asio::steady_timer m_read_timer;
   asio::steady_timer m_write_timer;
   beast::flat_buffer m_buffer;
@@ -504,10 +562,11 @@ void HttpServer::Impl::Accept() {
       if (self->m_sessions.size() >= self->m_limits.max_connections) {
         lock.unlock();
         // A fresh socket's send buffer is empty: this write does not block.
+        // (A TLS client would read it as a failed handshake: it is closed.)
         const std::string busy =
             PlainError(503, "too many connections to this agent; retry", "server_error");
         boost::system::error_code ignored;
-        asio::write(socket, asio::buffer(busy), ignored);
+        if (!self->m_tls) asio::write(socket, asio::buffer(busy), ignored);
         socket.close(ignored);
       } else {
         auto session = std::make_shared<HttpSession>(self, std::move(socket), strand);
@@ -569,12 +628,33 @@ void HttpServer::Impl::Shutdown(std::chrono::milliseconds drain) {
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
                                                               const HttpLimits& limits,
-                                                              HttpHandler& handler) {
+                                                              HttpHandler& handler,
+                                                              const HttpTlsPem* tls) {
   std::string host;
   if (!ParseHostPort(listen, &host)) {
     return absl::InvalidArgumentError("the HTTP listen address " + listen + " is not host:port");
   }
-  auto impl = std::make_shared<Impl>(limits, handler);
+  std::unique_ptr<asio::ssl::context> context;
+  if (tls) {
+    context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    // TLS 1.2 and later only, as gRPC's planes.
+    context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    boost::system::error_code ec;
+    context->use_certificate_chain(asio::buffer(tls->cert_chain), ec);
+    if (ec) {
+      return absl::InvalidArgumentError("the HTTP plane's TLS certificate is not a PEM chain: " +
+                                        ec.message());
+    }
+    context->use_private_key(asio::buffer(tls->private_key), asio::ssl::context::pem, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          "the HTTP plane's TLS key is not a PEM private key, or not the certificate's: " +
+          ec.message());
+    }
+  }
+  auto impl = std::make_shared<Impl>(limits, handler, std::move(context));
   boost::system::error_code ec;
   tcp::resolver resolver(NetworkContext());
   const std::string port_text = listen.substr(listen.rfind(':') + 1);

@@ -8,7 +8,7 @@
 // Requests are parsed by Boost.Beast (Debian's libboost1.81-dev); answers
 // are written as plain bytes, which lets a stream's chunks go out the moment
 // they exist. Handlers see no Beast types. Runs on the network threads
-// (NetworkContext); TLS is not offered yet on this plane.
+// (NetworkContext). TLS (1.2+) is Asio's OpenSSL stream.
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -78,12 +78,19 @@ class HttpHandler {
   virtual void Handle(std::shared_ptr<HttpExchange> exchange) = 0;
 };
 
+// TLS for the server: PEM texts (read by the caller, like the gRPC planes').
+struct HttpTlsPem {
+  std::string cert_chain;
+  std::string private_key;
+};
+
 class HttpServer {
  public:
-  // Listens on "host:port" (port 0 picks one).
+  // Listens on "host:port" (port 0 picks one); HTTPS when `tls` is given.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& listen,
                                                            const HttpLimits& limits,
-                                                           HttpHandler& handler);
+                                                           HttpHandler& handler,
+                                                           const HttpTlsPem* tls = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

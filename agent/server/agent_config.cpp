@@ -61,6 +61,27 @@ bool CheckKeys(const YAML::Node& node, const std::set<std::string>& known, const
   return true;
 }
 
+bool ParseRequestLog(const YAML::Node& node, const std::string& base_dir, RequestLogConfig* out,
+                     std::string* error) {
+  if (!node) return true;
+  if (!node.IsMap()) {
+    *error = "'request_log' must be a map with path, sample, max_mb, keep";
+    return false;
+  }
+  if (!CheckKeys(node, {"path", "sample", "max_mb", "keep"}, "request_log", error) ||
+      !ReadScalar(node, "path", &out->path, error) ||
+      !ReadScalar(node, "sample", &out->sample, error) ||
+      !ReadScalar(node, "max_mb", &out->max_mb, error) ||
+      !ReadScalar(node, "keep", &out->keep, error)) {
+    return false;
+  }
+  if (!out->path.empty() && out->path != "-" && fs::path(out->path).is_relative() &&
+      !base_dir.empty()) {
+    out->path = (fs::path(base_dir) / out->path).lexically_normal().string();
+  }
+  return true;
+}
+
 bool ParseAnalysis(const YAML::Node& node, AnalysisPolicy* p, std::string* error) {
   if (!node) return true;
   if (!node.IsMap()) {
@@ -242,7 +263,8 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
                  {"agent_id", "model", "control_listen", "data_listen", "http_listen", "state_dir",
                   "sticky_header", "initial_candidate_basis_points", "probe_interval_ms",
                   "probe_timeout_ms", "drain_timeout_ms", "tokens_file", "models_root",
-                  "history_retention_days", "history_max_mb", "baseline", "candidate", "analysis"},
+                  "history_retention_days", "history_max_mb", "baseline", "candidate", "analysis",
+                  "request_log"},
                  "the config", error)) {
     return std::nullopt;
   }
@@ -279,7 +301,8 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
   config.http_listen_given = static_cast<bool>(root["http_listen"]);
   if (!ParseSlot(root["baseline"], "baseline", base_dir, &config.baseline, error) ||
       !ParseSlot(root["candidate"], "candidate", base_dir, &config.candidate, error) ||
-      !ParseAnalysis(root["analysis"], &config.analysis, error)) {
+      !ParseAnalysis(root["analysis"], &config.analysis, error) ||
+      !ParseRequestLog(root["request_log"], base_dir, &config.request_log, error)) {
     return std::nullopt;
   }
   if (config.baseline.version == config.candidate.version) {
@@ -322,16 +345,31 @@ std::string ValidateConfig(const AgentConfig& config) {
     const std::string& address;
     const TlsFiles& tls;
   };
+  const RequestLogConfig& log = config.request_log;
+  if (!(log.sample >= 0 && log.sample <= 1)) {
+    return "the request log's sample must be 0..1 (the share of successes written), not " +
+           std::to_string(log.sample);
+  }
+  if (log.max_mb < 1 || log.max_mb > (int64_t{1} << 20)) {
+    return "the request log's max_mb must be 1..1048576, not " + std::to_string(log.max_mb);
+  }
+  if (log.keep < 0 || log.keep > 100) {
+    return "the request log's keep must be 0..100 rotated files, not " + std::to_string(log.keep);
+  }
+  if (config.http_tls.cert.empty() != config.http_tls.key.empty()) {
+    return "the HTTP plane needs both --http-tls-cert and --http-tls-key";
+  }
   if (!config.http_listen.empty()) {
     std::string host;
     if (!ParseHostPort(config.http_listen, &host)) {
       return "--http-listen " + Quote(config.http_listen) +
              " is not host:port (e.g. 127.0.0.1:8000), or empty for no HTTP plane";
     }
-    if (!IsLoopbackAddress(config.http_listen) && !config.insecure) {
+    if (!IsLoopbackAddress(config.http_listen) && !config.insecure && !config.http_tls.Enabled()) {
       return "refusing to serve the HTTP data plane on " + config.http_listen +
-             " in plaintext (it has no TLS yet): listen on a loopback address behind a TLS "
-             "proxy, give --http-listen '' to turn it off, or pass --insecure to accept the risk.";
+             " in plaintext: give --http-tls-cert and --http-tls-key, listen on a loopback "
+             "address, give --http-listen '' to turn it off, or pass --insecure to accept the "
+             "risk.";
     }
   }
   for (const Plane& plane : {Plane{"control", config.control_listen, config.control_tls},
@@ -444,6 +482,12 @@ the greylane.v1.Agent control API.
   --tls-client-ca F       mutual TLS: require client certificates from this CA
   --data-tls-cert F --data-tls-key F  TLS for the data plane
   --data-tls-client-ca F  mutual TLS on the data plane
+  --http-tls-cert F --http-tls-key F  TLS (HTTPS) for the HTTP data plane
+  --request-log FILE|-    one JSON line per data-plane request (version, slot,
+                          status, latency, TTFT, tokens; user and input hashed),
+                          to FILE (rotated at 64 MiB, 5 kept) or stdout
+  --request-log-sample R  share of successful requests logged, 0..1 (default 1);
+                          failures are always logged
   --insecure              allow plaintext on a non-loopback address
   --ready-file FILE       write "control=ADDR\ndata=ADDR\nhttp=ADDR\n" once all listen
   --help, --version
@@ -471,7 +515,8 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   for (const char* flag :
        {"--control-listen", "--data-listen", "--http-listen", "--state-dir", "--agent-id",
         "--models-root", "--tls-cert", "--tls-key", "--data-tls-cert", "--data-tls-key", "--tokens",
-        "--tls-client-ca", "--data-tls-client-ca"}) {
+        "--tls-client-ca", "--data-tls-client-ca", "--http-tls-cert", "--http-tls-key",
+        "--request-log", "--request-log-sample"}) {
     app.add_option(flag, overrides[flag]);
   }
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
@@ -530,11 +575,23 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
                                                        {"--data-tls-key", &c.data_tls.key},
                                                        {"--tokens", &c.tokens_file},
                                                        {"--tls-client-ca", &c.client_ca},
-                                                       {"--data-tls-client-ca", &c.data_client_ca}};
+                                                       {"--data-tls-client-ca", &c.data_client_ca},
+                                                       {"--http-tls-cert", &c.http_tls.cert},
+                                                       {"--http-tls-key", &c.http_tls.key},
+                                                       {"--request-log", &c.request_log.path}};
   for (const auto& [flag, target] : targets) {
     if (app.count(flag)) *target = overrides[flag];
   }
   if (app.count("--http-listen")) c.http_listen_given = true;
+  if (app.count("--request-log-sample")) {
+    const std::string& text = overrides["--request-log-sample"];
+    char* end = nullptr;
+    c.request_log.sample = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0') {
+      *error = "--request-log-sample takes a share 0..1, not " + Quote(text);
+      return std::nullopt;
+    }
+  }
   if (std::string problem = ValidateConfig(cl.config); !problem.empty()) {
     *error = problem;
     return std::nullopt;

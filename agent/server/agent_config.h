@@ -20,6 +20,14 @@ struct TlsFiles {
   bool Enabled() const { return !cert.empty(); }
 };
 
+// The request log (request_log.h): one JSON line per data-plane request.
+struct RequestLogConfig {
+  std::string path;     // a file, "-" for stdout, empty for none
+  double sample = 1.0;  // share of successes written; failures always are
+  int64_t max_mb = 64;  // a file past this is rotated
+  int64_t keep = 5;     // rotated files kept
+};
+
 struct AgentConfig {
   std::string agent_id;  // defaults to the node name
   std::string model_name = "digits";
@@ -46,6 +54,8 @@ struct AgentConfig {
   int64_t history_max_mb = 512;
   TlsFiles control_tls;
   TlsFiles data_tls;
+  TlsFiles http_tls;
+  RequestLogConfig request_log;
   bool insecure = false;
   std::string tokens_file;     // lines `sha256(token) identity role`
   bool demo_tokens = false;    // mint demo-viewer/-operator/-admin into <state-dir>/demo-tokens

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
@@ -191,6 +192,18 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
       *agent->m_pair, InferenceIdentity{c.agent_id, c.model_name, c.sticky_header, kAgentVersion},
       *agent->m_outcome_ledger);
   agent->m_outcomes = std::make_unique<OutcomeService>(*agent->m_pair, *agent->m_outcome_ledger);
+  if (!c.request_log.path.empty()) {
+    absl::StatusOr<std::unique_ptr<RequestLog>> log =
+        RequestLog::Open({c.request_log.path, c.request_log.sample,
+                          static_cast<uint64_t>(c.request_log.max_mb) << 20,
+                          static_cast<int>(c.request_log.keep), c.state_dir});
+    if (!log.ok()) {
+      *error = std::string(log.status().message()) + " (--request-log)";
+      return nullptr;
+    }
+    agent->m_request_log = std::move(*log);
+    agent->m_inference->SetRequestLog(agent->m_request_log.get());
+  }
   return agent;
 }
 
@@ -260,9 +273,27 @@ bool CanaryAgent::Start(std::string* error) {
           std::vector<FramePtr> last = hub->Recent(1);
           return last.empty() ? nullptr : last.front();
         });
+    std::optional<HttpTlsPem> pem;
+    if (m_config.http_tls.Enabled()) {
+      absl::StatusOr<std::string> cert =
+          ReadRegularFile(m_config.http_tls.cert, kMaxPemBytes, "the HTTP plane's TLS certificate");
+      absl::StatusOr<std::string> key =
+          cert.ok()
+              ? ReadRegularFile(m_config.http_tls.key, kMaxPemBytes, "the HTTP plane's TLS key")
+              : cert.status();
+      if (!key.ok()) {
+        *error = std::string(key.status().message());
+        m_data_server->Shutdown();
+        m_control_server->Shutdown();
+        m_data_server.reset();
+        m_control_server.reset();
+        return false;
+      }
+      pem = HttpTlsPem{std::move(*cert), std::move(*key)};
+    }
     absl::StatusOr<std::unique_ptr<HttpServer>> http =
-        HttpServer::Start(m_config.http_listen, HttpLimits{}, *m_http_plane);
-    if (!http.ok() && !m_config.http_listen_given) {
+        HttpServer::Start(m_config.http_listen, HttpLimits{}, *m_http_plane, pem ? &*pem : nullptr);
+    if (!http.ok() && !m_config.http_listen_given && !m_config.http_tls.Enabled()) {
       m_http_warning = std::string(http.status().message()) +
                        ": the HTTP data plane (OpenAI API, /metrics) is off; give --http-listen "
                        "ADDR (port 0 picks a free one)";

@@ -21,6 +21,7 @@
 #include "agent/server/inference_service.h"
 #include "agent/server/outcome_service.h"
 #include "agent/server/release_controller.h"
+#include "agent/server/request_log.h"
 #include "agent/server/state_dir_lock.h"
 
 namespace greylane {
@@ -82,6 +83,8 @@ class CanaryAgent {
 
   AgentConfig m_config;
   std::unique_ptr<StateDirLock> m_lock;
+  // Before the planes that write to it, so it outlives them.
+  std::unique_ptr<RequestLog> m_request_log;
   std::unique_ptr<AuditLog> m_audit;
   std::unique_ptr<CanaryPair> m_pair;
   std::unique_ptr<ReleaseController> m_release;

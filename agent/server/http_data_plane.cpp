@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "agent/backends/network_threads.h"
+#include "agent/backends/oip_rest_json.h"
 #include "agent/backends/openai_wire.h"
 #include "agent/routing/router.h"
 #include "agent/server/slot_admission.h"
@@ -18,6 +19,9 @@ namespace {
 // not fill the agent's memory.
 constexpr size_t kMaxBufferedAnswerBytes = 64u << 20;
 constexpr size_t kMaxClientRequestIdBytes = 128;
+constexpr char kOipRoutes[] =
+    "the Open Inference Protocol routes here are /v2, /v2/health/live, /v2/health/ready, "
+    "/v2/models/{model}[/versions/{version}][/ready] and POST .../infer";
 
 using Clock = std::chrono::steady_clock;
 
@@ -52,6 +56,91 @@ bool EmptyDataFrame(std::string_view event) {
   return event == "data:" || event == "data: ";
 }
 
+HttpResponse RestError(int status, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = RestErrorBody(message);
+  return r;
+}
+
+// ModelInfer in the Open Inference Protocol's REST form: the same routing,
+// admission, drills, backends and counting as gRPC ModelInfer (InferCall),
+// answered as JSON with the version and slot in headers.
+class HttpInferCall final : public InferCall {
+ public:
+  HttpInferCall(InferenceService& service, std::shared_ptr<HttpExchange> exchange)
+      : InferCall(service), m_exchange(std::move(exchange)) {}
+
+  void Begin(std::string model, std::string version) {
+    const HttpRequest& r = m_exchange->Request();
+    // The content type is not checked: Triton and KServe read the body as
+    // JSON whatever a client labels it (curl --data says form-urlencoded).
+    std::string problem;
+    if (!r.Header("inference-header-content-length").empty()) {
+      problem =
+          "the binary-data extension (Inference-Header-Content-Length) is not read here; "
+          "send the tensors as JSON 'data', or ModelInfer over gRPC";
+    } else {
+      problem = ReadRestInferRequest(r.body, &m_request);
+    }
+    m_request.set_model_name(std::move(model));
+    m_request.set_model_version(std::move(version));
+    Start(std::move(problem));
+  }
+
+ private:
+  std::string_view Header(std::string_view key) const override {
+    return m_exchange->Request().Header(key);
+  }
+
+  std::string_view Protocol() const override { return "oip-rest"; }
+  std::string_view Route() const override { return m_exchange->Request().path; }
+
+  void Answer(const grpc::Status& status, Ending ending) override {
+    HttpResponse r;
+    if (status.ok()) {
+      std::string problem;
+      r.body = RestInferResponse(m_response, &problem);
+      if (!problem.empty()) {
+        ending = Ending::kServerError;
+        r = RestError(502, "version " + Quote(Version()->version) +
+                               " answered a malformed tensor: " + problem);
+      }
+    } else {
+      r = RestError(HttpStatusOf(status.error_code(), ending), status.error_message());
+      if (ending == Ending::kRefused) r.headers.emplace_back("Retry-After", "1");
+    }
+    if (Version()) r.headers.emplace_back(kVersionHeader, Version()->version);
+    r.headers.emplace_back(kSlotHeader, ReleaseRoleName(Role()));
+    const std::string& id = RequestId();
+    if (HeaderToken(id)) r.headers.emplace_back("x-request-id", id);
+    Log(r.status, ending, status.error_message());
+    m_exchange->Reply(std::move(r));
+    delete this;
+  }
+
+  static int HttpStatusOf(grpc::StatusCode code, Ending ending) {
+    switch (code) {
+      case grpc::StatusCode::RESOURCE_EXHAUSTED:
+        return 429;
+      case grpc::StatusCode::DEADLINE_EXCEEDED:
+        return 504;
+      case grpc::StatusCode::FAILED_PRECONDITION:
+        return ending == Ending::kClientError ? 508 : 502;  // a forwarding loop
+      case grpc::StatusCode::NOT_FOUND:
+        return 404;
+      case grpc::StatusCode::UNAVAILABLE:
+        if (ending == Ending::kRefused) return 503;
+        break;
+      default:
+        if (ending == Ending::kClientError) return 400;
+    }
+    return ending == Ending::kRefused ? 503 : 502;
+  }
+
+  const std::shared_ptr<HttpExchange> m_exchange;
+};
+
 }  // namespace
 
 // One OpenAI request from routing to its last byte: relays what the backend
@@ -61,8 +150,12 @@ class HttpDataPlane::Relay final : public GenerationSink,
  public:
   Relay(CanaryPair& pair, std::shared_ptr<HttpExchange> exchange, SlotIndex slot,
         const SlotVersion* version, ReleaseRole role, bool trial, const OpenAiRequest& ask,
-        std::string request_id, std::chrono::milliseconds ping_interval, Clock::time_point start)
-      : m_pair(pair),
+        std::string request_id, std::chrono::milliseconds ping_interval, Clock::time_point start,
+        RequestLog* log, std::string user)
+      : m_log(log),
+        m_user(std::move(user)),
+        m_input(ask.input),
+        m_pair(pair),
         m_exchange(std::move(exchange)),
         m_slot(slot),
         m_version(version),
@@ -240,10 +333,12 @@ class HttpDataPlane::Relay final : public GenerationSink,
                   "version " + Quote(v) + " answered HTTP " + std::to_string(m_head.status),
                   "upstream_error", "upstream_error");
     }
-    if (m_head.status < 300 && !m_relaying &&
-        (m_stream
-             ? m_head.content_type.rfind("text/event-stream", 0) != 0 && !IsJsonObject(m_buffer)
-             : !IsJsonObject(m_buffer))) {
+    // A whole answer is read once: its shape, and its usage and finish.
+    StreamEvent answer;
+    const bool whole_success = m_head.status < 300 && !m_relaying;
+    if (whole_success) answer = ReadAnswer(m_buffer);
+    if (whole_success && !answer.object &&
+        (!m_stream || m_head.content_type.rfind("text/event-stream", 0) != 0)) {
       // A success that is no answer (HTML, garbage) is the version failing.
       return Fail(502, ServedAs::kServerError,
                   "version " + Quote(v) + " answered HTTP " + std::to_string(m_head.status) +
@@ -266,15 +361,15 @@ class HttpDataPlane::Relay final : public GenerationSink,
     r.content_type = m_head.content_type;
     r.headers = OurHeaders();
     AddUpstreamHeaders(&r.headers);
-    if (m_head.status < 300) {
-      const StreamEvent e = ReadAnswer(m_buffer);
-      if (e.completion_tokens >= 0) {
+    if (whole_success) {
+      if (answer.completion_tokens >= 0) {
         m_saw_usage = true;
-        m_completion_tokens = e.completion_tokens;
-        m_prompt_tokens = std::max<int64_t>(e.prompt_tokens, 0);
+        m_completion_tokens = answer.completion_tokens;
+        m_prompt_tokens = std::max<int64_t>(answer.prompt_tokens, 0);
       }
-      m_finish = e.finish_reason;
+      m_finish = answer.finish_reason;
     }
+    m_status = m_head.status;
     Record(m_head.status < 400 ? ServedAs::kOk : ServedAs::kClientError, {});
     r.body = std::move(m_buffer);
     m_exchange->Reply(std::move(r));
@@ -282,6 +377,7 @@ class HttpDataPlane::Relay final : public GenerationSink,
 
   void Fail(int status, ServedAs how, const std::string& message, std::string_view type,
             std::string_view code) {
+    if (!m_relaying) m_status = status;
     Record(how, message);
     if (m_relaying) {
       m_exchange->SendChunk(OpenAiErrorEvent(message, type));
@@ -321,8 +417,35 @@ class HttpDataPlane::Relay final : public GenerationSink,
     }
     SettleBreaker(m_pair, m_slot, m_version, m_trial, how, error);
     recorder.EndRequest();
+    if (m_log && m_log->Wanted(how == ServedAs::kOk)) {
+      RequestLogEntry e;
+      e.protocol = "openai";
+      e.route = m_exchange->Request().path;
+      e.request_id = m_request_id;
+      e.version = m_version->version;
+      e.slot = ReleaseRoleName(m_role);
+      e.user_key = m_user;
+      if (!m_input.empty()) e.input_hash = InputHash(m_input);
+      e.status = m_client_gone ? 499 : m_status;  // 499: nginx's "client closed request"
+      e.outcome = how == ServedAs::kOk            ? "ok"
+                  : how == ServedAs::kClientError ? "client_error"
+                                                  : "server_error";
+      e.latency_ms = static_cast<double>(NanosSince(m_start)) / 1e6;
+      if (m_first_token_ns >= 0) e.ttft_ms = static_cast<double>(m_first_token_ns) / 1e6;
+      if (m_saw_usage) e.prompt_tokens = m_prompt_tokens;
+      if (how == ServedAs::kOk || m_relaying) {
+        e.completion_tokens = m_saw_usage ? m_completion_tokens : m_content_events;
+      }
+      e.finish_reason = m_finish;
+      e.error = error;
+      m_log->Write(e);
+    }
   }
 
+  RequestLog* const m_log;
+  const std::string m_user;   // the sticky key, hashed when logged
+  const std::string m_input;  // OpenAiRequest::input
+  int m_status = 200;         // what the client was answered
   CanaryPair& m_pair;
   const std::shared_ptr<HttpExchange> m_exchange;
   const SlotIndex m_slot;
@@ -382,6 +505,17 @@ void HttpDataPlane::Handle(std::shared_ptr<HttpExchange> exchange) {
     const std::shared_ptr<const v1::MetricsFrame> latest =
         m_latest_frame ? m_latest_frame() : nullptr;
     m.body = PrometheusText(m_pair, m_inference.Identity(), latest.get());
+    if (const RequestLog* log = m_inference.Log()) {
+      m.body +=
+          "# HELP greylane_request_log_lines_total Lines written to the request log.\n"
+          "# TYPE greylane_request_log_lines_total counter\n"
+          "greylane_request_log_lines_total " +
+          std::to_string(log->Lines()) +
+          "\n# HELP greylane_request_log_dropped_total Request-log lines lost (queue full, "
+          "disk full).\n# TYPE greylane_request_log_dropped_total counter\n"
+          "greylane_request_log_dropped_total " +
+          std::to_string(log->Dropped()) + "\n";
+    }
     return exchange->Reply(std::move(m));
   }
   if (r.path == "/v2" || r.path.rfind("/v2/", 0) == 0) return ServeOip(exchange);
@@ -401,8 +535,29 @@ void HttpDataPlane::ServeOip(const std::shared_ptr<HttpExchange>& exchange) {
     ok.content_type.clear();
     exchange->Reply(std::move(ok));
   };
-  if (r.method != "GET" && r.path.find("/infer") == std::string::npos) {
-    return exchange->Reply(OpenAiError(405, "use GET", "invalid_request_error", "method"));
+  constexpr std::string_view kInfer = "/infer";
+  const bool infer = r.path.size() > kInfer.size() &&
+                     r.path.compare(r.path.size() - kInfer.size(), kInfer.size(), kInfer) == 0;
+  const char* method = infer ? "POST" : "GET";
+  if (r.method != method && !(r.method == "HEAD" && !infer)) {
+    HttpResponse e = RestError(405, std::string("use ") + method + " " + Quote(r.path, 200));
+    e.headers.emplace_back("Allow", method);
+    return exchange->Reply(std::move(e));
+  }
+  // POST /v2/models/{m}[/versions/{v}]/infer: an unknown model or version is
+  // counted where the request would have gone, as on the gRPC plane.
+  if (infer && r.path.rfind("/v2/models/", 0) == 0) {
+    std::string rest = r.path.substr(11, r.path.size() - 11 - kInfer.size());
+    std::string version;
+    if (const size_t at = rest.find("/versions/"); at != std::string::npos) {
+      version = rest.substr(at + 10);
+      rest.resize(at);
+    }
+    if (!rest.empty() && rest.find('/') == std::string::npos &&
+        version.find('/') == std::string::npos) {
+      auto* call = new HttpInferCall(m_inference, exchange);
+      return call->Begin(std::move(rest), std::move(version));  // deletes itself
+    }
   }
   if (r.path == "/v2/health/live") return plain(200);
   // The node serves while its baseline does: a dead canary is diverted
@@ -417,10 +572,14 @@ void HttpDataPlane::ServeOip(const std::shared_ptr<HttpExchange>& exchange) {
     return exchange->Reply(std::move(m));
   }
   const std::string prefix = "/v2/models/" + model;
-  if (r.path.rfind(prefix, 0) != 0 ||
-      (r.path.size() > prefix.size() && r.path[prefix.size()] != '/')) {
-    return exchange->Reply(OpenAiError(404, m_inference.UnknownModel(r.path.substr(11)),
-                                       "invalid_request_error", "model_not_found"));
+  if (r.path.rfind("/v2/models/", 0) == 0 &&
+      (r.path.rfind(prefix, 0) != 0 ||
+       (r.path.size() > prefix.size() && r.path[prefix.size()] != '/'))) {
+    const std::string name = r.path.substr(11, r.path.find('/', 11) - 11);
+    return exchange->Reply(RestError(404, m_inference.UnknownModel(name)));
+  }
+  if (r.path.rfind(prefix, 0) != 0) {
+    return exchange->Reply(RestError(404, "no route " + Quote(r.path, 200) + "; " + kOipRoutes));
   }
   std::string rest = r.path.substr(prefix.size());
   ReleaseRole role = ReleaseRole::kBaseline;
@@ -429,10 +588,8 @@ void HttpDataPlane::ServeOip(const std::shared_ptr<HttpExchange>& exchange) {
     const size_t end = rest.find('/', 10);
     const std::string version = rest.substr(10, end == std::string::npos ? end : end - 10);
     if (!m_inference.ResolvePin(version, m_pair.Split().Load(), &role)) {
-      return exchange->Reply(OpenAiError(
-          404,
-          "version " + Quote(version) + " is not served here; " + m_inference.ServedVersionsText(),
-          "invalid_request_error", "version_not_found"));
+      return exchange->Reply(RestError(404, "version " + Quote(version) + " is not served here; " +
+                                                m_inference.ServedVersionsText()));
     }
     versioned = true;
     rest = end == std::string::npos ? std::string() : rest.substr(end);
@@ -468,13 +625,7 @@ void HttpDataPlane::ServeOip(const std::shared_ptr<HttpExchange>& exchange) {
     m.body = body + "}";
     return exchange->Reply(std::move(m));
   }
-  if (rest == "/infer") {
-    return exchange->Reply(OpenAiError(
-        501, "POST .../infer over HTTP is not served yet; send ModelInfer on the gRPC data plane",
-        "invalid_request_error", "not_implemented"));
-  }
-  exchange->Reply(
-      OpenAiError(404, "no route " + Quote(r.path, 200), "invalid_request_error", "not_found"));
+  exchange->Reply(RestError(404, "no route " + Quote(r.path, 200) + "; " + kOipRoutes));
 }
 
 void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
@@ -507,7 +658,8 @@ void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
       status = 415;
       problem = "the body must be JSON (Content-Type: application/json), not " +
                 Quote(r.Header("content-type"), 100);
-    } else if (std::optional<OpenAiRequest> parsed = ParseOpenAiRequest(r.body, &problem)) {
+    } else if (std::optional<OpenAiRequest> parsed =
+                   ParseOpenAiRequest(r.body, &problem, m_inference.Log() != nullptr)) {
       ask = std::move(*parsed);
     }
   }
@@ -546,10 +698,36 @@ void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
       code = "loop_detected";
     }
   }
+  const std::string_view client_id = r.Header("x-request-id");
+  std::string request_id =
+      HeaderToken(client_id) ? std::string(client_id) : m_inference.NextRequestId();
+  // A request refused before it reached a version: answered with its id,
+  // and logged like any other.
+  auto refuse = [&](HttpResponse e, ReleaseRole role, std::string_view outcome,
+                    const std::string& why) {
+    e.headers.emplace_back(kSlotHeader, ReleaseRoleName(role));
+    e.headers.emplace_back("x-request-id", request_id);
+    if (RequestLog* log = m_inference.Log(); log && log->Wanted(false)) {
+      RequestLogEntry entry;
+      entry.protocol = "openai";
+      entry.route = r.path;
+      entry.request_id = request_id;
+      entry.slot = ReleaseRoleName(role);
+      entry.user_key = key;
+      if (!ask.input.empty()) entry.input_hash = InputHash(ask.input);
+      entry.status = e.status;
+      entry.outcome = outcome;
+      entry.latency_ms = static_cast<double>(NanosSince(start)) / 1e6;
+      entry.error = why;
+      log->Write(entry);
+    }
+    exchange->Reply(std::move(e));
+  };
   if (!problem.empty()) {
     // Counted as a client error where it would have gone, as on the gRPC plane.
     m_pair.RecorderAt(CanaryPair::SlotOf(route.role, split)).RecordClientError();
-    return exchange->Reply(OpenAiError(status, problem, "invalid_request_error", code));
+    return refuse(OpenAiError(status, problem, "invalid_request_error", code), route.role,
+                  "client_error", problem);
   }
   const SlotAdmission admission =
       AdmitRequest(m_pair, split, route.role, route.basis == RouteBasis::kPinned);
@@ -559,17 +737,14 @@ void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
                                  limited ? "rate_limit_error" : "server_error",
                                  limited ? "rate_limit_exceeded" : "circuit_open");
     e.headers.emplace_back("Retry-After", "1");
-    return exchange->Reply(std::move(e));
+    return refuse(std::move(e), admission.role, "refused", admission.refusal);
   }
   const SlotIndex slot = CanaryPair::SlotOf(admission.role, split);
   const SlotVersion* version = &m_pair.VersionAt(slot);
   m_pair.RecorderAt(slot).BeginRequest();
-  const std::string_view client_id = r.Header("x-request-id");
-  std::string request_id =
-      HeaderToken(client_id) ? std::string(client_id) : m_inference.NextRequestId();
-  auto relay =
-      std::make_shared<Relay>(m_pair, exchange, slot, version, admission.role, admission.trial, ask,
-                              request_id, m_options.ping_interval, start);
+  auto relay = std::make_shared<Relay>(m_pair, exchange, slot, version, admission.role,
+                                       admission.trial, ask, request_id, m_options.ping_interval,
+                                       start, m_inference.Log(), std::string(key));
 
   GenerationRequest g;
   g.method = r.method;

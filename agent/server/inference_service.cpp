@@ -45,171 +45,191 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, const grpc::B
 
 }  // namespace
 
-// One ModelInfer from arrival to answer; deletes itself once answered.
-// It finishes through the context's default reactor: a synchronous backend
-// then answers inline on the handler's thread, which a custom reactor
-// finished before being returned to gRPC cannot (measured: about 15 % of
-// throughput lost to the extra thread hand-off).
-class InferCall final : public InferCompletion {
+void InferCall::Start(std::string problem) {
+  CanaryPair& pair = m_service.m_pair;
+  const SplitValue split = pair.Split().Load();
+  RouteDecision route =
+      Router::Route(Header(m_service.m_identity.sticky_header), split.candidate_basis_points);
+  std::string_view pin = m_request.model_version();
+  if (pin.empty()) pin = Header(kPinHeader);
+  if (problem.empty() && !pin.empty()) {
+    ReleaseRole pinned;
+    if (m_service.ResolvePin(pin, split, &pinned)) {
+      route = Router::Pinned(pinned);
+    } else {
+      problem = "version " + Quote(pin) + " is not served here; " + m_service.ServedVersionsText();
+    }
+  }
+  if (problem.empty() && m_request.model_name() != m_service.m_identity.model_name) {
+    problem = m_service.UnknownModel(m_request.model_name());
+  }
+  grpc::StatusCode problem_code = grpc::StatusCode::INVALID_ARGUMENT;
+  if (problem.empty()) {
+    problem = m_service.ForwardingProblem(Header(kForwardedViaHeader), &m_via);
+    if (!problem.empty()) problem_code = grpc::StatusCode::FAILED_PRECONDITION;
+  }
+
+  m_role = route.role;
+  if (problem.empty()) {
+    const SlotAdmission admission =
+        AdmitRequest(pair, split, route.role, route.basis == RouteBasis::kPinned);
+    m_role = admission.role;
+    m_trial = admission.trial;
+    if (!admission.admitted) {
+      return Answer(grpc::Status(admission.refusal_code, admission.refusal), Ending::kRefused);
+    }
+  }
+  // Role, slot and version all come from the one split read above.
+  m_slot = CanaryPair::SlotOf(m_role, split);
+  m_version = &pair.VersionAt(m_slot);
+  pair.RecorderAt(m_slot).BeginRequest();
+  if (!problem.empty()) {
+    OnInferDone({grpc::Status(problem_code, problem), true});
+    return;
+  }
+  const FaultDecision fault = pair.DrillAt(m_slot).Decide();
+  m_wrong_answer = fault.wrong_answer;
+  if (fault.fail) {
+    OnInferDone({grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "injected fault: a drill fails this share of " + m_version->version +
+                                  "'s requests (InjectFault)"),
+                 false});
+    return;
+  }
+  if (fault.delay_ms > 0) {
+    m_service.m_delays.Schedule(
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(fault.delay_ms),
+        [this] { m_version->backend->Infer(m_request, &m_response, this, m_via); });
+    return;
+  }
+  m_version->backend->Infer(m_request, &m_response, this, m_via);
+}
+
+void InferCall::OnInferDone(const InferOutcome& outcome) {
+  VersionRecorder& recorder = m_service.m_pair.RecorderAt(m_slot);
+  const auto elapsed = std::chrono::steady_clock::now() - m_start;
+  const grpc::Status& status = outcome.status;
+  if (status.ok()) {
+    recorder.RecordOk(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()));
+    m_response.set_model_name(m_service.m_identity.model_name);
+    m_response.set_model_version(m_version->version);
+    m_response.set_id(RequestId());
+    Remember(recorder);
+  } else if (outcome.client_error) {
+    recorder.RecordClientError();
+  } else {
+    recorder.RecordServerError();
+  }
+  const ServedAs how = status.ok()            ? ServedAs::kOk
+                       : outcome.client_error ? ServedAs::kClientError
+                                              : ServedAs::kServerError;
+  SettleBreaker(m_service.m_pair, m_slot, m_version, m_trial, how, status.error_message());
+  recorder.EndRequest();
+  Answer(status, how == ServedAs::kOk            ? Ending::kAnswered
+                 : how == ServedAs::kClientError ? Ending::kClientError
+                                                 : Ending::kServerError);
+}
+
+const std::string& InferCall::RequestId() {
+  if (m_id.empty()) m_id = m_request.id().empty() ? m_service.NextRequestId() : m_request.id();
+  return m_id;
+}
+
+// Counts the answer's predicted classes (after a wrong-answer drill moved
+// them) and keeps the request for RecordOutcome.
+void InferCall::Remember(VersionRecorder& recorder) {
+  const ClassScores scores = FindClassScores(m_response);
+  int predicted = -1;
+  for (int64_t row = 0; row < std::min(scores.rows, kMaxCountedRows); ++row) {
+    if (m_wrong_answer) MoveTopClass(&m_response, scores, row);
+    const int top = TopClass(m_response, scores, row);
+    recorder.RecordPrediction(top);
+    if (scores.rows == 1) predicted = top;
+  }
+  if (m_id.size() > kMaxRequestIdBytes) return;  // RecordOutcome could not name it
+  m_service.m_outcomes.Remember(m_id,
+                                {m_version, m_slot, predicted, static_cast<int>(scores.classes)});
+}
+
+void InferCall::Log(int status, Ending ending, std::string_view error) {
+  RequestLog* log = m_service.m_request_log;
+  if (!log || !log->Wanted(ending == Ending::kAnswered)) return;
+  std::string inputs;
+  for (int i = 0; i < m_request.inputs_size(); ++i) {
+    inputs += m_request.inputs(i).SerializeAsString();
+    if (i < m_request.raw_input_contents_size()) inputs += m_request.raw_input_contents(i);
+  }
+  RequestLogEntry e;
+  e.protocol = Protocol();
+  e.route = Route();
+  e.request_id = RequestId();
+  if (m_version) e.version = m_version->version;
+  e.slot = ReleaseRoleName(m_role);
+  e.user_key = Header(m_service.m_identity.sticky_header);
+  e.input_hash = InputHash(inputs);
+  e.status = status;
+  e.outcome = ending == Ending::kAnswered      ? "ok"
+              : ending == Ending::kClientError ? "client_error"
+              : ending == Ending::kRefused     ? "refused"
+                                               : "server_error";
+  e.latency_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - m_start).count();
+  e.error = error;
+  log->Write(e);
+}
+
+namespace {
+
+// ModelInfer over gRPC. It finishes through the context's default reactor:
+// a synchronous backend then answers inline on the handler's thread, which
+// a custom reactor finished before being returned to gRPC cannot
+// (measured: about 15 % of throughput lost to the extra thread hand-off).
+class GrpcInferCall final : public InferCall {
  public:
-  InferCall(InferenceService& service, grpc::CallbackServerContext* ctx,
-            const grpc::ByteBuffer* raw_request, grpc::ByteBuffer* raw_response)
-      : m_service(service),
+  GrpcInferCall(InferenceService& service, grpc::CallbackServerContext* ctx,
+                grpc::ByteBuffer* raw_response)
+      : InferCall(service),
         m_ctx(ctx),
         m_reactor(ctx->DefaultReactor()),
-        m_raw_request(raw_request),
         m_raw_response(raw_response) {}
 
   grpc::ServerUnaryReactor* Reactor() const { return m_reactor; }
 
-  void Start() {
-    CanaryPair& pair = m_service.m_pair;
-    const SplitValue split = pair.Split().Load();
-    const std::string_view key = MetadataValue(m_ctx, m_service.m_identity.sticky_header);
-    RouteDecision route = Router::Route(key, split.candidate_basis_points);
-
-    // A request that does not parse is still routed by its headers, so it
-    // is counted (as a client error) where it would have gone.
-    const grpc::Status parsed = ParseRequest(*m_raw_request, &m_request);
-    std::string problem = parsed.ok() ? std::string() : parsed.error_message();
-    std::string_view pin = m_request.model_version();
-    if (pin.empty()) pin = MetadataValue(m_ctx, kPinHeader);
-    if (problem.empty() && !pin.empty()) {
-      ReleaseRole pinned;
-      if (m_service.ResolvePin(pin, split, &pinned)) {
-        route = Router::Pinned(pinned);
-      } else {
-        problem =
-            "version " + Quote(pin) + " is not served here; " + m_service.ServedVersionsText();
-      }
-    }
-    if (problem.empty() && m_request.model_name() != m_service.m_identity.model_name) {
-      problem = m_service.UnknownModel(m_request.model_name());
-    }
-    grpc::StatusCode problem_code = grpc::StatusCode::INVALID_ARGUMENT;
-    if (problem.empty()) {
-      problem = m_service.ForwardingProblem(MetadataValue(m_ctx, kForwardedViaHeader), &m_via);
-      if (!problem.empty()) problem_code = grpc::StatusCode::FAILED_PRECONDITION;
-    }
-
-    m_role = route.role;
-    if (problem.empty()) {
-      const SlotAdmission admission =
-          AdmitRequest(pair, split, route.role, route.basis == RouteBasis::kPinned);
-      m_role = admission.role;
-      m_trial = admission.trial;
-      if (!admission.admitted) return Refuse(admission.refusal_code, admission.refusal);
-    }
-    // Role, slot and version all come from the one split read above.
-    m_slot = CanaryPair::SlotOf(m_role, split);
-    m_version = &pair.VersionAt(m_slot);
-    pair.RecorderAt(m_slot).BeginRequest();
-    if (!problem.empty()) {
-      OnInferDone({grpc::Status(problem_code, problem), true});
-      return;
-    }
-    const FaultDecision fault = pair.DrillAt(m_slot).Decide();
-    m_wrong_answer = fault.wrong_answer;
-    if (fault.fail) {
-      OnInferDone({grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "injected fault: a drill fails this share of " +
-                                    m_version->version + "'s requests (InjectFault)"),
-                   false});
-      return;
-    }
-    if (fault.delay_ms > 0) {
-      m_service.m_delays.Schedule(
-          std::chrono::steady_clock::now() + std::chrono::milliseconds(fault.delay_ms),
-          [this] { m_version->backend->Infer(m_request, &m_response, this, m_via); });
-      return;
-    }
-    m_version->backend->Infer(m_request, &m_response, this, m_via);
-  }
-
-  void OnInferDone(const InferOutcome& outcome) override {
-    VersionRecorder& recorder = m_service.m_pair.RecorderAt(m_slot);
-    const auto elapsed = std::chrono::steady_clock::now() - m_start;
-    grpc::Status status = outcome.status;
-    if (status.ok()) {
-      recorder.RecordOk(static_cast<uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()));
-      m_response.set_model_name(m_service.m_identity.model_name);
-      m_response.set_model_version(m_version->version);
-      m_response.set_id(RequestId());
-      Remember(recorder);
-      status = SerializeResponse(m_response, m_raw_response);
-    } else if (outcome.client_error) {
-      recorder.RecordClientError();
-    } else {
-      recorder.RecordServerError();
-    }
-    SettleBreaker(m_service.m_pair, m_slot, m_version, m_trial,
-                  outcome.status.ok()    ? ServedAs::kOk
-                  : outcome.client_error ? ServedAs::kClientError
-                                         : ServedAs::kServerError,
-                  outcome.status.error_message());
-    recorder.EndRequest();
-    AddTrailers(!status.ok());
-    m_reactor->Finish(Bounded(status));
-    delete this;
+  void Begin(const grpc::ByteBuffer& raw_request) {
+    const grpc::Status parsed = ParseRequest(raw_request, &m_request);
+    Start(parsed.ok() ? std::string() : parsed.error_message());
   }
 
  private:
-  // The caller's id, else one given here (so every answer has one).
-  const std::string& RequestId() {
-    if (m_id.empty()) m_id = m_request.id().empty() ? m_service.NextRequestId() : m_request.id();
-    return m_id;
-  }
+  std::string_view Header(std::string_view key) const override { return MetadataValue(m_ctx, key); }
 
   // An answer carries its id in its body; a refusal has no body, so its id
   // goes in a trailer (kept off answers: a trailer costs about 2 % of
   // throughput, measured).
-  void AddTrailers(bool refused) {
-    m_ctx->AddTrailingMetadata(kSlotTrailer, ReleaseRoleName(m_role));
-    if (!refused) return;
-    const std::string& id = RequestId();
-    if (id.size() <= kMaxRequestIdBytes && PrintableAscii(id))
-      m_ctx->AddTrailingMetadata(kRequestIdTrailer, id);
-  }
+  std::string_view Protocol() const override { return "oip-grpc"; }
+  std::string_view Route() const override { return "ModelInfer"; }
 
-  // Counts the answer's predicted classes (after a wrong-answer drill moved
-  // them) and keeps the request for RecordOutcome.
-  void Remember(VersionRecorder& recorder) {
-    const ClassScores scores = FindClassScores(m_response);
-    int predicted = -1;
-    for (int64_t row = 0; row < std::min(scores.rows, kMaxCountedRows); ++row) {
-      if (m_wrong_answer) MoveTopClass(&m_response, scores, row);
-      const int top = TopClass(m_response, scores, row);
-      recorder.RecordPrediction(top);
-      if (scores.rows == 1) predicted = top;
+  void Answer(const grpc::Status& outcome, Ending ending) override {
+    Log(outcome.error_code(), ending, outcome.error_message());
+    grpc::Status status = outcome;
+    if (status.ok()) status = SerializeResponse(m_response, m_raw_response);
+    m_ctx->AddTrailingMetadata(kSlotTrailer, ReleaseRoleName(Role()));
+    if (!status.ok()) {
+      const std::string& id = RequestId();
+      if (id.size() <= kMaxRequestIdBytes && PrintableAscii(id))
+        m_ctx->AddTrailingMetadata(kRequestIdTrailer, id);
     }
-    if (m_id.size() > kMaxRequestIdBytes) return;  // RecordOutcome could not name it
-    m_service.m_outcomes.Remember(m_id,
-                                  {m_version, m_slot, predicted, static_cast<int>(scores.classes)});
-  }
-
-  void Refuse(grpc::StatusCode code, const std::string& message) {
-    AddTrailers(true);
-    m_reactor->Finish(Bounded(grpc::Status(code, message)));
+    m_reactor->Finish(Bounded(status));
     delete this;
   }
 
-  InferenceService& m_service;
   grpc::CallbackServerContext* m_ctx;
   grpc::ServerUnaryReactor* m_reactor;
-  const grpc::ByteBuffer* m_raw_request;
   grpc::ByteBuffer* m_raw_response;
-  inference::ModelInferRequest m_request;
-  inference::ModelInferResponse m_response;
-  std::string m_via;  // the forwarding path, this agent included
-  const std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
-  ReleaseRole m_role = ReleaseRole::kBaseline;
-  SlotIndex m_slot = 0;
-  const SlotVersion* m_version = nullptr;
-  bool m_trial = false;         // the half-open breaker's trial request
-  bool m_wrong_answer = false;  // a drill moves this answer's top class
-  std::string m_id;             // RequestId()
 };
+
+}  // namespace
 
 namespace {
 std::string RandomHex8() {
@@ -370,9 +390,9 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(grpc::CallbackServerCo
 
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* ctx,
                                                        const Raw* request, Raw* response) {
-  auto* call = new InferCall(*this, ctx, request, response);
+  auto* call = new GrpcInferCall(*this, ctx, response);
   grpc::ServerUnaryReactor* reactor = call->Reactor();
-  call->Start();  // may answer, and delete the call, before returning
+  call->Begin(*request);  // may answer, and delete the call, before returning
   return reactor;
 }
 
