@@ -20,6 +20,8 @@ PACKAGES=(
   poppler-utils prometheus ccache
   clang libclang-rt-14-dev clang-format
 )
+# Only for ./dev.sh bench: the HTTP proxy comparison (bench/http_proxy_bench.sh).
+BENCH_PACKAGES=(nginx wrk curl python3)
 
 # Compiler output is cached by content (ccache), keyed relative to the
 # checkout, so a second clone of the same commits builds in a fraction of
@@ -34,7 +36,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 install_packages() {
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -227,7 +229,7 @@ case "${1:-help}" in
   build) shift; build "$@" ;;
   check) check ;;
   fuzz) shift; fuzz "$@" ;;
-  bench) build; shift; "$ROOT/bench/run_benchmarks.sh" "$BUILD" "$@" ;;
+  bench) install_packages "${BENCH_PACKAGES[@]}"; build; shift; "$ROOT/bench/run_benchmarks.sh" "$BUILD" "$@" ;;
   soak) build; ctest --test-dir "$BUILD" --output-on-failure --label-regex soak ;;
   format) find agent app common ui widgets tests bench \( -name '*.cpp' -o -name '*.h' \) -print0 | xargs -0 clang-format -i ;;
   *) echo "usage: ./dev.sh test | demo | build | check | fuzz [SECONDS] | bench | soak | format"; exit 2 ;;

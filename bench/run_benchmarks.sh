@@ -144,6 +144,12 @@ done
 echo
 "$BUILD/bench/greylane-bench-record" 20000000 | sed 's/^/  /;1s/^  //'
 echo
+echo "HTTP data plane (OpenAI API) as a proxy, against nginx split_clients to the same upstreams:"
+GREYLANE_AGENT="$BUILD/agent/greylane-agent" "$ROOT/bench/http_proxy_bench.sh" --seconds "$RUN_SECONDS" \
+  --rounds "$ROUNDS" | sed 's/^/  /'
+echo
+"$BUILD/bench/greylane-bench-relay" --streams 128 --concurrent 64 | sed 's/^/  /;1s/^  //'
+echo
 echo "raw runs and server logs: $TMP"
 trap - EXIT
 cleanup

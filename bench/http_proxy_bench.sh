@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# The HTTP data plane as a proxy, against nginx doing the same weighted
+# split (split_clients on x-user-id, 5 % to v2) to the same two upstreams,
+# with the same worker count (the agent's network threads), driven by wrk
+# with the same non-streamed chat requests. The upstreams are an nginx
+# answering a fixed OpenAI chat completion, so what is measured is the
+# proxy. Rounds alternate direct / nginx / greylane; medians are printed,
+# and "added" is a proxy's latency minus the direct one of the same round.
+# Ratios only mean something within one run: this machine is noisy.
+#
+# Two phases per round: throughput with --connections (32) kept busy, and
+# added latency with --latency-connections (2), where nothing queues and
+# the difference to direct is the proxy's own time per request.
+#
+# usage: bench/http_proxy_bench.sh [--seconds N] [--rounds N] [--connections N]
+#                                  [--latency-connections N]
+#        (needs build/agent/greylane-agent, nginx and wrk: ./dev.sh bench)
+set -euo pipefail
+SECONDS_PER_RUN=8
+ROUNDS=3
+CONNECTIONS=32
+LATENCY_CONNECTIONS=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) SECONDS_PER_RUN=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --latency-connections) LATENCY_CONNECTIONS=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+AGENT=${GREYLANE_AGENT:-$ROOT/build/agent/greylane-agent}
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for tool in "$AGENT" "$NGINX" "$(command -v wrk || true)"; do
+  [ -x "$tool" ] || { echo "missing: ${tool:-wrk} (./dev.sh bench installs nginx and wrk)" >&2; exit 1; }
+done
+TMP=$(mktemp -d -t greylane-proxy-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+# The agent runs its HTTP plane on this many threads; nginx gets as many workers.
+WORKERS=$(nproc); [ "$WORKERS" -lt 2 ] && WORKERS=2; [ "$WORKERS" -gt 8 ] && WORKERS=8
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP1=$(free_port); UP2=$(free_port); NGX=$(free_port)
+ANSWER='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}'
+
+nginx_conf() {  # name workers body
+  mkdir -p "$TMP/$1"
+  cat > "$TMP/$1/nginx.conf" <<CONF
+worker_processes $2;
+pid $TMP/$1/nginx.pid;
+error_log $TMP/$1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/$1/body;
+  proxy_temp_path $TMP/$1/proxy;
+  fastcgi_temp_path $TMP/$1/fastcgi;
+  uwsgi_temp_path $TMP/$1/uwsgi;
+  scgi_temp_path $TMP/$1/scgi;
+  keepalive_requests 1000000;
+  $3
+}
+CONF
+  "$NGINX" -c "$TMP/$1/nginx.conf" -p "$TMP/$1" -g 'daemon off;' 2>"$TMP/$1/stderr" &
+  PIDS+=($!)
+}
+
+# The upstreams: one nginx worker answering every version, as a model
+# server would (the same work behind both proxies).
+nginx_conf upstream 1 "
+  server { listen 127.0.0.1:$UP1; location / { default_type application/json; return 200 '$ANSWER'; } }
+  server { listen 127.0.0.1:$UP2; location / { default_type application/json; return 200 '$ANSWER'; } }"
+
+nginx_conf proxy "$WORKERS" "
+  split_clients \"\${http_x_user_id}\" \$version { 5% v2; * v1; }
+  upstream v1 { server 127.0.0.1:$UP1; keepalive 64; }
+  upstream v2 { server 127.0.0.1:$UP2; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGX;
+    location / {
+      proxy_pass http://\$version;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+      proxy_buffering off;
+      add_header x-greylane-version \$version;
+    }
+  }"
+
+mkdir -p "$TMP/agent"
+printf '%s bench viewer\n' "$(printf %s bench-token | sha256sum | cut -c1-64)" > "$TMP/agent/tokens"
+chmod 600 "$TMP/agent/tokens"
+cat > "$TMP/agent/agent.yaml" <<YAML
+agent_id: bench-http
+model: m
+control_listen: 127.0.0.1:0
+data_listen: 127.0.0.1:0
+http_listen: 127.0.0.1:0
+state_dir: $TMP/agent/state
+tokens_file: $TMP/agent/tokens
+initial_candidate_basis_points: 500
+baseline: {version: v1, backend: openai-http, address: "http://127.0.0.1:$UP1/v1", connections: 64}
+candidate: {version: v2, backend: openai-http, address: "http://127.0.0.1:$UP2/v1", connections: 64}
+analysis: {armed: false}
+YAML
+"$AGENT" --config "$TMP/agent/agent.yaml" --ready-file "$TMP/agent/ready" >"$TMP/agent/log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$TMP/agent/ready" ] && break; sleep 0.1; done
+[ -s "$TMP/agent/ready" ] || { cat "$TMP/agent/log" >&2; exit 1; }
+AGENT_HTTP=$(sed -n 's/^http=//p' "$TMP/agent/ready")
+for _ in $(seq 50); do
+  curl -s -o /dev/null "http://127.0.0.1:$NGX/v1/models" 2>/dev/null && break
+  sleep 0.1
+done
+
+cat > "$TMP/chat.lua" <<'LUA'
+-- Non-streamed chat requests from 5000 users (x-user-id), as a gateway sees them.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model":"m","messages":[{"role":"user","content":"Say hello"}],"max_tokens":8}'
+local n = 0
+request = function()
+  n = n + 1
+  wrk.headers["x-user-id"] = "user-" .. (n % 5000)
+  return wrk.format(nil, "/v1/chat/completions")
+end
+LUA
+
+# wrk's "Requests/sec", p50 and p99 in ms.
+measure() {  # url connections
+  wrk -t2 -c"$2" -d"${SECONDS_PER_RUN}s" --latency -s "$TMP/chat.lua" "$1" 2>&1 |
+    awk '
+      function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+      /Requests\/sec/ { rps = $2 }
+      /^ +50%/ { p50 = ms($2) }
+      /^ +99%/ { p99 = ms($2) }
+      /Non-2xx/ { bad = $NF }
+      END { printf "%s %s %s %s\n", rps, p50, p99, bad + 0 }'
+}
+
+echo "HTTP proxy benchmark: $ROUNDS rounds x ${SECONDS_PER_RUN} s per run, wrk -t2, $WORKERS proxy workers/threads, $(nproc) cores"
+printf '%-6s %-10s %-9s %10s %9s %9s %11s %11s %6s\n' round phase target req/s p50_ms p99_ms added_p50 added_p99 non2xx
+: > "$TMP/results"
+for round in $(seq "$ROUNDS"); do
+  for phase in throughput latency; do
+    c=$CONNECTIONS
+    [ "$phase" = latency ] && c=$LATENCY_CONNECTIONS
+    read -r d_rps d_p50 d_p99 d_bad < <(measure "http://127.0.0.1:$UP1" "$c")
+    printf '%-6s %-10s %-9s %10.0f %9.3f %9.3f %11s %11s %6s\n' "$round" "$phase/$c" direct "$d_rps" "$d_p50" "$d_p99" - - "$d_bad"
+    for target in nginx greylane; do
+      url="http://127.0.0.1:$NGX"
+      [ "$target" = greylane ] && url="http://$AGENT_HTTP"
+      read -r rps p50 p99 bad < <(measure "$url" "$c")
+      a50=$(awk -v a="$p50" -v b="$d_p50" 'BEGIN { printf "%.3f", a - b }')
+      a99=$(awk -v a="$p99" -v b="$d_p99" 'BEGIN { printf "%.3f", a - b }')
+      printf '%-6s %-10s %-9s %10.0f %9.3f %9.3f %11s %11s %6s\n' "$round" "$phase/$c" "$target" "$rps" "$p50" "$p99" "$a50" "$a99" "$bad"
+      echo "$phase $target $rps $p50 $p99 $a50 $a99" >> "$TMP/results"
+    done
+  done
+done
+echo
+echo "medians over the rounds:"
+for phase in throughput latency; do
+  for target in nginx greylane; do
+    awk -v p="$phase" -v t="$target" '$1 == p && $2 == t' "$TMP/results" |
+      awk -v p="$phase" -v t="$target" '
+        { rps[NR] = $3; p50[NR] = $4; p99[NR] = $5; a50[NR] = $6; a99[NR] = $7 }
+        function med(a, n,   i, j, x) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x } return a[int((n + 1) / 2)] }
+        END { printf "  %-10s %-9s %8.0f req/s  p50 %7.3f ms  p99 %7.3f ms  added p50 %7.3f ms  added p99 %7.3f ms\n", p, t, med(rps, NR), med(p50, NR), med(p99, NR), med(a50, NR), med(a99, NR) }'
+  done
+done
+# The split greylane made, as a check that it did the work asked.
+metrics=$(curl -s "http://$AGENT_HTTP/metrics")
+v1=$(echo "$metrics" | awk '/^greylane_requests_total\{.*version="v1"/ { print $2 }')
+v2=$(echo "$metrics" | awk '/^greylane_requests_total\{.*version="v2"/ { print $2 }')
+echo "greylane routed v1 ${v1:-?} / v2 ${v2:-?} requests (5 % target)"
