@@ -78,7 +78,7 @@ run_tests() {
   say "testing (ctest; the soak label runs with ./dev.sh soak)"
   ctest --test-dir "$BUILD" --output-on-failure --label-exclude soak --parallel "$(nproc)"
   check
-  fuzz "${GREYLANE_FUZZ_SECONDS:-10}"
+  fuzz "${GREYLANE_FUZZ_SECONDS:-5}"
 }
 
 # Every C++ file as .clang-format says, changed nowhere.

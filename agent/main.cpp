@@ -48,42 +48,45 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "greylane-agent: warning: %s\n", agent->TokensWarning().c_str());
   }
   const auto& c = agent->Config();
+  // With the request log on stdout, stdout holds JSON lines only.
+  FILE* const out = c.request_log.path == "-" ? stderr : stdout;
   // What is in force: the restored state, which may differ from the config.
   const greylane::v1::AgentState state = agent->Release().State();
-  std::printf("greylane-agent %s: agent '%s', model '%s'\n", greylane::kAgentVersion,
-              greylane::TerminalSafe(c.agent_id).c_str(),
-              greylane::TerminalSafe(c.model_name).c_str());
+  std::fprintf(out, "greylane-agent %s: agent '%s', model '%s'\n", greylane::kAgentVersion,
+               greylane::TerminalSafe(c.agent_id).c_str(),
+               greylane::TerminalSafe(c.model_name).c_str());
   for (const auto& v : state.versions()) {
-    std::printf("  %-9s %s (%s %s)\n",
-                v.slot() == greylane::v1::BASELINE ? "baseline" : "candidate", v.version().c_str(),
-                v.backend_kind().c_str(), greylane::TerminalSafe(v.backend_target()).c_str());
+    std::fprintf(out, "  %-9s %s (%s %s)\n",
+                 v.slot() == greylane::v1::BASELINE ? "baseline" : "candidate", v.version().c_str(),
+                 v.backend_kind().c_str(), greylane::TerminalSafe(v.backend_target()).c_str());
   }
-  std::printf("  split: candidate %s, revision %llu, phase %s\n",
-              greylane::FormatBasisPoints(state.split().candidate_basis_points()).c_str(),
-              static_cast<unsigned long long>(state.split().revision()),
-              greylane::PhaseName(state.phase()));
+  std::fprintf(out, "  split: candidate %s, revision %llu, phase %s\n",
+               greylane::FormatBasisPoints(state.split().candidate_basis_points()).c_str(),
+               static_cast<unsigned long long>(state.split().revision()),
+               greylane::PhaseName(state.phase()));
   if (state.audit_rows_pending()) {
-    std::printf("  AUDIT ROWS PENDING: %u (%s)\n", state.audit_rows_pending(),
-                greylane::TerminalSafe(state.audit_pending_detail()).c_str());
+    std::fprintf(out, "  AUDIT ROWS PENDING: %u (%s)\n", state.audit_rows_pending(),
+                 greylane::TerminalSafe(state.audit_pending_detail()).c_str());
   }
-  std::printf("  control plane (greylane.v1.Agent)             %s%s\n",
-              agent->ControlAddress().c_str(), c.control_tls.Enabled() ? " TLS" : "");
-  std::printf("  data plane (inference.GRPCInferenceService)   %s%s\n",
-              agent->DataAddress().c_str(), c.data_tls.Enabled() ? " TLS" : "");
+  std::fprintf(out, "  control plane (greylane.v1.Agent)             %s%s\n",
+               agent->ControlAddress().c_str(), c.control_tls.Enabled() ? " TLS" : "");
+  std::fprintf(out, "  data plane (inference.GRPCInferenceService)   %s%s\n",
+               agent->DataAddress().c_str(), c.data_tls.Enabled() ? " TLS" : "");
   if (!agent->HttpAddress().empty()) {
-    std::printf("  HTTP data plane (OpenAI API, OIP REST, /metrics) %s%s\n",
-                agent->HttpAddress().c_str(), c.http_tls.Enabled() ? " TLS" : "");
+    std::fprintf(out, "  HTTP data plane (OpenAI API, OIP REST, /metrics) %s%s\n",
+                 agent->HttpAddress().c_str(), c.http_tls.Enabled() ? " TLS" : "");
   }
   if (!c.request_log.path.empty()) {
-    std::printf("  request log %s (successes sampled at %g)\n",
-                greylane::TerminalSafe(c.request_log.path).c_str(), c.request_log.sample);
+    std::fprintf(out, "  request log %s (successes sampled at %g)\n",
+                 greylane::TerminalSafe(c.request_log.path).c_str(), c.request_log.sample);
   }
-  std::printf("  state dir %s%s\n", greylane::TerminalSafe(c.state_dir).c_str(),
-              agent->Restored() ? " (release state restored from the audit trail)" : "");
+  std::fprintf(out, "  state dir %s%s\n", greylane::TerminalSafe(c.state_dir).c_str(),
+               agent->Restored() ? " (release state restored from the audit trail)" : "");
   if (!agent->DemoTokensFile().empty()) {
-    std::printf("  demo tokens (role identity token) in %s\n", agent->DemoTokensFile().c_str());
+    std::fprintf(out, "  demo tokens (role identity token) in %s\n",
+                 agent->DemoTokensFile().c_str());
   }
-  std::fflush(stdout);
+  std::fflush(out);
   if (!cl->ready_file.empty()) {
     // A supervisor waits on this file: one that cannot be written must not
     // leave it waiting on an agent that looks stuck.
@@ -94,11 +97,11 @@ int main(int argc, char** argv) {
     }
   }
 
-  const int signal = greylane::WaitForStopSignal();
-  std::printf("greylane-agent: %s received, draining in-flight requests\n",
-              signal == SIGTERM ? "SIGTERM" : "SIGINT");
-  std::fflush(stdout);
+  const int signal = greylane::WaitForStopSignal([&] { agent->ReopenRequestLog(); });
+  std::fprintf(out, "greylane-agent: %s received, draining in-flight requests\n",
+               signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  std::fflush(out);
   agent->Shutdown();
-  std::printf("greylane-agent: stopped\n");
+  std::fprintf(out, "greylane-agent: stopped\n");
   return 0;
 }

@@ -186,6 +186,18 @@ class TestHttpPlane final : public QObject {
     QTest::newRow("stream not a bool")
         << QByteArray::fromStdString(Post("/v1/chat/completions", R"({"stream":"yes"})")) << 400
         << QByteArray("'stream' must be");
+    QTest::newRow("max_tokens a string")
+        << QByteArray::fromStdString(
+               Post("/v1/chat/completions", R"({"model":"lm","messages":[],"max_tokens":"50"})"))
+        << 400 << QByteArray("'max_tokens' must be a whole number");
+    QTest::newRow("temperature a string")
+        << QByteArray::fromStdString(
+               Post("/v1/completions", R"({"model":"lm","prompt":"a","temperature":"hot"})"))
+        << 400 << QByteArray("'temperature' must be a number");
+    QTest::newRow("negative max_tokens")
+        << QByteArray::fromStdString(
+               Post("/v1/completions", R"({"model":"lm","prompt":"a","max_tokens":-1})"))
+        << 400 << QByteArray("must not be negative");
     QTest::newRow("no messages") << QByteArray::fromStdString(
                                         Post("/v1/chat/completions", R"({"model":"lm"})"))
                                  << 400 << QByteArray("'messages'");
@@ -219,6 +231,34 @@ class TestHttpPlane final : public QObject {
     const Reply r = Exchange(m_http, request.toStdString());
     QCOMPARE(r.status, status);
     QVERIFY2(r.body.find(says.toStdString()) != std::string::npos, r.body.c_str());
+  }
+
+  // HTTP/1.0 has no chunked coding: the stream is sent as it is and ends
+  // with the connection. HEAD /v1/models answers the head alone.
+  void anHttp10ClientGetsAPlainStream() const {
+    RawClient client(m_http);
+    const std::string body = ChatBody(6, true);
+    QVERIFY(
+        client.Send("POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\n"
+                    "Content-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body));
+    std::string raw;
+    const auto until = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < until && client.ReadSome(&raw, 100)) {
+    }
+    QVERIFY2(raw.find("HTTP/1.1 200") == 0, raw.c_str());
+    QVERIFY2(raw.find("Transfer-Encoding") == std::string::npos, raw.c_str());
+    QVERIFY2(raw.find("\r\n\r\ndata: {") != std::string::npos, raw.c_str());
+    QVERIFY2(raw.size() > 14 && raw.compare(raw.size() - 14, 14, "data: [DONE]\n\n") == 0,
+             raw.c_str());
+
+    RawClient head(m_http);
+    QVERIFY(head.Send("HEAD /v1/models HTTP/1.1\r\nHost: t\r\n\r\n"));
+    std::string answer;
+    while (answer.find("\r\n\r\n") == std::string::npos && head.ReadSome(&answer, 2000)) {
+    }
+    QVERIFY2(answer.find("HTTP/1.1 200") == 0, answer.c_str());
+    QCOMPARE(answer.substr(answer.find("\r\n\r\n") + 4), std::string());
   }
 
   void slowClientsAreCutAndHarmNoOne() const {

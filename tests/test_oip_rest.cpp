@@ -188,6 +188,11 @@ class TestOipRest final : public QObject {
         {"{\"id\":5,\"inputs\":[]}", "'id' must be a string"},
         {Tensor("FP32", "[2]", "[1]"), "'data' holds 1 elements; the shape says 2"},
         {Tensor("FP32", "[1]", "[\"a\"]"), "is not a number"},
+        {Tensor("FP32", "[1]", "[1e39]"), "outside FP32's range"},
+        {Tensor("FP64", "[1]", "[1e309]"), "outside FP64's range"},
+        {Tensor("FP16", "[1]", "[70000]"), "outside FP16's range"},
+        {Tensor("FP32", "[2,2]", "[[1,2,3],[4]]"), "nested unlike the shape"},
+        {Tensor("FP32", "[2,2]", "[[[1,2]],[3,4]]"), "nested unlike the shape"},
         {Tensor("INT8", "[1]", "[128]"), "outside INT8's range"},
         {Tensor("UINT8", "[1]", "[-1]"), "is not an integer UINT8 holds"},
         {Tensor("INT32", "[1]", "[1.5]"), "is not an integer"},
@@ -239,6 +244,17 @@ class TestOipRest final : public QObject {
         }
       }
     }
+  }
+
+  void theRequestIdHeaderIsTakenWhenTheBodyHasNone() {
+    Reply reply = Exchange(m_http, InferPost("/v2/models/digits/infer", DigitsBody(Holdout()[2]),
+                                             "x-request-id: hdr-77\r\n"));
+    QCOMPARE(reply.status, 200);
+    QVERIFY2(reply.head.find("x-request-id: hdr-77") != std::string::npos, reply.head.c_str());
+    QVERIFY(reply.body.find("\"id\":\"hdr-77\"") != std::string::npos);
+    reply =
+        Exchange(m_http, InferPost("/v2/models/digits/versions//infer", DigitsBody(Holdout()[2])));
+    QCOMPARE(reply.status, 404);  // an empty version is no version
   }
 
   // A user keeps one version whichever protocol it speaks.

@@ -6,6 +6,11 @@
 // streams over HTTPS.
 #include <QtTest>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -130,7 +135,8 @@ class TestRequestLog final : public QObject {
     // The user is an HMAC, not the name; the key stays in the state dir.
     QCOMPARE(Text(l, "user").size(), size_t{16});
     QVERIFY(Text(l, "user") != "alice");
-    QVERIFY(fs::exists(dir.filePath("request-log.key").toStdString()));
+    const std::string key = dir.filePath("request-log.key").toStdString();
+    QVERIFY(fs::exists(key));
     QCOMPARE(fs::status(dir.filePath("request-log.key").toStdString()).permissions() &
                  (fs::perms::group_all | fs::perms::others_all),
              fs::perms::none);
@@ -147,6 +153,13 @@ class TestRequestLog final : public QObject {
     (*again)->Write(Entry("ok", "second"));
     QTRY_COMPARE_WITH_TIMEOUT((*again)->Lines(), uint64_t{1}, 5000);
     QCOMPARE(Text(ReadLines(path).back(), "user"), user);
+    // A key others can read is refused: with it, hashes of likely user ids
+    // could be computed and matched.
+    again->reset();
+    fs::permissions(key, fs::perms::group_read, fs::perm_options::add);
+    auto loose = RequestLog::Open({path, 1.0, 1u << 20, 2, dir.path().toStdString()});
+    QVERIFY(!loose.ok());
+    QVERIFY(std::string(loose.status().message()).find("chmod 600") != std::string::npos);
   }
 
   void samplingSparesFailures() {
@@ -180,6 +193,60 @@ class TestRequestLog final : public QObject {
     auto bad = RequestLog::Open({dir.filePath("no/such/dir/r").toStdString(), 1.0, 1, 1, {}});
     QVERIFY(!bad.ok());
     QVERIFY(std::string(bad.status().message()).find("No such file") != std::string::npos);
+  }
+
+  // A FIFO: refused without a reader; a reader that stalls costs bounded
+  // waits and counted drops, and shutdown does not wait on it; a reader
+  // that leaves fails writes (no SIGPIPE death: servers ignore it).
+  void aStalledOrVanishedReaderNeverHoldsTheLog() {
+    std::signal(SIGPIPE, SIG_IGN);  // as ApplyServerProcessTuning does for the agent
+    QTemporaryDir dir;
+    const std::string fifo = dir.filePath("fifo").toStdString();
+    QCOMPARE(::mkfifo(fifo.c_str(), 0600), 0);
+    auto none = RequestLog::Open({fifo, 1.0, 1u << 20, 1, dir.path().toStdString()});
+    QVERIFY(!none.ok());
+    QVERIFY2(std::string(none.status().message()).find("no reader") != std::string::npos,
+             std::string(none.status().message()).c_str());
+
+    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+    QVERIFY(reader >= 0);
+    auto log = RequestLog::Open({fifo, 1.0, 1u << 20, 1, dir.path().toStdString()});
+    QVERIFY2(log.ok(), std::string(log.status().message()).c_str());
+    for (int i = 0; i < 3000; ++i) (*log)->Write(Entry("ok", "stalled-" + std::to_string(i)));
+    // The pipe holds 64 KiB; the rest waits a bounded time and is dropped.
+    QTRY_VERIFY_WITH_TIMEOUT((*log)->Dropped() > 0, 10000);
+    const auto stop = Clock::now();
+    log->reset();
+    QVERIFY(Clock::now() - stop < std::chrono::seconds(3));
+
+    auto again = RequestLog::Open({fifo, 1.0, 1u << 20, 1, dir.path().toStdString()});
+    QVERIFY(again.ok());
+    ::close(reader);  // the reader leaves
+    for (int i = 0; i < 10; ++i) (*again)->Write(Entry("ok", "gone"));
+    QTRY_COMPARE_WITH_TIMEOUT((*again)->Dropped(), uint64_t{10}, 5000);
+  }
+
+  // A log file deleted under the agent (or moved by logrotate, then SIGHUP)
+  // is started again at its path: no line goes where nobody can read it.
+  void aDeletedOrRotatedFileIsStartedAgain() {
+    QTemporaryDir dir;
+    const std::string path = dir.filePath("r.jsonl").toStdString();
+    auto log = RequestLog::Open({path, 1.0, 1u << 20, 1, dir.path().toStdString()});
+    QVERIFY(log.ok());
+    (*log)->Write(Entry("ok", "before"));
+    QTRY_COMPARE_WITH_TIMEOUT((*log)->Lines(), uint64_t{1}, 5000);
+    fs::remove(path);
+    (*log)->Write(Entry("ok", "after-delete"));
+    QTRY_COMPARE_WITH_TIMEOUT((*log)->Lines(), uint64_t{2}, 5000);
+    QVERIFY(fs::exists(path));
+    QCOMPARE(Text(ReadLines(path).back(), "request_id"), std::string("after-delete"));
+
+    fs::rename(path, path + ".old");  // logrotate's move
+    (*log)->Reopen();                 // its postrotate SIGHUP
+    (*log)->Write(Entry("ok", "after-rotate"));
+    QTRY_COMPARE_WITH_TIMEOUT((*log)->Lines(), uint64_t{3}, 5000);
+    QCOMPARE(ReadLines(path).size(), size_t{1});
+    QCOMPARE(Text(ReadLines(path).back(), "request_id"), std::string("after-rotate"));
   }
 
   // gRPC and REST ModelInfer both logged: version, slot, protocol, the

@@ -61,13 +61,33 @@ uint64_t ReadLittleEndian(const char* p, int bytes) {
   return value;
 }
 
-// Row-major leaves of nested arrays (the parser bounds the depth).
-void Flatten(const json::value& v, std::vector<const json::value*>* out) {
-  if (!v.is_array()) {
+// Row-major leaves of `data`: either flat (one array of values) or nested
+// exactly as the shape says. Ragged or mis-nested data is refused: it
+// would silently move row boundaries. Empty when it is neither.
+bool Leaves(const json::value& v, const google::protobuf::RepeatedField<int64_t>& shape, int depth,
+            std::vector<const json::value*>* out) {
+  if (depth == shape.size()) {
+    if (v.is_array()) return false;
     out->push_back(&v);
-    return;
+    return true;
   }
-  for (const json::value& e : v.as_array()) Flatten(e, out);
+  if (!v.is_array() || static_cast<int64_t>(v.as_array().size()) != shape[depth]) return false;
+  for (const json::value& e : v.as_array()) {
+    if (!Leaves(e, shape, depth + 1, out)) return false;
+  }
+  return true;
+}
+
+bool FlatLeaves(const json::value& v, std::vector<const json::value*>* out) {
+  if (!v.is_array()) {
+    out->push_back(&v);  // a scalar: one element
+    return true;
+  }
+  for (const json::value& e : v.as_array()) {
+    if (e.is_array()) return false;
+    out->push_back(&e);
+  }
+  return true;
 }
 
 std::string Shown(const json::value& v) {
@@ -116,19 +136,25 @@ std::string EncodeElement(const json::value& v, const DataType& type, std::strin
     case Kind::kFloat: {
       if (!v.is_number()) return Shown(v) + " is not a number";
       const double d = v.to_number<double>();
+      // JSON has no infinity: a number that rounds to one in the type is a
+      // mistake, not a value.
+      const float f = static_cast<float>(d);
+      const bool bf16 = std::strcmp(type.name, "BF16") == 0;
+      const bool fits = type.bytes == 8   ? std::isfinite(d)
+                        : type.bytes == 4 ? std::isfinite(f)
+                        : bf16            ? (Bfloat16Bits(f) & 0x7f80) != 0x7f80
+                                          : (HalfBits(f) & 0x7c00) != 0x7c00;
+      if (!fits) return Shown(v) + " is outside " + type.name + "'s range";
       if (type.bytes == 8) {
         uint64_t bits;
         std::memcpy(&bits, &d, 8);
         AppendLittleEndian(bits, 8, raw);
       } else if (type.bytes == 4) {
-        const float f = static_cast<float>(d);
         uint32_t bits;
         std::memcpy(&bits, &f, 4);
         AppendLittleEndian(bits, 4, raw);
       } else {
-        const float f = static_cast<float>(d);
-        AppendLittleEndian(std::strcmp(type.name, "BF16") == 0 ? Bfloat16Bits(f) : HalfBits(f), 2,
-                           raw);
+        AppendLittleEndian(bf16 ? Bfloat16Bits(f) : HalfBits(f), 2, raw);
       }
       return {};
     }
@@ -226,7 +252,14 @@ std::string ReadInput(const json::value& v, size_t index, uint64_t* elements,
   const json::value* data = o.if_contains("data");
   if (!data) return where + " needs 'data'";
   std::vector<const json::value*> leaves;
-  Flatten(*data, &leaves);
+  if (!FlatLeaves(*data, &leaves)) {
+    leaves.clear();
+    if (!Leaves(*data, tensor->shape(), 0, &leaves)) {
+      return where +
+             ": 'data' is nested unlike the shape; give it flat (row-major) or nested "
+             "exactly as the shape";
+    }
+  }
   if (leaves.size() != count) {
     return where + ": 'data' holds " + std::to_string(leaves.size()) +
            " elements; the shape says " + std::to_string(count);

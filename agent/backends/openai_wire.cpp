@@ -53,6 +53,29 @@ std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::stri
     }
     request.stream = v->as_bool();
   }
+  // Sampling settings of the wrong type are refused, not ignored: a client
+  // sending "max_tokens": "50" would otherwise get an answer it did not ask for.
+  for (const char* key : {"max_tokens", "max_completion_tokens", "n", "seed"}) {
+    const json::value* v = o.if_contains(key);
+    if (v && !v->is_null() && !v->is_int64() && !v->is_uint64()) {
+      *problem = std::string("'") + key + "' must be a whole number";
+      return std::nullopt;
+    }
+  }
+  for (const char* key : {"max_tokens", "max_completion_tokens", "n"}) {
+    const json::value* v = o.if_contains(key);
+    if (v && v->is_int64() && v->as_int64() < 0) {
+      *problem = std::string("'") + key + "' must not be negative";
+      return std::nullopt;
+    }
+  }
+  for (const char* key : {"temperature", "top_p", "presence_penalty", "frequency_penalty"}) {
+    const json::value* v = o.if_contains(key);
+    if (v && !v->is_null() && !v->is_number()) {
+      *problem = std::string("'") + key + "' must be a number";
+      return std::nullopt;
+    }
+  }
   for (const char* key : {"messages", "prompt", "input"}) {
     if (!with_input) break;
     if (const json::value* v = o.if_contains(key)) {

@@ -143,15 +143,19 @@ std::string HeaderSafe(std::string_view value) {
   return out;
 }
 
-std::string Head(const HttpResponse& r, bool keep_alive, bool chunked) {
+// `chunked`: a stream; to an HTTP/1.0 client (no chunked coding) a stream
+// is neither chunked nor sized, and ends when the connection closes.
+std::string Head(const HttpResponse& r, bool keep_alive, bool chunked, bool http10 = false) {
   std::string head =
       "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(HttpReason(r.status)) + "\r\n";
   if (!r.content_type.empty()) head += "Content-Type: " + HeaderSafe(r.content_type) + "\r\n";
   for (const auto& [name, value] : r.headers) {
     head += HeaderSafe(name) + ": " + HeaderSafe(value) + "\r\n";
   }
-  head += chunked ? "Transfer-Encoding: chunked\r\n"
-                  : "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  if (!(chunked && http10)) {
+    head += chunked ? "Transfer-Encoding: chunked\r\n"
+                    : "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  }
   if (!keep_alive) head += "Connection: close\r\n";
   return head + "\r\n";
 }
@@ -256,18 +260,19 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     if (!Current(serial) || m_head_sent) return;
     m_head_sent = true;
     m_streaming = true;
-    std::string bytes = Head(head, m_keep_alive, true);
-    if (!head.body.empty()) bytes += Chunk(head.body);
+    if (m_http10) m_keep_alive = false;  // the end of the stream is the connection's
+    std::string bytes = Head(head, m_keep_alive, true, m_http10);
+    if (!head.body.empty()) bytes += m_http10 ? head.body : Chunk(head.body);
     Queue(std::move(bytes));
   }
   void SendChunk(std::string bytes, uint64_t serial) {
     if (!Current(serial) || !m_streaming || bytes.empty()) return;
-    Queue(Chunk(bytes));
+    Queue(m_http10 ? std::move(bytes) : Chunk(bytes));
   }
   void EndStream(uint64_t serial) {
     if (!Current(serial) || !m_streaming) return;
     m_streaming = false;
-    Queue("0\r\n\r\n");
+    if (!m_http10) Queue("0\r\n\r\n");
     AnswerComplete();
   }
   void SetGoneCallback(std::function<void()> callback, uint64_t serial) {
@@ -371,6 +376,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     m_on_gone = nullptr;
     m_keep_alive = message.keep_alive() && !m_server->m_stopping;
     m_head_only = message.method() == http::verb::head;
+    m_http10 = message.version() < 11;
     auto request = std::make_shared<HttpRequest>();
     request->method = std::string(message.method_string());
     request->target = std::string(message.target());
@@ -503,6 +509,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   bool m_answer_complete = false;
   bool m_head_sent = false;
   bool m_head_only = false;
+  bool m_http10 = false;  // an HTTP/1.0 client: streams are not chunked
   bool m_streaming = false;
   bool m_keep_alive = true;
   bool m_gone = false;

@@ -198,7 +198,7 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
                           static_cast<uint64_t>(c.request_log.max_mb) << 20,
                           static_cast<int>(c.request_log.keep), c.state_dir});
     if (!log.ok()) {
-      *error = std::string(log.status().message()) + " (--request-log)";
+      *error = std::string(log.status().message()) + " (the request log)";
       return nullptr;
     }
     agent->m_request_log = std::move(*log);

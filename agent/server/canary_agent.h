@@ -53,6 +53,10 @@ class CanaryAgent {
   const std::string& HttpAddress() const { return m_http_address; }  // empty: no HTTP plane
   // Why the default HTTP plane is off (its port was in use), else empty.
   const std::string& HttpWarning() const { return m_http_warning; }
+  // SIGHUP: the request log starts a new file at its path (after logrotate).
+  void ReopenRequestLog() {
+    if (m_request_log) m_request_log->Reopen();
+  }
 
   CanaryPair& Pair() { return *m_pair; }
   MetricsHub& Hub() { return *m_hub; }

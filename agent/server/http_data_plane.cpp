@@ -83,6 +83,11 @@ class HttpInferCall final : public InferCall {
     } else {
       problem = ReadRestInferRequest(r.body, &m_request);
     }
+    // The body's id, else the header's (as on the OpenAI routes).
+    if (const std::string_view header = r.Header("x-request-id");
+        m_request.id().empty() && HeaderToken(header)) {
+      m_request.set_id(std::string(header));
+    }
     m_request.set_model_name(std::move(model));
     m_request.set_model_version(std::move(version));
     Start(std::move(problem));
@@ -107,7 +112,8 @@ class HttpInferCall final : public InferCall {
                                " answered a malformed tensor: " + problem);
       }
     } else {
-      r = RestError(HttpStatusOf(status.error_code(), ending), status.error_message());
+      r = RestError(HttpStatusOf(status.error_code(), ending, status.error_message()),
+                    status.error_message());
       if (ending == Ending::kRefused) r.headers.emplace_back("Retry-After", "1");
     }
     if (Version()) r.headers.emplace_back(kVersionHeader, Version()->version);
@@ -119,14 +125,15 @@ class HttpInferCall final : public InferCall {
     delete this;
   }
 
-  static int HttpStatusOf(grpc::StatusCode code, Ending ending) {
+  static int HttpStatusOf(grpc::StatusCode code, Ending ending, const std::string& message) {
     switch (code) {
       case grpc::StatusCode::RESOURCE_EXHAUSTED:
         return 429;
       case grpc::StatusCode::DEADLINE_EXCEEDED:
         return 504;
       case grpc::StatusCode::FAILED_PRECONDITION:
-        return ending == Ending::kClientError ? 508 : 502;  // a forwarding loop
+        if (ending != Ending::kClientError) return 502;
+        return message.rfind("forwarding loop", 0) == 0 ? 508 : 400;
       case grpc::StatusCode::NOT_FOUND:
         return 404;
       case grpc::StatusCode::UNAVAILABLE:
@@ -553,8 +560,9 @@ void HttpDataPlane::ServeOip(const std::shared_ptr<HttpExchange>& exchange) {
       version = rest.substr(at + 10);
       rest.resize(at);
     }
+    const bool versioned = r.path.find("/versions/") != std::string::npos;
     if (!rest.empty() && rest.find('/') == std::string::npos &&
-        version.find('/') == std::string::npos) {
+        version.find('/') == std::string::npos && (!versioned || !version.empty())) {
       auto* call = new HttpInferCall(m_inference, exchange);
       return call->Begin(std::move(rest), std::move(version));  // deletes itself
     }
@@ -641,7 +649,7 @@ void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
                                        "invalid_request_error", "not_found"));
   }
   const char* method = models ? "GET" : "POST";
-  if (r.method != method) {
+  if (r.method != method && !(models && r.method == "HEAD")) {
     HttpResponse e = OpenAiError(405, std::string("use ") + method + " " + r.path,
                                  "invalid_request_error", "method_not_allowed");
     e.headers.emplace_back("Allow", method);

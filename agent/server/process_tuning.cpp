@@ -1,5 +1,7 @@
 #include "agent/server/process_tuning.h"
 
+#include <csignal>
+
 #include <pthread.h>
 #include <signal.h>
 
@@ -42,6 +44,9 @@ void RateLimitedProtobufLog(google::protobuf::LogLevel level, const char* file, 
 
 void ApplyServerProcessTuning() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // A reader that goes away (a log shipper on stdout, a FIFO) must fail a
+  // write, not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
   google::protobuf::SetLogHandler(&RateLimitedProtobufLog);
 }
 
@@ -51,6 +56,7 @@ sigset_t StopSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   return set;
 }
 }  // namespace
@@ -60,11 +66,14 @@ void BlockStopSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int WaitForStopSignal() {
+int WaitForStopSignal(const std::function<void()>& on_hangup) {
   const sigset_t set = StopSignals();
-  int signal = 0;
-  sigwait(&set, &signal);
-  return signal;
+  for (;;) {
+    int signal = 0;
+    sigwait(&set, &signal);
+    if (signal != SIGHUP) return signal;
+    if (on_hangup) on_hangup();
+  }
 }
 
 }  // namespace greylane

@@ -1,4 +1,5 @@
 #pragma once
+#include <functional>
 // Process-wide settings every Greylane server applies at start-up.
 namespace greylane {
 
@@ -14,10 +15,12 @@ namespace greylane {
 // count of those left out.
 void ApplyServerProcessTuning();
 
-// Blocks SIGINT and SIGTERM in this thread and every thread it starts from
-// now on; call before starting servers. WaitForStopSignal then returns the
-// signal that arrived (a server's clean stop: drain, then exit 0).
+// Blocks SIGINT, SIGTERM and SIGHUP in this thread and every thread it
+// starts from now on; call before starting servers. WaitForStopSignal then
+// returns the stop signal that arrived (a server's clean stop: drain, then
+// exit 0); a SIGHUP runs `on_hangup` (reopen logs, as logrotate expects)
+// and waits on.
 void BlockStopSignals();
-int WaitForStopSignal();
+int WaitForStopSignal(const std::function<void()>& on_hangup = {});
 
 }  // namespace greylane

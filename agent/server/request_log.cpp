@@ -1,6 +1,7 @@
 #include "agent/server/request_log.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,8 +34,20 @@ std::string Errno(const std::string& what, const std::string& path) {
   return what + " " + Quote(path, 300) + ": " + std::strerror(errno);
 }
 
+// A reader that stops reading (a FIFO, a pipe on stdout) holds a write at
+// most this long; then the lines are dropped, so shutdown never waits on it.
+constexpr int kWriteWaitMs = 1000;
+// Pieces no larger than a pipe's atomic write: once poll says a pipe is
+// writable, a piece this size goes in without blocking.
+constexpr size_t kWritePiece = 4096;
+
+// Non-blocking open, so a FIFO with no reader is refused (ENXIO) rather
+// than hanging the start; the descriptor is blocking afterwards, and
+// writes wait in poll with a bound instead.
 int OpenAppend(const std::string& path) {
-  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0640);
+  if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
 }
 
 // The HMAC key: read from the state dir, or made there on first use.
@@ -49,6 +62,14 @@ absl::StatusOr<std::string> LoadKey(const std::string& state_dir) {
   const std::string path = (fs::path(state_dir) / "request-log.key").string();
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && (st.st_mode & 077) != 0) {
+      ::close(fd);
+      return absl::PermissionDeniedError(
+          path + " is readable by others (mode " + std::to_string((st.st_mode >> 6) & 7) +
+          std::to_string((st.st_mode >> 3) & 7) + std::to_string(st.st_mode & 7) +
+          "): with it user hashes can be reversed by guessing; chmod 600 it");
+    }
     std::string key(kKeyBytes, '\0');
     const ssize_t n = ::read(fd, key.data(), kKeyBytes);
     ::close(fd);
@@ -115,6 +136,10 @@ absl::StatusOr<std::unique_ptr<RequestLog>> RequestLog::Open(RequestLogOptions o
   uint64_t size = 0;
   if (options.path != "-") {
     fd = OpenAppend(options.path);
+    if (fd < 0 && errno == ENXIO) {
+      return absl::UnavailableError("the request log " + Quote(options.path, 300) +
+                                    " is a FIFO with no reader; start its reader first");
+    }
     if (fd < 0) return absl::UnavailableError(Errno("cannot open the request log", options.path));
     struct stat st {};
     if (::fstat(fd, &st) == 0) size = static_cast<uint64_t>(st.st_size);
@@ -189,6 +214,7 @@ void RequestLog::Write(const RequestLogEntry& e) {
 }
 
 void RequestLog::Run() {
+  bool failing = false;  // the last write failed
   for (;;) {
     std::string batch;
     uint64_t lines = 0;
@@ -196,6 +222,14 @@ void RequestLog::Run() {
       absl::MutexLock lock(&m_mutex);
       m_mutex.Await(absl::Condition(this, &RequestLog::HasWork));
       if (m_queue.empty()) return;  // stopping, all written
+      if (m_stopping && failing) {
+        // Stopping while the log cannot take lines: they are counted as
+        // lost now, not written one bounded wait at a time.
+        m_dropped.fetch_add(m_queue.size(), std::memory_order_relaxed);
+        m_queue.clear();
+        m_queued_bytes = 0;
+        return;
+      }
       while (!m_queue.empty() && batch.size() < (256u << 10)) {
         batch += m_queue.front();
         m_queued_bytes -= m_queue.front().size();
@@ -207,12 +241,21 @@ void RequestLog::Run() {
         m_size + batch.size() > m_options.max_bytes) {
       Rotate();
     }
-    if (!m_stdout && m_fd < 0) m_fd = OpenAppend(m_options.path);  // after a failed rotation
-    if (WriteOut(batch)) {
-      m_lines.fetch_add(lines, std::memory_order_relaxed);
-    } else {
-      m_dropped.fetch_add(lines, std::memory_order_relaxed);
+    if (!m_stdout && m_fd >= 0) {
+      // A file deleted or moved away (logrotate, a person) would swallow
+      // lines nobody can read: start a new one at the path.
+      struct stat st {};
+      if (m_reopen.exchange(false) || (::fstat(m_fd, &st) == 0 && st.st_nlink == 0)) {
+        ::close(m_fd);
+        m_fd = OpenAppend(m_options.path);
+        m_size = 0;
+        m_cut_line = false;
+        if (m_fd >= 0 && ::fstat(m_fd, &st) == 0) m_size = static_cast<uint64_t>(st.st_size);
+      }
     }
+    if (!m_stdout && m_fd < 0) m_fd = OpenAppend(m_options.path);  // after a failed rotation
+    failing = !WriteOut(batch);
+    (failing ? m_dropped : m_lines).fetch_add(lines, std::memory_order_relaxed);
   }
 }
 
@@ -222,10 +265,21 @@ bool RequestLog::WriteOut(const std::string& lines) {
   const std::string& bytes = m_cut_line ? "\n" + lines : lines;
   size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t n = ::write(m_fd, bytes.data() + done, bytes.size() - done);
+    // A regular file is written whole; anything a reader drains (pipe,
+    // FIFO, terminal) in pieces, each waiting a bounded time to fit.
+    struct stat st {};
+    const bool drained = ::fstat(m_fd, &st) != 0 || !S_ISREG(st.st_mode);
+    int ready = 1;
+    if (drained) {
+      pollfd writable{m_fd, POLLOUT, 0};
+      ready = ::poll(&writable, 1, kWriteWaitMs);
+      if (ready < 0 && errno == EINTR) continue;
+    }
+    const size_t piece = drained ? std::min(kWritePiece, bytes.size() - done) : bytes.size() - done;
+    const ssize_t n = ready > 0 ? ::write(m_fd, bytes.data() + done, piece) : -1;
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const int error = n < 0 ? errno : ENOSPC;
+      const int error = ready == 0 ? ETIMEDOUT : n < 0 ? errno : ENOSPC;
       // A full disk or a closed stdout: the lines are lost and counted, the
       // data plane goes on, and the operator hears of it once a minute.
       m_size += done;
@@ -234,7 +288,8 @@ bool RequestLog::WriteOut(const std::string& lines) {
       if (now - m_last_warning > std::chrono::minutes(1)) {
         m_last_warning = now;
         std::fprintf(stderr, "greylane-agent: request log %s: %s; lines are being dropped\n",
-                     Quote(m_options.path, 200).c_str(), std::strerror(error));
+                     Quote(m_options.path, 200).c_str(),
+                     ready == 0 ? "its reader has not read for a second" : std::strerror(error));
       }
       return false;
     }

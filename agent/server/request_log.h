@@ -72,6 +72,10 @@ class RequestLog {
   bool Wanted(bool success);
   void Write(const RequestLogEntry& entry);
 
+  // Starts a new file at the path before the next write (SIGHUP, after
+  // logrotate moved the old one away).
+  void Reopen() { m_reopen.store(true); }
+
   uint64_t Lines() const { return m_lines.load(std::memory_order_relaxed); }
   uint64_t Dropped() const { return m_dropped.load(std::memory_order_relaxed); }
   const std::string& Path() const { return m_options.path; }
@@ -100,6 +104,7 @@ class RequestLog {
   bool m_stopping ABSL_GUARDED_BY(m_mutex) = false;
   std::atomic<uint64_t> m_lines{0};
   std::atomic<uint64_t> m_dropped{0};
+  std::atomic<bool> m_reopen{false};
   std::thread m_writer;
 };
 

@@ -41,7 +41,7 @@ bool Starting(const SlotVersion& version) {
 
 std::string StartingText(const SlotVersion& version) {
   const ProcessStatus p = version.process->Status();
-  return "version " + Quote(version.version) + "'s model server is not ready (" +
+  return "the model server of version " + Quote(version.version) + " is not ready (" +
          ProcessStateName(p.state) + ": " + p.detail + "); retry shortly";
 }
 

@@ -160,7 +160,7 @@ std::string SupervisedProcess::RunOnce() {
     ::close(out[0]);
     return std::string("could not start: ") + std::strerror(spawned);
   }
-  Set(ProcessStatus::State::kStarting, "started; waiting for " + m_health_url, pid);
+  Set(ProcessStatus::State::kStarting, "waiting for " + m_health_url + " to answer 200", pid);
   std::thread copier([this, fd = out[0]] { CopyOutput(fd); });
 
   int status = 0;

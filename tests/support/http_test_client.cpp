@@ -100,7 +100,11 @@ Reply ReadReply(RawClient& client, int timeout_ms) {
     if (raw.size() >= end + 4 + length) {
       r.head = head;
       r.body = raw.substr(end + 4, length);
-      r.status = std::stoi(head.substr(9, 3));
+      // Not an answer (a socket connected to itself reads back its own
+      // request when the port is not listening yet): status 0, no throw.
+      r.status = head.rfind("HTTP/1.", 0) == 0 && head.size() >= 12
+                     ? std::atoi(head.substr(9, 3).c_str())
+                     : 0;
       return r;
     }
   }
