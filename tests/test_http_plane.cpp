@@ -5,6 +5,11 @@
 // other clients, and /metrics passes promtool.
 #include <QtTest>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <regex>
@@ -314,11 +319,17 @@ class TestHttpPlane final : public QObject {
     QTemporaryDir dir;
     int port = 0;
     {
-      // A free port for Prometheus's own web server (it cannot take port 0).
-      SlowEcho echo;
-      auto probe = HttpServer::Start("127.0.0.1:0", HttpLimits{}, echo);
-      QVERIFY(probe.ok());
-      port = std::stoi((*probe)->Address().substr((*probe)->Address().rfind(':') + 1));
+      // A free port for Prometheus's own web server (it cannot take port 0),
+      // released synchronously before Prometheus binds it.
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in any{};
+      any.sin_family = AF_INET;
+      any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      socklen_t size = sizeof(any);
+      QVERIFY(::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)) == 0);
+      QVERIFY(::getsockname(fd, reinterpret_cast<sockaddr*>(&any), &size) == 0);
+      port = ntohs(any.sin_port);
+      ::close(fd);
     }
     QFile config(dir.filePath("prometheus.yml"));
     QVERIFY(config.open(QIODevice::WriteOnly));
@@ -329,7 +340,10 @@ class TestHttpPlane final : public QObject {
                                   m_http + "']\n"));
     config.close();
     QProcess server;
-    server.setProcessChannelMode(QProcess::MergedChannels);
+    // Its log goes to a file, not a pipe nobody reads (a full pipe would
+    // stall it).
+    server.setStandardOutputFile(dir.filePath("prometheus.log"));
+    server.setStandardErrorFile(dir.filePath("prometheus.log"), QIODevice::Append);
     server.start(prometheus, {"--config.file=" + config.fileName(),
                               "--storage.tsdb.path=" + dir.filePath("data"),
                               "--web.listen-address=127.0.0.1:" + QString::number(port)});

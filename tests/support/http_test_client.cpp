@@ -17,6 +17,10 @@ RawClient::RawClient(const std::string& address) {
   to.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
   inet_pton(AF_INET, address.substr(0, colon).c_str(), &to.sin_addr);
   m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  // Bounded: a connect or send that cannot finish fails the test's check
+  // instead of hanging the suite.
+  const timeval bound{5, 0};
+  ::setsockopt(m_fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound));
   if (::connect(m_fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) Close();
 }
 
