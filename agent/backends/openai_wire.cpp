@@ -91,11 +91,6 @@ std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::stri
   return request;
 }
 
-bool IsJsonObject(std::string_view text) {
-  const std::optional<json::value> value = ParseBounded(text, nullptr);
-  return value && value->is_object();
-}
-
 std::string WithModel(std::string_view body, std::string_view model) {
   std::optional<json::value> value = ParseBounded(body, nullptr);
   if (!value || !value->is_object()) return std::string(body);

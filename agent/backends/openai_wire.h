@@ -30,8 +30,6 @@ struct OpenAiRequest {
 // `with_input` fills OpenAiRequest::input (only a request log needs it).
 std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::string* problem,
                                                 bool with_input = false);
-// True when `text` is one JSON object (an OpenAI answer's shape at least).
-bool IsJsonObject(std::string_view text);
 // The body with "model" set to `model` (what the upstream serves).
 std::string WithModel(std::string_view body, std::string_view model);
 

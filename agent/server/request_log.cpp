@@ -153,6 +153,8 @@ RequestLog::RequestLog(RequestLogOptions options, std::string key, int fd, uint6
       m_stdout(m_options.path == "-"),
       m_fd(fd),
       m_size(size) {
+  struct stat st {};
+  m_drained = ::fstat(m_fd, &st) != 0 || !S_ISREG(st.st_mode);
   m_writer = std::thread([this] { Run(); });
 }
 
@@ -245,15 +247,9 @@ void RequestLog::Run() {
       // A file deleted or moved away (logrotate, a person) would swallow
       // lines nobody can read: start a new one at the path.
       struct stat st {};
-      if (m_reopen.exchange(false) || (::fstat(m_fd, &st) == 0 && st.st_nlink == 0)) {
-        ::close(m_fd);
-        m_fd = OpenAppend(m_options.path);
-        m_size = 0;
-        m_cut_line = false;
-        if (m_fd >= 0 && ::fstat(m_fd, &st) == 0) m_size = static_cast<uint64_t>(st.st_size);
-      }
+      if (m_reopen.exchange(false) || (::fstat(m_fd, &st) == 0 && st.st_nlink == 0)) OpenFile();
     }
-    if (!m_stdout && m_fd < 0) m_fd = OpenAppend(m_options.path);  // after a failed rotation
+    if (!m_stdout && m_fd < 0) OpenFile();  // after a failed rotation
     failing = !WriteOut(batch);
     (failing ? m_dropped : m_lines).fetch_add(lines, std::memory_order_relaxed);
   }
@@ -267,15 +263,14 @@ bool RequestLog::WriteOut(const std::string& lines) {
   while (done < bytes.size()) {
     // A regular file is written whole; anything a reader drains (pipe,
     // FIFO, terminal) in pieces, each waiting a bounded time to fit.
-    struct stat st {};
-    const bool drained = ::fstat(m_fd, &st) != 0 || !S_ISREG(st.st_mode);
     int ready = 1;
-    if (drained) {
+    if (m_drained) {
       pollfd writable{m_fd, POLLOUT, 0};
       ready = ::poll(&writable, 1, kWriteWaitMs);
       if (ready < 0 && errno == EINTR) continue;
     }
-    const size_t piece = drained ? std::min(kWritePiece, bytes.size() - done) : bytes.size() - done;
+    const size_t piece =
+        m_drained ? std::min(kWritePiece, bytes.size() - done) : bytes.size() - done;
     const ssize_t n = ready > 0 ? ::write(m_fd, bytes.data() + done, piece) : -1;
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -315,13 +310,22 @@ void RequestLog::Rotate() {
     }
     ::rename(path.c_str(), (path + ".1").c_str());
   }
-  m_fd = OpenAppend(path);
-  m_cut_line = false;
+  OpenFile();
   if (m_fd < 0) {
     std::fprintf(stderr, "greylane-agent: %s; request lines are being dropped\n",
                  Errno("cannot reopen the request log", path).c_str());
   }
-  m_size = 0;
+}
+
+// (Re)opens the file at the path, taking its size and kind as they are now.
+void RequestLog::OpenFile() {
+  if (m_fd >= 0) ::close(m_fd);
+  m_fd = OpenAppend(m_options.path);
+  m_cut_line = false;
+  struct stat st {};
+  const bool known = m_fd >= 0 && ::fstat(m_fd, &st) == 0;
+  m_size = known ? static_cast<uint64_t>(st.st_size) : 0;
+  m_drained = !known || !S_ISREG(st.st_mode);
 }
 
 }  // namespace greylane

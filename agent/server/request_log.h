@@ -88,6 +88,7 @@ class RequestLog {
   }
   bool WriteOut(const std::string& lines);  // false: the lines are lost
   void Rotate();
+  void OpenFile();
   std::string UserHash(std::string_view user) const;
 
   const RequestLogOptions m_options;
@@ -96,6 +97,7 @@ class RequestLog {
   int m_fd;
   uint64_t m_size;          // of the current file; the writer's alone
   bool m_cut_line = false;  // a failed write left half a line; the writer's alone
+  bool m_drained = false;   // a pipe, FIFO or terminal, not a file; the writer's alone
   std::chrono::steady_clock::time_point m_last_warning{};
 
   absl::Mutex m_mutex;
