@@ -1,13 +1,14 @@
 #include "agent/backends/openai_http_backend.h"
 
 #include <future>
+#include <memory_resource>
 #include <optional>
 
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -80,142 +81,178 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url) {
   return out;
 }
 
-// Idle keep-alive connections to one upstream, newest first.
-class OpenAiHttpBackend::Pool {
+// One upstream: where it is, its deadlines (shared by every call to it, not
+// copied into each), and its idle keep-alive connections, newest first,
+// kept per network loop: a connection is registered with its loop's reactor, and a
+// call runs on the loop of the request that made it, so each loop reuses
+// its own (and never waits for another's lock holder).
+class OpenAiHttpBackend::Upstream {
  public:
-  explicit Pool(size_t max) : m_max(max) {}
-  std::optional<tcp::socket> Take() {
-    std::lock_guard lock(m_mutex);
-    if (m_idle.empty()) return std::nullopt;
-    tcp::socket s = std::move(m_idle.back());
-    m_idle.pop_back();
-    return s;
+  using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+
+  Upstream(OpenAiHttpOptions options_in, HttpUrl url_in, size_t max_idle)
+      : options(std::move(options_in)),
+        url(std::move(url_in)),
+        m_loops(NetworkLoopCount()),
+        m_max_per_loop((max_idle + m_loops.size() - 1) / m_loops.size()) {}
+
+  const OpenAiHttpOptions options;
+  const HttpUrl url;
+
+  // A kept connection comes with its read buffer, so a call on it allocates none.
+  struct Connection {
+    Socket socket;
+    beast::flat_buffer buffer;
+  };
+  std::optional<Connection> Take(const asio::io_context& loop) {
+    Idle& idle = m_loops[NetworkLoopIndex(loop)];
+    std::lock_guard lock(idle.mutex);
+    if (idle.connections.empty()) return std::nullopt;
+    Connection c = std::move(idle.connections.back());
+    idle.connections.pop_back();
+    return c;
   }
-  void Give(tcp::socket socket) {
-    std::lock_guard lock(m_mutex);
-    if (m_closed || m_idle.size() >= m_max) return;  // closed as it goes out of scope
-    m_idle.push_back(std::move(socket));
+  void Give(Connection connection) {
+    Idle& idle = m_loops[NetworkLoopIndex(connection.socket.get_executor().context())];
+    std::lock_guard lock(idle.mutex);
+    if (m_closed || idle.connections.size() >= m_max_per_loop) return;  // closed as it goes
+    idle.connections.push_back(std::move(connection));
   }
   void Close() {
-    std::lock_guard lock(m_mutex);
     m_closed = true;
-    m_idle.clear();
+    for (Idle& idle : m_loops) {
+      std::lock_guard lock(idle.mutex);
+      idle.connections.clear();
+    }
   }
 
  private:
-  const size_t m_max;
-  std::mutex m_mutex;
-  std::vector<tcp::socket> m_idle;
-  bool m_closed = false;
+  struct Idle {
+    std::mutex mutex;
+    std::vector<Connection> connections;
+  };
+  std::vector<Idle> m_loops;
+  const size_t m_max_per_loop;
+  std::atomic<bool> m_closed{false};
 };
 
 namespace {
 
-// One request to the upstream, from connect to the last byte, on its strand.
+using Executor = asio::io_context::executor_type;
+using Socket = OpenAiHttpBackend::Upstream::Socket;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
+using Resolver = asio::ip::basic_resolver<tcp, Executor>;
+// The answer's header fields go to memory the call owns (Beast would
+// otherwise allocate each field on its own).
+using FieldsAllocator = std::pmr::polymorphic_allocator<char>;
+using ResponseParser = http::response_parser<http::string_body, FieldsAllocator>;
+constexpr size_t kFieldsScratchBytes = 2048;
+
+// One request to the upstream, from connect to the last byte, on one
+// network loop (the calling thread's when that is one: the request's own).
 class UpstreamCall final : public GenerationCall,
                            public std::enable_shared_from_this<UpstreamCall> {
  public:
-  UpstreamCall(const OpenAiHttpOptions& options, const HttpUrl& url,
-               std::shared_ptr<OpenAiHttpBackend::Pool> pool, GenerationRequest request,
+  UpstreamCall(std::shared_ptr<OpenAiHttpBackend::Upstream> upstream, GenerationRequest request,
                std::shared_ptr<GenerationSink> sink)
-      : m_options(options),
-        m_url(url),
-        m_pool(std::move(pool)),
+      : m_upstream(std::move(upstream)),
+        m_options(m_upstream->options),
+        m_url(m_upstream->url),
         m_request(std::move(request)),
         m_sink(std::move(sink)),
-        m_strand(asio::make_strand(NetworkContext())),
-        m_socket(m_strand),
-        m_resolver(m_strand),
-        m_phase_timer(m_strand),
-        m_total_timer(m_strand) {}
+        m_executor(NetworkContext().get_executor()),
+        m_socket(m_executor),
+        m_timer(m_executor) {}
 
   void Start() {
-    asio::post(m_strand, [self = shared_from_this()] {
-      self->m_total_timer.expires_after(self->m_options.total_timeout);
-      self->m_total_timer.async_wait([self](boost::system::error_code ec) {  // on the strand
-        if (!ec)
-          self->Fail(GenerationFailure::kTimeout,
-                     "no complete answer within the total timeout of " +
-                         std::to_string(self->m_options.total_timeout.count()) + " ms");
-      });
-      self->Connect(true);
-    });
+    m_total_deadline = Clock::now() + m_options.total_timeout;
+    // Run now when already on the call's loop (a request's handler): one
+    // hand-off fewer. Nothing of the sink is called before this returns
+    // in a way the caller could not take: the sink sees its calls in order.
+    asio::dispatch(m_executor, [self = shared_from_this()] { self->Connect(true); });
   }
 
   void Cancel() override {
-    asio::post(m_strand, [self = shared_from_this()] {
+    asio::post(m_executor, [self = shared_from_this()] {
       self->End({GenerationFailure::kNone, "cancelled: the client went away"});
     });
   }
 
  private:
+  // Which deadline the timer is set for; its message is made only if it passes.
+  enum class Phase { kConnect, kFirstByte, kIdle };
+
   std::string Where() const { return "http://" + m_url.host + ":" + m_url.port + m_url.prefix; }
 
   void Connect(bool may_reuse) {
     if (m_ended) return;
     if (may_reuse) {
-      if (std::optional<tcp::socket> pooled = m_pool->Take()) {
-        // Every handler is bound to this call's strand, whatever the socket's executor.
-        m_socket = std::move(*pooled);
+      if (std::optional<OpenAiHttpBackend::Upstream::Connection> pooled =
+              m_upstream->Take(m_executor.context())) {
+        m_socket = std::move(pooled->socket);
+        m_buffer = std::move(pooled->buffer);
         m_reused = true;
         return Send();
       }
     }
     m_reused = false;
-    Arm(m_options.connect_timeout, "no connection within the connect timeout of " +
-                                       std::to_string(m_options.connect_timeout.count()) + " ms");
-    m_resolver.async_resolve(
+    Arm(Phase::kConnect);
+    m_resolver.emplace(m_executor);
+    m_resolver->async_resolve(
         m_url.host, m_url.port,
-        asio::bind_executor(
-            m_strand, [self = shared_from_this()](boost::system::error_code ec,
-                                                  tcp::resolver::results_type results) {
-              if (self->m_ended) return;
-              if (ec)
-                return self->Fail(GenerationFailure::kUpstream,
-                                  "cannot resolve " + self->Where() + ": " + ec.message());
-              asio::async_connect(
-                  self->m_socket, results,
-                  asio::bind_executor(self->m_strand, [self](boost::system::error_code connected,
-                                                             const tcp::endpoint&) {
-                    if (self->m_ended) return;
-                    if (connected) {
-                      return self->Fail(
-                          GenerationFailure::kUpstream,
-                          "cannot connect to " + self->Where() + ": " + connected.message());
-                    }
-                    boost::system::error_code ignored;
-                    self->m_socket.set_option(tcp::no_delay(true), ignored);
-                    self->Send();
-                  }));
-            }));
+        [self = shared_from_this()](boost::system::error_code ec,
+                                    tcp::resolver::results_type results) {
+          if (self->m_ended) return;
+          if (ec)
+            return self->Fail(GenerationFailure::kUpstream,
+                              "cannot resolve " + self->Where() + ": " + ec.message());
+          asio::async_connect(self->m_socket, results,
+                              [self](boost::system::error_code connected, const tcp::endpoint&) {
+                                if (self->m_ended) return;
+                                if (connected) {
+                                  return self->Fail(GenerationFailure::kUpstream,
+                                                    "cannot connect to " + self->Where() + ": " +
+                                                        connected.message());
+                                }
+                                boost::system::error_code ignored;
+                                self->m_socket.set_option(tcp::no_delay(true), ignored);
+                                self->Send();
+                              });
+        });
   }
 
   void Send() {
     std::string& out = m_wire;
-    out = m_request.method + " " + m_url.prefix + m_request.path +
-          " HTTP/1.1\r\nHost: " + m_url.host + ":" + m_url.port +
-          "\r\nAccept: " + (m_request.stream ? "text/event-stream" : "application/json") +
-          "\r\nUser-Agent: greylane-agent\r\nx-greylane-via: " + m_request.via +
-          "\r\nx-request-id: " + m_request.request_id + "\r\n";
+    out.clear();
+    out.reserve(256 + m_request.path.size() + m_request.via.size() +
+                m_request.authorization.size() + m_request.body.size());
+    out.append(m_request.method).append(" ").append(m_url.prefix).append(m_request.path);
+    out.append(" HTTP/1.1\r\nHost: ").append(m_url.host).append(":").append(m_url.port);
+    out.append("\r\nAccept: ")
+        .append(m_request.stream ? "text/event-stream" : "application/json")
+        .append("\r\nUser-Agent: greylane-agent\r\nx-greylane-via: ")
+        .append(m_request.via)
+        .append("\r\nx-request-id: ")
+        .append(m_request.request_id)
+        .append("\r\n");
     if (!m_request.authorization.empty())
-      out += "Authorization: " + m_request.authorization + "\r\n";
+      out.append("Authorization: ").append(m_request.authorization).append("\r\n");
     if (m_request.method == "POST") {
-      out += "Content-Type: application/json\r\nContent-Length: " +
-             std::to_string(m_request.body.size()) + "\r\n\r\n" + m_request.body;
+      out.append("Content-Type: application/json\r\nContent-Length: ")
+          .append(std::to_string(m_request.body.size()))
+          .append("\r\n\r\n")
+          .append(m_request.body);
     } else {
-      out += "\r\n";
+      out.append("\r\n");
     }
-    Arm(m_options.first_byte_timeout, "no answer within the first-byte timeout of " +
-                                          std::to_string(m_options.first_byte_timeout.count()) +
-                                          " ms");
+    Arm(Phase::kFirstByte);
     asio::async_write(
         m_socket, asio::buffer(m_wire),
-        asio::bind_executor(
-            m_strand, [self = shared_from_this()](boost::system::error_code ec, size_t) {
-              if (self->m_ended) return;
-              if (ec) return self->Retry("cannot send to " + self->Where() + ": " + ec.message());
-              self->ReadHead();
-            }));
+        [self = shared_from_this()](boost::system::error_code ec, size_t) {
+          if (self->m_ended) return;
+          if (ec) return self->Retry("cannot send to " + self->Where() + ": " + ec.message());
+          self->ReadHead();
+        });
   }
 
   // A pooled connection the upstream closed meanwhile fails at once: try
@@ -224,18 +261,21 @@ class UpstreamCall final : public GenerationCall,
     if (m_reused && !m_got_bytes) {
       boost::system::error_code ignored;
       m_socket.close(ignored);
+      m_buffer.consume(m_buffer.size());
       return Connect(false);
     }
     Fail(GenerationFailure::kUpstream, why);
   }
 
   void ReadHead() {
-    m_parser.emplace();
+    m_parser.reset();
+    m_fields_memory.release();
+    m_parser.emplace(std::piecewise_construct, std::make_tuple(),
+                     std::make_tuple(FieldsAllocator(&m_fields_memory)));
     m_parser->header_limit(kMaxUpstreamHeaderBytes);
     m_parser->body_limit(boost::none);
     http::async_read_header(
-        m_socket, m_buffer, *m_parser,
-        asio::bind_executor(m_strand, [self = shared_from_this()](beast::error_code ec, size_t n) {
+        m_socket, m_buffer, *m_parser, [self = shared_from_this()](beast::error_code ec, size_t n) {
           if (self->m_ended) return;
           self->m_got_bytes = self->m_got_bytes || n > 0;
           if (ec) {
@@ -243,7 +283,7 @@ class UpstreamCall final : public GenerationCall,
                                " closed or broke the connection before answering: " + ec.message());
           }
           self->Head();
-        }));
+        });
   }
 
   void Head() {
@@ -258,17 +298,34 @@ class UpstreamCall final : public GenerationCall,
     }
     m_events = head.status < 300 && head.content_type.rfind("text/event-stream", 0) == 0;
     m_sink->OnHead(std::move(head));
+    if (m_ended) return;
+    TakeBuffered();
+  }
+
+  // What of the body came with the head (a whole small answer usually
+  // does) is parsed here, without another turn of the loop and its timer.
+  void TakeBuffered() {
+    while (!m_parser->is_done() && m_buffer.size() > 0) {
+      beast::error_code ec;
+      const size_t used = m_parser->put(m_buffer.data(), ec);
+      m_buffer.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) {
+        return Fail(GenerationFailure::kUpstream,
+                    "the upstream " + Where() + " sent a malformed answer: " + ec.message());
+      }
+      if (used == 0) break;
+    }
+    TakeBody();
+    if (m_ended) return;
     ReadBody();
   }
 
   void ReadBody() {
     if (m_parser->is_done()) return Done();
-    ++m_phase;  // the previous phase's deadline no longer applies
-    Arm(m_options.idle_timeout, "the upstream stopped sending for the idle timeout of " +
-                                    std::to_string(m_options.idle_timeout.count()) + " ms");
+    Arm(Phase::kIdle);
     http::async_read_some(
-        m_socket, m_buffer, *m_parser,
-        asio::bind_executor(m_strand, [self = shared_from_this()](beast::error_code ec, size_t) {
+        m_socket, m_buffer, *m_parser, [self = shared_from_this()](beast::error_code ec, size_t) {
           if (self->m_ended) return;
           self->TakeBody();
           if (self->m_ended) return;
@@ -277,7 +334,7 @@ class UpstreamCall final : public GenerationCall,
                               "the upstream " + self->Where() + " cut the answer: " + ec.message());
           }
           self->ReadBody();
-        }));
+        });
   }
 
   void TakeBody() {
@@ -302,24 +359,49 @@ class UpstreamCall final : public GenerationCall,
   void Done() {
     if (std::string rest = m_splitter.TakeRest(); !rest.empty()) m_sink->OnData(std::move(rest));
     const bool keep = m_parser->keep_alive() && m_buffer.size() == 0;
-    m_phase_timer.cancel();
-    m_total_timer.cancel();
     if (keep) {
-      m_pool->Give(std::move(m_socket));
-      m_socket = tcp::socket(m_strand);
+      m_upstream->Give({std::move(m_socket), std::move(m_buffer)});
+      m_socket = Socket(m_executor);
     }
     End({});
   }
 
-  void Arm(std::chrono::milliseconds after, std::string why) {
+  void Arm(Phase phase) {
+    const std::chrono::milliseconds after = phase == Phase::kConnect ? m_options.connect_timeout
+                                            : phase == Phase::kFirstByte
+                                                ? m_options.first_byte_timeout
+                                                : m_options.idle_timeout;
+    const Clock::time_point at = Clock::now() + after;
+    m_phase_kind = phase;
+    m_total_first = at >= m_total_deadline;
     // A wait already expired when re-armed still runs: the serial tells it it is stale.
     const uint64_t serial = ++m_phase;
-    m_phase_timer.expires_after(after);
-    m_phase_timer.async_wait(asio::bind_executor(
-        m_strand,
-        [self = shared_from_this(), why = std::move(why), serial](boost::system::error_code ec) {
-          if (!ec && serial == self->m_phase) self->Fail(GenerationFailure::kTimeout, why);
-        }));
+    m_timer.expires_at(std::min(at, m_total_deadline));
+    m_timer.async_wait([self = shared_from_this(), serial](boost::system::error_code ec) {
+      if (!ec && serial == self->m_phase) self->TimedOut();
+    });
+  }
+
+  void TimedOut() {
+    if (m_total_first) {
+      return Fail(GenerationFailure::kTimeout, "no complete answer within the total timeout of " +
+                                                   std::to_string(m_options.total_timeout.count()) +
+                                                   " ms");
+    }
+    switch (m_phase_kind) {
+      case Phase::kConnect:
+        return Fail(GenerationFailure::kTimeout,
+                    "no connection within the connect timeout of " +
+                        std::to_string(m_options.connect_timeout.count()) + " ms");
+      case Phase::kFirstByte:
+        return Fail(GenerationFailure::kTimeout,
+                    "no answer within the first-byte timeout of " +
+                        std::to_string(m_options.first_byte_timeout.count()) + " ms");
+      case Phase::kIdle:
+        return Fail(GenerationFailure::kTimeout,
+                    "the upstream stopped sending for the idle timeout of " +
+                        std::to_string(m_options.idle_timeout.count()) + " ms");
+    }
   }
 
   void Fail(GenerationFailure failure, std::string why) { End({failure, std::move(why)}); }
@@ -328,30 +410,34 @@ class UpstreamCall final : public GenerationCall,
     if (m_ended) return;
     m_ended = true;
     boost::system::error_code ignored;
-    m_resolver.cancel();
-    m_phase_timer.cancel();
-    m_total_timer.cancel();
+    if (m_resolver) m_resolver->cancel();
+    ++m_phase;  // whatever the timer still does is stale
+    m_timer.cancel();
     if (m_socket.is_open()) m_socket.close(ignored);
     m_sink->OnEnd(std::move(end));
     m_sink.reset();
   }
 
-  const OpenAiHttpOptions m_options;
-  const HttpUrl m_url;
-  std::shared_ptr<OpenAiHttpBackend::Pool> m_pool;
+  const std::shared_ptr<OpenAiHttpBackend::Upstream> m_upstream;
+  const OpenAiHttpOptions& m_options;  // m_upstream's
+  const HttpUrl& m_url;                // m_upstream's
   const GenerationRequest m_request;
   std::shared_ptr<GenerationSink> m_sink;
-  asio::strand<asio::io_context::executor_type> m_strand;
-  tcp::socket m_socket;
-  tcp::resolver m_resolver;
-  asio::steady_timer m_phase_timer;
-  asio::steady_timer m_total_timer;
+  const Executor m_executor;
+  Socket m_socket;
+  std::optional<Resolver> m_resolver;  // only for a new connection
+  Timer m_timer;
+  Clock::time_point m_total_deadline;
   beast::flat_buffer m_buffer;
-  std::optional<http::response_parser<http::string_body>> m_parser;
+  unsigned char m_fields_scratch[kFieldsScratchBytes];
+  std::pmr::monotonic_buffer_resource m_fields_memory{m_fields_scratch, sizeof m_fields_scratch};
+  std::optional<ResponseParser> m_parser;  // allocates from m_fields_memory
   SseSplitter m_splitter;
   std::string m_wire;
   size_t m_answer_bytes = 0;
   uint64_t m_phase = 0;
+  Phase m_phase_kind = Phase::kConnect;
+  bool m_total_first = false;  // the total deadline comes before the phase's
   bool m_events = false;
   bool m_reused = false;
   bool m_got_bytes = false;
@@ -392,36 +478,37 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpBackend>> OpenAiHttpBackend::Create(
 }
 
 OpenAiHttpBackend::OpenAiHttpBackend(OpenAiHttpOptions options, HttpUrl url)
-    : m_options(std::move(options)),
-      m_url(std::move(url)),
-      m_pool(std::make_shared<Pool>(static_cast<size_t>(std::max(m_options.connections, 1)))) {}
+    : m_upstream([&] {
+        const auto idle = static_cast<size_t>(std::max(options.connections, 1));
+        return std::make_shared<Upstream>(std::move(options), std::move(url), idle);
+      }()) {}
 
 OpenAiHttpBackend::~OpenAiHttpBackend() {
-  m_pool->Close();
+  m_upstream->Close();
 }
 
 void OpenAiHttpBackend::Infer(const inference::ModelInferRequest&, inference::ModelInferResponse*,
                               InferCompletion* done, const std::string&) {
-  done->OnInferDone({grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                  "this version is an OpenAI-API upstream (" + m_options.base_url +
-                                      "): send it the OpenAI API on the agent's HTTP data plane "
-                                      "(--http-listen), not ModelInfer"),
-                     true});
+  done->OnInferDone(
+      {grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                    "this version is an OpenAI-API upstream (" + m_upstream->options.base_url +
+                        "): send it the OpenAI API on the agent's HTTP data plane "
+                        "(--http-listen), not ModelInfer"),
+       true});
 }
 
 std::shared_ptr<GenerationCall> OpenAiHttpBackend::Generate(GenerationRequest request,
                                                             std::shared_ptr<GenerationSink> sink) {
-  auto call =
-      std::make_shared<UpstreamCall>(m_options, m_url, m_pool, std::move(request), std::move(sink));
+  auto call = std::make_shared<UpstreamCall>(m_upstream, std::move(request), std::move(sink));
   call->Start();
   return call;
 }
 
 namespace {
 // One GET, waited for: the status, or 0 and why not.
-int BlockingGet(const OpenAiHttpOptions& options, const HttpUrl& url,
-                const std::shared_ptr<OpenAiHttpBackend::Pool>& pool, const std::string& path,
-                const std::string& via, std::chrono::milliseconds deadline, std::string* error) {
+int BlockingGet(const std::shared_ptr<OpenAiHttpBackend::Upstream>& upstream,
+                const std::string& path, const std::string& via, std::chrono::milliseconds deadline,
+                std::string* error) {
   GenerationRequest request;
   request.method = "GET";
   request.path = path;
@@ -429,7 +516,7 @@ int BlockingGet(const OpenAiHttpOptions& options, const HttpUrl& url,
   request.request_id = "greylane-probe";
   auto sink = std::make_shared<ProbeSink>();
   std::future<std::string> result = sink->Result();
-  auto call = std::make_shared<UpstreamCall>(options, url, pool, std::move(request), sink);
+  auto call = std::make_shared<UpstreamCall>(upstream, std::move(request), sink);
   call->Start();
   if (result.wait_for(deadline) != std::future_status::ready) {
     call->Cancel();
@@ -453,14 +540,16 @@ int HttpStatusOf(const std::string& url, std::chrono::milliseconds deadline, std
   OpenAiHttpOptions options;
   options.connect_timeout = options.first_byte_timeout = options.idle_timeout =
       options.total_timeout = deadline;
-  return BlockingGet(options, *parsed, std::make_shared<OpenAiHttpBackend::Pool>(0), path, {},
-                     deadline, error);
+  return BlockingGet(
+      std::make_shared<OpenAiHttpBackend::Upstream>(std::move(options), std::move(*parsed), 0),
+      path, {}, deadline, error);
 }
 
 grpc::Status OpenAiHttpBackend::Probe(std::chrono::milliseconds deadline, const std::string& via) {
   std::string error;
-  const int status = BlockingGet(m_options, m_url, m_pool, "/v1/models", via, deadline, &error);
-  const std::string url = "http://" + m_url.host + ":" + m_url.port + m_url.prefix + "/v1/models";
+  const int status = BlockingGet(m_upstream, "/v1/models", via, deadline, &error);
+  const HttpUrl& u = m_upstream->url;
+  const std::string url = "http://" + u.host + ":" + u.port + u.prefix + "/v1/models";
   if (status == 0) return {grpc::StatusCode::UNAVAILABLE, url + ": " + error};
   if (status != 200) {
     return {grpc::StatusCode::UNAVAILABLE,
@@ -472,7 +561,7 @@ grpc::Status OpenAiHttpBackend::Probe(std::chrono::milliseconds deadline, const 
 BackendDescription OpenAiHttpBackend::Description() const {
   BackendDescription d;
   d.kind = "openai-http";
-  d.target = m_options.base_url;
+  d.target = m_upstream->options.base_url;
   d.platform = "openai_http";
   return d;
 }

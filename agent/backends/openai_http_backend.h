@@ -54,13 +54,11 @@ class OpenAiHttpBackend final : public Backend {
   std::shared_ptr<GenerationCall> Generate(GenerationRequest request,
                                            std::shared_ptr<GenerationSink> sink) override;
 
-  class Pool;
+  class Upstream;
 
  private:
   OpenAiHttpBackend(OpenAiHttpOptions options, HttpUrl url);
-  const OpenAiHttpOptions m_options;
-  const HttpUrl m_url;
-  std::shared_ptr<Pool> m_pool;
+  const std::shared_ptr<Upstream> m_upstream;  // shared with the calls in flight
 };
 
 }  // namespace greylane

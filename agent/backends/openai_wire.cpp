@@ -4,6 +4,7 @@
 #include <utility>
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 namespace greylane {
 namespace json = boost::json;
@@ -11,23 +12,33 @@ namespace json = boost::json;
 namespace {
 constexpr size_t kMaxDepth = 64;
 
-std::optional<json::value> ParseBounded(std::string_view text, std::string* problem) {
+// Parsed into `storage`: a request body or an answer is parsed once per
+// request (a stream's every event), and with the default storage its heap
+// allocations were most of a parse's cost; the callers give a monotonic
+// resource that starts in a buffer on their stack.
+std::optional<json::value> ParseBounded(std::string_view text, std::string* problem,
+                                        json::storage_ptr storage) {
   json::parse_options options;
   options.max_depth = kMaxDepth;
   boost::system::error_code ec;
   json::value value =
-      json::parse(json::string_view(text.data(), text.size()), ec, json::storage_ptr(), options);
+      json::parse(json::string_view(text.data(), text.size()), ec, std::move(storage), options);
   if (ec) {
     if (problem) *problem = "the body is not valid JSON: " + ec.message();
     return std::nullopt;
   }
   return value;
 }
+
+// Stack room for a typical request or answer's values.
+constexpr size_t kScratchBytes = 4096;
 }  // namespace
 
 std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::string* problem,
                                                 bool with_input) {
-  std::optional<json::value> value = ParseBounded(body, problem);
+  unsigned char scratch[kScratchBytes];
+  json::monotonic_resource resource(scratch, sizeof scratch);
+  std::optional<json::value> value = ParseBounded(body, problem, &resource);
   if (!value) return std::nullopt;
   if (!value->is_object()) {
     *problem = "the body must be a JSON object";
@@ -92,7 +103,7 @@ std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::stri
 }
 
 std::string WithModel(std::string_view body, std::string_view model) {
-  std::optional<json::value> value = ParseBounded(body, nullptr);
+  std::optional<json::value> value = ParseBounded(body, nullptr, {});
   if (!value || !value->is_object()) return std::string(body);
   value->as_object()["model"] = json::string(model.data(), model.size());
   return json::serialize(*value);
@@ -145,35 +156,251 @@ StreamEvent ReadStreamEvent(std::string_view event) {
   return ReadAnswer(data);
 }
 
-StreamEvent ReadAnswer(std::string_view data) {
+namespace {
+
+// Reads the figures of an answer or a stream event as the parser meets
+// them, building nothing: it runs for every answer and every event of
+// every stream, where a parsed tree cost more than the rest of the relay.
+// Places are the few spots of an OpenAI answer that matter here. A key
+// read twice counts as its last value, as in a parsed tree.
+class AnswerFigures {
+ public:
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
   StreamEvent out;
-  std::optional<json::value> value = ParseBounded(data, nullptr);
-  if (!value || !value->is_object()) return out;
-  out.object = true;
-  const json::object& o = value->as_object();
-  out.error = o.contains("error");
-  if (const json::value* usage = o.if_contains("usage"); usage && usage->is_object()) {
-    out.prompt_tokens = JsonInt(usage->as_object(), "prompt_tokens", -1);
-    out.completion_tokens = JsonInt(usage->as_object(), "completion_tokens", -1);
+
+  // The figures, once the whole text is read.
+  StreamEvent Result() {
+    out.content = m_delta_content || m_delta_reasoning || m_tool_calls || m_choice_text;
+    return std::move(out);
   }
-  const json::value* choices = o.if_contains("choices");
-  if (!choices || !choices->is_array() || choices->as_array().empty()) return out;
-  const json::value& first = choices->as_array().front();
-  if (!first.is_object()) return out;
-  const json::object& choice = first.as_object();
-  auto has_text = [](const json::value* v) {
-    return v && v->is_string() && !v->as_string().empty();
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) {
+    const Place place = Take();
+    if (place == Place::kRoot) out.object = true;
+    Mark(place, false);
+    Push(place == Place::kRoot || place == Place::kUsage || place == Place::kChoice ||
+                 place == Place::kDelta
+             ? place
+             : Place::kOther,
+         false);
+    return true;
+  }
+  bool on_object_end(std::size_t, boost::system::error_code&) { return Pop(); }
+  bool on_array_begin(boost::system::error_code&) {
+    const Place place = Take();
+    Mark(place, false);
+    Push(place == Place::kChoices ? place : Place::kOther, true);
+    return true;
+  }
+  bool on_array_end(std::size_t, boost::system::error_code&) { return Pop(); }
+  bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    m_key.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, boost::system::error_code&) {
+    std::string_view key(s.data(), s.size());
+    if (!m_key.empty()) key = m_key.append(s.data(), s.size());
+    if (!m_frames.empty()) {
+      const Place place = KeyPlace(m_frames.back().place, key);
+      m_frames.back().next = place;
+      Forget(place);
+    }
+    m_key.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    if (!m_in_string) {
+      m_in_string = true;
+      m_string_place = Take();
+    }
+    if (m_string_place == Place::kFinishReason) m_text.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t n, boost::system::error_code&) {
+    const Place place = m_in_string ? m_string_place : Take();
+    m_in_string = false;
+    if (place == Place::kFinishReason) {
+      out.finish_reason = m_text.append(s.data(), s.size());
+    } else if (n > 0) {
+      if (place == Place::kDeltaContent) m_delta_content = true;
+      if (place == Place::kDeltaReasoning) m_delta_reasoning = true;
+      if (place == Place::kChoiceText) m_choice_text = true;
+    }
+    m_text.clear();
+    Mark(place, false);
+    return true;
+  }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(int64_t i, json::string_view, boost::system::error_code&) {
+    Count(Take(), i);
+    return true;
+  }
+  bool on_uint64(uint64_t u, json::string_view, boost::system::error_code&) {
+    Count(Take(), u <= static_cast<uint64_t>(INT64_MAX) ? static_cast<int64_t>(u) : -1);
+    return true;
+  }
+  bool on_double(double, json::string_view, boost::system::error_code&) {
+    Count(Take(), -1);  // a token count is a whole number
+    return true;
+  }
+  bool on_bool(bool, boost::system::error_code&) {
+    Mark(Take(), false);
+    return true;
+  }
+  bool on_null(boost::system::error_code&) {
+    Mark(Take(), true);
+    return true;
+  }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+ private:
+  enum class Place : uint8_t {
+    kOther,
+    kRoot,
+    kUsage,
+    kChoices,
+    kChoice,  // the first of the choices
+    kDelta,
+    kError,
+    kPromptTokens,
+    kCompletionTokens,
+    kDeltaContent,
+    kDeltaReasoning,  // delta.reasoning_content
+    kToolCalls,
+    kChoiceText,
+    kFinishReason,
   };
-  if (const json::value* delta = choice.if_contains("delta"); delta && delta->is_object()) {
-    const json::object& d = delta->as_object();
-    out.content = has_text(d.if_contains("content")) ||
-                  has_text(d.if_contains("reasoning_content")) ||
-                  (d.contains("tool_calls") && !d.at("tool_calls").is_null());
+  struct Frame {
+    Place place;
+    bool array;
+    Place next = Place::kOther;  // in an object: the place of the value after the key read
+    size_t index = 0;            // in an array: which element comes next
+  };
+
+  static Place KeyPlace(Place in, std::string_view key) {
+    switch (in) {
+      case Place::kRoot:
+        return key == "error"     ? Place::kError
+               : key == "usage"   ? Place::kUsage
+               : key == "choices" ? Place::kChoices
+                                  : Place::kOther;
+      case Place::kUsage:
+        return key == "prompt_tokens"       ? Place::kPromptTokens
+               : key == "completion_tokens" ? Place::kCompletionTokens
+                                            : Place::kOther;
+      case Place::kChoice:
+        return key == "delta"           ? Place::kDelta
+               : key == "text"          ? Place::kChoiceText
+               : key == "finish_reason" ? Place::kFinishReason
+                                        : Place::kOther;
+      case Place::kDelta:
+        return key == "content"             ? Place::kDeltaContent
+               : key == "reasoning_content" ? Place::kDeltaReasoning
+               : key == "tool_calls"        ? Place::kToolCalls
+                                            : Place::kOther;
+      default:
+        return Place::kOther;
+    }
   }
-  out.content = out.content || has_text(choice.if_contains("text"));
-  if (const json::value* f = choice.if_contains("finish_reason"); f && f->is_string()) {
-    out.finish_reason = std::string(f->as_string());
+
+  // Where the value that starts now sits.
+  Place Take() {
+    if (m_frames.empty()) return Place::kRoot;
+    Frame& f = m_frames.back();
+    if (f.array) {
+      const bool first = f.index++ == 0;
+      return f.place == Place::kChoices && first ? Place::kChoice : Place::kOther;
+    }
+    return std::exchange(f.next, Place::kOther);
   }
+  // A key met again: what its earlier value set no longer holds.
+  void Forget(Place place) {
+    switch (place) {
+      case Place::kUsage:
+        out.prompt_tokens = out.completion_tokens = -1;
+        break;
+      case Place::kChoices:
+        m_choice_text = false;
+        out.finish_reason.clear();
+        [[fallthrough]];
+      case Place::kDelta:
+        m_delta_content = m_delta_reasoning = m_tool_calls = false;
+        break;
+      case Place::kPromptTokens:
+        out.prompt_tokens = -1;
+        break;
+      case Place::kCompletionTokens:
+        out.completion_tokens = -1;
+        break;
+      case Place::kDeltaContent:
+        m_delta_content = false;
+        break;
+      case Place::kDeltaReasoning:
+        m_delta_reasoning = false;
+        break;
+      case Place::kToolCalls:
+        m_tool_calls = false;
+        break;
+      case Place::kChoiceText:
+        m_choice_text = false;
+        break;
+      case Place::kFinishReason:
+        out.finish_reason.clear();
+        break;
+      default:
+        break;
+    }
+  }
+  // Any value under "error" (null too) is an error; tool calls count as content unless null.
+  void Mark(Place place, bool null) {
+    if (place == Place::kError) out.error = true;
+    if (place == Place::kToolCalls && !null) m_tool_calls = true;
+  }
+  void Count(Place place, int64_t n) {
+    if (place == Place::kPromptTokens) out.prompt_tokens = n;
+    if (place == Place::kCompletionTokens) out.completion_tokens = n;
+    Mark(place, false);
+  }
+  void Push(Place place, bool array) {
+    // Only the root's usage, first choice and its delta are read: a
+    // frame anywhere else stays kOther, and so does all beneath it.
+    if (!m_frames.empty() && m_frames.back().place == Place::kOther) place = Place::kOther;
+    m_frames.push_back({place, array});
+  }
+  bool Pop() {
+    m_frames.pop_back();
+    return true;
+  }
+
+  std::vector<Frame> m_frames;
+  std::string m_key;
+  std::string m_text;
+  Place m_string_place = Place::kOther;
+  bool m_in_string = false;
+  bool m_delta_content = false;
+  bool m_delta_reasoning = false;
+  bool m_tool_calls = false;
+  bool m_choice_text = false;
+};
+
+}  // namespace
+
+StreamEvent ReadAnswer(std::string_view data) {
+  json::parse_options options;
+  options.max_depth = kMaxDepth;
+  json::basic_parser<AnswerFigures> parser(options);
+  boost::system::error_code ec;
+  const size_t used = parser.write_some(false, data.data(), data.size(), ec);
+  if (ec || used != data.size() || !parser.done()) return {};
+  StreamEvent out = parser.handler().Result();
+  if (!out.object) return {};  // a bare string or number is no answer
   return out;
 }
 

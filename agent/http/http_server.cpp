@@ -3,16 +3,16 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_set>
 
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -28,26 +28,53 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
-using Strand = asio::strand<asio::io_context::executor_type>;
+// A connection and its timers are tied to one network loop (one thread):
+// its handlers never run at once, so it needs no strand, and the concrete
+// executor type spares a type-erased one per operation.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
+
+// A request's header fields are parsed into memory the session reuses
+// (Beast would otherwise allocate each field on its own): it is released
+// as a whole before the next request's parser is made.
+using FieldsAllocator = std::pmr::polymorphic_allocator<char>;
+using RequestParser = http::request_parser<http::string_body, FieldsAllocator>;
+using RequestMessage = RequestParser::value_type;
+constexpr size_t kFieldsScratchBytes = 2048;
+
+// A deadline set and cleared on every request but rarely reached: setting
+// it moves a time, and the timer is re-armed only when the new time is
+// earlier than the one it waits for; when it wakes it looks at the time
+// then set. (Re-arming an Asio timer cancels its wait, which runs a
+// handler: two extra turns of the loop per request.)
+struct Deadline {
+  explicit Deadline(const Executor& executor) : timer(executor) {}
+  Timer timer;
+  std::chrono::steady_clock::time_point at = std::chrono::steady_clock::time_point::max();
+  uint64_t wait = 0;  // which async_wait is the live one
+  bool waiting = false;
+};
 
 namespace {
 // A connection's byte stream: plain TCP, or TLS over it. Beast's reads and
 // Asio's writes take it as any stream; asio's TLS stream allows one read
-// and one write in flight at once, as the session needs (on its strand).
+// and one write in flight at once, as the session needs (on its loop).
 class SessionStream {
  public:
-  using executor_type = tcp::socket::executor_type;
+  using executor_type = Executor;
 
-  SessionStream(tcp::socket socket, asio::ssl::context* tls) {
+  SessionStream(Socket socket, asio::ssl::context* tls) {
     if (tls) {
       m_tls.emplace(std::move(socket), *tls);
     } else {
       m_plain.emplace(std::move(socket));
     }
   }
-  tcp::socket& Socket() { return m_tls ? m_tls->next_layer() : *m_plain; }
-  asio::ssl::stream<tcp::socket>* Tls() { return m_tls ? &*m_tls : nullptr; }
-  executor_type get_executor() { return Socket().get_executor(); }
+  Socket& Lowest() { return m_tls ? m_tls->next_layer() : *m_plain; }
+  asio::ssl::stream<Socket>* Tls() { return m_tls ? &*m_tls : nullptr; }
+  executor_type get_executor() { return Lowest().get_executor(); }
 
   template <typename Buffers, typename Handler>
   void async_read_some(const Buffers& buffers, Handler&& handler) {
@@ -67,8 +94,8 @@ class SessionStream {
   }
 
  private:
-  std::optional<tcp::socket> m_plain;
-  std::optional<asio::ssl::stream<tcp::socket>> m_tls;
+  std::optional<Socket> m_plain;
+  std::optional<asio::ssl::stream<Socket>> m_tls;
 };
 }  // namespace
 
@@ -134,30 +161,45 @@ namespace {
 
 // Header values come partly from outside (upstream headers): no CR, LF or NUL
 // may reach the wire, or one value could write a second header.
-std::string HeaderSafe(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
+void AppendHeaderSafe(std::string& out, std::string_view value) {
   for (const char c : value) {
     if (c != '\r' && c != '\n' && c != '\0') out += c;
   }
-  return out;
 }
 
 // `chunked`: a stream; to an HTTP/1.0 client (no chunked coding) a stream
-// is neither chunked nor sized, and ends when the connection closes.
-std::string Head(const HttpResponse& r, bool keep_alive, bool chunked, bool http10 = false) {
-  std::string head =
-      "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(HttpReason(r.status)) + "\r\n";
-  if (!r.content_type.empty()) head += "Content-Type: " + HeaderSafe(r.content_type) + "\r\n";
+// is neither chunked nor sized, and ends when the connection closes. The
+// body follows the head in the same string when `with_body` (one write).
+std::string Head(const HttpResponse& r, bool keep_alive, bool chunked, bool http10 = false,
+                 bool with_body = false) {
+  size_t size = 128 + r.content_type.size() + (with_body ? r.body.size() : 0);
+  for (const auto& [name, value] : r.headers) size += name.size() + value.size() + 4;
+  std::string head;
+  head.reserve(size);
+  head.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ");
+  head.append(HttpReason(r.status)).append("\r\n");
+  if (!r.content_type.empty()) {
+    head.append("Content-Type: ");
+    AppendHeaderSafe(head, r.content_type);
+    head.append("\r\n");
+  }
   for (const auto& [name, value] : r.headers) {
-    head += HeaderSafe(name) + ": " + HeaderSafe(value) + "\r\n";
+    AppendHeaderSafe(head, name);
+    head.append(": ");
+    AppendHeaderSafe(head, value);
+    head.append("\r\n");
   }
   if (!(chunked && http10)) {
-    head += chunked ? "Transfer-Encoding: chunked\r\n"
-                    : "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+    if (chunked) {
+      head.append("Transfer-Encoding: chunked\r\n");
+    } else {
+      head.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+    }
   }
-  if (!keep_alive) head += "Connection: close\r\n";
-  return head + "\r\n";
+  if (!keep_alive) head.append("Connection: close\r\n");
+  head.append("\r\n");
+  if (with_body) head.append(r.body);
+  return head;
 }
 
 std::string Chunk(std::string_view bytes) {
@@ -176,7 +218,7 @@ std::string PlainError(int status, std::string_view message,
   r.content_type = "application/json";
   r.body = "{\"error\":{\"message\":\"" + std::string(message) + "\",\"type\":\"" +
            std::string(type) + "\"}}";
-  return Head(r, false, false) + r.body;
+  return Head(r, false, false, false, true);
 }
 
 }  // namespace
@@ -189,8 +231,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
       : m_limits(limits),
         m_handler(handler),
         m_tls(std::move(tls)),
-        m_strand(asio::make_strand(NetworkContext())),
-        m_acceptor(m_strand) {}
+        m_acceptor(NetworkContext().get_executor()) {}
 
   void Accept();
   void Forget(HttpSession* session);
@@ -199,8 +240,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
   const HttpLimits m_limits;
   HttpHandler& m_handler;
   const std::unique_ptr<asio::ssl::context> m_tls;  // null: plain HTTP
-  Strand m_strand;
-  tcp::acceptor m_acceptor;
+  asio::basic_socket_acceptor<tcp, Executor> m_acceptor;
   std::atomic<bool> m_stopping{false};
   mutable std::mutex m_mutex;
   std::unordered_set<HttpSession*> m_sessions;  // guarded by m_mutex
@@ -209,51 +249,49 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
 
 class HttpSession final : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket, Strand strand)
+  HttpSession(std::shared_ptr<HttpServer::Impl> server, Socket socket)
       : m_server(std::move(server)),
         m_limits(m_server->m_limits),
-        m_strand(std::move(strand)),
+        m_executor(socket.get_executor()),
         m_socket(std::move(socket), m_server->m_tls.get()),
-        m_read_timer(m_strand),
-        m_write_timer(m_strand) {
+        m_read_deadline(m_executor),
+        m_write_deadline(m_executor) {
     boost::system::error_code ec;
-    const tcp::endpoint peer = m_socket.Socket().remote_endpoint(ec);
+    const tcp::endpoint peer = m_socket.Lowest().remote_endpoint(ec);
     if (!ec) m_peer = peer.address().to_string() + ":" + std::to_string(peer.port());
-    m_socket.Socket().set_option(tcp::no_delay(true), ec);
+    m_socket.Lowest().set_option(tcp::no_delay(true), ec);
   }
   ~HttpSession() { m_server->Forget(this); }
 
   void Start() {
-    asio::post(m_strand, [self = shared_from_this()] {
-      asio::ssl::stream<tcp::socket>* tls = self->m_socket.Tls();
+    asio::post(m_executor, [self = shared_from_this()] {
+      asio::ssl::stream<Socket>* tls = self->m_socket.Tls();
       if (!tls) return self->AwaitRequest();
       // The handshake counts as the first request's reading: a client that
       // opens and stalls is cut at the same deadline.
-      self->Arm(self->m_read_timer, self->m_limits.request_timeout);
-      tls->async_handshake(
-          asio::ssl::stream_base::server,
-          asio::bind_executor(self->m_strand, [self](boost::system::error_code ec) {
-            self->m_read_timer.cancel();
-            if (ec) return self->Close();
-            self->AwaitRequest();
-          }));
+      self->Arm(self->m_read_deadline, self->m_limits.request_timeout);
+      tls->async_handshake(asio::ssl::stream_base::server, [self](boost::system::error_code ec) {
+        self->Disarm(self->m_read_deadline);
+        if (ec) return self->Close();
+        self->AwaitRequest();
+      });
     });
   }
 
   // Closes the connection if it waits for a request; else lets the answer
   // finish and closes after it.
   void Stop(bool now) {
-    asio::post(m_strand, [self = shared_from_this(), now] {
+    asio::post(m_executor, [self = shared_from_this(), now] {
       self->m_keep_alive = false;
       if (now || !self->m_answering) self->Close();
     });
   }
 
-  // --- called on the strand by the exchange ---
+  // --- called on the session's loop by the exchange ---
   void Reply(HttpResponse response, uint64_t serial) {
     if (!Current(serial) || m_head_sent) return;
     m_head_sent = true;
-    Queue(Head(response, m_keep_alive, false) + (m_head_only ? std::string() : response.body));
+    Queue(Head(response, m_keep_alive, false, false, !m_head_only));
     AnswerComplete();
   }
   void BeginStream(HttpResponse head, uint64_t serial) {
@@ -284,7 +322,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     m_on_gone = std::move(callback);
   }
 
-  Strand& GetStrand() { return m_strand; }
+  const Executor& GetExecutor() const { return m_executor; }
   const std::string& Peer() const { return m_peer; }
 
  private:
@@ -298,28 +336,28 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     // Idle between requests: wait for a first byte under the idle timeout;
     // a new connection that sends nothing gets only the request deadline,
     // or a thousand silent ones would hold every slot.
-    Arm(m_read_timer, m_serial == 0 ? m_limits.request_timeout : m_limits.idle_timeout);
-    m_socket.async_read_some(
-        m_buffer.prepare(4096),
-        asio::bind_executor(m_strand,
-                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                              self->m_buffer.commit(n);
-                              if (ec || n == 0) return self->Close();
-                              self->ReadHeader();
-                            }));
+    Arm(m_read_deadline, m_serial == 0 ? m_limits.request_timeout : m_limits.idle_timeout);
+    m_socket.async_read_some(m_buffer.prepare(4096),
+                             [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                               self->m_buffer.commit(n);
+                               if (ec || n == 0) return self->Close();
+                               self->ReadHeader();
+                             });
   }
 
   void ReadHeader() {
-    m_parser.emplace();
+    m_parser.reset();
+    m_fields_memory.release();
+    m_parser.emplace(std::piecewise_construct, std::make_tuple(),
+                     std::make_tuple(FieldsAllocator(&m_fields_memory)));
     m_parser->header_limit(static_cast<uint32_t>(m_limits.max_header_bytes));
     m_parser->body_limit(m_limits.max_body_bytes);
-    Arm(m_read_timer, m_limits.request_timeout);
-    http::async_read_header(
-        m_socket, m_buffer, *m_parser,
-        asio::bind_executor(m_strand, [self = shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) return self->RequestFailed(ec);
-          self->ReadBody();
-        }));
+    Arm(m_read_deadline, m_limits.request_timeout);
+    http::async_read_header(m_socket, m_buffer, *m_parser,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->RequestFailed(ec);
+                              self->ReadBody();
+                            });
   }
 
   void ReadBody() {
@@ -332,16 +370,15 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       }
       Queue("HTTP/1.1 100 Continue\r\n\r\n");
     }
-    http::async_read(
-        m_socket, m_buffer, *m_parser,
-        asio::bind_executor(m_strand, [self = shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) return self->RequestFailed(ec);
-          self->Dispatch();
-        }));
+    http::async_read(m_socket, m_buffer, *m_parser,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->RequestFailed(ec);
+                       self->Dispatch();
+                     });
   }
 
   void RequestFailed(beast::error_code ec) {
-    m_read_timer.cancel();
+    Disarm(m_read_deadline);
     if (m_closed) return;
     int status = 400;
     std::string message = "malformed HTTP request: " + ec.message();
@@ -365,8 +402,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Dispatch() {
-    m_read_timer.cancel();
-    http::request<http::string_body> message = m_parser->release();
+    Disarm(m_read_deadline);
+    RequestMessage message = m_parser->release();
     m_parser.reset();
     ++m_serial;
     m_answering = true;
@@ -377,43 +414,32 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     m_keep_alive = message.keep_alive() && !m_server->m_stopping;
     m_head_only = message.method() == http::verb::head;
     m_http10 = message.version() < 11;
-    auto request = std::make_shared<HttpRequest>();
-    request->method = std::string(message.method_string());
-    request->target = std::string(message.target());
-    request->path = request->target.substr(0, request->target.find('?'));
-    for (const auto& field : message) {
-      std::string name(field.name_string());
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      request->headers.emplace_back(std::move(name), std::string(field.value()));
-    }
-    request->body = std::move(message.body());
-    request->peer = m_peer;
+    std::shared_ptr<HttpExchange> exchange = MakeExchange(std::move(message));
     Watch();
-    m_server->m_handler.Handle(MakeExchange(std::move(request)));
+    m_server->m_handler.Handle(std::move(exchange));
   }
 
-  std::shared_ptr<HttpExchange> MakeExchange(std::shared_ptr<HttpRequest> request);
+  // The handler's view of the request (its own copy: the message's fields
+  // live in memory the next request reuses).
+  std::shared_ptr<HttpExchange> MakeExchange(RequestMessage&& message);
 
   // While an answer is being made, a read notices the client leaving.
   void Watch() {
     if (m_watching || m_closed) return;
     if (m_buffer.size() >= m_limits.max_header_bytes) return;  // a pipelining client: enough
     m_watching = true;
-    m_socket.async_read_some(
-        m_buffer.prepare(1024),
-        asio::bind_executor(m_strand,
-                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                              self->m_watching = false;
-                              self->m_buffer.commit(n);
-                              if (self->m_closed) return;
-                              if (ec && ec != asio::error::operation_aborted)
-                                return self->ClientGone();
-                              // The answer is out (the read was cancelled for it, or got the
-                              // next request's first bytes just before): on to the next one.
-                              if (!self->m_answering) return self->AwaitRequest();
-                              if (!ec) self->Watch();
-                            }));
+    m_socket.async_read_some(m_buffer.prepare(1024),
+                             [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                               self->m_watching = false;
+                               self->m_buffer.commit(n);
+                               if (self->m_closed) return;
+                               if (ec && ec != asio::error::operation_aborted)
+                                 return self->ClientGone();
+                               // The answer is out, and this read got the next request's
+                               // first bytes: on to it.
+                               if (!self->m_answering) return self->AwaitRequest();
+                               if (!ec) self->Watch();
+                             });
   }
 
   void ClientGone() {
@@ -436,18 +462,17 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void WriteNext() {
     if (m_queue.empty() || m_closed) return;
     m_writing = true;
-    Arm(m_write_timer, m_limits.write_timeout);
+    Arm(m_write_deadline, m_limits.write_timeout);
     asio::async_write(m_socket, asio::buffer(m_queue.front()),
-                      asio::bind_executor(m_strand, [self = shared_from_this()](
-                                                        boost::system::error_code ec, size_t) {
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
                         self->m_writing = false;
-                        self->m_write_timer.cancel();
+                        self->Disarm(self->m_write_deadline);
                         if (ec) return self->ClientGone();
                         self->m_queued_bytes -= self->m_queue.front().size();
                         self->m_queue.pop_front();
                         if (!self->m_queue.empty()) return self->WriteNext();
                         if (self->m_answer_complete) self->AnswerSent();
-                      }));
+                      });
   }
 
   void AnswerComplete() {
@@ -461,44 +486,56 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     m_on_gone = nullptr;
     if (!m_keep_alive || m_server->m_stopping) {
       boost::system::error_code ignored;
-      m_socket.Socket().shutdown(tcp::socket::shutdown_send, ignored);
+      m_socket.Lowest().shutdown(Socket::shutdown_send, ignored);
       return Close();
     }
     if (m_watching) {
-      // The watch read becomes the wait for the next request.
-      boost::system::error_code ignored;
-      m_socket.Socket().cancel(ignored);
+      // The watch read goes on as the wait for the next request (cancelling
+      // it and reading again would cost two more system calls a request).
+      Arm(m_read_deadline, m_limits.idle_timeout);
       return;
     }
     AwaitRequest();
   }
 
-  void Arm(asio::steady_timer& timer, std::chrono::milliseconds after) {
-    timer.expires_after(after);
-    timer.async_wait([self = shared_from_this(), &timer](boost::system::error_code ec) {
-      if (ec || timer.expiry() > std::chrono::steady_clock::now()) return;  // re-armed or cancelled
-      self->ClientGone();
-    });
+  void Arm(Deadline& d, std::chrono::milliseconds after) {
+    d.at = std::chrono::steady_clock::now() + after;
+    if (d.waiting && d.timer.expiry() <= d.at) return;  // it wakes first, and looks again
+    d.timer.expires_at(d.at);
+    d.waiting = true;
+    d.timer.async_wait(
+        [self = shared_from_this(), &d, wait = ++d.wait](boost::system::error_code ec) {
+          if (wait != d.wait) return;  // a later wait replaced this one
+          d.waiting = false;
+          if (ec || self->m_closed || d.at == std::chrono::steady_clock::time_point::max()) return;
+          if (std::chrono::steady_clock::now() >= d.at) return self->ClientGone();
+          self->Arm(d, std::chrono::duration_cast<std::chrono::milliseconds>(
+                           d.at - std::chrono::steady_clock::now()) +
+                           std::chrono::milliseconds(1));
+        });
   }
+  static void Disarm(Deadline& d) { d.at = std::chrono::steady_clock::time_point::max(); }
 
   void Close() {
     if (m_closed) return;
     m_closed = true;
     boost::system::error_code ignored;
-    m_socket.Socket().close(ignored);
-    m_read_timer.cancel();
-    m_write_timer.cancel();
+    m_socket.Lowest().close(ignored);
+    m_read_deadline.timer.cancel();
+    m_write_deadline.timer.cancel();
     // The queue stays: a write in flight still points into its front.
   }
 
   std::shared_ptr<HttpServer::Impl> m_server;
   const HttpLimits& m_limits;
-  Strand m_strand;
+  const Executor m_executor;
   SessionStream m_socket;
-  asio::steady_timer m_read_timer;
-  asio::steady_timer m_write_timer;
+  Deadline m_read_deadline;
+  Deadline m_write_deadline;
   beast::flat_buffer m_buffer;
-  std::optional<http::request_parser<http::string_body>> m_parser;
+  unsigned char m_fields_scratch[kFieldsScratchBytes];
+  std::pmr::monotonic_buffer_resource m_fields_memory{m_fields_scratch, sizeof m_fields_scratch};
+  std::optional<RequestParser> m_parser;  // allocates from m_fields_memory
   std::string m_peer;
   std::deque<std::string> m_queue;
   size_t m_queued_bytes = 0;
@@ -520,29 +557,31 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 namespace {
 class SessionExchange final : public HttpExchange {
  public:
-  SessionExchange(std::shared_ptr<HttpSession> session, std::shared_ptr<HttpRequest> request,
-                  uint64_t serial)
-      : m_session(std::move(session)), m_request(std::move(request)), m_serial(serial) {}
-  const HttpRequest& Request() const override { return *m_request; }
+  SessionExchange(std::shared_ptr<HttpSession> session, uint64_t serial)
+      : m_session(std::move(session)), m_serial(serial) {}
+  HttpRequest& Fill() { return m_request; }
+  const HttpRequest& Request() const override { return m_request; }
   void Reply(HttpResponse response) override {
-    asio::post(m_session->GetStrand(), [s = m_session, r = std::move(response),
-                                        n = m_serial]() mutable { s->Reply(std::move(r), n); });
+    asio::post(m_session->GetExecutor(), [s = m_session, r = std::move(response),
+                                          n = m_serial]() mutable { s->Reply(std::move(r), n); });
   }
   void BeginStream(HttpResponse head) override {
-    asio::post(m_session->GetStrand(),
+    asio::post(m_session->GetExecutor(),
                [s = m_session, r = std::move(head), n = m_serial]() mutable {
                  s->BeginStream(std::move(r), n);
                });
   }
   void SendChunk(std::string bytes) override {
-    asio::post(m_session->GetStrand(), [s = m_session, b = std::move(bytes),
-                                        n = m_serial]() mutable { s->SendChunk(std::move(b), n); });
+    asio::post(m_session->GetExecutor(),
+               [s = m_session, b = std::move(bytes), n = m_serial]() mutable {
+                 s->SendChunk(std::move(b), n);
+               });
   }
   void EndStream() override {
-    asio::post(m_session->GetStrand(), [s = m_session, n = m_serial] { s->EndStream(n); });
+    asio::post(m_session->GetExecutor(), [s = m_session, n = m_serial] { s->EndStream(n); });
   }
   void OnClientGone(std::function<void()> callback) override {
-    asio::post(m_session->GetStrand(),
+    asio::post(m_session->GetExecutor(),
                [s = m_session, c = std::move(callback), n = m_serial]() mutable {
                  s->SetGoneCallback(std::move(c), n);
                });
@@ -550,19 +589,33 @@ class SessionExchange final : public HttpExchange {
 
  private:
   std::shared_ptr<HttpSession> m_session;
-  std::shared_ptr<HttpRequest> m_request;
+  HttpRequest m_request;
   const uint64_t m_serial;
 };
 }  // namespace
 
-std::shared_ptr<HttpExchange> HttpSession::MakeExchange(std::shared_ptr<HttpRequest> request) {
-  return std::make_shared<SessionExchange>(shared_from_this(), std::move(request), m_serial);
+std::shared_ptr<HttpExchange> HttpSession::MakeExchange(RequestMessage&& message) {
+  auto exchange = std::make_shared<SessionExchange>(shared_from_this(), m_serial);
+  HttpRequest& request = exchange->Fill();
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  request.path = request.target.substr(0, request.target.find('?'));
+  request.headers.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
+  for (const auto& field : message) {
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+    request.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  request.body = std::move(message.body());
+  request.peer = m_peer;
+  return exchange;
 }
 
 void HttpServer::Impl::Accept() {
-  auto strand = asio::make_strand(NetworkContext());
-  m_acceptor.async_accept(strand, [self = shared_from_this(), strand](boost::system::error_code ec,
-                                                                      tcp::socket socket) mutable {
+  // Each new connection goes to the next loop, and stays there.
+  m_acceptor.async_accept(NextNetworkContext(), [self = shared_from_this()](
+                                                    boost::system::error_code ec, Socket socket) {
     if (self->m_stopping) return;
     if (!ec) {
       std::unique_lock lock(self->m_mutex);
@@ -576,7 +629,7 @@ void HttpServer::Impl::Accept() {
         if (!self->m_tls) asio::write(socket, asio::buffer(busy), ignored);
         socket.close(ignored);
       } else {
-        auto session = std::make_shared<HttpSession>(self, std::move(socket), strand);
+        auto session = std::make_shared<HttpSession>(self, std::move(socket));
         self->m_sessions.insert(session.get());
         self->m_session_refs.push_back(session);
         if (self->m_session_refs.size() > 2 * self->m_sessions.size() + 64) {
@@ -602,7 +655,7 @@ void HttpServer::Impl::Forget(HttpSession* session) {
 
 void HttpServer::Impl::Shutdown(std::chrono::milliseconds drain) {
   if (m_stopping.exchange(true)) return;
-  asio::post(m_strand, [self = shared_from_this()] {
+  asio::post(m_acceptor.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->m_acceptor.close(ignored);
   });
@@ -682,7 +735,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   std::string address = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                                 : bound.address().to_string();
   address += ":" + std::to_string(bound.port());
-  asio::post(impl->m_strand, [impl] { impl->Accept(); });
+  asio::post(impl->m_acceptor.get_executor(), [impl] { impl->Accept(); });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl), std::move(address)));
 }
 

@@ -172,8 +172,7 @@ class HttpDataPlane::Relay final : public GenerationSink,
         m_include_usage(ask.include_usage),
         m_request_id(std::move(request_id)),
         m_ping_interval(ping_interval),
-        m_start(start),
-        m_ping(NetworkContext()) {}
+        m_start(start) {}
 
   void Begin(std::shared_ptr<GenerationCall> call) {
     std::lock_guard lock(m_mutex);
@@ -206,7 +205,11 @@ class HttpDataPlane::Relay final : public GenerationSink,
         m_overflow = true;
         return;
       }
-      m_buffer += bytes;
+      if (m_buffer.empty()) {
+        m_buffer = std::move(bytes);  // a whole answer usually comes in one piece
+      } else {
+        m_buffer += bytes;
+      }
       return;
     }
     if (EmptyDataFrame(bytes)) return;
@@ -219,7 +222,7 @@ class HttpDataPlane::Relay final : public GenerationSink,
     std::lock_guard lock(m_mutex);
     if (m_ended) return;
     m_ended = true;
-    m_ping.cancel();
+    if (m_ping) m_ping->cancel();
     m_call.reset();
     Finish(end);
   }
@@ -232,7 +235,7 @@ class HttpDataPlane::Relay final : public GenerationSink,
       if (m_ended) return;
       m_ended = true;
       m_client_gone = true;
-      m_ping.cancel();
+      if (m_ping) m_ping->cancel();
       call = std::move(m_call);
       // Not the version's doing: neither a success nor a server error.
       Record(ServedAs::kClientError, "the client went away");
@@ -240,10 +243,14 @@ class HttpDataPlane::Relay final : public GenerationSink,
     if (call) call->Cancel();
   }
 
+  // With room for the upstream's and a few more, added after.
   std::vector<std::pair<std::string, std::string>> OurHeaders() const {
-    return {{kVersionHeader, m_version->version},
-            {kSlotHeader, ReleaseRoleName(m_role)},
-            {"x-request-id", m_request_id}};
+    std::vector<std::pair<std::string, std::string>> headers;
+    headers.reserve(5 + m_head.headers.size());
+    headers.emplace_back(kVersionHeader, m_version->version);
+    headers.emplace_back(kSlotHeader, ReleaseRoleName(m_role));
+    headers.emplace_back("x-request-id", m_request_id);
+    return headers;
   }
 
   // An upstream agent's own x-greylane-* headers would contradict ours.
@@ -268,9 +275,11 @@ class HttpDataPlane::Relay final : public GenerationSink,
   }
 
   void ArmPing() {
-    m_ping.expires_after(m_ping_interval);
+    // Only a stream has one: an answer read whole needs no timer.
+    if (!m_ping) m_ping.emplace(NetworkContext());
+    m_ping->expires_after(m_ping_interval);
     std::weak_ptr<Relay> weak = shared_from_this();
-    m_ping.async_wait([weak](boost::system::error_code ec) {
+    m_ping->async_wait([weak](boost::system::error_code ec) {
       auto self = weak.lock();
       if (ec || !self) return;
       std::lock_guard lock(self->m_mutex);
@@ -466,7 +475,7 @@ class HttpDataPlane::Relay final : public GenerationSink,
   const Clock::time_point m_start;
 
   std::mutex m_mutex;
-  boost::asio::steady_timer m_ping;
+  std::optional<boost::asio::steady_timer> m_ping;  // guarded by m_mutex
   std::shared_ptr<GenerationCall> m_call;
   GenerationHead m_head;
   bool m_have_head = false;

@@ -6,19 +6,78 @@
 // nothing crashes; the splitter hands back every byte it was fed, in order,
 // however the bytes are cut; no event it returns lacks its blank line;
 // WithModel keeps a JSON object an object; a REST request that is read has
-// one raw input per tensor, and its tensors echoed back write as JSON.
+// one raw input per tensor, and its tensors echoed back write as JSON;
+// ReadAnswer (which reads without building a tree) finds exactly what a
+// reading of the parsed tree finds.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include <boost/json.hpp>
 
 #include "agent/backends/oip_rest_json.h"
 #include "agent/backends/openai_http_backend.h"
 #include "agent/backends/openai_wire.h"
 
 namespace {
+namespace json = boost::json;
+
 void Check(bool ok) {
   if (!ok) __builtin_trap();
+}
+
+// The oracle: the same figures read from a parsed tree (duplicate keys:
+// the last one stays, as Boost.JSON keeps it).
+greylane::StreamEvent TreeAnswer(std::string_view text) {
+  greylane::StreamEvent out;
+  json::parse_options options;
+  options.max_depth = 64;
+  boost::system::error_code ec;
+  const json::value value =
+      json::parse(json::string_view(text.data(), text.size()), ec, {}, options);
+  if (ec || !value.is_object()) return out;
+  out.object = true;
+  const json::object& o = value.as_object();
+  out.error = o.contains("error");
+  auto count = [](const json::value* v) -> int64_t {
+    if (v && v->is_int64()) return v->as_int64();
+    if (v && v->is_uint64() && v->as_uint64() <= static_cast<uint64_t>(INT64_MAX))
+      return static_cast<int64_t>(v->as_uint64());
+    return -1;
+  };
+  if (const json::value* usage = o.if_contains("usage"); usage && usage->is_object()) {
+    out.prompt_tokens = count(usage->as_object().if_contains("prompt_tokens"));
+    out.completion_tokens = count(usage->as_object().if_contains("completion_tokens"));
+  }
+  const json::value* choices = o.if_contains("choices");
+  if (!choices || !choices->is_array() || choices->as_array().empty() ||
+      !choices->as_array().front().is_object())
+    return out;
+  const json::object& choice = choices->as_array().front().as_object();
+  auto text_in = [](const json::value* v) {
+    return v && v->is_string() && !v->as_string().empty();
+  };
+  if (const json::value* delta = choice.if_contains("delta"); delta && delta->is_object()) {
+    const json::object& d = delta->as_object();
+    const json::value* tools = d.if_contains("tool_calls");
+    out.content = text_in(d.if_contains("content")) ||
+                  text_in(d.if_contains("reasoning_content")) || (tools && !tools->is_null());
+  }
+  out.content = out.content || text_in(choice.if_contains("text"));
+  if (const json::value* f = choice.if_contains("finish_reason"); f && f->is_string()) {
+    out.finish_reason = std::string(f->as_string());
+  }
+  return out;
+}
+
+void CheckAnswer(std::string_view text) {
+  const greylane::StreamEvent read = greylane::ReadAnswer(text);
+  const greylane::StreamEvent tree = TreeAnswer(text);
+  Check(read.object == tree.object && read.content == tree.content && read.error == tree.error &&
+        read.prompt_tokens == tree.prompt_tokens &&
+        read.completion_tokens == tree.completion_tokens &&
+        read.finish_reason == tree.finish_reason);
 }
 }  // namespace
 
@@ -33,6 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(!problem.empty());
   }
   (void)greylane::ParseHttpUrl(text);
+  CheckAnswer(text);
 
   inference::ModelInferRequest infer;
   if (greylane::ReadRestInferRequest(text, &infer).empty()) {
