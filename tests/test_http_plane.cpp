@@ -266,6 +266,37 @@ class TestHttpPlane final : public QObject {
     QCOMPARE(answer.substr(answer.find("\r\n\r\n") + 4), std::string());
   }
 
+  // Requests sent back to back on one connection (pipelined), all at once
+  // and one while the first is still being answered, are each answered,
+  // in order, without the client sending anything more.
+  void pipelinedRequestsAreEachAnswered() const {
+    RawClient client(m_http);
+    std::string burst;
+    for (int i = 0; i < 3; ++i) burst += "GET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n";
+    const std::string body = ChatBody(8, false);
+    const std::string chat =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+        "Content-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    QVERIFY(client.Send(burst + chat));
+    // The next one arrives while the chat is being generated.
+    QTest::qWait(20);
+    QVERIFY(client.Send("GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n"));
+    std::string raw;
+    auto answers = [&] {
+      size_t n = 0;
+      for (size_t at = raw.find("HTTP/1.1 "); at != std::string::npos;
+           at = raw.find("HTTP/1.1 ", at + 1))
+        ++n;
+      return n;
+    };
+    const auto until = Clock::now() + std::chrono::seconds(10);
+    while (answers() < 5 && Clock::now() < until && client.ReadSome(&raw, 200)) {
+    }
+    QVERIFY2(answers() == 5, raw.c_str());
+    QVERIFY2(raw.find("\"chat.completion\"") < raw.rfind("HTTP/1.1 200"), raw.c_str());
+  }
+
   void slowClientsAreCutAndHarmNoOne() const {
     SlowEcho echo;
     HttpLimits limits;

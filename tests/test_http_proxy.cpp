@@ -362,6 +362,50 @@ class TestHttpProxy final : public QObject {
     QCOMPARE(::kill(process->Status().pid == 0 ? pid : process->Status().pid, 0), -1);
   }
 
+  // An upstream that writes on a kept-alive connection after its answer
+  // (a late second answer) must not have those bytes taken as the next
+  // request's answer: that connection is closed, and every request gets
+  // its own answer.
+  void aConnectionWithStrayBytesIsNotReused() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    std::atomic<bool> stray_sent{false};
+    ScriptedUpstream echo([&stray_sent](int fd, const std::string& request) {
+      const size_t at = request.find("\"prompt\":\"");
+      const std::string prompt =
+          at == std::string::npos ? ""
+                                  : request.substr(at + 10, request.find('"', at + 10) - at - 10);
+      const std::string body = "{\"echo\":\"" + prompt + "\"}";
+      ScriptedUpstream::Write(fd,
+                              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " +
+                                  std::to_string(body.size()) + "\r\n\r\n" + body);
+      if (prompt == "poison") {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the answer is pooled
+        const std::string stale = "{\"echo\":\"stale\"}";
+        ScriptedUpstream::Write(fd,
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                "Content-Length: " +
+                                    std::to_string(stale.size()) + "\r\n\r\n" + stale);
+        stray_sent = true;
+      }
+    });
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", echo.Url()));
+    QVERIFY(agent);
+    auto ask = [&](const std::string& prompt) {
+      return Exchange(
+          agent->HttpAddress(),
+          Post("/v1/completions", "{\"model\":\"lm\",\"prompt\":\"" + prompt + "\"}", kPinned));
+    };
+    QCOMPARE(ask("poison").status, 200);
+    QTRY_VERIFY_WITH_TIMEOUT(stray_sent.load(), 5000);
+    for (int i = 0; i < 2 * static_cast<int>(NetworkLoopCount()) + 2; ++i) {
+      const std::string prompt = "p" + std::to_string(i);
+      const Reply r = ask(prompt);
+      QCOMPARE(r.status, 200);
+      QCOMPARE(r.body, "{\"echo\":\"" + prompt + "\"}");
+    }
+  }
+
   // The figures of an answer or a stream event are read without building
   // a tree; a key given twice counts as its last value, as a parsed tree
   // would take it (the fuzzer compares the two on every input).
@@ -407,6 +451,10 @@ class TestHttpProxy final : public QObject {
         true, false, false, -1, -1, "");
     row("too big a count", "{\"usage\":{\"completion_tokens\":18446744073709551615}}", true, false,
         false, -1, -1, "");
+    row("a count past belief",
+        "{\"usage\":{\"prompt_tokens\":9223372036854775807,"
+        "\"completion_tokens\":7}}",
+        true, false, false, -1, 7, "");
     row("not an object", "[{\"choices\":[{\"text\":\"x\"}]}]", false, false, false, -1, -1, "");
     row("not JSON", "{\"choices\":[{\"text\":\"x\"}]", false, false, false, -1, -1, "");
     row("trailing bytes", "{\"error\":1} x", false, false, false, -1, -1, "");

@@ -106,11 +106,21 @@ class OpenAiHttpBackend::Upstream {
   };
   std::optional<Connection> Take(const asio::io_context& loop) {
     Idle& idle = m_loops[NetworkLoopIndex(loop)];
-    std::lock_guard lock(idle.mutex);
-    if (idle.connections.empty()) return std::nullopt;
-    Connection c = std::move(idle.connections.back());
-    idle.connections.pop_back();
-    return c;
+    while (true) {
+      std::optional<Connection> c;
+      {
+        std::lock_guard lock(idle.mutex);
+        if (idle.connections.empty()) return std::nullopt;
+        c.emplace(std::move(idle.connections.back()));
+        idle.connections.pop_back();
+      }
+      // Bytes on a connection nobody asked anything of (an upstream's late
+      // second answer, a 408 on its idle timeout) would be read as the next
+      // request's answer, and every answer after would go to the request
+      // after its own: such a connection is closed, not used.
+      boost::system::error_code ec;
+      if (c->socket.available(ec) == 0 && !ec) return c;
+    }
   }
   void Give(Connection connection) {
     Idle& idle = m_loops[NetworkLoopIndex(connection.socket.get_executor().context())];

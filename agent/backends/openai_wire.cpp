@@ -364,6 +364,9 @@ class AnswerFigures {
     if (place == Place::kToolCalls && !null) m_tool_calls = true;
   }
   void Count(Place place, int64_t n) {
+    // No answer has a billion tokens: a count past that is an upstream's
+    // garbage, and would swamp the version's token totals for good.
+    if (n > kMaxTokenCount) n = -1;
     if (place == Place::kPromptTokens) out.prompt_tokens = n;
     if (place == Place::kCompletionTokens) out.completion_tokens = n;
     Mark(place, false);

@@ -39,6 +39,9 @@ std::string OpenAiErrorBody(std::string_view message, std::string_view type, std
 std::string OpenAiErrorEvent(std::string_view message, std::string_view type);
 
 // What one server-sent event of a completion stream says, for the meters.
+// Token counts above this are not believed (read as absent).
+inline constexpr int64_t kMaxTokenCount = 1'000'000'000;
+
 struct StreamEvent {
   bool done = false;           // data: [DONE]
   bool comment = false;        // ": ping" and other comments

@@ -283,7 +283,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void Stop(bool now) {
     asio::post(m_executor, [self = shared_from_this(), now] {
       self->m_keep_alive = false;
-      if (now || !self->m_answering) self->Close();
+      // Cut now: the handler hears it as the client leaving, so an upstream
+      // stream still running is cancelled rather than left to hold the
+      // session until the hard stop.
+      if (now || !self->m_answering) self->ClientGone();
     });
   }
 
@@ -490,6 +493,13 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       return Close();
     }
     if (m_watching) {
+      if (m_buffer.size() > 0) {
+        // A pipelined request is already here: the watch read is stopped,
+        // and its handler goes on to read that request.
+        boost::system::error_code ignored;
+        m_socket.Lowest().cancel(ignored);
+        return;
+      }
       // The watch read goes on as the wait for the next request (cancelling
       // it and reading again would cost two more system calls a request).
       Arm(m_read_deadline, m_limits.idle_timeout);

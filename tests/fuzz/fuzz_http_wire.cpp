@@ -41,10 +41,11 @@ greylane::StreamEvent TreeAnswer(std::string_view text) {
   const json::object& o = value.as_object();
   out.error = o.contains("error");
   auto count = [](const json::value* v) -> int64_t {
-    if (v && v->is_int64()) return v->as_int64();
+    int64_t n = -1;
+    if (v && v->is_int64()) n = v->as_int64();
     if (v && v->is_uint64() && v->as_uint64() <= static_cast<uint64_t>(INT64_MAX))
-      return static_cast<int64_t>(v->as_uint64());
-    return -1;
+      n = static_cast<int64_t>(v->as_uint64());
+    return n > greylane::kMaxTokenCount ? -1 : n;
   };
   if (const json::value* usage = o.if_contains("usage"); usage && usage->is_object()) {
     out.prompt_tokens = count(usage->as_object().if_contains("prompt_tokens"));
