@@ -44,6 +44,7 @@ using RequestParser = http::request_parser<http::string_body, FieldsAllocator>;
 using RequestMessage = RequestParser::value_type;
 constexpr size_t kFieldsScratchBytes = 2048;
 
+namespace {
 // A deadline set and cleared on every request but rarely reached: setting
 // it moves a time, and the timer is re-armed only when the new time is
 // earlier than the one it waits for; when it wakes it looks at the time
@@ -57,7 +58,6 @@ struct Deadline {
   bool waiting = false;
 };
 
-namespace {
 // A connection's byte stream: plain TCP, or TLS over it. Beast's reads and
 // Asio's writes take it as any stream; asio's TLS stream allows one read
 // and one write in flight at once, as the session needs (on its loop).
