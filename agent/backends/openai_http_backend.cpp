@@ -81,6 +81,18 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url) {
   return out;
 }
 
+namespace {
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
+using Resolver = asio::ip::basic_resolver<tcp, Executor>;
+// The answer's header fields go to memory the connection owns (Beast would
+// otherwise allocate each field on its own).
+using FieldsAllocator = std::pmr::polymorphic_allocator<char>;
+using ResponseParser = http::response_parser<http::string_body, FieldsAllocator>;
+constexpr size_t kFieldsScratchBytes = 2048;
+}  // namespace
+
 // One upstream: where it is, its deadlines (shared by every call to it, not
 // copied into each), and its idle keep-alive connections, newest first,
 // kept per network loop: a connection is registered with its loop's reactor, and a
@@ -88,8 +100,6 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url) {
 // its own (and never waits for another's lock holder).
 class OpenAiHttpBackend::Upstream {
  public:
-  using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
-
   Upstream(OpenAiHttpOptions options_in, HttpUrl url_in, size_t max_idle)
       : options(std::move(options_in)),
         url(std::move(url_in)),
@@ -99,19 +109,25 @@ class OpenAiHttpBackend::Upstream {
   const OpenAiHttpOptions options;
   const HttpUrl url;
 
-  // A kept connection comes with its read buffer, so a call on it allocates none.
+  // A connection and what a call on it needs, kept with it: a call on a
+  // kept connection allocates none of it (nor looks up Asio's services).
   struct Connection {
+    explicit Connection(const Executor& executor) : socket(executor), timer(executor) {}
     Socket socket;
+    Timer timer;  // the call's deadlines
     beast::flat_buffer buffer;
+    std::string wire;  // the request as sent
+    unsigned char fields_scratch[kFieldsScratchBytes];
+    std::pmr::monotonic_buffer_resource fields_memory{fields_scratch, sizeof fields_scratch};
   };
-  std::optional<Connection> Take(const asio::io_context& loop) {
+  std::unique_ptr<Connection> Take(const asio::io_context& loop) {
     Idle& idle = m_loops[NetworkLoopIndex(loop)];
     while (true) {
-      std::optional<Connection> c;
+      std::unique_ptr<Connection> c;
       {
         std::lock_guard lock(idle.mutex);
-        if (idle.connections.empty()) return std::nullopt;
-        c.emplace(std::move(idle.connections.back()));
+        if (idle.connections.empty()) return nullptr;
+        c = std::move(idle.connections.back());
         idle.connections.pop_back();
       }
       // Bytes on a connection nobody asked anything of (an upstream's late
@@ -122,8 +138,8 @@ class OpenAiHttpBackend::Upstream {
       if (c->socket.available(ec) == 0 && !ec) return c;
     }
   }
-  void Give(Connection connection) {
-    Idle& idle = m_loops[NetworkLoopIndex(connection.socket.get_executor().context())];
+  void Give(std::unique_ptr<Connection> connection) {
+    Idle& idle = m_loops[NetworkLoopIndex(connection->socket.get_executor().context())];
     std::lock_guard lock(idle.mutex);
     if (m_closed || idle.connections.size() >= m_max_per_loop) return;  // closed as it goes
     idle.connections.push_back(std::move(connection));
@@ -139,7 +155,7 @@ class OpenAiHttpBackend::Upstream {
  private:
   struct Idle {
     std::mutex mutex;
-    std::vector<Connection> connections;
+    std::vector<std::unique_ptr<Connection>> connections;
   };
   std::vector<Idle> m_loops;
   const size_t m_max_per_loop;
@@ -147,16 +163,7 @@ class OpenAiHttpBackend::Upstream {
 };
 
 namespace {
-
-using Executor = asio::io_context::executor_type;
-using Socket = OpenAiHttpBackend::Upstream::Socket;
-using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
-using Resolver = asio::ip::basic_resolver<tcp, Executor>;
-// The answer's header fields go to memory the call owns (Beast would
-// otherwise allocate each field on its own).
-using FieldsAllocator = std::pmr::polymorphic_allocator<char>;
-using ResponseParser = http::response_parser<http::string_body, FieldsAllocator>;
-constexpr size_t kFieldsScratchBytes = 2048;
+using Connection = OpenAiHttpBackend::Upstream::Connection;
 
 // One request to the upstream, from connect to the last byte, on one
 // network loop (the calling thread's when that is one: the request's own).
@@ -170,9 +177,7 @@ class UpstreamCall final : public GenerationCall,
         m_url(m_upstream->url),
         m_request(std::move(request)),
         m_sink(std::move(sink)),
-        m_executor(NetworkContext().get_executor()),
-        m_socket(m_executor),
-        m_timer(m_executor) {}
+        m_executor(NetworkContext().get_executor()) {}
 
   void Start() {
     m_total_deadline = Clock::now() + m_options.total_timeout;
@@ -197,15 +202,14 @@ class UpstreamCall final : public GenerationCall,
   void Connect(bool may_reuse) {
     if (m_ended) return;
     if (may_reuse) {
-      if (std::optional<OpenAiHttpBackend::Upstream::Connection> pooled =
-              m_upstream->Take(m_executor.context())) {
-        m_socket = std::move(pooled->socket);
-        m_buffer = std::move(pooled->buffer);
+      if (std::unique_ptr<Connection> pooled = m_upstream->Take(m_executor.context())) {
+        m_conn = std::move(pooled);
         m_reused = true;
         return Send();
       }
     }
     m_reused = false;
+    if (!m_conn) m_conn = std::make_unique<Connection>(m_executor);
     Arm(Phase::kConnect);
     m_resolver.emplace(m_executor);
     m_resolver->async_resolve(
@@ -216,7 +220,7 @@ class UpstreamCall final : public GenerationCall,
           if (ec)
             return self->Fail(GenerationFailure::kUpstream,
                               "cannot resolve " + self->Where() + ": " + ec.message());
-          asio::async_connect(self->m_socket, results,
+          asio::async_connect(self->m_conn->socket, results,
                               [self](boost::system::error_code connected, const tcp::endpoint&) {
                                 if (self->m_ended) return;
                                 if (connected) {
@@ -225,14 +229,14 @@ class UpstreamCall final : public GenerationCall,
                                                         connected.message());
                                 }
                                 boost::system::error_code ignored;
-                                self->m_socket.set_option(tcp::no_delay(true), ignored);
+                                self->m_conn->socket.set_option(tcp::no_delay(true), ignored);
                                 self->Send();
                               });
         });
   }
 
   void Send() {
-    std::string& out = m_wire;
+    std::string& out = m_conn->wire;
     out.clear();
     out.reserve(256 + m_request.path.size() + m_request.via.size() +
                 m_request.authorization.size() + m_request.body.size());
@@ -257,7 +261,7 @@ class UpstreamCall final : public GenerationCall,
     }
     Arm(Phase::kFirstByte);
     asio::async_write(
-        m_socket, asio::buffer(m_wire),
+        m_conn->socket, asio::buffer(m_conn->wire),
         [self = shared_from_this()](boost::system::error_code ec, size_t) {
           if (self->m_ended) return;
           if (ec) return self->Retry("cannot send to " + self->Where() + ": " + ec.message());
@@ -270,8 +274,8 @@ class UpstreamCall final : public GenerationCall,
   void Retry(const std::string& why) {
     if (m_reused && !m_got_bytes) {
       boost::system::error_code ignored;
-      m_socket.close(ignored);
-      m_buffer.consume(m_buffer.size());
+      m_conn->socket.close(ignored);
+      m_conn->buffer.consume(m_conn->buffer.size());
       return Connect(false);
     }
     Fail(GenerationFailure::kUpstream, why);
@@ -279,13 +283,14 @@ class UpstreamCall final : public GenerationCall,
 
   void ReadHead() {
     m_parser.reset();
-    m_fields_memory.release();
+    m_conn->fields_memory.release();
     m_parser.emplace(std::piecewise_construct, std::make_tuple(),
-                     std::make_tuple(FieldsAllocator(&m_fields_memory)));
+                     std::make_tuple(FieldsAllocator(&m_conn->fields_memory)));
     m_parser->header_limit(kMaxUpstreamHeaderBytes);
     m_parser->body_limit(boost::none);
     http::async_read_header(
-        m_socket, m_buffer, *m_parser, [self = shared_from_this()](beast::error_code ec, size_t n) {
+        m_conn->socket, m_conn->buffer, *m_parser,
+        [self = shared_from_this()](beast::error_code ec, size_t n) {
           if (self->m_ended) return;
           self->m_got_bytes = self->m_got_bytes || n > 0;
           if (ec) {
@@ -315,10 +320,11 @@ class UpstreamCall final : public GenerationCall,
   // What of the body came with the head (a whole small answer usually
   // does) is parsed here, without another turn of the loop and its timer.
   void TakeBuffered() {
-    while (!m_parser->is_done() && m_buffer.size() > 0) {
+    beast::flat_buffer& buffer = m_conn->buffer;
+    while (!m_parser->is_done() && buffer.size() > 0) {
       beast::error_code ec;
-      const size_t used = m_parser->put(m_buffer.data(), ec);
-      m_buffer.consume(used);
+      const size_t used = m_parser->put(buffer.data(), ec);
+      buffer.consume(used);
       if (ec == http::error::need_more) break;
       if (ec) {
         return Fail(GenerationFailure::kUpstream,
@@ -335,7 +341,8 @@ class UpstreamCall final : public GenerationCall,
     if (m_parser->is_done()) return Done();
     Arm(Phase::kIdle);
     http::async_read_some(
-        m_socket, m_buffer, *m_parser, [self = shared_from_this()](beast::error_code ec, size_t) {
+        m_conn->socket, m_conn->buffer, *m_parser,
+        [self = shared_from_this()](beast::error_code ec, size_t) {
           if (self->m_ended) return;
           self->TakeBody();
           if (self->m_ended) return;
@@ -368,10 +375,11 @@ class UpstreamCall final : public GenerationCall,
 
   void Done() {
     if (std::string rest = m_splitter.TakeRest(); !rest.empty()) m_sink->OnData(std::move(rest));
-    const bool keep = m_parser->keep_alive() && m_buffer.size() == 0;
+    const bool keep = m_parser->keep_alive() && m_conn->buffer.size() == 0;
+    m_parser.reset();  // its fields are in the connection's memory
     if (keep) {
-      m_upstream->Give({std::move(m_socket), std::move(m_buffer)});
-      m_socket = Socket(m_executor);
+      StopTimer();  // the connection's timer is the next call's
+      m_upstream->Give(std::move(m_conn));
     }
     End({});
   }
@@ -386,8 +394,8 @@ class UpstreamCall final : public GenerationCall,
     m_total_first = at >= m_total_deadline;
     // A wait already expired when re-armed still runs: the serial tells it it is stale.
     const uint64_t serial = ++m_phase;
-    m_timer.expires_at(std::min(at, m_total_deadline));
-    m_timer.async_wait([self = shared_from_this(), serial](boost::system::error_code ec) {
+    m_conn->timer.expires_at(std::min(at, m_total_deadline));
+    m_conn->timer.async_wait([self = shared_from_this(), serial](boost::system::error_code ec) {
       if (!ec && serial == self->m_phase) self->TimedOut();
     });
   }
@@ -416,14 +424,20 @@ class UpstreamCall final : public GenerationCall,
 
   void Fail(GenerationFailure failure, std::string why) { End({failure, std::move(why)}); }
 
+  void StopTimer() {
+    ++m_phase;  // whatever the timer still does is stale
+    m_conn->timer.cancel();
+  }
+
   void End(GenerationEnd end) {
     if (m_ended) return;
     m_ended = true;
-    boost::system::error_code ignored;
     if (m_resolver) m_resolver->cancel();
-    ++m_phase;  // whatever the timer still does is stale
-    m_timer.cancel();
-    if (m_socket.is_open()) m_socket.close(ignored);
+    if (m_conn) {
+      StopTimer();
+      boost::system::error_code ignored;
+      m_conn->socket.close(ignored);
+    }
     m_sink->OnEnd(std::move(end));
     m_sink.reset();
   }
@@ -434,16 +448,11 @@ class UpstreamCall final : public GenerationCall,
   const GenerationRequest m_request;
   std::shared_ptr<GenerationSink> m_sink;
   const Executor m_executor;
-  Socket m_socket;
+  std::unique_ptr<Connection> m_conn;  // from Connect on, until given back or closed
   std::optional<Resolver> m_resolver;  // only for a new connection
-  Timer m_timer;
   Clock::time_point m_total_deadline;
-  beast::flat_buffer m_buffer;
-  unsigned char m_fields_scratch[kFieldsScratchBytes];
-  std::pmr::monotonic_buffer_resource m_fields_memory{m_fields_scratch, sizeof m_fields_scratch};
-  std::optional<ResponseParser> m_parser;  // allocates from m_fields_memory
+  std::optional<ResponseParser> m_parser;  // allocates from m_conn's fields_memory
   SseSplitter m_splitter;
-  std::string m_wire;
   size_t m_answer_bytes = 0;
   uint64_t m_phase = 0;
   Phase m_phase_kind = Phase::kConnect;

@@ -1,6 +1,8 @@
 #include "agent/backends/openai_wire.h"
 
 #include <algorithm>
+#include <array>
+#include <span>
 #include <utility>
 
 #include <boost/json.hpp>
@@ -34,8 +36,180 @@ std::optional<json::value> ParseBounded(std::string_view text, std::string* prob
 constexpr size_t kScratchBytes = 4096;
 }  // namespace
 
-std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::string* problem,
-                                                bool with_input) {
+namespace {
+
+// The routed fields of a request body, read as the parser meets them,
+// building no tree: every request on the HTTP plane is read so, where the
+// tree and its lookups cost more than the rest of the request's own work.
+// The last of a repeated key counts, as in a parsed tree; what a field
+// must be is judged at the end, in the tree reading's order, so both give
+// the same answer and the same message (fuzz_http_wire compares them).
+class RequestFields {
+ public:
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  enum class Kind : uint8_t { kAbsent, kNull, kString, kBool, kInt64, kUint64, kDouble, kOther };
+  enum Key : uint8_t {
+    kModel,
+    kUser,
+    kStream,
+    kMaxTokens,
+    kMaxCompletionTokens,
+    kN,
+    kSeed,
+    kTemperature,
+    kTopP,
+    kPresencePenalty,
+    kFrequencyPenalty,
+    kKeyCount,
+    kStreamOptions = kKeyCount,  // read apart: only its include_usage matters
+    kNone,
+  };
+  struct Field {
+    Kind kind = Kind::kAbsent;
+    bool flag = false;  // a bool's value
+    int64_t number = 0;
+  };
+
+  std::array<Field, kKeyCount> fields;
+  std::string model;
+  std::string user;
+  bool root_object = false;
+  bool include_usage = false;
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) {
+    if (m_depth == 0) root_object = true;
+    const Key key = Value(Kind::kOther);
+    ++m_depth;
+    if (m_depth == 2 && key == kStreamOptions) m_in_stream_options = true;
+    return true;
+  }
+  bool on_object_end(std::size_t, boost::system::error_code&) {
+    if (--m_depth == 1) m_in_stream_options = false;
+    return true;
+  }
+  bool on_array_begin(boost::system::error_code&) {
+    Value(Kind::kOther);
+    ++m_depth;
+    return true;
+  }
+  bool on_array_end(std::size_t, boost::system::error_code&) {
+    --m_depth;
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    if (m_depth <= 2) m_key.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, boost::system::error_code&) {
+    std::string_view key(s.data(), s.size());
+    if (!m_key.empty()) key = m_key.append(s.data(), s.size());
+    if (m_depth == 1 && root_object) {
+      m_next = RootKey(key);
+      if (m_next == kStreamOptions) include_usage = false;  // this one's value decides
+    } else if (m_depth == 2 && m_in_stream_options) {
+      m_usage_next = key == "include_usage";
+      if (m_usage_next) include_usage = false;
+    }
+    m_key.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    if (!m_in_string) {
+      m_in_string = true;
+      m_string_key = Value(Kind::kString);
+    }
+    Text(s);
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, boost::system::error_code&) {
+    if (!m_in_string) m_string_key = Value(Kind::kString);
+    m_in_string = false;
+    Text(s);
+    m_string_key = kNone;
+    return true;
+  }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(int64_t i, json::string_view, boost::system::error_code&) {
+    Value(Kind::kInt64, false, i);
+    return true;
+  }
+  bool on_uint64(uint64_t, json::string_view, boost::system::error_code&) {
+    Value(Kind::kUint64);
+    return true;
+  }
+  bool on_double(double, json::string_view, boost::system::error_code&) {
+    Value(Kind::kDouble);
+    return true;
+  }
+  bool on_bool(bool b, boost::system::error_code&) {
+    Value(Kind::kBool, b);
+    return true;
+  }
+  bool on_null(boost::system::error_code&) {
+    Value(Kind::kNull);
+    return true;
+  }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+ private:
+  static Key RootKey(std::string_view key) {
+    static constexpr std::pair<std::string_view, Key> kKeys[] = {
+        {"model", kModel},
+        {"user", kUser},
+        {"stream", kStream},
+        {"max_tokens", kMaxTokens},
+        {"max_completion_tokens", kMaxCompletionTokens},
+        {"n", kN},
+        {"seed", kSeed},
+        {"temperature", kTemperature},
+        {"top_p", kTopP},
+        {"presence_penalty", kPresencePenalty},
+        {"frequency_penalty", kFrequencyPenalty},
+        {"stream_options", kStreamOptions},
+    };
+    for (const auto& [name, k] : kKeys) {
+      if (key == name) return k;
+    }
+    return kNone;
+  }
+
+  // A value starts: the root key it belongs to (kNone for any other).
+  Key Value(Kind kind, bool flag = false, int64_t number = 0) {
+    if (m_depth == 2 && m_usage_next) {
+      m_usage_next = false;
+      if (kind == Kind::kBool) include_usage = flag;
+    }
+    if (m_depth != 1) return kNone;
+    const Key key = std::exchange(m_next, kNone);
+    if (key < kKeyCount) fields[key] = {kind, flag, number};
+    if (key == kModel) model.clear();
+    if (key == kUser) user.clear();
+    return key;
+  }
+  void Text(json::string_view s) {
+    if (m_string_key == kModel) model.append(s.data(), s.size());
+    if (m_string_key == kUser) user.append(s.data(), s.size());
+  }
+
+  std::string m_key;
+  size_t m_depth = 0;
+  Key m_next = kNone;  // the root key whose value comes next
+  Key m_string_key = kNone;
+  bool m_in_string = false;
+  bool m_in_stream_options = false;  // inside the root's (last) stream_options object
+  bool m_usage_next = false;         // its include_usage value comes next
+};
+
+// The same reading through a parsed tree: for when the request log wants
+// the input as JSON text.
+std::optional<OpenAiRequest> ParseOpenAiRequestTree(std::string_view body, std::string* problem) {
   unsigned char scratch[kScratchBytes];
   json::monotonic_resource resource(scratch, sizeof scratch);
   std::optional<json::value> value = ParseBounded(body, problem, &resource);
@@ -88,7 +262,6 @@ std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::stri
     }
   }
   for (const char* key : {"messages", "prompt", "input"}) {
-    if (!with_input) break;
     if (const json::value* v = o.if_contains(key)) {
       request.input = json::serialize(*v);
       break;
@@ -99,6 +272,82 @@ std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::stri
       request.include_usage = u->as_bool();
     }
   }
+  return request;
+}
+
+}  // namespace
+
+std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::string* problem,
+                                                bool with_input) {
+  if (with_input) return ParseOpenAiRequestTree(body, problem);
+  json::parse_options options;
+  options.max_depth = kMaxDepth;
+  json::basic_parser<RequestFields> parser(options);
+  boost::system::error_code ec;
+  const size_t used = parser.write_some(false, body.data(), body.size(), ec);
+  if (!ec && used < body.size()) ec = json::error::extra_data;  // as json::parse says it
+  if (!ec && !parser.done()) ec = json::error::incomplete;
+  if (ec) {
+    *problem = "the body is not valid JSON: " + ec.message();
+    return std::nullopt;
+  }
+  RequestFields& f = parser.handler();
+  if (!f.root_object) {
+    *problem = "the body must be a JSON object";
+    return std::nullopt;
+  }
+  using Kind = RequestFields::Kind;
+  auto given = [&](RequestFields::Key k) {
+    return f.fields[k].kind != Kind::kAbsent && f.fields[k].kind != Kind::kNull;
+  };
+  auto refuse = [&](std::string_view key, std::string_view what) {
+    *problem = "'" + std::string(key) + "' " + std::string(what);
+    return std::nullopt;
+  };
+  OpenAiRequest request;
+  if (given(RequestFields::kModel) && f.fields[RequestFields::kModel].kind != Kind::kString) {
+    return refuse("model", "must be a string");
+  }
+  if (given(RequestFields::kUser) && f.fields[RequestFields::kUser].kind != Kind::kString) {
+    return refuse("user", "must be a string");
+  }
+  if (given(RequestFields::kModel)) request.model = std::move(f.model);
+  if (given(RequestFields::kUser)) request.user = std::move(f.user);
+  if (given(RequestFields::kStream)) {
+    if (f.fields[RequestFields::kStream].kind != Kind::kBool) {
+      *problem = "'stream' must be true or false";
+      return std::nullopt;
+    }
+    request.stream = f.fields[RequestFields::kStream].flag;
+  }
+  static constexpr std::pair<std::string_view, RequestFields::Key> kWhole[] = {
+      {"max_tokens", RequestFields::kMaxTokens},
+      {"max_completion_tokens", RequestFields::kMaxCompletionTokens},
+      {"n", RequestFields::kN},
+      {"seed", RequestFields::kSeed}};
+  for (const auto& [name, k] : kWhole) {
+    const Kind kind = f.fields[k].kind;
+    if (given(k) && kind != Kind::kInt64 && kind != Kind::kUint64) {
+      return refuse(name, "must be a whole number");
+    }
+  }
+  for (const auto& [name, k] : std::span(kWhole).first(3)) {
+    if (f.fields[k].kind == Kind::kInt64 && f.fields[k].number < 0) {
+      return refuse(name, "must not be negative");
+    }
+  }
+  static constexpr std::pair<std::string_view, RequestFields::Key> kNumbers[] = {
+      {"temperature", RequestFields::kTemperature},
+      {"top_p", RequestFields::kTopP},
+      {"presence_penalty", RequestFields::kPresencePenalty},
+      {"frequency_penalty", RequestFields::kFrequencyPenalty}};
+  for (const auto& [name, k] : kNumbers) {
+    const Kind kind = f.fields[k].kind;
+    if (given(k) && kind != Kind::kInt64 && kind != Kind::kUint64 && kind != Kind::kDouble) {
+      return refuse(name, "must be a number");
+    }
+  }
+  request.include_usage = f.include_usage;
   return request;
 }
 
@@ -184,19 +433,17 @@ class AnswerFigures {
     const Place place = Take();
     if (place == Place::kRoot) out.object = true;
     Mark(place, false);
-    Push(place == Place::kRoot || place == Place::kUsage || place == Place::kChoice ||
-                 place == Place::kDelta
-             ? place
-             : Place::kOther,
-         false);
-    return true;
+    return Push(place == Place::kRoot || place == Place::kUsage || place == Place::kChoice ||
+                        place == Place::kDelta
+                    ? place
+                    : Place::kOther,
+                false);
   }
   bool on_object_end(std::size_t, boost::system::error_code&) { return Pop(); }
   bool on_array_begin(boost::system::error_code&) {
     const Place place = Take();
     Mark(place, false);
-    Push(place == Place::kChoices ? place : Place::kOther, true);
-    return true;
+    return Push(place == Place::kChoices ? place : Place::kOther, true);
   }
   bool on_array_end(std::size_t, boost::system::error_code&) { return Pop(); }
   bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) {
@@ -206,9 +453,10 @@ class AnswerFigures {
   bool on_key(json::string_view s, std::size_t, boost::system::error_code&) {
     std::string_view key(s.data(), s.size());
     if (!m_key.empty()) key = m_key.append(s.data(), s.size());
-    if (!m_frames.empty()) {
-      const Place place = KeyPlace(m_frames.back().place, key);
-      m_frames.back().next = place;
+    if (m_depth > 0) {
+      Frame& f = m_frames[m_depth - 1];
+      const Place place = KeyPlace(f.place, key);
+      f.next = place;
       Forget(place);
     }
     m_key.clear();
@@ -312,8 +560,8 @@ class AnswerFigures {
 
   // Where the value that starts now sits.
   Place Take() {
-    if (m_frames.empty()) return Place::kRoot;
-    Frame& f = m_frames.back();
+    if (m_depth == 0) return Place::kRoot;
+    Frame& f = m_frames[m_depth - 1];
     if (f.array) {
       const bool first = f.index++ == 0;
       return f.place == Place::kChoices && first ? Place::kChoice : Place::kOther;
@@ -371,18 +619,22 @@ class AnswerFigures {
     if (place == Place::kCompletionTokens) out.completion_tokens = n;
     Mark(place, false);
   }
-  void Push(Place place, bool array) {
+  bool Push(Place place, bool array) {
     // Only the root's usage, first choice and its delta are read: a
     // frame anywhere else stays kOther, and so does all beneath it.
-    if (!m_frames.empty() && m_frames.back().place == Place::kOther) place = Place::kOther;
-    m_frames.push_back({place, array});
+    if (m_depth > 0 && m_frames[m_depth - 1].place == Place::kOther) place = Place::kOther;
+    if (m_depth == m_frames.size()) return false;  // never: the parser's depth limit comes first
+    m_frames[m_depth++] = {place, array};
+    return true;
   }
   bool Pop() {
-    m_frames.pop_back();
+    --m_depth;
     return true;
   }
 
-  std::vector<Frame> m_frames;
+  // The parser stops past kMaxDepth, so a fixed stack does (no allocation).
+  std::array<Frame, kMaxDepth + 1> m_frames;
+  size_t m_depth = 0;
   std::string m_key;
   std::string m_text;
   Place m_string_place = Place::kOther;

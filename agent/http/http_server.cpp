@@ -162,9 +162,14 @@ namespace {
 // Header values come partly from outside (upstream headers): no CR, LF or NUL
 // may reach the wire, or one value could write a second header.
 void AppendHeaderSafe(std::string& out, std::string_view value) {
-  for (const char c : value) {
-    if (c != '\r' && c != '\n' && c != '\0') out += c;
+  size_t from = 0;  // the unsafe bytes are dropped, the runs between appended whole
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0') {
+      out.append(value.substr(from, i - from));
+      from = i + 1;
+    }
   }
+  out.append(value.substr(from));
 }
 
 // `chunked`: a stream; to an HTTP/1.0 client (no chunked coding) a stream

@@ -7,8 +7,8 @@
 // however the bytes are cut; no event it returns lacks its blank line;
 // WithModel keeps a JSON object an object; a REST request that is read has
 // one raw input per tensor, and its tensors echoed back write as JSON;
-// ReadAnswer (which reads without building a tree) finds exactly what a
-// reading of the parsed tree finds.
+// ReadAnswer and ParseOpenAiRequest (which read without building a tree)
+// find exactly what a reading of the parsed tree finds.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -85,12 +85,24 @@ void CheckAnswer(std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   std::string problem;
-  if (const auto request = greylane::ParseOpenAiRequest(text, &problem)) {
+  const auto request = greylane::ParseOpenAiRequest(text, &problem);
+  if (request) {
     const std::string rewritten = greylane::WithModel(text, "m");
     std::string again;
     Check(greylane::ParseOpenAiRequest(rewritten, &again).has_value());
   } else {
     Check(!problem.empty());
+  }
+  // Read without a tree (no input wanted) and through one (input wanted):
+  // the same fields, or the same message.
+  std::string tree_problem;
+  const auto tree = greylane::ParseOpenAiRequest(text, &tree_problem, true);
+  Check(request.has_value() == tree.has_value());
+  if (request) {
+    Check(request->model == tree->model && request->user == tree->user &&
+          request->stream == tree->stream && request->include_usage == tree->include_usage);
+  } else {
+    Check(problem == tree_problem);
   }
   (void)greylane::ParseHttpUrl(text);
   CheckAnswer(text);
