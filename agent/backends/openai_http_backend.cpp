@@ -23,6 +23,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
+using namespace std::string_view_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -240,24 +241,24 @@ class UpstreamCall final : public GenerationCall,
     out.clear();
     out.reserve(256 + m_request.path.size() + m_request.via.size() +
                 m_request.authorization.size() + m_request.body.size());
-    out.append(m_request.method).append(" ").append(m_url.prefix).append(m_request.path);
-    out.append(" HTTP/1.1\r\nHost: ").append(m_url.host).append(":").append(m_url.port);
-    out.append("\r\nAccept: ")
-        .append(m_request.stream ? "text/event-stream" : "application/json")
-        .append("\r\nUser-Agent: greylane-agent\r\nx-greylane-via: ")
+    out.append(m_request.method).append(" "sv).append(m_url.prefix).append(m_request.path);
+    out.append(" HTTP/1.1\r\nHost: "sv).append(m_url.host).append(":"sv).append(m_url.port);
+    out.append("\r\nAccept: "sv)
+        .append(m_request.stream ? "text/event-stream"sv : "application/json"sv)
+        .append("\r\nUser-Agent: greylane-agent\r\nx-greylane-via: "sv)
         .append(m_request.via)
-        .append("\r\nx-request-id: ")
+        .append("\r\nx-request-id: "sv)
         .append(m_request.request_id)
-        .append("\r\n");
+        .append("\r\n"sv);
     if (!m_request.authorization.empty())
-      out.append("Authorization: ").append(m_request.authorization).append("\r\n");
+      out.append("Authorization: "sv).append(m_request.authorization).append("\r\n"sv);
     if (m_request.method == "POST") {
-      out.append("Content-Type: application/json\r\nContent-Length: ")
+      out.append("Content-Type: application/json\r\nContent-Length: "sv)
           .append(std::to_string(m_request.body.size()))
-          .append("\r\n\r\n")
+          .append("\r\n\r\n"sv)
           .append(m_request.body);
     } else {
-      out.append("\r\n");
+      out.append("\r\n"sv);
     }
     Arm(Phase::kFirstByte);
     asio::async_write(

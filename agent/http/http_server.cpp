@@ -28,6 +28,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
+using namespace std::string_view_literals;
 // A connection and its timers are tied to one network loop (one thread):
 // its handlers never run at once, so it needs no strand, and the concrete
 // executor type spares a type-erased one per operation.
@@ -181,28 +182,28 @@ std::string Head(const HttpResponse& r, bool keep_alive, bool chunked, bool http
   for (const auto& [name, value] : r.headers) size += name.size() + value.size() + 4;
   std::string head;
   head.reserve(size);
-  head.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ");
-  head.append(HttpReason(r.status)).append("\r\n");
+  head.append("HTTP/1.1 "sv).append(std::to_string(r.status)).append(" "sv);
+  head.append(HttpReason(r.status)).append("\r\n"sv);
   if (!r.content_type.empty()) {
-    head.append("Content-Type: ");
+    head.append("Content-Type: "sv);
     AppendHeaderSafe(head, r.content_type);
-    head.append("\r\n");
+    head.append("\r\n"sv);
   }
   for (const auto& [name, value] : r.headers) {
     AppendHeaderSafe(head, name);
-    head.append(": ");
+    head.append(": "sv);
     AppendHeaderSafe(head, value);
-    head.append("\r\n");
+    head.append("\r\n"sv);
   }
   if (!(chunked && http10)) {
     if (chunked) {
-      head.append("Transfer-Encoding: chunked\r\n");
+      head.append("Transfer-Encoding: chunked\r\n"sv);
     } else {
-      head.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+      head.append("Content-Length: "sv).append(std::to_string(r.body.size())).append("\r\n"sv);
     }
   }
-  if (!keep_alive) head.append("Connection: close\r\n");
-  head.append("\r\n");
+  if (!keep_alive) head.append("Connection: close\r\n"sv);
+  head.append("\r\n"sv);
   if (with_body) head.append(r.body);
   return head;
 }
