@@ -21,7 +21,7 @@ PACKAGES=(
   clang libclang-rt-14-dev clang-format
 )
 # Only for ./dev.sh bench: the HTTP proxy comparison (bench/http_proxy_bench.sh).
-BENCH_PACKAGES=(nginx wrk curl python3)
+BENCH_PACKAGES=(nginx wrk curl python3 valgrind)
 
 # Compiler output is cached by content (ccache), keyed relative to the
 # checkout, so a second clone of the same commits builds in a fraction of

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied request, counted by callgrind: a
+# figure that does not move with the machine's noise, for telling whether
+# a change to the HTTP plane made it cheaper. The agent runs under
+# valgrind in front of one nginx upstream (the same fixed chat answer as
+# bench/http_proxy_bench.sh); wrk sends non-streamed chat requests from
+# 5000 users; counting starts after a warm-up. Printed: the instructions
+# of the network threads (the HTTP plane and its upstream calls) per
+# request, and of the whole agent (its once-a-second ticker included,
+# which depends on how many requests share a second).
+#
+# usage: bench/http_proxy_instructions.sh [--seconds N]
+#        (needs build/agent/greylane-agent, nginx, wrk and valgrind)
+set -euo pipefail
+SECONDS_COUNTED=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) SECONDS_COUNTED=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+AGENT=${GREYLANE_AGENT:-$ROOT/build/agent/greylane-agent}
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for tool in "$AGENT" "$NGINX" "$(command -v wrk || true)" "$(command -v valgrind || true)"; do
+  [ -x "$tool" ] || { echo "missing: ${tool:-wrk or valgrind} (./dev.sh bench installs them)" >&2; exit 1; }
+done
+TMP=$(mktemp -d -t greylane-proxy-instructions.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP=$(free_port)
+ANSWER='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}'
+mkdir -p "$TMP/up"
+cat > "$TMP/up/nginx.conf" <<CONF
+worker_processes 1;
+pid $TMP/up/nginx.pid;
+error_log $TMP/up/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/up/body;
+  proxy_temp_path $TMP/up/proxy;
+  fastcgi_temp_path $TMP/up/fastcgi;
+  uwsgi_temp_path $TMP/up/uwsgi;
+  scgi_temp_path $TMP/up/scgi;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '$ANSWER'; } }
+}
+CONF
+"$NGINX" -c "$TMP/up/nginx.conf" -p "$TMP/up" -g 'daemon off;' 2>"$TMP/up/stderr" &
+PIDS+=($!)
+
+mkdir -p "$TMP/agent"
+printf '%s bench viewer\n' "$(printf %s bench-token | sha256sum | cut -c1-64)" > "$TMP/agent/tokens"
+chmod 600 "$TMP/agent/tokens"
+cat > "$TMP/agent/agent.yaml" <<YAML
+agent_id: bench-instructions
+model: m
+control_listen: 127.0.0.1:0
+data_listen: 127.0.0.1:0
+http_listen: 127.0.0.1:0
+state_dir: $TMP/agent/state
+tokens_file: $TMP/agent/tokens
+initial_candidate_basis_points: 500
+baseline: {version: v1, backend: openai-http, address: "http://127.0.0.1:$UP/v1", connections: 64}
+candidate: {version: v2, backend: openai-http, address: "http://127.0.0.1:$UP/v1", connections: 64}
+analysis: {armed: false}
+YAML
+valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out" \
+  "$AGENT" --config "$TMP/agent/agent.yaml" --ready-file "$TMP/agent/ready" >"$TMP/agent/log" 2>&1 &
+VALGRIND=$!
+PIDS+=("$VALGRIND")
+for _ in $(seq 600); do [ -s "$TMP/agent/ready" ] && break; sleep 0.2; done
+[ -s "$TMP/agent/ready" ] || { cat "$TMP/agent/log" >&2; exit 1; }
+HTTP=$(sed -n 's/^http=//p' "$TMP/agent/ready")
+
+cat > "$TMP/chat.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model":"m","messages":[{"role":"user","content":"Say hello"}],"max_tokens":8}'
+local n = 0
+request = function()
+  n = n + 1
+  wrk.headers["x-user-id"] = "user-" .. (n % 5000)
+  return wrk.format(nil, "/v1/chat/completions")
+end
+LUA
+requests() { curl -s "http://$HTTP/metrics" | awk '/^greylane_requests_total\{/ { s += $2 } END { print s + 0 }'; }
+
+wrk -t1 -c8 -d3s -s "$TMP/chat.lua" "http://$HTTP" >/dev/null  # warm-up: connections pooled
+callgrind_control -z "$VALGRIND" >/dev/null 2>&1
+before=$(requests)
+wrk -t1 -c8 -d"${SECONDS_COUNTED}s" -s "$TMP/chat.lua" "http://$HTTP" >/dev/null
+after=$(requests)
+callgrind_control -d "$VALGRIND" >/dev/null 2>&1
+dump=$(ls "$TMP"/callgrind.out.* | head -1)
+n=$((after - before))
+total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+network=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null |
+  awk '!found && /NetworkThreads::NetworkThreads\(\)::\{lambda\(\)#1\}> > >::_M_run/ { gsub(",", "", $1); print $1; found = 1 }')
+echo "HTTP proxy instructions (callgrind, user space): $n requests counted"
+awk -v n="$n" -v net="$network" -v all="$total" 'BEGIN {
+  printf "  network threads  %8.0f instructions/request\n", net / n
+  printf "  whole agent      %8.0f instructions/request\n", all / n }'
