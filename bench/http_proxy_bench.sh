@@ -30,6 +30,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/http_proxy_common.sh
+. "$ROOT/bench/http_proxy_common.sh"
 AGENT=${GREYLANE_AGENT:-$ROOT/build/agent/greylane-agent}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 for tool in "$AGENT" "$NGINX" "$(command -v wrk || true)"; do
@@ -93,22 +95,7 @@ nginx_conf proxy "$WORKERS" "
     }
   }"
 
-mkdir -p "$TMP/agent"
-printf '%s bench viewer\n' "$(printf %s bench-token | sha256sum | cut -c1-64)" > "$TMP/agent/tokens"
-chmod 600 "$TMP/agent/tokens"
-cat > "$TMP/agent/agent.yaml" <<YAML
-agent_id: bench-http
-model: m
-control_listen: 127.0.0.1:0
-data_listen: 127.0.0.1:0
-http_listen: 127.0.0.1:0
-state_dir: $TMP/agent/state
-tokens_file: $TMP/agent/tokens
-initial_candidate_basis_points: 500
-baseline: {version: v1, backend: openai-http, address: "http://127.0.0.1:$UP1/v1", connections: 64}
-candidate: {version: v2, backend: openai-http, address: "http://127.0.0.1:$UP2/v1", connections: 64}
-analysis: {armed: false}
-YAML
+proxy_agent_files "$TMP/agent" bench-http "http://127.0.0.1:$UP1/v1" "http://127.0.0.1:$UP2/v1"
 "$AGENT" --config "$TMP/agent/agent.yaml" --ready-file "$TMP/agent/ready" >"$TMP/agent/log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do [ -s "$TMP/agent/ready" ] && break; sleep 0.1; done
@@ -119,18 +106,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-cat > "$TMP/chat.lua" <<'LUA'
--- Non-streamed chat requests from 5000 users (x-user-id), as a gateway sees them.
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"model":"m","messages":[{"role":"user","content":"Say hello"}],"max_tokens":8}'
-local n = 0
-request = function()
-  n = n + 1
-  wrk.headers["x-user-id"] = "user-" .. (n % 5000)
-  return wrk.format(nil, "/v1/chat/completions")
-end
-LUA
+proxy_chat_lua "$TMP/chat.lua"
 
 # wrk's "Requests/sec", p50 and p99 in ms.
 measure() {  # url connections

@@ -20,6 +20,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/http_proxy_common.sh
+. "$ROOT/bench/http_proxy_common.sh"
 AGENT=${GREYLANE_AGENT:-$ROOT/build/agent/greylane-agent}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 for tool in "$AGENT" "$NGINX" "$(command -v wrk || true)" "$(command -v valgrind || true)"; do
@@ -57,22 +59,7 @@ CONF
 "$NGINX" -c "$TMP/up/nginx.conf" -p "$TMP/up" -g 'daemon off;' 2>"$TMP/up/stderr" &
 PIDS+=($!)
 
-mkdir -p "$TMP/agent"
-printf '%s bench viewer\n' "$(printf %s bench-token | sha256sum | cut -c1-64)" > "$TMP/agent/tokens"
-chmod 600 "$TMP/agent/tokens"
-cat > "$TMP/agent/agent.yaml" <<YAML
-agent_id: bench-instructions
-model: m
-control_listen: 127.0.0.1:0
-data_listen: 127.0.0.1:0
-http_listen: 127.0.0.1:0
-state_dir: $TMP/agent/state
-tokens_file: $TMP/agent/tokens
-initial_candidate_basis_points: 500
-baseline: {version: v1, backend: openai-http, address: "http://127.0.0.1:$UP/v1", connections: 64}
-candidate: {version: v2, backend: openai-http, address: "http://127.0.0.1:$UP/v1", connections: 64}
-analysis: {armed: false}
-YAML
+proxy_agent_files "$TMP/agent" bench-instructions "http://127.0.0.1:$UP/v1" "http://127.0.0.1:$UP/v1"
 valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out" \
   "$AGENT" --config "$TMP/agent/agent.yaml" --ready-file "$TMP/agent/ready" >"$TMP/agent/log" 2>&1 &
 VALGRIND=$!
@@ -81,17 +68,7 @@ for _ in $(seq 600); do [ -s "$TMP/agent/ready" ] && break; sleep 0.2; done
 [ -s "$TMP/agent/ready" ] || { cat "$TMP/agent/log" >&2; exit 1; }
 HTTP=$(sed -n 's/^http=//p' "$TMP/agent/ready")
 
-cat > "$TMP/chat.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"model":"m","messages":[{"role":"user","content":"Say hello"}],"max_tokens":8}'
-local n = 0
-request = function()
-  n = n + 1
-  wrk.headers["x-user-id"] = "user-" .. (n % 5000)
-  return wrk.format(nil, "/v1/chat/completions")
-end
-LUA
+proxy_chat_lua "$TMP/chat.lua"
 requests() { curl -s "http://$HTTP/metrics" | awk '/^greylane_requests_total\{/ { s += $2 } END { print s + 0 }'; }
 
 wrk -t1 -c8 -d3s -s "$TMP/chat.lua" "http://$HTTP" >/dev/null  # warm-up: connections pooled
