@@ -92,6 +92,7 @@ using Resolver = asio::ip::basic_resolver<tcp, Executor>;
 using FieldsAllocator = std::pmr::polymorphic_allocator<char>;
 using ResponseParser = http::response_parser<http::string_body, FieldsAllocator>;
 constexpr size_t kFieldsScratchBytes = 2048;
+constexpr size_t kKeptWireBytes = 64 * 1024;
 }  // namespace
 
 // One upstream: where it is, its deadlines (shared by every call to it, not
@@ -140,6 +141,9 @@ class OpenAiHttpBackend::Upstream {
     }
   }
   void Give(std::unique_ptr<Connection> connection) {
+    // An idle connection keeps no more than a usual request's bytes: one
+    // 8 MB body would otherwise stay held by it for good.
+    if (connection->wire.capacity() > kKeptWireBytes) std::string().swap(connection->wire);
     Idle& idle = m_loops[NetworkLoopIndex(connection->socket.get_executor().context())];
     std::lock_guard lock(idle.mutex);
     if (m_closed || idle.connections.size() >= m_max_per_loop) return;  // closed as it goes
