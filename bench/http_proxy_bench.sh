@@ -37,48 +37,17 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 for tool in "$AGENT" "$NGINX" "$(command -v wrk || true)"; do
   [ -x "$tool" ] || { echo "missing: ${tool:-wrk} (./dev.sh bench installs nginx and wrk)" >&2; exit 1; }
 done
-TMP=$(mktemp -d -t greylane-proxy-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+proxy_workdir greylane-proxy-bench
 # The agent runs its HTTP plane on this many threads; nginx gets as many workers.
 WORKERS=$(nproc); [ "$WORKERS" -lt 2 ] && WORKERS=2; [ "$WORKERS" -gt 8 ] && WORKERS=8
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP1=$(free_port); UP2=$(free_port); NGX=$(free_port)
-ANSWER='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}'
-
-nginx_conf() {  # name workers body
-  mkdir -p "$TMP/$1"
-  cat > "$TMP/$1/nginx.conf" <<CONF
-worker_processes $2;
-pid $TMP/$1/nginx.pid;
-error_log $TMP/$1/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/$1/body;
-  proxy_temp_path $TMP/$1/proxy;
-  fastcgi_temp_path $TMP/$1/fastcgi;
-  uwsgi_temp_path $TMP/$1/uwsgi;
-  scgi_temp_path $TMP/$1/scgi;
-  keepalive_requests 1000000;
-  $3
-}
-CONF
-  "$NGINX" -c "$TMP/$1/nginx.conf" -p "$TMP/$1" -g 'daemon off;' 2>"$TMP/$1/stderr" &
-  PIDS+=($!)
-}
 
 # The upstreams: one nginx worker answering every version, as a model
 # server would (the same work behind both proxies).
 nginx_conf upstream 1 "
-  server { listen 127.0.0.1:$UP1; location / { default_type application/json; return 200 '$ANSWER'; } }
-  server { listen 127.0.0.1:$UP2; location / { default_type application/json; return 200 '$ANSWER'; } }"
+  server { listen 127.0.0.1:$UP1; location / { default_type application/json; return 200 '$PROXY_ANSWER'; } }
+  server { listen 127.0.0.1:$UP2; location / { default_type application/json; return 200 '$PROXY_ANSWER'; } }"
 
 nginx_conf proxy "$WORKERS" "
   split_clients \"\${http_x_user_id}\" \$version { 5% v2; * v1; }

@@ -1,5 +1,43 @@
-# Sourced by the HTTP proxy benchmarks: the agent's files and wrk's script,
-# the same for every one of them so their figures compare.
+# Sourced by the HTTP proxy benchmarks: their work folder, the upstream's
+# answer, nginx, the agent's files and wrk's script, the same for every one
+# of them so their figures compare.
+
+# proxy_workdir NAME: a temporary folder in TMP; it and every process in
+# PIDS go when the script exits.
+proxy_workdir() {
+  TMP=$(mktemp -d -t "$1.XXXXXX")
+  PIDS=()
+  trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# What the upstreams answer: a fixed, non-streamed chat completion.
+PROXY_ANSWER='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}'
+
+# nginx_conf NAME WORKERS BODY: starts an nginx (NGINX) in TMP/NAME with
+# BODY inside its http block.
+nginx_conf() {
+  mkdir -p "$TMP/$1"
+  cat > "$TMP/$1/nginx.conf" <<CONF
+worker_processes $2;
+pid $TMP/$1/nginx.pid;
+error_log $TMP/$1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/$1/body;
+  proxy_temp_path $TMP/$1/proxy;
+  fastcgi_temp_path $TMP/$1/fastcgi;
+  uwsgi_temp_path $TMP/$1/uwsgi;
+  scgi_temp_path $TMP/$1/scgi;
+  keepalive_requests 1000000;
+  $3
+}
+CONF
+  "$NGINX" -c "$TMP/$1/nginx.conf" -p "$TMP/$1" -g 'daemon off;' 2>"$TMP/$1/stderr" &
+  PIDS+=($!)
+}
 
 # proxy_agent_files DIR AGENT_ID V1_URL V2_URL: a token file and an agent
 # config with two openai-http versions, 5 % to v2, in DIR.

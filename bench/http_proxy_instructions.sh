@@ -27,37 +27,11 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 for tool in "$AGENT" "$NGINX" "$(command -v wrk || true)" "$(command -v valgrind || true)"; do
   [ -x "$tool" ] || { echo "missing: ${tool:-wrk or valgrind} (./dev.sh bench installs them)" >&2; exit 1; }
 done
-TMP=$(mktemp -d -t greylane-proxy-instructions.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+proxy_workdir greylane-proxy-instructions
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(free_port)
-ANSWER='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}'
-mkdir -p "$TMP/up"
-cat > "$TMP/up/nginx.conf" <<CONF
-worker_processes 1;
-pid $TMP/up/nginx.pid;
-error_log $TMP/up/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/up/body;
-  proxy_temp_path $TMP/up/proxy;
-  fastcgi_temp_path $TMP/up/fastcgi;
-  uwsgi_temp_path $TMP/up/uwsgi;
-  scgi_temp_path $TMP/up/scgi;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '$ANSWER'; } }
-}
-CONF
-"$NGINX" -c "$TMP/up/nginx.conf" -p "$TMP/up" -g 'daemon off;' 2>"$TMP/up/stderr" &
-PIDS+=($!)
+nginx_conf upstream 1 "
+  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '$PROXY_ANSWER'; } }"
 
 proxy_agent_files "$TMP/agent" bench-instructions "http://127.0.0.1:$UP/v1" "http://127.0.0.1:$UP/v1"
 valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out" \

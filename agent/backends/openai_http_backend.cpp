@@ -111,6 +111,9 @@ class OpenAiHttpBackend::Upstream {
   const OpenAiHttpOptions options;
   const HttpUrl url;
 
+  // Where it is, for messages: http://host:port/prefix
+  std::string Where() const { return "http://" + url.host + ":" + url.port + url.prefix; }
+
   // A connection and what a call on it needs, kept with it: a call on a
   // kept connection allocates none of it (nor looks up Asio's services).
   struct Connection {
@@ -200,9 +203,9 @@ class UpstreamCall final : public GenerationCall,
 
  private:
   // Which deadline the timer is set for; its message is made only if it passes.
-  enum class Phase { kConnect, kFirstByte, kIdle };
+  enum class Phase { kConnect, kFirstByte, kIdle };  // TimedOut names them in this order
 
-  std::string Where() const { return "http://" + m_url.host + ":" + m_url.port + m_url.prefix; }
+  std::string Where() const { return m_upstream->Where(); }
 
   void Connect(bool may_reuse) {
     if (m_ended) return;
@@ -389,12 +392,14 @@ class UpstreamCall final : public GenerationCall,
     End({});
   }
 
+  std::chrono::milliseconds Limit(Phase phase) const {
+    return phase == Phase::kConnect     ? m_options.connect_timeout
+           : phase == Phase::kFirstByte ? m_options.first_byte_timeout
+                                        : m_options.idle_timeout;
+  }
+
   void Arm(Phase phase) {
-    const std::chrono::milliseconds after = phase == Phase::kConnect ? m_options.connect_timeout
-                                            : phase == Phase::kFirstByte
-                                                ? m_options.first_byte_timeout
-                                                : m_options.idle_timeout;
-    const Clock::time_point at = Clock::now() + after;
+    const Clock::time_point at = Clock::now() + Limit(phase);
     m_phase_kind = phase;
     m_total_first = at >= m_total_deadline;
     // A wait already expired when re-armed still runs: the serial tells it it is stale.
@@ -406,25 +411,15 @@ class UpstreamCall final : public GenerationCall,
   }
 
   void TimedOut() {
-    if (m_total_first) {
-      return Fail(GenerationFailure::kTimeout, "no complete answer within the total timeout of " +
-                                                   std::to_string(m_options.total_timeout.count()) +
-                                                   " ms");
-    }
-    switch (m_phase_kind) {
-      case Phase::kConnect:
-        return Fail(GenerationFailure::kTimeout,
-                    "no connection within the connect timeout of " +
-                        std::to_string(m_options.connect_timeout.count()) + " ms");
-      case Phase::kFirstByte:
-        return Fail(GenerationFailure::kTimeout,
-                    "no answer within the first-byte timeout of " +
-                        std::to_string(m_options.first_byte_timeout.count()) + " ms");
-      case Phase::kIdle:
-        return Fail(GenerationFailure::kTimeout,
-                    "the upstream stopped sending for the idle timeout of " +
-                        std::to_string(m_options.idle_timeout.count()) + " ms");
-    }
+    static constexpr const char* kWhat[] = {"no connection within the connect",
+                                            "no answer within the first-byte",
+                                            "the upstream stopped sending for the idle"};
+    const char* what = m_total_first ? "no complete answer within the total"
+                                     : kWhat[static_cast<int>(m_phase_kind)];
+    const std::chrono::milliseconds limit =
+        m_total_first ? m_options.total_timeout : Limit(m_phase_kind);
+    Fail(GenerationFailure::kTimeout,
+         std::string(what) + " timeout of " + std::to_string(limit.count()) + " ms");
   }
 
   void Fail(GenerationFailure failure, std::string why) { End({failure, std::move(why)}); }
@@ -572,8 +567,7 @@ int HttpStatusOf(const std::string& url, std::chrono::milliseconds deadline, std
 grpc::Status OpenAiHttpBackend::Probe(std::chrono::milliseconds deadline, const std::string& via) {
   std::string error;
   const int status = BlockingGet(m_upstream, "/v1/models", via, deadline, &error);
-  const HttpUrl& u = m_upstream->url;
-  const std::string url = "http://" + u.host + ":" + u.port + u.prefix + "/v1/models";
+  const std::string url = m_upstream->Where() + "/v1/models";
   if (status == 0) return {grpc::StatusCode::UNAVAILABLE, url + ": " + error};
   if (status != 200) {
     return {grpc::StatusCode::UNAVAILABLE,

@@ -14,17 +14,21 @@ namespace json = boost::json;
 namespace {
 constexpr size_t kMaxDepth = 64;
 
+json::parse_options BoundedOptions() {
+  json::parse_options options;
+  options.max_depth = kMaxDepth;
+  return options;
+}
+
 // Parsed into `storage`: a request body or an answer is parsed once per
 // request (a stream's every event), and with the default storage its heap
 // allocations were most of a parse's cost; the callers give a monotonic
 // resource that starts in a buffer on their stack.
 std::optional<json::value> ParseBounded(std::string_view text, std::string* problem,
                                         json::storage_ptr storage) {
-  json::parse_options options;
-  options.max_depth = kMaxDepth;
   boost::system::error_code ec;
-  json::value value =
-      json::parse(json::string_view(text.data(), text.size()), ec, std::move(storage), options);
+  json::value value = json::parse(json::string_view(text.data(), text.size()), ec,
+                                  std::move(storage), BoundedOptions());
   if (ec) {
     if (problem) *problem = "the body is not valid JSON: " + ec.message();
     return std::nullopt;
@@ -34,9 +38,31 @@ std::optional<json::value> ParseBounded(std::string_view text, std::string* prob
 
 // Stack room for a typical request or answer's values.
 constexpr size_t kScratchBytes = 4096;
-}  // namespace
 
-namespace {
+// What every SAX handler here shares: no limits past the parser's own, and
+// nothing to do at the document's ends, for number fragments or comments.
+struct SaxHandler {
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+};
+
+// Runs a whole text through a SAX parser: the error json::parse would give
+// for it (extra data after the value, an incomplete one), or none.
+template <typename Handler>
+boost::system::error_code ReadWhole(json::basic_parser<Handler>& parser, std::string_view text) {
+  boost::system::error_code ec;
+  const size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (!ec && used < text.size()) ec = json::error::extra_data;
+  if (!ec && !parser.done()) ec = json::error::incomplete;
+  return ec;
+}
 
 // The routed fields of a request body, read as the parser meets them,
 // building no tree: every request on the HTTP plane is read so, where the
@@ -44,13 +70,8 @@ namespace {
 // The last of a repeated key counts, as in a parsed tree; what a field
 // must be is judged at the end, in the tree reading's order, so both give
 // the same answer and the same message (fuzz_http_wire compares them).
-class RequestFields {
+class RequestFields : public SaxHandler {
  public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
-
   enum class Kind : uint8_t { kAbsent, kNull, kString, kBool, kInt64, kUint64, kDouble, kOther };
   enum Key : uint8_t {
     kModel,
@@ -80,8 +101,6 @@ class RequestFields {
   bool root_object = false;
   bool include_usage = false;
 
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
   bool on_object_begin(boost::system::error_code&) {
     if (m_depth == 0) root_object = true;
     const Key key = Value(Kind::kOther);
@@ -134,7 +153,6 @@ class RequestFields {
     m_string_key = kNone;
     return true;
   }
-  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
   bool on_int64(int64_t i, json::string_view, boost::system::error_code&) {
     Value(Kind::kInt64, false, i);
     return true;
@@ -155,8 +173,6 @@ class RequestFields {
     Value(Kind::kNull);
     return true;
   }
-  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
 
  private:
   static Key RootKey(std::string_view key) {
@@ -280,14 +296,8 @@ std::optional<OpenAiRequest> ParseOpenAiRequestTree(std::string_view body, std::
 std::optional<OpenAiRequest> ParseOpenAiRequest(std::string_view body, std::string* problem,
                                                 bool with_input) {
   if (with_input) return ParseOpenAiRequestTree(body, problem);
-  json::parse_options options;
-  options.max_depth = kMaxDepth;
-  json::basic_parser<RequestFields> parser(options);
-  boost::system::error_code ec;
-  const size_t used = parser.write_some(false, body.data(), body.size(), ec);
-  if (!ec && used < body.size()) ec = json::error::extra_data;  // as json::parse says it
-  if (!ec && !parser.done()) ec = json::error::incomplete;
-  if (ec) {
+  json::basic_parser<RequestFields> parser(BoundedOptions());
+  if (const boost::system::error_code ec = ReadWhole(parser, body)) {
     *problem = "the body is not valid JSON: " + ec.message();
     return std::nullopt;
   }
@@ -412,13 +422,8 @@ namespace {
 // every stream, where a parsed tree cost more than the rest of the relay.
 // Places are the few spots of an OpenAI answer that matter here. A key
 // read twice counts as its last value, as in a parsed tree.
-class AnswerFigures {
+class AnswerFigures : public SaxHandler {
  public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
-
   StreamEvent out;
 
   // The figures, once the whole text is read.
@@ -427,8 +432,6 @@ class AnswerFigures {
     return std::move(out);
   }
 
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
   bool on_object_begin(boost::system::error_code&) {
     const Place place = Take();
     if (place == Place::kRoot) out.object = true;
@@ -484,7 +487,6 @@ class AnswerFigures {
     Mark(place, false);
     return true;
   }
-  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
   bool on_int64(int64_t i, json::string_view, boost::system::error_code&) {
     Count(Take(), i);
     return true;
@@ -505,8 +507,6 @@ class AnswerFigures {
     Mark(Take(), true);
     return true;
   }
-  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
 
  private:
   enum class Place : uint8_t {
@@ -648,12 +648,8 @@ class AnswerFigures {
 }  // namespace
 
 StreamEvent ReadAnswer(std::string_view data) {
-  json::parse_options options;
-  options.max_depth = kMaxDepth;
-  json::basic_parser<AnswerFigures> parser(options);
-  boost::system::error_code ec;
-  const size_t used = parser.write_some(false, data.data(), data.size(), ec);
-  if (ec || used != data.size() || !parser.done()) return {};
+  json::basic_parser<AnswerFigures> parser(BoundedOptions());
+  if (ReadWhole(parser, data)) return {};
   StreamEvent out = parser.handler().Result();
   if (!out.object) return {};  // a bare string or number is no answer
   return out;
