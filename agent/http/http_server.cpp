@@ -266,6 +266,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     const tcp::endpoint peer = m_socket.Lowest().remote_endpoint(ec);
     if (!ec) m_peer = peer.address().to_string() + ":" + std::to_string(peer.port());
     m_socket.Lowest().set_option(tcp::no_delay(true), ec);
+    // WriteNext writes at once; a full socket buffer must not block it.
+    m_socket.Lowest().non_blocking(true, ec);
   }
   ~HttpSession() { m_server->Forget(this); }
 
@@ -325,7 +327,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void SetGoneCallback(std::function<void()> callback, uint64_t serial) {
     if (serial != m_serial) return;
     if (m_gone) {
-      callback();
+      asio::post(m_executor, std::move(callback));
       return;
     }
     m_on_gone = std::move(callback);
@@ -361,12 +363,35 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
                      std::make_tuple(FieldsAllocator(&m_fields_memory)));
     m_parser->header_limit(static_cast<uint32_t>(m_limits.max_header_bytes));
     m_parser->body_limit(m_limits.max_body_bytes);
+    // A request usually comes whole in one read: parsed here, it is handled
+    // in this turn of the loop (Beast's reads would take two more turns,
+    // each behind every other connection's work).
+    if (!ParseBuffered()) return;
+    if (m_parser->is_done()) return Dispatch();
     Arm(m_read_deadline, m_limits.request_timeout);
+    if (m_parser->is_header_done()) return ReadBody();
     http::async_read_header(m_socket, m_buffer, *m_parser,
                             [self = shared_from_this()](beast::error_code ec, size_t) {
                               if (ec) return self->RequestFailed(ec);
                               self->ReadBody();
                             });
+  }
+
+  // What is buffered, to the parser: false when that is a bad request
+  // (answered).
+  bool ParseBuffered() {
+    while (!m_parser->is_done() && m_buffer.size() > 0) {
+      beast::error_code ec;
+      const size_t used = m_parser->put(m_buffer.data(), ec);
+      m_buffer.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) {
+        RequestFailed(ec);
+        return false;
+      }
+      if (used == 0) break;
+    }
+    return true;
   }
 
   void ReadBody() {
@@ -454,8 +479,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void ClientGone() {
     if (m_gone) return;
     m_gone = true;
+    // Posted, never run here: this may be inside one of the exchange's
+    // calls, whose caller may hold a lock the callback takes.
     if (m_answering) {
-      if (auto callback = std::move(m_on_gone)) callback();
+      if (auto callback = std::move(m_on_gone)) asio::post(m_executor, std::move(callback));
     }
     Close();
   }
@@ -470,6 +497,28 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
   void WriteNext() {
     if (m_queue.empty() || m_closed) return;
+    // Plain TCP: an answer usually fits the socket's buffer, and written
+    // now it takes no turn of the loop (Asio would write at once too, but
+    // hand its completion to a later turn).
+    if (!m_socket.Tls()) {
+      while (!m_queue.empty()) {
+        boost::system::error_code ec;
+        std::string& front = m_queue.front();
+        const size_t n = m_socket.Lowest().write_some(asio::buffer(front), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+        if (ec) return ClientGone();
+        m_queued_bytes -= n;
+        if (n < front.size()) {
+          front.erase(0, n);
+          break;
+        }
+        m_queue.pop_front();
+      }
+      if (m_queue.empty()) {
+        if (m_answer_complete) AnswerSent();
+        return;
+      }
+    }
     m_writing = true;
     Arm(m_write_deadline, m_limits.write_timeout);
     asio::async_write(m_socket, asio::buffer(m_queue.front()),
@@ -571,42 +620,60 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 };
 
 namespace {
-class SessionExchange final : public HttpExchange {
+// Called on the session's own loop (an upstream's answer arrives there),
+// a call acts at once; from another thread (the built-in model's) it is
+// posted there. Calls stay in order: while one is posted and not yet run,
+// the next is posted behind it.
+class SessionExchange final : public HttpExchange,
+                              public std::enable_shared_from_this<SessionExchange> {
  public:
   SessionExchange(std::shared_ptr<HttpSession> session, uint64_t serial)
       : m_session(std::move(session)), m_serial(serial) {}
   HttpRequest& Fill() { return m_request; }
   const HttpRequest& Request() const override { return m_request; }
   void Reply(HttpResponse response) override {
-    asio::post(m_session->GetExecutor(), [s = m_session, r = std::move(response),
-                                          n = m_serial]() mutable { s->Reply(std::move(r), n); });
+    OnLoop([r = std::move(response)](HttpSession& s, uint64_t n) mutable {
+      s.Reply(std::move(r), n);
+    });
   }
   void BeginStream(HttpResponse head) override {
-    asio::post(m_session->GetExecutor(),
-               [s = m_session, r = std::move(head), n = m_serial]() mutable {
-                 s->BeginStream(std::move(r), n);
-               });
+    OnLoop([r = std::move(head)](HttpSession& s, uint64_t n) mutable {
+      s.BeginStream(std::move(r), n);
+    });
   }
   void SendChunk(std::string bytes) override {
-    asio::post(m_session->GetExecutor(),
-               [s = m_session, b = std::move(bytes), n = m_serial]() mutable {
-                 s->SendChunk(std::move(b), n);
-               });
+    OnLoop([b = std::move(bytes)](HttpSession& s, uint64_t n) mutable {
+      s.SendChunk(std::move(b), n);
+    });
   }
   void EndStream() override {
-    asio::post(m_session->GetExecutor(), [s = m_session, n = m_serial] { s->EndStream(n); });
+    OnLoop([](HttpSession& s, uint64_t n) { s.EndStream(n); });
   }
   void OnClientGone(std::function<void()> callback) override {
-    asio::post(m_session->GetExecutor(),
-               [s = m_session, c = std::move(callback), n = m_serial]() mutable {
-                 s->SetGoneCallback(std::move(c), n);
-               });
+    OnLoop([c = std::move(callback)](HttpSession& s, uint64_t n) mutable {
+      s.SetGoneCallback(std::move(c), n);
+    });
   }
 
  private:
+  template <typename Action>
+  void OnLoop(Action&& action) {
+    if (m_posted.load(std::memory_order_acquire) == 0 &&
+        m_session->GetExecutor().running_in_this_thread()) {
+      return action(*m_session, m_serial);
+    }
+    m_posted.fetch_add(1, std::memory_order_acq_rel);
+    asio::post(m_session->GetExecutor(),
+               [self = shared_from_this(), a = std::forward<Action>(action)]() mutable {
+                 a(*self->m_session, self->m_serial);
+                 self->m_posted.fetch_sub(1, std::memory_order_acq_rel);
+               });
+  }
+
   std::shared_ptr<HttpSession> m_session;
   HttpRequest m_request;
   const uint64_t m_serial;
+  std::atomic<int> m_posted{0};  // calls posted and not yet run
 };
 }  // namespace
 

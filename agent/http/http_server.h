@@ -54,7 +54,9 @@ struct HttpResponse {
   std::string body;
 };
 
-// One request's answer. Every method may be called from any thread.
+// One request's answer. Every method may be called from any thread; on the
+// request's own network loop it acts before it returns. The OnClientGone
+// callback is never run from inside one of these calls.
 class HttpExchange {
  public:
   virtual ~HttpExchange() = default;
