@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "agent/backends/network_threads.h"
 #include "agent/server/agent_config.h"
 #include "agent/server/audit_command.h"
 #include "agent/server/canary_agent.h"
@@ -33,6 +34,12 @@ int main(int argc, char** argv) {
   }
 
   greylane::ApplyServerProcessTuning();
+  if (!greylane::ConfigureNetworkThreads(
+          {static_cast<unsigned>(cl->config.network_threads), cl->config.pin_network_threads},
+          &error)) {
+    std::fprintf(stderr, "greylane-agent: %s\n", error.c_str());
+    return 2;
+  }
 
   greylane::BlockStopSignals();
 
@@ -76,6 +83,7 @@ int main(int argc, char** argv) {
     std::fprintf(out, "  HTTP data plane (OpenAI API, OIP REST, /metrics) %s%s\n",
                  agent->HttpAddress().c_str(), c.http_tls.Enabled() ? " TLS" : "");
   }
+  std::fprintf(out, "  %s\n", greylane::DescribeNetworkThreads().c_str());
   if (!c.request_log.path.empty()) {
     std::fprintf(out, "  request log %s (successes sampled at %g)\n",
                  greylane::TerminalSafe(c.request_log.path).c_str(), c.request_log.sample);

@@ -15,12 +15,13 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # What the upstreams answer: a fixed, non-streamed chat completion.
 PROXY_ANSWER='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}'
 
-# nginx_conf NAME WORKERS BODY: starts an nginx (NGINX) in TMP/NAME with
-# BODY inside its http block.
+# nginx_conf NAME WORKERS BODY [MAIN]: starts an nginx (NGINX) in TMP/NAME
+# with BODY inside its http block and MAIN in its main context.
 nginx_conf() {
   mkdir -p "$TMP/$1"
   cat > "$TMP/$1/nginx.conf" <<CONF
 worker_processes $2;
+${4:-}
 pid $TMP/$1/nginx.pid;
 error_log $TMP/$1/error.log warn;
 events { worker_connections 4096; }
@@ -39,8 +40,8 @@ CONF
   PIDS+=($!)
 }
 
-# proxy_agent_files DIR AGENT_ID V1_URL V2_URL: a token file and an agent
-# config with two openai-http versions, 5 % to v2, in DIR.
+# proxy_agent_files DIR AGENT_ID V1_URL V2_URL [EXTRA_YAML]: a token file
+# and an agent config with two openai-http versions, 5 % to v2, in DIR.
 proxy_agent_files() {
   mkdir -p "$1"
   printf '%s bench viewer\n' "$(printf %s bench-token | sha256sum | cut -c1-64)" > "$1/tokens"
@@ -57,6 +58,7 @@ initial_candidate_basis_points: 500
 baseline: {version: v1, backend: openai-http, address: "$3", connections: 64}
 candidate: {version: v2, backend: openai-http, address: "$4", connections: 64}
 analysis: {armed: false}
+${5:-}
 YAML
 }
 

@@ -47,6 +47,14 @@ class TestAgentConfig final : public QObject {
     QCOMPARE(config->candidate.upstream.version, std::string("3"));
     QCOMPARE(config->candidate.upstream.deadline.count(), 250);
     QCOMPARE(config->candidate.upstream.connections, 4);
+    QCOMPARE(config->network_threads, 0);  // one per core
+    QCOMPARE(config->pin_network_threads, false);
+    const auto tuned =
+        ParseConfigYaml(std::string(kGood) + "network_threads: 3\npin_network_threads: true\n",
+                        "/etc/greylane", &error);
+    QVERIFY2(tuned, error.c_str());
+    QCOMPARE(tuned->network_threads, 3);
+    QCOMPARE(tuned->pin_network_threads, true);
   }
 
   void shippedExampleParses() const {
@@ -189,6 +197,16 @@ class TestAgentConfig final : public QObject {
     QVERIFY2(cl, error.c_str());
     QCOMPARE(cl->config.control_listen, std::string("127.0.0.1:9"));
     QCOMPARE(cl->config.initial_candidate_basis_points, 500u);
+    const auto pinned =
+        ParseCommandLine({"--demo", "--network-threads", "4", "--pin-network-threads"}, &error);
+    QVERIFY2(pinned, error.c_str());
+    QCOMPARE(pinned->config.network_threads, 4);
+    QCOMPARE(pinned->config.pin_network_threads, true);
+    QVERIFY(!ParseCommandLine({"--demo", "--network-threads", "65"}, &error));
+    QVERIFY2(QString::fromStdString(error).contains("network_threads must be 1..64"),
+             error.c_str());
+    QVERIFY(!ParseCommandLine({"--demo", "--network-threads", "two"}, &error));
+    QVERIFY2(QString::fromStdString(error).contains("takes a count, not 'two'"), error.c_str());
   }
 };
 

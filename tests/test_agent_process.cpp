@@ -1,6 +1,7 @@
 // The real binaries as an operator runs them: greylane-agent --demo on free
 // ports, greylane-load against it, SIGTERM drains and exits 0, and start-up
 // mistakes end with a message and a non-zero exit.
+#include <sched.h>
 #include <sys/stat.h>
 
 #include <QtTest>
@@ -109,6 +110,44 @@ class TestAgentProcess final : public QObject {
     QCOMPARE(agent.exitCode(), 0);
     const QString log = QString::fromUtf8(agent.readAll());
     QVERIFY2(log.contains("SIGTERM received") && log.contains("stopped"), qPrintable(log));
+  }
+
+  // --pin-network-threads holds each event loop to a CPU of its own, among
+  // those the process may use, and says so at start.
+  void networkThreadsArePinnedWhenAsked() const {
+    QTemporaryDir dir;
+    const QString ready = dir.filePath("ready");
+    QProcess agent;
+    agent.setProcessChannelMode(QProcess::MergedChannels);
+    agent.start(GREYLANE_AGENT_BIN,
+                {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0",
+                 "--http-listen", "127.0.0.1:0", "--state-dir", dir.filePath("state"),
+                 "--ready-file", ready, "--network-threads", "2", "--pin-network-threads"});
+    QVERIFY(agent.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(ready), 15000);
+    cpu_set_t allowed;
+    QCOMPARE(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+    QStringList cpus;  // each loop's Cpus_allowed_list
+    const QString tasks = QString("/proc/%1/task").arg(agent.processId());
+    for (const QString& tid : QDir(tasks).entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+      QFile comm(tasks + "/" + tid + "/comm"), status(tasks + "/" + tid + "/status");
+      if (!comm.open(QIODevice::ReadOnly) || !status.open(QIODevice::ReadOnly)) continue;
+      if (!comm.readAll().startsWith("greylane-net-")) continue;
+      for (const QByteArray& line : status.readAll().split('\n')) {
+        if (line.startsWith("Cpus_allowed_list:")) cpus << QString(line.mid(18)).trimmed();
+      }
+    }
+    agent.terminate();
+    QVERIFY(agent.waitForFinished(15000));
+    const QString log = QString::fromUtf8(agent.readAll());
+    QCOMPARE(cpus.size(), 2);
+    for (const QString& cpu : cpus) {
+      bool number = false;
+      QVERIFY2(CPU_ISSET(cpu.toInt(&number), &allowed) && number, qPrintable(cpus.join(' ')));
+    }
+    // Two loops share a CPU only where the process may use just one.
+    QVERIFY2(CPU_COUNT(&allowed) < 2 || cpus[0] != cpus[1], qPrintable(cpus.join(' ')));
+    QVERIFY2(log.contains("2 network threads, pinned to CPU"), qPrintable(log));
   }
 
   void sigtermUnderLoadStillExitsZero() const {

@@ -7,10 +7,26 @@
 // same loop: a request never wakes another thread, and a loop's handlers
 // never run at once, so work tied to one loop needs no strand.
 #include <cstddef>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 
 namespace greylane {
+
+struct NetworkThreadsOptions {
+  unsigned threads = 0;  // 0: one per core, at least 2, at most 8
+  // Thread i runs only on the i-th CPU the process may use. Where the load
+  // generator or other busy processes share a few cores, the scheduler may
+  // put two loops on one core, where they take turns of a whole tick (4 ms)
+  // while their connections wait; pinned, they never share one.
+  bool pin = false;
+};
+inline constexpr unsigned kMaxNetworkThreads = 64;
+// Before the loops first start (the process's start); false with a reason
+// when they already run or the options are out of bounds.
+bool ConfigureNetworkThreads(const NetworkThreadsOptions& options, std::string* error);
+// "2 network threads, pinned to CPUs 0,1", for the start-up lines.
+std::string DescribeNetworkThreads();
 
 // The loop the calling thread runs; from any other thread, one by turns.
 boost::asio::io_context& NetworkContext();

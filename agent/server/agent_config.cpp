@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "agent/backends/network_threads.h"
 #include "agent/routing/traffic_split.h"
 #include "common/address.h"
 #include "common/files.h"
@@ -259,15 +260,17 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
     *error = "the config must be a YAML map";
     return std::nullopt;
   }
+  // clang-format off
   if (!CheckKeys(root,
                  {"agent_id", "model", "control_listen", "data_listen", "http_listen", "state_dir",
                   "sticky_header", "initial_candidate_basis_points", "probe_interval_ms",
                   "probe_timeout_ms", "drain_timeout_ms", "tokens_file", "models_root",
                   "history_retention_days", "history_max_mb", "baseline", "candidate", "analysis",
-                  "request_log"},
+                  "request_log", "network_threads", "pin_network_threads"},
                  "the config", error)) {
     return std::nullopt;
   }
+  // clang-format on
   AgentConfig config;
   int64_t initial_bp = 0;
   if (!ReadScalar(root, "agent_id", &config.agent_id, error) ||
@@ -282,6 +285,8 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
       !ReadScalar(root, "initial_candidate_basis_points", &initial_bp, error) ||
       !ReadScalar(root, "history_retention_days", &config.history_retention_days, error) ||
       !ReadScalar(root, "history_max_mb", &config.history_max_mb, error) ||
+      !ReadScalar(root, "network_threads", &config.network_threads, error) ||
+      !ReadScalar(root, "pin_network_threads", &config.pin_network_threads, error) ||
       !ReadMillis(root, "probe_interval_ms", &config.probe_interval, kProbeIntervalBounds, error) ||
       !ReadMillis(root, "probe_timeout_ms", &config.probe_timeout, kProbeTimeoutBounds, error) ||
       !ReadMillis(root, "drain_timeout_ms", &config.drain_timeout, kDrainTimeoutBounds, error)) {
@@ -407,6 +412,10 @@ std::string ValidateConfig(const AgentConfig& config) {
     return "history_retention_days must be 1..3650, not " +
            std::to_string(config.history_retention_days);
   }
+  if (config.network_threads < 0 || config.network_threads > kMaxNetworkThreads) {
+    return "network_threads must be 1.." + std::to_string(kMaxNetworkThreads) +
+           " (or 0 for one per core, 2..8), not " + std::to_string(config.network_threads);
+  }
   if (config.history_max_mb < 16 || config.history_max_mb > 1024 * 1024) {
     return "history_max_mb must be 16..1048576 (MiB), not " + std::to_string(config.history_max_mb);
   }
@@ -488,6 +497,9 @@ the greylane.v1.Agent control API.
                           to FILE (rotated at 64 MiB, 5 kept) or stdout
   --request-log-sample R  share of successful requests logged, 0..1 (default 1);
                           failures are always logged
+  --network-threads N     event loops for HTTP traffic (default: one per core, 2..8)
+  --pin-network-threads   hold each loop's thread to a CPU of its own (where
+                          clients or other busy processes share a few cores)
   --insecure              allow plaintext on a non-loopback address
   --ready-file FILE       write "control=ADDR\ndata=ADDR\nhttp=ADDR\n" once all listen
   --help, --version
@@ -507,6 +519,8 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   app.add_flag("--demo", cl.demo);
   app.add_flag("--insecure", cl.config.insecure);
   app.add_flag("--recover-state", cl.config.recover_state);
+  bool pin_network_threads = false;
+  app.add_flag("--pin-network-threads", pin_network_threads);
   app.add_option("--config", config_file);
   app.add_option("--models-dir", models_dir);
   app.add_option("--ready-file", cl.ready_file);
@@ -516,7 +530,7 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
        {"--control-listen", "--data-listen", "--http-listen", "--state-dir", "--agent-id",
         "--models-root", "--tls-cert", "--tls-key", "--data-tls-cert", "--data-tls-key", "--tokens",
         "--tls-client-ca", "--data-tls-client-ca", "--http-tls-cert", "--http-tls-key",
-        "--request-log", "--request-log-sample"}) {
+        "--request-log", "--request-log-sample", "--network-threads"}) {
     app.add_option(flag, overrides[flag]);
   }
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
@@ -583,6 +597,16 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
     if (app.count(flag)) *target = overrides[flag];
   }
   if (app.count("--http-listen")) c.http_listen_given = true;
+  if (pin_network_threads) c.pin_network_threads = true;
+  if (app.count("--network-threads")) {
+    const std::string& text = overrides["--network-threads"];
+    char* end = nullptr;
+    c.network_threads = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0') {
+      *error = "--network-threads takes a count, not " + Quote(text);
+      return std::nullopt;
+    }
+  }
   if (app.count("--request-log-sample")) {
     const std::string& text = overrides["--request-log-sample"];
     char* end = nullptr;

@@ -56,6 +56,10 @@ struct AgentConfig {
   TlsFiles data_tls;
   TlsFiles http_tls;
   RequestLogConfig request_log;
+  // The event loops of the HTTP plane and its upstream calls (0: one per
+  // core, 2..8), and whether each is held to a CPU of its own.
+  int64_t network_threads = 0;
+  bool pin_network_threads = false;
   bool insecure = false;
   std::string tokens_file;     // lines `sha256(token) identity role`
   bool demo_tokens = false;    // mint demo-viewer/-operator/-admin into <state-dir>/demo-tokens
