@@ -12,28 +12,31 @@
 # added latency with --latency-connections (2), where nothing queues and
 # the difference to direct is the proxy's own time per request.
 #
-# --pin holds each proxy's workers to CPUs of their own (nginx's
-# worker_cpu_affinity auto, the agent's pin_network_threads). On a machine
-# this small, wrk and the upstream share the proxy's cores, and unpinned the
-# scheduler may put two of a proxy's workers on one core, where they take
-# turns of a whole 4 ms tick: that is what the p99 then shows.
+# Each proxy runs with its own default CPU placement: nginx's workers are
+# not pinned; the agent's loops are (pin_network_threads: auto) when, as
+# here, there are no more cores than loops. --pin pins both (nginx's
+# worker_cpu_affinity auto), --no-pin neither. On a machine this small, wrk
+# and the upstream share the proxy's cores, and unpinned the scheduler may
+# put two of a proxy's workers on one core, where they take turns of a
+# whole 4 ms tick: that is what the p99 then shows.
 #
 # usage: bench/http_proxy_bench.sh [--seconds N] [--rounds N] [--connections N]
-#                                  [--latency-connections N] [--pin]
+#                                  [--latency-connections N] [--pin | --no-pin]
 #        (needs build/agent/greylane-agent, nginx and wrk: ./dev.sh bench)
 set -euo pipefail
 SECONDS_PER_RUN=8
 ROUNDS=3
 CONNECTIONS=32
 LATENCY_CONNECTIONS=2
-PIN=0
+PIN=default
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_PER_RUN=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
     --latency-connections) LATENCY_CONNECTIONS=$2; shift 2 ;;
-    --pin) PIN=1; shift ;;
+    --pin) PIN=yes; shift ;;
+    --no-pin) PIN=no; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -70,11 +73,11 @@ nginx_conf proxy "$WORKERS" "
       proxy_buffering off;
       add_header x-greylane-version \$version;
     }
-  }" "$([ "$PIN" = 1 ] && echo 'worker_cpu_affinity auto;')"
+  }" "$([ "$PIN" = yes ] && echo 'worker_cpu_affinity auto;')"
 
 proxy_agent_files "$TMP/agent" bench-http "http://127.0.0.1:$UP1/v1" "http://127.0.0.1:$UP2/v1" \
   "network_threads: $WORKERS
-pin_network_threads: $([ "$PIN" = 1 ] && echo true || echo false)"
+pin_network_threads: $(case $PIN in yes) echo true ;; no) echo false ;; *) echo auto ;; esac)"
 "$AGENT" --config "$TMP/agent/agent.yaml" --ready-file "$TMP/agent/ready" >"$TMP/agent/log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do [ -s "$TMP/agent/ready" ] && break; sleep 0.1; done
@@ -99,7 +102,8 @@ measure() {  # url connections
       END { printf "%s %s %s %s\n", rps, p50, p99, bad + 0 }'
 }
 
-echo "HTTP proxy benchmark: $ROUNDS rounds x ${SECONDS_PER_RUN} s per run, wrk -t2, $WORKERS proxy workers/threads$([ "$PIN" = 1 ] && echo ", pinned to CPUs"), $(nproc) cores"
+echo "HTTP proxy benchmark: $ROUNDS rounds x ${SECONDS_PER_RUN} s per run, wrk -t2, $WORKERS proxy workers/threads (pinned: $PIN), $(nproc) cores"
+grep -h "network thread" "$TMP/agent/log" | sed 's/^ */agent: /' 
 printf '%-6s %-10s %-9s %10s %9s %9s %11s %11s %6s\n' round phase target req/s p50_ms p99_ms added_p50 added_p99 non2xx
 : > "$TMP/results"
 for round in $(seq "$ROUNDS"); do

@@ -48,13 +48,13 @@ class TestAgentConfig final : public QObject {
     QCOMPARE(config->candidate.upstream.deadline.count(), 250);
     QCOMPARE(config->candidate.upstream.connections, 4);
     QCOMPARE(config->network_threads, 0);  // one per core
-    QCOMPARE(config->pin_network_threads, false);
+    QVERIFY(config->pin_network_threads == CpuPinning::kAuto);
     const auto tuned =
         ParseConfigYaml(std::string(kGood) + "network_threads: 3\npin_network_threads: true\n",
                         "/etc/greylane", &error);
     QVERIFY2(tuned, error.c_str());
     QCOMPARE(tuned->network_threads, 3);
-    QCOMPARE(tuned->pin_network_threads, true);
+    QVERIFY(tuned->pin_network_threads == CpuPinning::kOn);
   }
 
   void shippedExampleParses() const {
@@ -122,6 +122,9 @@ class TestAgentConfig final : public QObject {
         << "candidate_rate_limit and baseline_rate_limit must be 0 (none)";
     QTest::newRow("analysis: not a map") << good + "analysis: on\n"
                                          << "'analysis' must be a map";
+    QTest::newRow("pinning neither auto nor a boolean")
+        << good + "pin_network_threads: sometimes\n"
+        << "pin_network_threads must be auto, true or false, not 'sometimes'";
     QTest::newRow("negative split") << QString(good).replace("initial_candidate_basis_points: 250",
                                                              "initial_candidate_basis_points: -1")
                                     << "0..10000, not -1";
@@ -197,11 +200,14 @@ class TestAgentConfig final : public QObject {
     QVERIFY2(cl, error.c_str());
     QCOMPARE(cl->config.control_listen, std::string("127.0.0.1:9"));
     QCOMPARE(cl->config.initial_candidate_basis_points, 500u);
-    const auto pinned =
-        ParseCommandLine({"--demo", "--network-threads", "4", "--pin-network-threads"}, &error);
+    const auto pinned = ParseCommandLine(
+        {"--demo", "--network-threads", "4", "--pin-network-threads", "no"}, &error);
     QVERIFY2(pinned, error.c_str());
     QCOMPARE(pinned->config.network_threads, 4);
-    QCOMPARE(pinned->config.pin_network_threads, true);
+    QVERIFY(pinned->config.pin_network_threads == CpuPinning::kOff);
+    QVERIFY(!ParseCommandLine({"--demo", "--pin-network-threads", "always"}, &error));
+    QVERIFY2(QString::fromStdString(error).contains("takes auto, yes or no, not 'always'"),
+             error.c_str());
     QVERIFY(!ParseCommandLine({"--demo", "--network-threads", "65"}, &error));
     QVERIFY2(QString::fromStdString(error).contains("network_threads must be 1..64"),
              error.c_str());

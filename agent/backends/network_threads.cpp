@@ -53,7 +53,14 @@ class NetworkThreads {
     const unsigned count = options.threads > 0
                                ? options.threads
                                : std::clamp(std::thread::hardware_concurrency(), 2u, 8u);
-    const std::vector<int> cpus = options.pin ? AllowedCpus() : std::vector<int>();
+    std::vector<int> cpus;
+    if (options.pin != CpuPinning::kOff) {
+      cpus = AllowedCpus();
+      // One CPU: nothing to choose. Auto with CPUs to spare: left free.
+      if (cpus.size() < 2 || (options.pin == CpuPinning::kAuto && count < cpus.size())) {
+        cpus.clear();
+      }
+    }
     for (unsigned i = 0; i < count; ++i) m_loops.push_back(std::make_unique<Loop>());
     for (size_t i = 0; i < m_loops.size(); ++i) {
       m_threads.emplace_back([context = &m_loops[i]->context] {
@@ -122,6 +129,17 @@ size_t NetworkLoopCount() {
 
 size_t NetworkLoopIndex(const boost::asio::io_context& context) {
   return Threads().IndexOf(context);
+}
+
+std::optional<CpuPinning> ParseCpuPinning(std::string_view text) {
+  if (text == "auto") return CpuPinning::kAuto;
+  for (std::string_view yes : {"yes", "true", "on"}) {
+    if (text == yes) return CpuPinning::kOn;
+  }
+  for (std::string_view no : {"no", "false", "off"}) {
+    if (text == no) return CpuPinning::kOff;
+  }
+  return std::nullopt;
 }
 
 bool ConfigureNetworkThreads(const NetworkThreadsOptions& options, std::string* error) {

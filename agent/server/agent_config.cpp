@@ -273,6 +273,7 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
   // clang-format on
   AgentConfig config;
   int64_t initial_bp = 0;
+  std::string pinning = "auto";
   if (!ReadScalar(root, "agent_id", &config.agent_id, error) ||
       !ReadScalar(root, "model", &config.model_name, error) ||
       !ReadScalar(root, "control_listen", &config.control_listen, error) ||
@@ -286,7 +287,7 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
       !ReadScalar(root, "history_retention_days", &config.history_retention_days, error) ||
       !ReadScalar(root, "history_max_mb", &config.history_max_mb, error) ||
       !ReadScalar(root, "network_threads", &config.network_threads, error) ||
-      !ReadScalar(root, "pin_network_threads", &config.pin_network_threads, error) ||
+      !ReadScalar(root, "pin_network_threads", &pinning, error) ||
       !ReadMillis(root, "probe_interval_ms", &config.probe_interval, kProbeIntervalBounds, error) ||
       !ReadMillis(root, "probe_timeout_ms", &config.probe_timeout, kProbeTimeoutBounds, error) ||
       !ReadMillis(root, "drain_timeout_ms", &config.drain_timeout, kDrainTimeoutBounds, error)) {
@@ -297,6 +298,12 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
     return std::nullopt;
   }
   config.initial_candidate_basis_points = static_cast<uint32_t>(initial_bp);
+  if (const auto pin = ParseCpuPinning(pinning)) {
+    config.pin_network_threads = *pin;
+  } else {
+    *error = "pin_network_threads must be auto, true or false, not " + Quote(pinning, 40);
+    return std::nullopt;
+  }
   for (std::string* path : {&config.tokens_file, &config.models_root}) {
     if (!path->empty() && fs::path(*path).is_relative() && !base_dir.empty()) {
       *path = (fs::path(base_dir) / *path).lexically_normal().string();
@@ -498,8 +505,10 @@ the greylane.v1.Agent control API.
   --request-log-sample R  share of successful requests logged, 0..1 (default 1);
                           failures are always logged
   --network-threads N     event loops for HTTP traffic (default: one per core, 2..8)
-  --pin-network-threads   hold each loop's thread to a CPU of its own (where
-                          clients or other busy processes share a few cores)
+  --pin-network-threads auto|yes|no
+                          hold each loop's thread to a CPU of its own; auto
+                          (the default) pins when there are no more CPUs
+                          than loops
   --insecure              allow plaintext on a non-loopback address
   --ready-file FILE       write "control=ADDR\ndata=ADDR\nhttp=ADDR\n" once all listen
   --help, --version
@@ -519,8 +528,6 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   app.add_flag("--demo", cl.demo);
   app.add_flag("--insecure", cl.config.insecure);
   app.add_flag("--recover-state", cl.config.recover_state);
-  bool pin_network_threads = false;
-  app.add_flag("--pin-network-threads", pin_network_threads);
   app.add_option("--config", config_file);
   app.add_option("--models-dir", models_dir);
   app.add_option("--ready-file", cl.ready_file);
@@ -530,7 +537,7 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
        {"--control-listen", "--data-listen", "--http-listen", "--state-dir", "--agent-id",
         "--models-root", "--tls-cert", "--tls-key", "--data-tls-cert", "--data-tls-key", "--tokens",
         "--tls-client-ca", "--data-tls-client-ca", "--http-tls-cert", "--http-tls-key",
-        "--request-log", "--request-log-sample", "--network-threads"}) {
+        "--request-log", "--request-log-sample", "--network-threads", "--pin-network-threads"}) {
     app.add_option(flag, overrides[flag]);
   }
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
@@ -597,7 +604,15 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
     if (app.count(flag)) *target = overrides[flag];
   }
   if (app.count("--http-listen")) c.http_listen_given = true;
-  if (pin_network_threads) c.pin_network_threads = true;
+  if (app.count("--pin-network-threads")) {
+    const std::string& text = overrides["--pin-network-threads"];
+    const auto pin = ParseCpuPinning(text);
+    if (!pin) {
+      *error = "--pin-network-threads takes auto, yes or no, not " + Quote(text, 40);
+      return std::nullopt;
+    }
+    c.pin_network_threads = *pin;
+  }
   if (app.count("--network-threads")) {
     const std::string& text = overrides["--network-threads"];
     char* end = nullptr;

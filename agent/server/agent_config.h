@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/analysis/canary_judge.h"
+#include "agent/backends/network_threads.h"
 #include "agent/backends/version_spec.h"
 #include "common/address.h"
 #include "common/models_dir.h"
@@ -59,7 +60,7 @@ struct AgentConfig {
   // The event loops of the HTTP plane and its upstream calls (0: one per
   // core, 2..8), and whether each is held to a CPU of its own.
   int64_t network_threads = 0;
-  bool pin_network_threads = false;
+  CpuPinning pin_network_threads = CpuPinning::kAuto;
   bool insecure = false;
   std::string tokens_file;     // lines `sha256(token) identity role`
   bool demo_tokens = false;    // mint demo-viewer/-operator/-admin into <state-dir>/demo-tokens
