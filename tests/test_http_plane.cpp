@@ -297,6 +297,32 @@ class TestHttpPlane final : public QObject {
     QVERIFY2(raw.find("\"chat.completion\"") < raw.rfind("HTTP/1.1 200"), raw.c_str());
   }
 
+  // A long pipeline of requests answered at once (here 404s, 40 KB in
+  // one write, more than the header limit the session reads ahead) is
+  // answered whole and in order: each next request starts in a later turn
+  // of the loop, never nested inside the one before.
+  void aLongPipelineOfInlineAnswersIsAnsweredWhole() const {
+    RawClient client(m_http);
+    const int count = 1000;
+    std::string burst;
+    for (int i = 0; i < count; ++i) burst += "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n";
+    QVERIFY(client.Send(burst));
+    std::string raw;
+    size_t answers = 0;
+    size_t counted_to = 0;
+    const auto until = Clock::now() + std::chrono::seconds(20);
+    while (answers < count && Clock::now() < until && client.ReadSome(&raw, 1000)) {
+      for (size_t at = raw.find("HTTP/1.1 404", counted_to); at != std::string::npos;
+           at = raw.find("HTTP/1.1 404", at + 1)) {
+        ++answers;
+        counted_to = at + 1;
+      }
+    }
+    QCOMPARE(answers, size_t{count});
+    // And the agent still answers a new connection.
+    QCOMPARE(Exchange(m_http, "GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
+  }
+
   void slowClientsAreCutAndHarmNoOne() const {
     SlowEcho echo;
     HttpLimits limits;

@@ -437,20 +437,27 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
   void Dispatch() {
     Disarm(m_read_deadline);
-    RequestMessage message = m_parser->release();
-    m_parser.reset();
-    ++m_serial;
-    m_answering = true;
-    m_head_sent = false;
-    m_streaming = false;
-    m_gone = false;
-    m_on_gone = nullptr;
-    m_keep_alive = message.keep_alive() && !m_server->m_stopping;
-    m_head_only = message.method() == http::verb::head;
-    m_http10 = message.version() < 11;
-    std::shared_ptr<HttpExchange> exchange = MakeExchange(std::move(message));
+    std::shared_ptr<HttpExchange> exchange;
+    {
+      // Gone before the handler runs: its fields are in memory the next
+      // request's parser reuses.
+      RequestMessage message = m_parser->release();
+      m_parser.reset();
+      ++m_serial;
+      m_answering = true;
+      m_head_sent = false;
+      m_streaming = false;
+      m_gone = false;
+      m_on_gone = nullptr;
+      m_keep_alive = message.keep_alive() && !m_server->m_stopping;
+      m_head_only = message.method() == http::verb::head;
+      m_http10 = message.version() < 11;
+      exchange = MakeExchange(std::move(message));
+    }
     Watch();
+    m_in_handler = true;
     m_server->m_handler.Handle(std::move(exchange));
+    m_in_handler = false;
   }
 
   // The handler's view of the request (its own copy: the message's fields
@@ -560,6 +567,12 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       Arm(m_read_deadline, m_limits.idle_timeout);
       return;
     }
+    // Answered inside the handler: the next pipelined request starts in a
+    // later turn, or a long pipeline would nest one Dispatch per request.
+    if (m_in_handler) {
+      asio::post(m_executor, [self = shared_from_this()] { self->AwaitRequest(); });
+      return;
+    }
     AwaitRequest();
   }
 
@@ -607,6 +620,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   uint64_t m_serial = 0;  // which request the exchange answers
   bool m_writing = false;
   bool m_watching = false;
+  bool m_in_handler = false;  // inside Handle(): an inline answer must not start the next request
   bool m_answering = false;
   bool m_answer_complete = false;
   bool m_head_sent = false;
