@@ -43,11 +43,7 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/http_proxy_common.sh
 . "$ROOT/bench/http_proxy_common.sh"
-AGENT=${GREYLANE_AGENT:-$ROOT/build/agent/greylane-agent}
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for tool in "$AGENT" "$NGINX" "$(command -v wrk || true)"; do
-  [ -x "$tool" ] || { echo "missing: ${tool:-wrk} (./dev.sh bench installs nginx and wrk)" >&2; exit 1; }
-done
+proxy_tools wrk
 proxy_workdir greylane-proxy-bench
 # The agent runs its HTTP plane on this many threads; nginx gets as many workers.
 WORKERS=$(nproc); [ "$WORKERS" -lt 2 ] && WORKERS=2; [ "$WORKERS" -gt 8 ] && WORKERS=8

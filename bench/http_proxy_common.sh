@@ -10,6 +10,18 @@ proxy_workdir() {
   trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
 }
 
+# proxy_tools TOOL...: AGENT (GREYLANE_AGENT, else the build's) and NGINX
+# set, and each of them and every TOOL present, or the script stops.
+proxy_tools() {
+  AGENT=${GREYLANE_AGENT:-$ROOT/build/agent/greylane-agent}
+  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+  local tool path
+  for tool in "$AGENT" "$NGINX" "$@"; do
+    path=$(command -v "$tool" || echo "$tool")
+    [ -x "$path" ] || { echo "missing: $tool (./dev.sh bench installs it)" >&2; exit 1; }
+  done
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # What the upstreams answer: a fixed, non-streamed chat completion.

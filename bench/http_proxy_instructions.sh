@@ -22,11 +22,7 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/http_proxy_common.sh
 . "$ROOT/bench/http_proxy_common.sh"
-AGENT=${GREYLANE_AGENT:-$ROOT/build/agent/greylane-agent}
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for tool in "$AGENT" "$NGINX" "$(command -v wrk || true)" "$(command -v valgrind || true)"; do
-  [ -x "$tool" ] || { echo "missing: ${tool:-wrk or valgrind} (./dev.sh bench installs them)" >&2; exit 1; }
-done
+proxy_tools wrk valgrind
 proxy_workdir greylane-proxy-instructions
 
 UP=$(free_port)
