@@ -10,9 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <regex>
+#include <thread>
 
 #include "agent/http/http_server.h"
 #include "support/agent_test_support.h"
@@ -43,6 +45,26 @@ class SlowEcho final : public HttpHandler {
     r.body = "got " + std::to_string(exchange->Request().body.size());
     exchange->Reply(std::move(r));
   }
+};
+
+// Answers GET /big/N with N bytes at once, and GET /endless with a stream
+// of 64 KiB chunks made faster than any client reads (until it is gone).
+class LargeAnswers final : public HttpHandler {
+ public:
+  void Handle(std::shared_ptr<HttpExchange> exchange) override {
+    const std::string& path = exchange->Request().path;
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    if (path.rfind("/big/", 0) == 0) {
+      r.body.assign(std::stoul(path.substr(5)), 'x');
+      return exchange->Reply(std::move(r));
+    }
+    exchange->OnClientGone([this] { gone = true; });
+    exchange->BeginStream(std::move(r));
+    for (int i = 0; i < 1024 && !gone; ++i) exchange->SendChunk(std::string(64 * 1024, 'y'));
+    exchange->EndStream();
+  }
+  std::atomic<bool> gone{false};
 };
 
 }  // namespace
@@ -220,6 +242,13 @@ class TestHttpPlane final : public QObject {
     QTest::newRow("no route") << QByteArray("GET /admin HTTP/1.1\r\nHost: t\r\n\r\n") << 404
                               << QByteArray("no route");
     QTest::newRow("not HTTP") << QByteArray("HELLO\r\n\r\n") << 400 << QByteArray("malformed");
+    QTest::newRow("only empty lines")
+        << QByteArray(20, '\n') << 400 << QByteArray("empty lines instead of a request line");
+    QTest::newRow("gzip without chunked")
+        << QByteArray(
+               "POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+               "Transfer-Encoding: gzip\r\n\r\n{}")
+        << 400 << QByteArray("Transfer-Encoding other than chunked");
     QTest::newRow("huge header") << QByteArray("GET /v1/models HTTP/1.1\r\nX-Big: " +
                                                QByteArray(20000, 'a') + "\r\n\r\n")
                                  << 431 << QByteArray("headers exceed");
@@ -264,6 +293,74 @@ class TestHttpPlane final : public QObject {
     }
     QVERIFY2(answer.find("HTTP/1.1 200") == 0, answer.c_str());
     QCOMPARE(answer.substr(answer.find("\r\n\r\n") + 4), std::string());
+
+    // An HTTP/1.0 client that asks to keep the connection is told it is kept.
+    RawClient kept(m_http);
+    for (int i = 0; i < 2; ++i) {
+      QVERIFY(kept.Send("GET /v2/health/live HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+      const Reply r = ReadReply(kept);
+      QCOMPARE(r.status, 200);
+      QVERIFY2(r.head.find("Connection: keep-alive") != std::string::npos, r.head.c_str());
+    }
+  }
+
+  // RFC 9112 2.2: empty lines before a request line are ignored, as some
+  // clients send one after a body.
+  void emptyLinesBeforeARequestAreIgnored() const {
+    RawClient client(m_http);
+    const std::string body = R"({"model":"lm","prompt":"The","max_tokens":2})";
+    QVERIFY(client.Send("\r\n" + Post("/v1/completions", body) + "\r\n"));
+    QCOMPARE(ReadReply(client).status, 200);
+    QVERIFY(client.Send("\r\nGET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n"));
+    QCOMPARE(ReadReply(client).status, 200);
+  }
+
+  // One answer larger than the bound on unsent bytes reaches a client that
+  // reads it, however long that takes, as long as it keeps reading.
+  void aLargeAnswerReachesAClientThatKeepsReading() const {
+    LargeAnswers handler;
+    HttpLimits limits;
+    limits.max_queued_bytes = 256 * 1024;
+    limits.write_timeout = std::chrono::milliseconds(300);
+    auto server = HttpServer::Start("127.0.0.1:0", limits, handler);
+    QVERIFY(server.ok());
+    const size_t size = 24u << 20;
+    RawClient client((*server)->Address());
+    QVERIFY(client.Send("GET /big/" + std::to_string(size) + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+    std::string raw;
+    const Clock::time_point start = Clock::now();
+    const auto until = start + std::chrono::seconds(30);
+    bool open = true;
+    while (open && raw.size() < size && Clock::now() < until) {
+      open = client.ReadSome(&raw, 1000);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a slow reader
+    }
+    const size_t head = raw.find("\r\n\r\n");
+    QVERIFY(head != std::string::npos);
+    QCOMPARE(raw.size() - head - 4, size);
+    // Slower than the write timeout in all, so the timeout is on progress.
+    QVERIFY2(Clock::now() - start > limits.write_timeout,
+             "read too fast to show the timeout is on progress");
+    QVERIFY(client.Send("GET /big/3 HTTP/1.1\r\nHost: t\r\n\r\n"));  // and it is kept alive
+    QCOMPARE(ReadReply(client).body, std::string("xxx"));
+  }
+
+  // A client that stops reading is dropped: once a stream's unsent bytes
+  // reach the bound (the stream is stopped), or when a whole answer makes
+  // no progress for the write timeout.
+  void aClientThatStopsReadingIsDropped() const {
+    LargeAnswers handler;
+    HttpLimits limits;
+    limits.max_queued_bytes = 1u << 20;
+    limits.write_timeout = std::chrono::milliseconds(300);
+    auto server = HttpServer::Start("127.0.0.1:0", limits, handler);
+    QVERIFY(server.ok());
+    RawClient streamed((*server)->Address());
+    QVERIFY(streamed.Send("GET /endless HTTP/1.1\r\nHost: t\r\n\r\n"));
+    QTRY_VERIFY_WITH_TIMEOUT(handler.gone.load(), 5000);
+    RawClient whole((*server)->Address());
+    QVERIFY(whole.Send("GET /big/" + std::to_string(64u << 20) + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+    QTRY_COMPARE_WITH_TIMEOUT((*server)->OpenConnections(), size_t{0}, 5000);
   }
 
   // Requests sent back to back on one connection (pipelined), all at once

@@ -202,7 +202,11 @@ std::string Head(const HttpResponse& r, bool keep_alive, bool chunked, bool http
       head.append("Content-Length: "sv).append(std::to_string(r.body.size())).append("\r\n"sv);
     }
   }
-  if (!keep_alive) head.append("Connection: close\r\n"sv);
+  if (!keep_alive) {
+    head.append("Connection: close\r\n"sv);
+  } else if (http10) {
+    head.append("Connection: keep-alive\r\n"sv);  // 1.0 closes unless told otherwise
+  }
   head.append("\r\n"sv);
   if (with_body) head.append(r.body);
   return head;
@@ -302,7 +306,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void Reply(HttpResponse response, uint64_t serial) {
     if (!Current(serial) || m_head_sent) return;
     m_head_sent = true;
-    Queue(Head(response, m_keep_alive, false, false, !m_head_only));
+    Queue(Head(response, m_keep_alive, false, m_http10, !m_head_only));
     AnswerComplete();
   }
   void BeginStream(HttpResponse head, uint64_t serial) {
@@ -357,6 +361,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   }
 
   void ReadHeader() {
+    if (!SkipBlankLines()) return;
+    if (m_buffer.size() == 0) return AwaitRequest();
     m_parser.reset();
     m_fields_memory.release();
     m_parser.emplace(std::piecewise_construct, std::make_tuple(),
@@ -377,6 +383,30 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
                             });
   }
 
+  // RFC 9112 2.2: empty lines before a request line are ignored (some
+  // clients end a body with one more CRLF); a few, or a client could hold
+  // the connection with them. False when refused.
+  bool SkipBlankLines() {
+    const auto* data = static_cast<const char*>(m_buffer.data().data());
+    size_t n = 0;
+    while (n < m_buffer.size() && (data[n] == '\r' || data[n] == '\n')) ++n;
+    if (n == 0) return true;
+    m_buffer.consume(n);
+    m_blank_bytes += n;
+    if (m_blank_bytes <= kMaxBlankBytes) return true;
+    Refuse(400, "malformed HTTP request: empty lines instead of a request line");
+    return false;
+  }
+
+  // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked
+  // has no knowable length. True when refused.
+  bool RefusedTransferEncoding() {
+    if (m_parser->chunked() || m_parser->get()[http::field::transfer_encoding].empty())
+      return false;
+    Refuse(400, "malformed HTTP request: a Transfer-Encoding other than chunked is not accepted");
+    return true;
+  }
+
   // What is buffered, to the parser: false when that is a bad request
   // (answered).
   bool ParseBuffered() {
@@ -395,6 +425,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   }
 
   void ReadBody() {
+    if (RefusedTransferEncoding()) return;
     const auto& header = m_parser->get();
     if (const auto expect = header[http::field::expect];
         beast::iequals(expect, "100-continue") && !m_parser->is_done()) {
@@ -412,8 +443,6 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   }
 
   void RequestFailed(beast::error_code ec) {
-    Disarm(m_read_deadline);
-    if (m_closed) return;
     int status = 400;
     std::string message = "malformed HTTP request: " + ec.message();
     if (ec == http::error::header_limit) {
@@ -428,6 +457,13 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       // The timeout closed it, or the client left: nothing to answer.
       return Close();
     }
+    Refuse(status, message);
+  }
+
+  // Answers a request that cannot be read, and closes after.
+  void Refuse(int status, std::string_view message) {
+    Disarm(m_read_deadline);
+    if (m_closed) return;
     m_keep_alive = false;
     m_answering = true;
     m_head_sent = true;
@@ -436,7 +472,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Dispatch() {
+    if (RefusedTransferEncoding()) return;
     Disarm(m_read_deadline);
+    m_blank_bytes = 0;
     std::shared_ptr<HttpExchange> exchange;
     {
       // Gone before the handler runs: its fields are in memory the next
@@ -496,48 +534,56 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
   void Queue(std::string bytes) {
     if (m_closed) return;
+    // Too slow is a backlog the client has not read: checked before adding,
+    // so one answer or chunk larger than the bound still goes out whole.
+    if (m_queued_bytes >= m_limits.max_queued_bytes) return ClientGone();
     m_queued_bytes += bytes.size();
     m_queue.push_back(std::move(bytes));
-    if (m_queued_bytes > m_limits.max_queued_bytes) return ClientGone();  // reads too slowly
     if (!m_writing) WriteNext();
   }
 
+  // Marks `n` more bytes of the queue as written.
+  void Written(size_t n) {
+    m_queued_bytes -= n;
+    m_front_written += n;
+    if (m_front_written == m_queue.front().size()) {
+      m_queue.pop_front();
+      m_front_written = 0;
+    }
+  }
+
   void WriteNext() {
-    if (m_queue.empty() || m_closed) return;
+    if (m_closed) return;
     // Plain TCP: an answer usually fits the socket's buffer, and written
     // now it takes no turn of the loop (Asio would write at once too, but
     // hand its completion to a later turn).
     if (!m_socket.Tls()) {
       while (!m_queue.empty()) {
         boost::system::error_code ec;
-        std::string& front = m_queue.front();
-        const size_t n = m_socket.Lowest().write_some(asio::buffer(front), ec);
+        const size_t n =
+            m_socket.Lowest().write_some(asio::buffer(m_queue.front()) + m_front_written, ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) break;
         if (ec) return ClientGone();
-        m_queued_bytes -= n;
-        if (n < front.size()) {
-          front.erase(0, n);
-          break;
-        }
-        m_queue.pop_front();
-      }
-      if (m_queue.empty()) {
-        if (m_answer_complete) AnswerSent();
-        return;
+        Written(n);
+        if (!m_queue.empty() && m_front_written > 0) break;  // the socket's buffer is full
       }
     }
+    if (m_queue.empty()) {
+      Disarm(m_write_deadline);
+      if (m_answer_complete) AnswerSent();
+      return;
+    }
     m_writing = true;
+    // Renewed on every write that makes progress: the limit is on a client
+    // that stops reading, not on one reading a large answer.
     Arm(m_write_deadline, m_limits.write_timeout);
-    asio::async_write(m_socket, asio::buffer(m_queue.front()),
-                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                        self->m_writing = false;
-                        self->Disarm(self->m_write_deadline);
-                        if (ec) return self->ClientGone();
-                        self->m_queued_bytes -= self->m_queue.front().size();
-                        self->m_queue.pop_front();
-                        if (!self->m_queue.empty()) return self->WriteNext();
-                        if (self->m_answer_complete) self->AnswerSent();
-                      });
+    m_socket.async_write_some(asio::buffer(m_queue.front()) + m_front_written,
+                              [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                                self->m_writing = false;
+                                if (ec || self->m_closed) return self->ClientGone();
+                                self->Written(n);
+                                self->WriteNext();
+                              });
   }
 
   void AnswerComplete() {
@@ -616,6 +662,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   std::optional<RequestParser> m_parser;  // allocates from m_fields_memory
   std::string m_peer;
   std::deque<std::string> m_queue;
+  static constexpr size_t kMaxBlankBytes = 8;
+  size_t m_blank_bytes = 0;    // empty lines since the last request
+  size_t m_front_written = 0;  // of the queue's front, already sent
   size_t m_queued_bytes = 0;
   uint64_t m_serial = 0;  // which request the exchange answers
   bool m_writing = false;
