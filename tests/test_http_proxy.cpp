@@ -280,6 +280,10 @@ class TestHttpProxy final : public QObject {
         << 502 << QByteArray("not a JSON object") << QByteArray("server_errors");
     QTest::newRow("silent") << QByteArray() << 504 << QByteArray("first-byte timeout")
                             << QByteArray("server_errors");
+    QTest::newRow("101 unasked") << QByteArray(
+                                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n")
+                                 << 502 << QByteArray("switching protocols unasked")
+                                 << QByteArray("server_errors");
     QTest::newRow("garbage") << QByteArray("SPEAK FRIEND\r\n\r\n") << 502
                              << QByteArray("before answering") << QByteArray("server_errors");
   }
@@ -303,6 +307,34 @@ class TestHttpProxy final : public QObject {
     const std::string metrics = Metrics(agent->HttpAddress());
     QCOMPARE(MetricValue(metrics, "greylane_request_" + counted.toStdString() + "_total", "v2"),
              1.0);
+  }
+
+  // Interim answers (100 Continue, 103 Early Hints) are skipped; the
+  // answer after them is the one relayed.
+  void interimAnswersBeforeTheRealOneAreSkipped() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    const std::string body =
+        R"({"id":"c1","object":"text_completion","choices":[{"index":0,"text":"after hints",)"
+        R"("finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})";
+    ScriptedUpstream scripted([body](int fd, const std::string&) {
+      ScriptedUpstream::Write(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+      ScriptedUpstream::Write(fd,
+                              "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
+      ScriptedUpstream::Write(
+          fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body);
+    });
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", scripted.Url()));
+    QVERIFY(agent);
+    for (int i = 0; i < 2; ++i) {  // and the pooled connection is fit for the next
+      const Reply r = Exchange(agent->HttpAddress(),
+                               Post("/v1/completions", R"({"model":"lm","prompt":"x"})", kPinned));
+      QCOMPARE(r.status, 200);
+      QVERIFY2(r.body.find("after hints") != std::string::npos, r.body.c_str());
+    }
+    QCOMPARE(
+        MetricValue(Metrics(agent->HttpAddress()), "greylane_request_server_errors_total", "v2"),
+        0.0);
   }
 
   void aDeadUpstreamIsABadGateway() const {

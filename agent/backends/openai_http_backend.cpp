@@ -311,8 +311,19 @@ class UpstreamCall final : public GenerationCall,
 
   void Head() {
     const auto& response = m_parser->get();
+    const int status = static_cast<int>(response.result_int());
+    // Interim answers (100 Continue, 103 Early Hints) come before the real
+    // one; a 101 was never asked for.
+    if (status >= 100 && status < 200) {
+      if (status == 101 || ++m_interim_heads > kMaxInterimHeads) {
+        return Fail(GenerationFailure::kUpstream,
+                    "the upstream " + Where() + " answered HTTP " + std::to_string(status) +
+                        (status == 101 ? ", switching protocols unasked" : " too many times"));
+      }
+      return ReadHead();
+    }
     GenerationHead head;
-    head.status = static_cast<int>(response.result_int());
+    head.status = status;
     head.content_type = std::string(response[http::field::content_type]);
     for (const auto& field : response) {
       if (RelayedHeader(field.name_string())) {
@@ -460,6 +471,8 @@ class UpstreamCall final : public GenerationCall,
   bool m_events = false;
   bool m_reused = false;
   bool m_got_bytes = false;
+  static constexpr int kMaxInterimHeads = 8;
+  int m_interim_heads = 0;
   bool m_ended = false;
 };
 
