@@ -492,6 +492,16 @@ class TestHttpProxy final : public QObject {
     row("trailing bytes", "{\"error\":1} x", false, false, false, -1, -1, "");
   }
 
+  // An answer is relayed as its bytes are: text that is not UTF-8 is read
+  // like any other (it used to make the answer a 502).
+  void answerTextThatIsNotUtf8IsRead() const {
+    const StreamEvent answer =
+        ReadAnswer("{\"choices\":[{\"text\":\"\xff\xfe\",\"finish_reason\":\"stop\"}]}");
+    QVERIFY(answer.object);
+    QVERIFY(answer.content);
+    QCOMPARE(answer.finish_reason, std::string("stop"));
+  }
+
   void answerFiguresAreReadFromEveryShape() const {
     QFETCH(QString, json);
     const std::string text = json.toStdString();

@@ -33,6 +33,7 @@ greylane::StreamEvent TreeAnswer(std::string_view text) {
   greylane::StreamEvent out;
   json::parse_options options;
   options.max_depth = 64;
+  options.allow_invalid_utf8 = true;  // an answer's text is relayed as it is
   boost::system::error_code ec;
   const json::value value =
       json::parse(json::string_view(text.data(), text.size()), ec, {}, options);
