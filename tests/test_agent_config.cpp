@@ -2,6 +2,7 @@
 // mistake is refused with a message that says what to fix.
 #include <QtTest>
 
+#include "agent/backends/version_spec.h"
 #include "agent/server/agent_config.h"
 
 using namespace greylane;
@@ -55,6 +56,19 @@ class TestAgentConfig final : public QObject {
     QVERIFY2(tuned, error.c_str());
     QCOMPARE(tuned->network_threads, 3);
     QVERIFY(tuned->pin_network_threads == CpuPinning::kOn);
+    QCOMPARE(config->candidate.ready_timeout.count(), 600000);  // ten minutes to load
+    const auto supervised = ParseConfigYaml(
+        QString(kGood)
+            .replace("connections: 4",
+                     "connections: 4\n  command: exec serve\n  health_url: http://127.0.0.1:1/h\n"
+                     "  ready_timeout_ms: 120000")
+            .toStdString(),
+        "/etc/greylane", &error);
+    QVERIFY2(supervised, error.c_str());
+    QCOMPARE(supervised->candidate.ready_timeout.count(), 120000);
+    v1::VersionSpec wire;  // as the release state keeps it
+    VersionSpecToProto(supervised->candidate, &wire);
+    QCOMPARE(VersionSpecFromProto(wire).ready_timeout.count(), 120000);
   }
 
   void shippedExampleParses() const {
@@ -125,6 +139,14 @@ class TestAgentConfig final : public QObject {
     QTest::newRow("pinning neither auto nor a boolean")
         << good + "pin_network_threads: sometimes\n"
         << "pin_network_threads must be auto, true or false, not 'sometimes'";
+    const QString supervised =
+        "connections: 4\n  command: exec serve\n  health_url: http://127.0.0.1:1/h";
+    QTest::newRow("ready timeout without a command")
+        << QString(good).replace("connections: 4", "connections: 4\n  ready_timeout_ms: 5000")
+        << "'candidate.ready_timeout_ms' is for a version the agent runs: give command too";
+    QTest::newRow("ready timeout too short")
+        << QString(good).replace("connections: 4", supervised + "\n  ready_timeout_ms: 10")
+        << "ready_timeout_ms must be 1000..3600000, not 10";
     QTest::newRow("negative split") << QString(good).replace("initial_candidate_basis_points: 250",
                                                              "initial_candidate_basis_points: -1")
                                     << "0..10000, not -1";

@@ -23,6 +23,7 @@
 #include "agent/backends/network_threads.h"
 #include "agent/backends/openai_wire.h"
 #include "agent/server/model_server.h"
+#include "agent/server/supervised_process.h"
 #include "support/agent_test_support.h"
 #include "support/http_test_client.h"
 
@@ -392,6 +393,33 @@ class TestHttpProxy final : public QObject {
     agent->Shutdown();
     QCOMPARE(process->Status().state, ProcessStatus::State::kStopped);
     QCOMPARE(::kill(process->Status().pid == 0 ? pid : process->Status().pid, 0), -1);
+  }
+
+  // A supervised server that never answers its health URL (stuck loading,
+  // or listening elsewhere) is stopped after its ready timeout and started
+  // again, and says why.
+  void aSupervisedServerNeverReadyIsRestarted() const {
+    int port = 0;
+    {
+      ScriptedUpstream probe([](int, const std::string&) {});
+      port = std::stoi(probe.Url().substr(probe.Url().rfind(':') + 1));
+    }  // nothing answers there
+    SupervisedProcess process("v9", "exec sleep 60",
+                              "http://127.0.0.1:" + std::to_string(port) + "/health",
+                              std::chrono::milliseconds(300), std::chrono::milliseconds(50));
+    process.Start();
+    QTRY_VERIFY_WITH_TIMEOUT(process.Status().pid > 0, 3000);
+    const int first = process.Status().pid;
+    QTRY_COMPARE_WITH_TIMEOUT(process.Status().restarts, 1u, 5000);
+    const ProcessStatus backoff = process.Status();
+    QVERIFY2(backoff.detail.find("not ready within 0.300 s") != std::string::npos,
+             backoff.detail.c_str());
+    QVERIFY2(backoff.detail.find("/health") != std::string::npos, backoff.detail.c_str());
+    QCOMPARE(::kill(first, 0), -1);  // the stuck one is gone
+    QTRY_VERIFY_WITH_TIMEOUT(process.Status().pid > 0 && process.Status().pid != first, 5000);
+    QVERIFY(!process.Ready());
+    process.Stop();
+    QCOMPARE(process.Status().state, ProcessStatus::State::kStopped);
   }
 
   // An upstream that writes on a kept-alive connection after its answer

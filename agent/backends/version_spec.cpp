@@ -46,6 +46,12 @@ std::string VersionSpecProblem(const VersionSpec& spec, const std::string& model
     if (absl::StatusOr<HttpUrl> url = ParseHttpUrl(spec.health_url); !url.ok()) {
       return who + ": health_url: " + std::string(url.status().message());
     }
+    if (spec.ready_timeout < kReadyTimeoutBounds[0] ||
+        spec.ready_timeout > kReadyTimeoutBounds[1]) {
+      return who + ": ready_timeout_ms must be " + std::to_string(kReadyTimeoutBounds[0].count()) +
+             ".." + std::to_string(kReadyTimeoutBounds[1].count()) + ", not " +
+             std::to_string(spec.ready_timeout.count());
+    }
   }
   // Bounded whatever the backend: a builtin spec stores them too.
   const OipGrpcOptions& limits = spec.upstream;
@@ -145,6 +151,7 @@ VersionSpec VersionSpecFromProto(const v1::VersionSpec& p) {
   spec.http.idle = or_default(p.idle_timeout_ms(), defaults.idle);
   spec.command = p.command();
   spec.health_url = p.health_url();
+  spec.ready_timeout = or_default(p.ready_timeout_ms(), VersionSpec{}.ready_timeout);
   spec.upstream.connections = p.connections() == 0 ? 2
                               : p.connections() > static_cast<uint32_t>(kMaxUpstreamConnections)
                                   ? kMaxUpstreamConnections + 1
@@ -163,6 +170,9 @@ void VersionSpecToProto(const VersionSpec& spec, v1::VersionSpec* out) {
   out->set_connections(static_cast<uint32_t>(spec.upstream.connections));
   out->set_command(spec.command);
   out->set_health_url(spec.health_url);
+  if (!spec.command.empty()) {
+    out->set_ready_timeout_ms(static_cast<uint32_t>(spec.ready_timeout.count()));
+  }
   if (spec.backend == "openai-http") {
     out->set_connect_timeout_ms(static_cast<uint32_t>(spec.http.connect.count()));
     out->set_first_byte_timeout_ms(static_cast<uint32_t>(spec.http.first_byte.count()));

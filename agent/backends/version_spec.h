@@ -32,6 +32,9 @@ struct VersionSpec {
   // A model server the agent starts and supervises (config only).
   std::string command;     // /bin/sh -c
   std::string health_url;  // ready once it answers 200
+  // Not ready this long (after a start, or since it stopped answering), it
+  // is restarted: a server stuck loading or hung is not waited for forever.
+  std::chrono::milliseconds ready_timeout{600000};
 };
 
 // An openai-http upstream's total timeout when none is given: a long
@@ -42,6 +45,9 @@ inline constexpr size_t kMaxVersionNameBytes = 128;
 inline constexpr size_t kMaxPathBytes = 4096;
 inline constexpr int kMaxUpstreamConnections = 64;
 inline constexpr std::chrono::milliseconds kMaxUpstreamDeadline{10 * 60 * 1000};
+// A large model can take many minutes to load; an hour is not loading.
+inline constexpr std::chrono::milliseconds kReadyTimeoutBounds[2] = {
+    std::chrono::milliseconds(1000), std::chrono::milliseconds(60 * 60 * 1000)};
 
 // Version names travel in headers, metrics labels and file names:
 // 1..128 of A-Z a-z 0-9 . _ - + @ : /

@@ -159,17 +159,19 @@ bool ParseSlot(const YAML::Node& node, const std::string& name, const std::strin
     *error = "'" + name + "' must be a map with version and backend";
     return false;
   }
-  if (!CheckKeys(node,
-                 {"version", "backend", "model_file", "address", "upstream_model",
-                  "upstream_version", "deadline_ms", "connections", "connect_timeout_ms",
-                  "first_byte_timeout_ms", "idle_timeout_ms", "command", "health_url"},
-                 "'" + name + "'", error)) {
+  if (!CheckKeys(
+          node,
+          {"version", "backend", "model_file", "address", "upstream_model", "upstream_version",
+           "deadline_ms", "connections", "connect_timeout_ms", "first_byte_timeout_ms",
+           "idle_timeout_ms", "command", "health_url", "ready_timeout_ms"},
+          "'" + name + "'", error)) {
     return false;
   }
   int64_t deadline_ms = 0;  // by backend, below
   int64_t connections = 2;
   int64_t timeouts_ms[3] = {slot->http.connect.count(), slot->http.first_byte.count(),
                             slot->http.idle.count()};
+  int64_t ready_timeout_ms = slot->ready_timeout.count();
   if (!ReadScalar(node, "version", &slot->version, error) ||
       !ReadScalar(node, "backend", &slot->backend, error) ||
       !ReadScalar(node, "model_file", &slot->model_file, error) ||
@@ -182,7 +184,8 @@ bool ParseSlot(const YAML::Node& node, const std::string& name, const std::strin
       !ReadScalar(node, "first_byte_timeout_ms", &timeouts_ms[1], error) ||
       !ReadScalar(node, "idle_timeout_ms", &timeouts_ms[2], error) ||
       !ReadScalar(node, "command", &slot->command, error) ||
-      !ReadScalar(node, "health_url", &slot->health_url, error)) {
+      !ReadScalar(node, "health_url", &slot->health_url, error) ||
+      !ReadScalar(node, "ready_timeout_ms", &ready_timeout_ms, error)) {
     return false;
   }
   if (!node["deadline_ms"]) {
@@ -193,6 +196,12 @@ bool ParseSlot(const YAML::Node& node, const std::string& name, const std::strin
   slot->http.first_byte =
       std::chrono::milliseconds(std::clamp<int64_t>(timeouts_ms[1], 0, INT32_MAX));
   slot->http.idle = std::chrono::milliseconds(std::clamp<int64_t>(timeouts_ms[2], 0, INT32_MAX));
+  slot->ready_timeout =
+      std::chrono::milliseconds(std::clamp<int64_t>(ready_timeout_ms, 0, INT32_MAX));
+  if (node["ready_timeout_ms"] && !node["command"]) {
+    *error = "'" + name + ".ready_timeout_ms' is for a version the agent runs: give command too";
+    return false;
+  }
   if (deadline_ms < 1 || deadline_ms > kMaxUpstreamDeadline.count()) {
     *error = "'" + name + ".deadline_ms' must be 1.." +
              std::to_string(kMaxUpstreamDeadline.count()) + ", not " + std::to_string(deadline_ms);

@@ -156,8 +156,8 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
     }
     versions[i] = {release.slot_specs[i].version, std::move(*backend), release.slot_specs[i], {}};
     if (const VersionSpec& spec = release.slot_specs[i]; !spec.command.empty()) {
-      versions[i].process =
-          std::make_shared<SupervisedProcess>(spec.version, spec.command, spec.health_url);
+      versions[i].process = std::make_shared<SupervisedProcess>(
+          spec.version, spec.command, spec.health_url, spec.ready_timeout);
     }
   }
   agent->m_pair =

@@ -51,10 +51,13 @@ const char* ProcessStateName(ProcessStatus::State state) {
 }
 
 SupervisedProcess::SupervisedProcess(std::string version, std::string command,
-                                     std::string health_url, std::chrono::milliseconds poll)
+                                     std::string health_url,
+                                     std::chrono::milliseconds ready_timeout,
+                                     std::chrono::milliseconds poll)
     : m_version(std::move(version)),
       m_command(std::move(command)),
       m_health_url(std::move(health_url)),
+      m_ready_timeout(ready_timeout),
       m_poll(poll) {}
 
 SupervisedProcess::~SupervisedProcess() {
@@ -166,6 +169,8 @@ std::string SupervisedProcess::RunOnce() {
   int status = 0;
   bool exited = false;
   bool was_ready = false;
+  auto unready_since = std::chrono::steady_clock::now();
+  std::string last_answer = "no answer yet";
   while (!exited) {
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       exited = true;
@@ -178,6 +183,7 @@ std::string SupervisedProcess::RunOnce() {
     // Ready once the health URL answers 200; not ready again if it stops.
     std::string error;
     const int code = HttpStatusOf(m_health_url, std::chrono::milliseconds(1000), &error);
+    if (code != 200) last_answer = error.empty() ? "HTTP " + std::to_string(code) : error;
     if (code == 200 && !was_ready) {
       was_ready = true;
       std::fprintf(stderr, "[%s] supervised process ready (%s answered 200)\n", m_version.c_str(),
@@ -185,28 +191,40 @@ std::string SupervisedProcess::RunOnce() {
       Set(ProcessStatus::State::kReady, "pid " + std::to_string(pid), pid);
     } else if (code != 200 && was_ready) {
       was_ready = false;
-      Set(ProcessStatus::State::kStarting,
-          m_health_url +
-              " stopped answering 200: " + (error.empty() ? "HTTP " + std::to_string(code) : error),
+      unready_since = std::chrono::steady_clock::now();
+      Set(ProcessStatus::State::kStarting, m_health_url + " stopped answering 200: " + last_answer,
           pid);
+    }
+    if (!was_ready && std::chrono::steady_clock::now() - unready_since >= m_ready_timeout) {
+      // Stuck loading, or hung: waiting longer helps no one.
+      StopGroup(pid);
+      copier.join();
+      return "not ready within " + std::to_string(m_ready_timeout.count() / 1000.0).substr(0, 5) +
+             " s (ready_timeout_ms; " + m_health_url + ": " + last_answer + "), stopped";
     }
     Wait(m_poll);
   }
   if (!exited) {
-    // The agent stops: the whole group, politely first.
-    ::kill(-pid, SIGTERM);
-    for (int i = 0; i < 100 && ::waitpid(pid, &status, WNOHANG) != pid; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (::waitpid(pid, &status, WNOHANG) == 0) {
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-    }
+    status = StopGroup(pid);  // the agent stops
   } else {
     ::kill(-pid, SIGKILL);  // what it left behind in its group
   }
   copier.join();
   return ExitText(status);
+}
+
+int SupervisedProcess::StopGroup(int pid) {
+  int status = 0;
+  ::kill(-pid, SIGTERM);  // the whole group, politely first
+  for (int i = 0; i < 100 && ::waitpid(pid, &status, WNOHANG) != pid; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (::waitpid(pid, &status, WNOHANG) == 0) {
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  ::kill(-pid, SIGKILL);  // what it left behind in its group
+  return status;
 }
 
 void SupervisedProcess::CopyOutput(int fd) {

@@ -3,8 +3,10 @@
 // …`): started under /bin/sh in its own process group, its output copied to
 // the agent's log line by line behind "[version] ", ready only once its
 // health URL answers 200, restarted with backoff (1 s doubling to 30 s,
-// back to 1 s after a minute of running) whenever it exits, and stopped
-// (SIGTERM to the group, SIGKILL after 5 s) with the agent.
+// back to 1 s after a minute of running) whenever it exits or stays not
+// ready for `ready_timeout` (after its start, or since it stopped
+// answering), and stopped (SIGTERM to the group, SIGKILL after 5 s) with
+// the agent.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -28,6 +30,7 @@ class SupervisedProcess {
  public:
   // `health_url`: http://host:port/path, polled every `poll` until 200.
   SupervisedProcess(std::string version, std::string command, std::string health_url,
+                    std::chrono::milliseconds ready_timeout = std::chrono::minutes(10),
                     std::chrono::milliseconds poll = std::chrono::milliseconds(500));
   ~SupervisedProcess();  // Stop()
   SupervisedProcess(const SupervisedProcess&) = delete;
@@ -42,6 +45,8 @@ class SupervisedProcess {
   void Supervise();
   // Runs the command once; returns its exit text when it ends (or when stopping).
   std::string RunOnce();
+  // SIGTERM to the group, SIGKILL after 5 s; its exit status.
+  static int StopGroup(int pid);
   void CopyOutput(int fd);
   void Set(ProcessStatus::State state, std::string detail, int pid);
   bool Wait(std::chrono::milliseconds for_how_long);  // false once stopping
@@ -49,6 +54,7 @@ class SupervisedProcess {
   const std::string m_version;
   const std::string m_command;
   const std::string m_health_url;
+  const std::chrono::milliseconds m_ready_timeout;
   const std::chrono::milliseconds m_poll;
   std::atomic<bool> m_ready{false};
   mutable std::mutex m_mutex;
