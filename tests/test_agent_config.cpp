@@ -57,6 +57,17 @@ class TestAgentConfig final : public QObject {
     QCOMPARE(tuned->network_threads, 3);
     QVERIFY(tuned->pin_network_threads == CpuPinning::kOn);
     QCOMPARE(config->candidate.ready_timeout.count(), 600000);  // ten minutes to load
+    QCOMPARE(config->http_request_timeout.count(), 10000);
+    QCOMPARE(config->http_idle_timeout.count(), 75000);
+    QCOMPARE(config->http_write_timeout.count(), 30000);
+    const auto http = ParseConfigYaml(std::string(kGood) +
+                                          "http_request_timeout_ms: 2500\nhttp_idle_timeout_ms: "
+                                          "600000\nhttp_write_timeout_ms: 5000\n",
+                                      "/etc/greylane", &error);
+    QVERIFY2(http, error.c_str());
+    QCOMPARE(http->http_request_timeout.count(), 2500);
+    QCOMPARE(http->http_idle_timeout.count(), 600000);
+    QCOMPARE(http->http_write_timeout.count(), 5000);
     const auto supervised = ParseConfigYaml(
         QString(kGood)
             .replace("connections: 4",
@@ -147,6 +158,13 @@ class TestAgentConfig final : public QObject {
     QTest::newRow("ready timeout too short")
         << QString(good).replace("connections: 4", supervised + "\n  ready_timeout_ms: 10")
         << "ready_timeout_ms must be 1000..3600000, not 10";
+    QTest::newRow("HTTP request timeout of 0")
+        << good + "http_request_timeout_ms: 0\n"
+        << "http_request_timeout_ms must be 100..600000 ms, not 0";
+    QTest::newRow("HTTP idle timeout of a year") << good + "http_idle_timeout_ms: 31536000000\n"
+                                                 << "http_idle_timeout_ms must be 100..3600000 ms";
+    QTest::newRow("HTTP write timeout not a number") << good + "http_write_timeout_ms: soon\n"
+                                                     << "http_write_timeout_ms";
     QTest::newRow("negative split") << QString(good).replace("initial_candidate_basis_points: 250",
                                                              "initial_candidate_basis_points: -1")
                                     << "0..10000, not -1";

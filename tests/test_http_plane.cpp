@@ -304,6 +304,33 @@ class TestHttpPlane final : public QObject {
     }
   }
 
+  // The configured idle timeout closes a kept-alive connection that
+  // sends nothing more.
+  void theIdleTimeoutIsTheConfigured() const {
+    AgentConfig config = DemoConfig(test::ModelsDir(), "lm");
+    config.agent_id = "test-idle";
+    config.control_listen = "127.0.0.1:0";
+    config.data_listen = "127.0.0.1:0";
+    config.http_listen = "127.0.0.1:0";
+    config.http_idle_timeout = std::chrono::milliseconds(300);
+    std::string error;
+    auto agent = test::StartAgent(config, &error);
+    QVERIFY2(agent, error.c_str());
+    RawClient client(agent->HttpAddress());
+    QVERIFY(client.Send("GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n"));
+    QCOMPARE(ReadReply(client).status, 200);
+    const Clock::time_point answered = Clock::now();
+    std::string ignored;
+    bool open = true;
+    while (open && Clock::now() - answered < std::chrono::seconds(5)) {
+      open = client.ReadSome(&ignored, 50);
+    }
+    QVERIFY(!open);
+    const auto waited = Clock::now() - answered;
+    QVERIFY2(waited >= std::chrono::milliseconds(250) && waited < std::chrono::seconds(3),
+             std::to_string(std::chrono::duration<double>(waited).count()).c_str());
+  }
+
   // RFC 9112 2.2: empty lines before a request line are ignored, as some
   // clients send one after a body.
   void emptyLinesBeforeARequestAreIgnored() const {

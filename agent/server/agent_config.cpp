@@ -275,7 +275,8 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
                   "sticky_header", "initial_candidate_basis_points", "probe_interval_ms",
                   "probe_timeout_ms", "drain_timeout_ms", "tokens_file", "models_root",
                   "history_retention_days", "history_max_mb", "baseline", "candidate", "analysis",
-                  "request_log", "network_threads", "pin_network_threads"},
+                  "request_log", "network_threads", "pin_network_threads",
+                  "http_request_timeout_ms", "http_idle_timeout_ms", "http_write_timeout_ms"},
                  "the config", error)) {
     return std::nullopt;
   }
@@ -299,7 +300,13 @@ std::optional<AgentConfig> ParseConfigYaml(const std::string& yaml, const std::s
       !ReadScalar(root, "pin_network_threads", &pinning, error) ||
       !ReadMillis(root, "probe_interval_ms", &config.probe_interval, kProbeIntervalBounds, error) ||
       !ReadMillis(root, "probe_timeout_ms", &config.probe_timeout, kProbeTimeoutBounds, error) ||
-      !ReadMillis(root, "drain_timeout_ms", &config.drain_timeout, kDrainTimeoutBounds, error)) {
+      !ReadMillis(root, "drain_timeout_ms", &config.drain_timeout, kDrainTimeoutBounds, error) ||
+      !ReadMillis(root, "http_request_timeout_ms", &config.http_request_timeout,
+                  kHttpRequestTimeoutBounds, error) ||
+      !ReadMillis(root, "http_idle_timeout_ms", &config.http_idle_timeout, kHttpIdleTimeoutBounds,
+                  error) ||
+      !ReadMillis(root, "http_write_timeout_ms", &config.http_write_timeout,
+                  kHttpWriteTimeoutBounds, error)) {
     return std::nullopt;
   }
   if (initial_bp < 0 || initial_bp > int64_t{kMaxBasisPoints}) {
@@ -417,7 +424,12 @@ std::string ValidateConfig(const AgentConfig& config) {
   for (const std::string& problem :
        {DurationProblem("probe_interval_ms", config.probe_interval, kProbeIntervalBounds),
         DurationProblem("probe_timeout_ms", config.probe_timeout, kProbeTimeoutBounds),
-        DurationProblem("drain_timeout_ms", config.drain_timeout, kDrainTimeoutBounds)}) {
+        DurationProblem("drain_timeout_ms", config.drain_timeout, kDrainTimeoutBounds),
+        DurationProblem("http_request_timeout_ms", config.http_request_timeout,
+                        kHttpRequestTimeoutBounds),
+        DurationProblem("http_idle_timeout_ms", config.http_idle_timeout, kHttpIdleTimeoutBounds),
+        DurationProblem("http_write_timeout_ms", config.http_write_timeout,
+                        kHttpWriteTimeoutBounds)}) {
     if (!problem.empty()) return problem;
   }
   if (config.ring_frames < kRingFramesBounds[0] || config.ring_frames > kRingFramesBounds[1]) {

@@ -56,6 +56,12 @@ struct AgentConfig {
   TlsFiles control_tls;
   TlsFiles data_tls;
   TlsFiles http_tls;
+  // The HTTP plane's client deadlines: a request's first byte to its last
+  // (a slowloris is cut there), kept-alive silence between requests, and a
+  // client that stops reading an answer.
+  std::chrono::milliseconds http_request_timeout{10000};
+  std::chrono::milliseconds http_idle_timeout{75000};
+  std::chrono::milliseconds http_write_timeout{30000};
   RequestLogConfig request_log;
   // The event loops of the HTTP plane and its upstream calls (0: one per
   // core, 2..8), and whether each is held to a CPU of its own.
@@ -87,6 +93,12 @@ inline constexpr std::chrono::milliseconds kProbeTimeoutBounds[2] = {std::chrono
                                                                      std::chrono::minutes(1)};
 inline constexpr std::chrono::milliseconds kDrainTimeoutBounds[2] = {std::chrono::milliseconds(0),
                                                                      std::chrono::minutes(10)};
+inline constexpr std::chrono::milliseconds kHttpRequestTimeoutBounds[2] = {
+    std::chrono::milliseconds(100), std::chrono::minutes(10)};
+inline constexpr std::chrono::milliseconds kHttpIdleTimeoutBounds[2] = {
+    std::chrono::milliseconds(100), std::chrono::hours(1)};
+inline constexpr std::chrono::milliseconds kHttpWriteTimeoutBounds[2] = {
+    std::chrono::milliseconds(100), std::chrono::minutes(10)};
 inline constexpr size_t kRingFramesBounds[2] = {16, 86400};
 
 struct CommandLine {

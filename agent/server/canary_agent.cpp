@@ -24,6 +24,14 @@
 namespace greylane {
 namespace {
 
+HttpLimits HttpLimitsOf(const AgentConfig& c) {
+  HttpLimits limits;
+  limits.request_timeout = c.http_request_timeout;
+  limits.idle_timeout = c.http_idle_timeout;
+  limits.write_timeout = c.http_write_timeout;
+  return limits;
+}
+
 std::string NodeName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0) return "unknown-node";
@@ -291,8 +299,8 @@ bool CanaryAgent::Start(std::string* error) {
       }
       pem = HttpTlsPem{std::move(*cert), std::move(*key)};
     }
-    absl::StatusOr<std::unique_ptr<HttpServer>> http =
-        HttpServer::Start(m_config.http_listen, HttpLimits{}, *m_http_plane, pem ? &*pem : nullptr);
+    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
+        m_config.http_listen, HttpLimitsOf(m_config), *m_http_plane, pem ? &*pem : nullptr);
     if (!http.ok() && !m_config.http_listen_given && !m_config.http_tls.Enabled()) {
       m_http_warning = std::string(http.status().message()) +
                        ": the HTTP data plane (OpenAI API, /metrics) is off; give --http-listen "
