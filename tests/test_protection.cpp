@@ -13,6 +13,7 @@
 #include "agent/routing/circuit_breaker.h"
 #include "agent/routing/rate_limit.h"
 #include "support/agent_test_support.h"
+#include "support/http_test_client.h"
 
 using namespace greylane;
 
@@ -193,6 +194,20 @@ class TestProtection final : public QObject {
     QCOMPARE(pinned.error_code(), grpc::StatusCode::UNAVAILABLE);
     QVERIFY2(pinned.error_message().find("circuit breaker open") != std::string::npos,
              pinned.error_message().c_str());
+    // Over REST too, naming the version whose breaker refused it.
+    std::string pixels;
+    for (const float p : test::Holdout()[0].pixels)
+      pixels += (pixels.empty() ? "" : ",") + std::to_string(p);
+    const test::Reply rest = test::Exchange(
+        agent->HttpAddress(),
+        test::Post("/v2/models/digits/versions/v2/infer",
+                   R"({"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[)" +
+                       pixels + "]}]}"));
+    QCOMPARE(rest.status, 503);
+    QVERIFY2(rest.head.find("x-greylane-version: v2\r\n") != std::string::npos, rest.head.c_str());
+    QVERIFY2(rest.head.find("x-greylane-slot: candidate\r\n") != std::string::npos,
+             rest.head.c_str());
+    QVERIFY2(rest.body.find("circuit breaker open") != std::string::npos, rest.body.c_str());
 
     agent->Release().Housekeep();
     v1::AgentState state = test::State(*clients.control, viewer);

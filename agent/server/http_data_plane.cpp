@@ -722,6 +722,8 @@ void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
   // and logged like any other.
   auto refuse = [&](HttpResponse e, ReleaseRole role, std::string_view outcome,
                     const std::string& why) {
+    const std::string& version = m_pair.VersionAt(CanaryPair::SlotOf(role, split)).version;
+    e.headers.emplace_back(kVersionHeader, version);
     e.headers.emplace_back(kSlotHeader, ReleaseRoleName(role));
     e.headers.emplace_back("x-request-id", request_id);
     if (RequestLog* log = m_inference.Log(); log && log->Wanted(false)) {
@@ -729,6 +731,7 @@ void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
       entry.protocol = "openai";
       entry.route = r.path;
       entry.request_id = request_id;
+      entry.version = version;
       entry.slot = ReleaseRoleName(role);
       entry.user_key = key;
       if (!ask.input.empty()) entry.input_hash = InputHash(ask.input);

@@ -76,6 +76,8 @@ void InferCall::Start(std::string problem) {
     m_role = admission.role;
     m_trial = admission.trial;
     if (!admission.admitted) {
+      // Named in the answer and the log: whose breaker or limit refused it.
+      m_version = &pair.VersionAt(CanaryPair::SlotOf(m_role, split));
       return Answer(grpc::Status(admission.refusal_code, admission.refusal), Ending::kRefused);
     }
   }
