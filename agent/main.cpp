@@ -1,6 +1,8 @@
 // greylane-agent: wires the server library to the command line and signals.
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <string>
 
 #include "agent/backends/network_threads.h"
 #include "agent/server/agent_config.h"
@@ -44,8 +46,18 @@ int main(int argc, char** argv) {
   greylane::BlockStopSignals();
 
   auto agent = greylane::CanaryAgent::Create(cl->config, &error);
+  // A demo's throw-away state goes with it, once nothing has it open.
+  const std::string temporary =
+      agent && agent->TemporaryStateDir() ? agent->Config().state_dir : std::string();
+  auto remove_temporary = [&] {
+    agent.reset();
+    if (temporary.empty()) return;
+    std::error_code ignored;
+    std::filesystem::remove_all(temporary, ignored);
+  };
   if (!agent || !agent->Start(&error)) {
     std::fprintf(stderr, "greylane-agent: %s\n", greylane::TerminalSafe(error, true).c_str());
+    remove_temporary();
     return 1;
   }
   if (!agent->HttpWarning().empty()) {
@@ -89,7 +101,10 @@ int main(int argc, char** argv) {
                  greylane::TerminalSafe(c.request_log.path).c_str(), c.request_log.sample);
   }
   std::fprintf(out, "  state dir %s%s\n", greylane::TerminalSafe(c.state_dir).c_str(),
-               agent->Restored() ? " (release state restored from the audit trail)" : "");
+               agent->Restored()   ? " (release state restored from the audit trail)"
+               : temporary.empty() ? ""
+                                   : " (temporary: removed when the agent stops; --state-dir "
+                                     "DIR keeps the trail)");
   if (!agent->DemoTokensFile().empty()) {
     std::fprintf(out, "  demo tokens (role identity token) in %s\n",
                  agent->DemoTokensFile().c_str());
@@ -101,6 +116,7 @@ int main(int argc, char** argv) {
     if (const absl::Status s = agent->WriteReadyFile(cl->ready_file); !s.ok()) {
       std::fprintf(stderr, "greylane-agent: %s; stopping\n", std::string(s.message()).c_str());
       agent->Shutdown();
+      remove_temporary();
       return 1;
     }
   }
@@ -110,6 +126,7 @@ int main(int argc, char** argv) {
                signal == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(out);
   agent->Shutdown();
+  remove_temporary();
   std::fprintf(out, "greylane-agent: stopped\n");
   return 0;
 }

@@ -112,6 +112,33 @@ class TestAgentProcess final : public QObject {
     QVERIFY2(log.contains("SIGTERM received") && log.contains("stopped"), qPrintable(log));
   }
 
+  // A demo given no state dir keeps its state in a folder of its own under
+  // the temp folder, says so, and removes it when it stops.
+  void aDemoWithoutAStateDirLeavesNothingBehind() const {
+    QTemporaryDir tmp;
+    const QString ready = tmp.filePath("ready");
+    QProcess agent;
+    agent.setProcessChannelMode(QProcess::MergedChannels);
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("TMPDIR", tmp.path());
+    agent.setProcessEnvironment(env);
+    agent.start(GREYLANE_AGENT_BIN,
+                {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0",
+                 "--http-listen", "127.0.0.1:0", "--ready-file", ready});
+    QVERIFY(agent.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(ready), 15000);
+    WaitForReadyFile(ready);
+    const QStringList made = QDir(tmp.path()).entryList({"greylane-agent.*"}, QDir::Dirs);
+    QCOMPARE(made.size(), 1);
+    QVERIFY(QFile::exists(tmp.filePath(made[0] + "/audit.db")));
+    agent.terminate();
+    QVERIFY(agent.waitForFinished(15000));
+    QCOMPARE(agent.exitCode(), 0);
+    const QString log = QString::fromUtf8(agent.readAll());
+    QVERIFY2(log.contains("temporary: removed when the agent stops"), qPrintable(log));
+    QVERIFY2(!QDir(tmp.filePath(made[0])).exists(), qPrintable(log));
+  }
+
   // A pinned event loop is held to a CPU of its own, among those the process
   // may use, and the start-up lines say so; auto pins only when there are
   // no more CPUs than loops.

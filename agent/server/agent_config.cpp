@@ -504,7 +504,7 @@ the greylane.v1.Agent control API.
                           metadata, /metrics (default 127.0.0.1:8000; '' for none)
                           port 0 picks a free port; the chosen ones are printed
   --state-dir DIR         audit trail and release state (created if missing;
-                          --demo without it uses a fresh temporary folder);
+                          --demo without it: a temporary folder, removed on stop);
                           one agent per state dir (it is locked)
   --tokens FILE           who may call: lines `sha256(token) identity role`,
                           roles viewer | operator | admin (--demo mints its own

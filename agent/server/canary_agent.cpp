@@ -96,6 +96,7 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
       return nullptr;
     }
     c.state_dir = dir;
+    agent->m_temporary_state_dir = true;
   }
   std::error_code ec;
   std::filesystem::create_directories(c.state_dir, ec);

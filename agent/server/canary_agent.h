@@ -66,6 +66,9 @@ class CanaryAgent {
   const AgentConfig& Config() const { return m_config; }
   // True when the release state came from the state dir, not the config.
   bool Restored() const { return m_restored.how != RestoredRelease::How::kFirstStart; }
+  // A demo without --state-dir runs in a folder of its own under the temp
+  // folder, for whoever wires the agent to remove once it is gone.
+  bool TemporaryStateDir() const { return m_temporary_state_dir; }
   // demo-tokens file, when --demo minted tokens.
   const std::string& DemoTokensFile() const { return m_demo_tokens_file; }
   // A warning about the tokens file (world-readable), empty when none.
@@ -107,6 +110,7 @@ class CanaryAgent {
   std::unique_ptr<HttpServer> m_http_server;
   std::string m_http_address;
   std::string m_http_warning;
+  bool m_temporary_state_dir = false;
   std::string m_control_address;
   std::string m_data_address;
   RestoredRelease m_restored;
