@@ -87,12 +87,63 @@ using Executor = asio::io_context::executor_type;
 using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
 using Resolver = asio::ip::basic_resolver<tcp, Executor>;
-// The answer's header fields go to memory the connection owns (Beast would
-// otherwise allocate each field on its own).
-using FieldsAllocator = std::pmr::polymorphic_allocator<char>;
-using ResponseParser = http::response_parser<http::string_body, FieldsAllocator>;
-constexpr size_t kFieldsScratchBytes = 2048;
 constexpr size_t kKeptWireBytes = 64 * 1024;
+
+// What a call keeps of an upstream's answer, in strings the connection
+// owns (reused, so a kept connection's answers allocate nothing for them).
+struct AnswerParts {
+  int status = 0;
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> relayed;  // RelayedHeader's
+  std::string body;  // what has come of it and not been taken yet
+  void Clear() {
+    status = 0;
+    content_type.clear();
+    relayed.clear();
+    body.clear();
+  }
+};
+
+// Beast's parser (framing, limits, chunked coding, keep-alive) with the
+// answer's fields read as they are parsed: the few a call uses are kept,
+// the rest never stored (Beast's own message keeps every field in a
+// container, a third of this parse's cost).
+class AnswerParser final : public http::basic_parser<false> {
+ public:
+  explicit AnswerParser(AnswerParts& parts) : m_parts(parts) { m_parts.Clear(); }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code& ec) override {
+    ec = http::error::bad_method;  // never called for a response parser
+  }
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    m_parts.status = code;
+  }
+  void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    if (f == http::field::content_type) {
+      if (m_parts.content_type.empty()) m_parts.content_type.assign(value.data(), value.size());
+    } else if (RelayedHeader({name.data(), name.size()})) {
+      m_parts.relayed.emplace_back(std::string(name), std::string(value));
+    }
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    m_parts.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    m_parts.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  AnswerParts& m_parts;
+};
 }  // namespace
 
 // One upstream: where it is, its deadlines (shared by every call to it, not
@@ -122,8 +173,7 @@ class OpenAiHttpBackend::Upstream {
     Timer timer;  // the call's deadlines
     beast::flat_buffer buffer;
     std::string wire;  // the request as sent
-    unsigned char fields_scratch[kFieldsScratchBytes];
-    std::pmr::monotonic_buffer_resource fields_memory{fields_scratch, sizeof fields_scratch};
+    AnswerParts answer;
   };
   std::unique_ptr<Connection> Take(const asio::io_context& loop) {
     Idle& idle = m_loops[NetworkLoopIndex(loop)];
@@ -281,6 +331,7 @@ class UpstreamCall final : public GenerationCall,
   // once more on a new one, before anything of the answer has come.
   void Retry(const std::string& why) {
     if (m_reused && !m_got_bytes) {
+      m_parser.reset();  // it points into this connection
       boost::system::error_code ignored;
       m_conn->socket.close(ignored);
       m_conn->buffer.consume(m_conn->buffer.size());
@@ -291,9 +342,7 @@ class UpstreamCall final : public GenerationCall,
 
   void ReadHead() {
     m_parser.reset();
-    m_conn->fields_memory.release();
-    m_parser.emplace(std::piecewise_construct, std::make_tuple(),
-                     std::make_tuple(FieldsAllocator(&m_conn->fields_memory)));
+    m_parser.emplace(m_conn->answer);
     m_parser->header_limit(kMaxUpstreamHeaderBytes);
     m_parser->body_limit(boost::none);
     http::async_read_header(
@@ -310,8 +359,8 @@ class UpstreamCall final : public GenerationCall,
   }
 
   void Head() {
-    const auto& response = m_parser->get();
-    const int status = static_cast<int>(response.result_int());
+    AnswerParts& answer = m_conn->answer;
+    const int status = answer.status;
     // Interim answers (100 Continue, 103 Early Hints) come before the real
     // one; a 101 was never asked for.
     if (status >= 100 && status < 200) {
@@ -324,12 +373,9 @@ class UpstreamCall final : public GenerationCall,
     }
     GenerationHead head;
     head.status = status;
-    head.content_type = std::string(response[http::field::content_type]);
-    for (const auto& field : response) {
-      if (RelayedHeader(field.name_string())) {
-        head.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-      }
-    }
+    head.content_type = answer.content_type;
+    head.headers = std::move(answer.relayed);
+    answer.relayed.clear();
     m_events = head.status < 300 && head.content_type.rfind("text/event-stream", 0) == 0;
     m_sink->OnHead(std::move(head));
     if (m_ended) return;
@@ -374,15 +420,17 @@ class UpstreamCall final : public GenerationCall,
   }
 
   void TakeBody() {
-    std::string& body = m_parser->get().body();
+    std::string& body = m_conn->answer.body;
     if (body.empty()) return;
     if (!m_events) {
       m_answer_bytes += body.size();
       if (m_answer_bytes > kMaxAnswerBytes) {
         return Fail(GenerationFailure::kUpstream, "the upstream's answer exceeds 64 MiB");
       }
-      m_sink->OnData(std::move(body));
+      // Taken out first: the sink may end the call, and the connection with it.
+      std::string taken = std::move(body);
       body.clear();
+      m_sink->OnData(std::move(taken));
       return;
     }
     std::vector<std::string> events;
@@ -395,7 +443,7 @@ class UpstreamCall final : public GenerationCall,
   void Done() {
     if (std::string rest = m_splitter.TakeRest(); !rest.empty()) m_sink->OnData(std::move(rest));
     const bool keep = m_parser->keep_alive() && m_conn->buffer.size() == 0;
-    m_parser.reset();  // its fields are in the connection's memory
+    m_parser.reset();  // it points into the connection
     if (keep) {
       StopTimer();  // the connection's timer is the next call's
       m_upstream->Give(std::move(m_conn));
@@ -462,7 +510,7 @@ class UpstreamCall final : public GenerationCall,
   std::unique_ptr<Connection> m_conn;  // from Connect on, until given back or closed
   std::optional<Resolver> m_resolver;  // only for a new connection
   Clock::time_point m_total_deadline;
-  std::optional<ResponseParser> m_parser;  // allocates from m_conn's fields_memory
+  std::optional<AnswerParser> m_parser;  // writes into m_conn->answer
   SseSplitter m_splitter;
   size_t m_answer_bytes = 0;
   uint64_t m_phase = 0;
