@@ -1,7 +1,6 @@
 #include "agent/backends/openai_http_backend.h"
 
 #include <future>
-#include <memory_resource>
 #include <optional>
 
 #include <boost/asio/basic_waitable_timer.hpp>

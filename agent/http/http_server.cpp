@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
-#include <memory_resource>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -37,15 +36,62 @@ using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
-// A request's header fields are parsed into memory the session reuses
-// (Beast would otherwise allocate each field on its own): it is released
-// as a whole before the next request's parser is made.
-using FieldsAllocator = std::pmr::polymorphic_allocator<char>;
-using RequestParser = http::request_parser<http::string_body, FieldsAllocator>;
-using RequestMessage = RequestParser::value_type;
-constexpr size_t kFieldsScratchBytes = 2048;
-
 namespace {
+// Beast's parser (framing, limits, chunked coding, keep-alive) writing the
+// request straight into the handler's HttpRequest: Beast's own message
+// kept every field in a container, from which each was copied again.
+class RequestReader final : public http::basic_parser<true> {
+ public:
+  explicit RequestReader(HttpRequest& request) : m_request(request) {}
+  http::verb method = http::verb::unknown;
+  int version = 11;
+  bool expects_continue = false;   // Expect: 100-continue
+  bool transfer_encoding = false;  // any Transfer-Encoding field
+
+ private:
+  void on_request_impl(http::verb verb, beast::string_view method_text, beast::string_view target,
+                       int http_version, beast::error_code&) override {
+    method = verb;
+    version = http_version;
+    m_request.method.assign(method_text.data(), method_text.size());
+    m_request.target.assign(target.data(), target.size());
+    m_request.path.assign(target.data(), std::min(target.find('?'), target.size()));
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = http::error::bad_version;  // never called for a request parser
+  }
+  void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    if (f == http::field::expect && !expects_continue) {
+      expects_continue = beast::iequals(value, "100-continue");
+    } else if (f == http::field::transfer_encoding) {
+      transfer_encoding = true;
+    }
+    std::string lower(name.data(), name.size());
+    for (char& c : lower) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+    m_request.headers.emplace_back(std::move(lower), std::string(value.data(), value.size()));
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    // Within the body limit: Beast refused a larger Content-Length already.
+    if (length) m_request.body.reserve(static_cast<size_t>(*length));
+  }
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    m_request.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    m_request.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  HttpRequest& m_request;
+};
+
 // A deadline set and cleared on every request but rarely reached: setting
 // it moves a time, and the timer is re-armed only when the new time is
 // earlier than the one it waits for; when it wakes it looks at the time
@@ -364,9 +410,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     if (!SkipBlankLines()) return;
     if (m_buffer.size() == 0) return AwaitRequest();
     m_parser.reset();
-    m_fields_memory.release();
-    m_parser.emplace(std::piecewise_construct, std::make_tuple(),
-                     std::make_tuple(FieldsAllocator(&m_fields_memory)));
+    m_next = HttpRequest{};
+    m_next.headers.reserve(8);
+    m_parser.emplace(m_next);
     m_parser->header_limit(static_cast<uint32_t>(m_limits.max_header_bytes));
     m_parser->body_limit(m_limits.max_body_bytes);
     // A request usually comes whole in one read: parsed here, it is handled
@@ -401,8 +447,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked
   // has no knowable length. True when refused.
   bool RefusedTransferEncoding() {
-    if (m_parser->chunked() || m_parser->get()[http::field::transfer_encoding].empty())
-      return false;
+    if (m_parser->chunked() || !m_parser->transfer_encoding) return false;
     Refuse(400, "malformed HTTP request: a Transfer-Encoding other than chunked is not accepted");
     return true;
   }
@@ -426,11 +471,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
   void ReadBody() {
     if (RefusedTransferEncoding()) return;
-    const auto& header = m_parser->get();
-    if (const auto expect = header[http::field::expect];
-        beast::iequals(expect, "100-continue") && !m_parser->is_done()) {
-      if (header.has_content_length() &&
-          m_parser->content_length().value_or(0) > m_limits.max_body_bytes) {
+    if (m_parser->expects_continue && !m_parser->is_done()) {
+      if (m_parser->content_length().value_or(0) > m_limits.max_body_bytes) {
         return RequestFailed(http::error::body_limit);
       }
       Queue("HTTP/1.1 100 Continue\r\n\r\n");
@@ -476,31 +518,25 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     Disarm(m_read_deadline);
     m_blank_bytes = 0;
     std::shared_ptr<HttpExchange> exchange;
-    {
-      // Gone before the handler runs: its fields are in memory the next
-      // request's parser reuses.
-      RequestMessage message = m_parser->release();
-      m_parser.reset();
-      ++m_serial;
-      m_answering = true;
-      m_head_sent = false;
-      m_streaming = false;
-      m_gone = false;
-      m_on_gone = nullptr;
-      m_keep_alive = message.keep_alive() && !m_server->m_stopping;
-      m_head_only = message.method() == http::verb::head;
-      m_http10 = message.version() < 11;
-      exchange = MakeExchange(std::move(message));
-    }
+    ++m_serial;
+    m_answering = true;
+    m_head_sent = false;
+    m_streaming = false;
+    m_gone = false;
+    m_on_gone = nullptr;
+    m_keep_alive = m_parser->keep_alive() && !m_server->m_stopping;
+    m_head_only = m_parser->method == http::verb::head;
+    m_http10 = m_parser->version < 11;
+    m_parser.reset();  // before the handler: an inline answer may start the next request
+    exchange = MakeExchange();
     Watch();
     m_in_handler = true;
     m_server->m_handler.Handle(std::move(exchange));
     m_in_handler = false;
   }
 
-  // The handler's view of the request (its own copy: the message's fields
-  // live in memory the next request reuses).
-  std::shared_ptr<HttpExchange> MakeExchange(RequestMessage&& message);
+  // The handler's view of the request just read (m_next, moved).
+  std::shared_ptr<HttpExchange> MakeExchange();
 
   // While an answer is being made, a read notices the client leaving.
   void Watch() {
@@ -657,9 +693,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   Deadline m_read_deadline;
   Deadline m_write_deadline;
   beast::flat_buffer m_buffer;
-  unsigned char m_fields_scratch[kFieldsScratchBytes];
-  std::pmr::monotonic_buffer_resource m_fields_memory{m_fields_scratch, sizeof m_fields_scratch};
-  std::optional<RequestParser> m_parser;  // allocates from m_fields_memory
+  HttpRequest m_next;                     // the request being read
+  std::optional<RequestReader> m_parser;  // writes into m_next
   std::string m_peer;
   std::deque<std::string> m_queue;
   static constexpr size_t kMaxBlankBytes = 8;
@@ -740,20 +775,10 @@ class SessionExchange final : public HttpExchange,
 };
 }  // namespace
 
-std::shared_ptr<HttpExchange> HttpSession::MakeExchange(RequestMessage&& message) {
+std::shared_ptr<HttpExchange> HttpSession::MakeExchange() {
   auto exchange = std::make_shared<SessionExchange>(shared_from_this(), m_serial);
   HttpRequest& request = exchange->Fill();
-  request.method = std::string(message.method_string());
-  request.target = std::string(message.target());
-  request.path = request.target.substr(0, request.target.find('?'));
-  request.headers.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
-  for (const auto& field : message) {
-    std::string name(field.name_string());
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-    request.headers.emplace_back(std::move(name), std::string(field.value()));
-  }
-  request.body = std::move(message.body());
+  request = std::move(m_next);
   request.peer = m_peer;
   return exchange;
 }
