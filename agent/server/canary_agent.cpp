@@ -414,8 +414,12 @@ void CanaryAgent::TickerLoop() {
     }
     const FramePtr frame =
         m_hub->Seal(UnixMillis(next), split.revision, split.candidate_basis_points, sources,
-                    [&](v1::MetricsFrame* f) { Analyse(f, split); });
-    m_steps->Add(*frame);
+                    [&](v1::MetricsFrame* f) {
+                      Analyse(f, split);
+                      // Before watchers see the frame: a change made on
+                      // seeing it must find its second in the step it ends.
+                      m_steps->Add(*f);
+                    });
     if (m_history) m_history->Add(*frame);
     next += seconds(1);
     // After a stall (suspend, debugger) skip ahead rather than burst.
