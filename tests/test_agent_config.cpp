@@ -157,7 +157,10 @@ class TestAgentConfig final : public QObject {
         << "'candidate.ready_timeout_ms' is for a version the agent runs: give command too";
     QTest::newRow("ready timeout too short")
         << QString(good).replace("connections: 4", supervised + "\n  ready_timeout_ms: 10")
-        << "ready_timeout_ms must be 1000..3600000, not 10";
+        << "ready_timeout_ms' must be 1000..3600000, not 10";
+    QTest::newRow("ready timeout negative")
+        << QString(good).replace("connections: 4", supervised + "\n  ready_timeout_ms: -5")
+        << "ready_timeout_ms' must be 1000..3600000, not -5";
     QTest::newRow("HTTP request timeout of 0")
         << good + "http_request_timeout_ms: 0\n"
         << "http_request_timeout_ms must be 100..600000 ms, not 0";

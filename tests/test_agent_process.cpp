@@ -137,6 +137,15 @@ class TestAgentProcess final : public QObject {
     const QString log = QString::fromUtf8(agent.readAll());
     QVERIFY2(log.contains("temporary: removed when the agent stops"), qPrintable(log));
     QVERIFY2(!QDir(tmp.filePath(made[0])).exists(), qPrintable(log));
+
+    // Nor when it cannot start at all (here: a tokens file that is not there).
+    QProcess failed;
+    failed.setProcessEnvironment(env);
+    failed.start(GREYLANE_AGENT_BIN, {"--demo", "--control-listen", "127.0.0.1:0", "--data-listen",
+                                      "127.0.0.1:0", "--tokens", tmp.filePath("no-such-tokens")});
+    QVERIFY(failed.waitForFinished(15000));
+    QCOMPARE(failed.exitCode(), 1);
+    QCOMPARE(QDir(tmp.path()).entryList({"greylane-agent.*"}, QDir::Dirs).size(), 0);
   }
 
   // A pinned event loop is held to a CPU of its own, among those the process

@@ -294,6 +294,14 @@ class TestHttpPlane final : public QObject {
     QVERIFY2(answer.find("HTTP/1.1 200") == 0, answer.c_str());
     QCOMPARE(answer.substr(answer.find("\r\n\r\n") + 4), std::string());
 
+    // HTTP/1.0 has no chunked coding: such a request is answered, and the
+    // connection closed after it.
+    const Reply chunked10 =
+        Exchange(m_http,
+                 "GET /v2/health/live HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: "
+                 "chunked\r\n\r\n0\r\n\r\n");
+    QVERIFY2(chunked10.head.find("Connection: close") != std::string::npos, chunked10.head.c_str());
+
     // An HTTP/1.0 client that asks to keep the connection is told it is kept.
     RawClient kept(m_http);
     for (int i = 0; i < 2; ++i) {
@@ -329,6 +337,24 @@ class TestHttpPlane final : public QObject {
     const auto waited = Clock::now() - answered;
     QVERIFY2(waited >= std::chrono::milliseconds(250) && waited < std::chrono::seconds(3),
              std::to_string(std::chrono::duration<double>(waited).count()).c_str());
+  }
+
+  // Fields after a chunked body (trailers) are not headers: they cannot
+  // pin, type or name a request after a front proxy checked its head.
+  void trailersAreNotHeaders() const {
+    const std::string body = R"({"model":"lm","prompt":"The","max_tokens":2})";
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", body.size());
+    RawClient client(m_http);
+    QVERIFY(
+        client.Send("POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n" +
+                    std::string(size) + "\r\n" + body +
+                    "\r\n0\r\nx-greylane-version: v2\r\nx-request-id: from-trailer\r\n\r\n"));
+    const Reply r = ReadReply(client);
+    QCOMPARE(r.status, 200);
+    QVERIFY2(r.head.find("x-greylane-version: v1") != std::string::npos, r.head.c_str());
+    QVERIFY2(r.head.find("from-trailer") == std::string::npos, r.head.c_str());
   }
 
   // RFC 9112 2.2: empty lines before a request line are ignored, as some

@@ -32,9 +32,11 @@ constexpr uint32_t kMaxUpstreamHeaderBytes = 64 * 1024;
 
 // Upstream headers worth passing to the client.
 bool RelayedHeader(std::string_view name) {
-  static constexpr std::string_view kKept[] = {"x-request-id",       "openai-processing-ms",
-                                               "retry-after",        "openai-version",
-                                               "x-greylane-version", "x-greylane-slot"};
+  // Not x-request-id: the agent sends its own with the request and answers
+  // with it, and a second, different one would leave the client guessing.
+  static constexpr std::string_view kKept[] = {"openai-processing-ms", "retry-after",
+                                               "openai-version", "x-greylane-version",
+                                               "x-greylane-slot"};
   for (const std::string_view k : kKept) {
     if (beast::iequals(name, k)) return true;
   }
@@ -121,6 +123,7 @@ class AnswerParser final : public http::basic_parser<false> {
   }
   void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
                      beast::error_code&) override {
+    if (is_header_done()) return;  // a trailer: fields after the body are not the head's
     if (f == http::field::content_type) {
       if (m_parts.content_type.empty()) m_parts.content_type.assign(value.data(), value.size());
     } else if (RelayedHeader({name.data(), name.size()})) {

@@ -62,6 +62,9 @@ class RequestReader final : public http::basic_parser<true> {
   }
   void on_field_impl(http::field f, beast::string_view name, beast::string_view value,
                      beast::error_code&) override {
+    // A trailer (after a chunked body) is not a header: one must not pin,
+    // type or name a request after a front proxy checked its head.
+    if (is_header_done()) return;
     if (f == http::field::expect && !expects_continue) {
       expects_continue = beast::iequals(value, "100-continue");
     } else if (f == http::field::transfer_encoding) {
@@ -527,6 +530,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     m_keep_alive = m_parser->keep_alive() && !m_server->m_stopping;
     m_head_only = m_parser->method == http::verb::head;
     m_http10 = m_parser->version < 11;
+    // HTTP/1.0 has no chunked coding: such framing is suspect, so the
+    // connection ends with this answer (RFC 9112 6.1).
+    if (m_http10 && m_parser->chunked()) m_keep_alive = false;
     m_parser.reset();  // before the handler: an inline answer may start the next request
     exchange = MakeExchange();
     Watch();

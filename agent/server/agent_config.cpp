@@ -196,6 +196,15 @@ bool ParseSlot(const YAML::Node& node, const std::string& name, const std::strin
   slot->http.first_byte =
       std::chrono::milliseconds(std::clamp<int64_t>(timeouts_ms[1], 0, INT32_MAX));
   slot->http.idle = std::chrono::milliseconds(std::clamp<int64_t>(timeouts_ms[2], 0, INT32_MAX));
+  // Checked here, before the clamp below, so the message quotes what was written.
+  if (node["ready_timeout_ms"] && (ready_timeout_ms < kReadyTimeoutBounds[0].count() ||
+                                   ready_timeout_ms > kReadyTimeoutBounds[1].count())) {
+    *error = "'" + name + ".ready_timeout_ms' must be " +
+             std::to_string(kReadyTimeoutBounds[0].count()) + ".." +
+             std::to_string(kReadyTimeoutBounds[1].count()) + ", not " +
+             std::to_string(ready_timeout_ms);
+    return false;
+  }
   slot->ready_timeout =
       std::chrono::milliseconds(std::clamp<int64_t>(ready_timeout_ms, 0, INT32_MAX));
   if (node["ready_timeout_ms"] && !node["command"]) {

@@ -78,6 +78,15 @@ std::string WithPort(const std::string& listen, int port) {
 CanaryAgent::CanaryAgent(AgentConfig config) : m_config(std::move(config)) {}
 
 std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std::string* error) {
+  // A temporary state dir made here goes again if the agent is not made;
+  // declared first, so it acts after the agent's files are closed.
+  struct TemporaryDir {
+    std::string path;
+    ~TemporaryDir() {
+      std::error_code ignored;
+      if (!path.empty()) std::filesystem::remove_all(path, ignored);
+    }
+  } unmade;
   std::unique_ptr<CanaryAgent> agent(new CanaryAgent(config));
   AgentConfig& c = agent->m_config;
   if (c.agent_id.empty()) c.agent_id = NodeName();
@@ -97,6 +106,7 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
     }
     c.state_dir = dir;
     agent->m_temporary_state_dir = true;
+    unmade.path = dir;
   }
   std::error_code ec;
   std::filesystem::create_directories(c.state_dir, ec);
@@ -213,6 +223,7 @@ std::unique_ptr<CanaryAgent> CanaryAgent::Create(const AgentConfig& config, std:
     agent->m_request_log = std::move(*log);
     agent->m_inference->SetRequestLog(agent->m_request_log.get());
   }
+  unmade.path.clear();  // made: main removes it when the agent stops
   return agent;
 }
 
