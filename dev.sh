@@ -141,9 +141,12 @@ demo() {
   # Two agents, as two GPU nodes would run them: the digits classifiers
   # (OIP gRPC) and the built-in language models (OpenAI API over HTTP).
   local state; state=$(mktemp -d -t greylane-demo.XXXXXX)
-  local pids=()
+  # Global, not local: the EXIT trap runs after demo() has returned (the
+  # console closed, or DEMO_SECONDS passed), when its locals are gone, and
+  # with an empty list it would wait for the agents forever.
+  DEMO_PIDS=()
   cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${DEMO_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
   }
   trap cleanup EXIT INT TERM
@@ -154,7 +157,7 @@ demo() {
     "$BUILD/agent/greylane-agent" --demo "$@" --control-listen "$control" --data-listen "$data" \
       --http-listen "$http" --state-dir "$state/$name/state" --ready-file "$state/$name/ready" \
       > "$state/$name/agent.log" 2>&1 &
-    pids+=($!)
+    DEMO_PIDS+=($!)
     local pid=$!
     for _ in $(seq 100); do [ -f "$state/$name/ready" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     [ -f "$state/$name/ready" ] || { cat "$state/$name/agent.log" >&2; echo "the $name agent did not start" >&2; exit 1; }
@@ -170,10 +173,10 @@ demo() {
   say "starting load: 200 requests/s from 1000 users on digits; 8 streamed chats/s from 200 users on lm"
   "$BUILD/agent/greylane-load" --target "$data" --rps 200 --users 1000 \
     --duration "${DEMO_SECONDS:-86400}" --quiet > "$state/digits/load.log" 2>&1 &
-  pids+=($!)
+  DEMO_PIDS+=($!)
   "$BUILD/agent/greylane-load" --openai --target "$lm_http" --rps 8 --users 200 --max-tokens 48 \
     --duration "${DEMO_SECONDS:-86400}" --quiet > "$state/lm/load.log" 2>&1 &
-  pids+=($!)
+  DEMO_PIDS+=($!)
   cat <<INFO
 
   gpu-node-1: digits (OIP gRPC; v1 baseline / v2 candidate)
@@ -209,14 +212,14 @@ INFO
   say "no display: greylane-console runs under Xvfb and saves $state/console.png after 12 s"
   xvfb-run -a -s "-screen 0 1600x1000x24" "${console[@]}" --screenshot "$state/console.png" \
     --quit-after 12000 > "$state/console.log" 2>&1 &
-  pids+=($!)
+  DEMO_PIDS+=($!)
   local console_pid=$!
   say "live view: one line per second per agent (Ctrl-C stops everything)"
   local frames=()
   [ -n "${DEMO_SECONDS:-}" ] && frames=(--frames "$DEMO_SECONDS")
   "$BUILD/agent/greylane-watch" --control "$lm_control" --token-file "$state/lm/state/demo-tokens" \
     "${frames[@]}" | sed -u 's/^/gpu-node-2 lm     /' &
-  pids+=($!)
+  DEMO_PIDS+=($!)
   "$BUILD/agent/greylane-watch" --control "$control" --token-file "$state/digits/state/demo-tokens" \
     "${frames[@]}" | sed -u 's/^/gpu-node-1 digits /'
   wait "$console_pid" 2>/dev/null || true
