@@ -357,6 +357,61 @@ class TestHttpPlane final : public QObject {
     QVERIFY2(r.head.find("from-trailer") == std::string::npos, r.head.c_str());
   }
 
+  // Expect: 100-continue is answered with an interim 100 on HTTP/1.1 only:
+  // an HTTP/1.0 client cannot take one (RFC 9110 10.1.1).
+  void expectContinueOnlyOnHttp11_data() const {
+    QTest::addColumn<QByteArray>("version");
+    QTest::addColumn<bool>("interim");
+    QTest::newRow("HTTP/1.1") << QByteArray("HTTP/1.1") << true;
+    QTest::newRow("HTTP/1.0") << QByteArray("HTTP/1.0") << false;
+  }
+  void expectContinueOnlyOnHttp11() const {
+    QFETCH(QByteArray, version);
+    QFETCH(bool, interim);
+    const std::string body = R"({"model":"lm","prompt":"The","max_tokens":2})";
+    RawClient client(m_http);
+    QVERIFY(client.Connected());
+    QVERIFY(client.Send("POST /v1/completions " + version.toStdString() +
+                        "\r\nHost: t\r\nContent-Type: application/json\r\nExpect: "
+                        "100-continue\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n"));
+    std::string early;
+    client.ReadSome(&early, interim ? 5000 : 300);
+    QCOMPARE(early.rfind("HTTP/1.1 100 Continue\r\n\r\n", 0) == 0, interim);
+    QVERIFY(client.Send(body));
+    const Reply r = ReadReply(client);
+    QCOMPARE(r.status, 200);
+    QVERIFY2(r.head.find("100 Continue") == std::string::npos, r.head.c_str());
+  }
+
+  // Beast's header limit covers the head only: an endless trailer or chunk
+  // extension must meet the session's buffer bound with a 431, not grow it
+  // (it held gigabytes for as long as the client kept sending).
+  void endlessTrailersAndChunkExtensionsAreRefused_data() const {
+    QTest::addColumn<QByteArray>("opening");  // then filler without end
+    QTest::newRow("trailer") << QByteArray("5\r\nhello\r\n0\r\nx-pad: ");
+    QTest::newRow("chunk extension") << QByteArray("5;pad=");
+  }
+  void endlessTrailersAndChunkExtensionsAreRefused() const {
+    QFETCH(QByteArray, opening);
+    RawClient client(m_http);
+    QVERIFY(client.Connected());
+    QVERIFY(
+        client.Send("POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                    "application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                    opening.toStdString()));
+    // Far past the bound; the agent answers and closes once the bound is met,
+    // so some of these sends may find the connection closed.
+    const std::string filler(64 * 1024, 'a');
+    for (int i = 0; i < 16 && client.Send(filler); ++i) {
+    }
+    const Reply r = ReadReply(client);
+    QCOMPARE(r.status, 431);
+    QVERIFY2(
+        r.body.find("trailer fields of the request's chunked body exceed") != std::string::npos,
+        r.body.c_str());
+  }
+
   // RFC 9112 2.2: empty lines before a request line are ignored, as some
   // clients send one after a body.
   void emptyLinesBeforeARequestAreIgnored() const {

@@ -285,6 +285,20 @@ class TestHttpProxy final : public QObject {
                                         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n")
                                  << 502 << QByteArray("switching protocols unasked")
                                  << QByteArray("server_errors");
+    // An upstream's trailer or chunk extension without end meets the
+    // connection's buffer bound (it grew without one, and stayed pooled).
+    QTest::newRow("endless trailer")
+        << QByteArray(
+               "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+               "chunked\r\n\r\n2\r\n{}\r\n0\r\nx-pad: ") +
+               QByteArray(1 << 20, 'a')
+        << 502 << QByteArray("chunk header or trailer fields over") << QByteArray("server_errors");
+    QTest::newRow("endless chunk extension")
+        << QByteArray(
+               "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+               "chunked\r\n\r\n2;pad=") +
+               QByteArray(1 << 20, 'a')
+        << 502 << QByteArray("chunk header or trailer fields over") << QByteArray("server_errors");
     QTest::newRow("garbage") << QByteArray("SPEAK FRIEND\r\n\r\n") << 502
                              << QByteArray("before answering") << QByteArray("server_errors");
   }

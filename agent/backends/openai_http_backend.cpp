@@ -29,6 +29,7 @@ namespace {
 // A whole (not streamed) answer larger than this is a broken upstream.
 constexpr size_t kMaxAnswerBytes = 64u << 20;
 constexpr uint32_t kMaxUpstreamHeaderBytes = 64 * 1024;
+constexpr size_t kMaxUpstreamBufferBytes = 2 * kMaxUpstreamHeaderBytes;
 
 // Upstream headers worth passing to the client.
 bool RelayedHeader(std::string_view name) {
@@ -170,9 +171,14 @@ class OpenAiHttpBackend::Upstream {
   // A connection and what a call on it needs, kept with it: a call on a
   // kept connection allocates none of it (nor looks up Asio's services).
   struct Connection {
-    explicit Connection(const Executor& executor) : socket(executor), timer(executor) {}
+    explicit Connection(const Executor& executor)
+        : socket(executor), timer(executor), buffer(kMaxUpstreamBufferBytes) {}
     Socket socket;
     Timer timer;  // the call's deadlines
+    // Bounded: an answer's head, a chunk header or its trailer fields must
+    // fit here whole to be parsed (the header limit covers the head only);
+    // unbounded, an upstream's endless trailer grew it without end, and
+    // the pooled connection kept it. Bodies pass through piece by piece.
     beast::flat_buffer buffer;
     std::string wire;  // the request as sent
     AnswerParts answer;
@@ -413,6 +419,12 @@ class UpstreamCall final : public GenerationCall,
           if (self->m_ended) return;
           self->TakeBody();
           if (self->m_ended) return;
+          if (ec == http::error::buffer_overflow) {
+            return self->Fail(GenerationFailure::kUpstream,
+                              "the upstream " + self->Where() +
+                                  " sent a chunk header or trailer fields over " +
+                                  std::to_string(kMaxUpstreamBufferBytes) + " bytes");
+          }
           if (ec) {
             return self->Fail(GenerationFailure::kUpstream,
                               "the upstream " + self->Where() + " cut the answer: " + ec.message());

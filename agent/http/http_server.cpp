@@ -314,7 +314,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
         m_executor(socket.get_executor()),
         m_socket(std::move(socket), m_server->m_tls.get()),
         m_read_deadline(m_executor),
-        m_write_deadline(m_executor) {
+        m_write_deadline(m_executor),
+        m_buffer(BufferLimit(m_limits)) {
     boost::system::error_code ec;
     const tcp::endpoint peer = m_socket.Lowest().remote_endpoint(ec);
     if (!ec) m_peer = peer.address().to_string() + ":" + std::to_string(peer.port());
@@ -474,7 +475,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
   void ReadBody() {
     if (RefusedTransferEncoding()) return;
-    if (m_parser->expects_continue && !m_parser->is_done()) {
+    // An HTTP/1.0 client cannot take an interim answer (RFC 9110 10.1.1).
+    if (m_parser->expects_continue && m_parser->version >= 11 && !m_parser->is_done()) {
       if (m_parser->content_length().value_or(0) > m_limits.max_body_bytes) {
         return RequestFailed(http::error::body_limit);
       }
@@ -494,6 +496,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       status = 431;
       message =
           "the request's headers exceed " + std::to_string(m_limits.max_header_bytes) + " bytes";
+    } else if (ec == http::error::buffer_overflow) {
+      status = 431;
+      message = "a chunk header or the trailer fields of the request's chunked body exceed " +
+                std::to_string(BufferLimit(m_limits)) + " bytes";
     } else if (ec == http::error::body_limit) {
       status = 413;
       message = "the request's body exceeds " + std::to_string(m_limits.max_body_bytes) + " bytes";
@@ -698,6 +704,11 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   SessionStream m_socket;
   Deadline m_read_deadline;
   Deadline m_write_deadline;
+  // Bounded: Beast's header limit covers the head only, and a chunk
+  // header's extensions or the trailer fields after a chunked body must
+  // sit whole in this buffer to be parsed; unbounded, one endless trailer
+  // held gigabytes. (Bodies pass through it piece by piece.)
+  static size_t BufferLimit(const HttpLimits& limits) { return limits.max_header_bytes + 16384; }
   beast::flat_buffer m_buffer;
   HttpRequest m_next;                     // the request being read
   std::optional<RequestReader> m_parser;  // writes into m_next
