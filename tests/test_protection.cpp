@@ -255,6 +255,40 @@ class TestProtection final : public QObject {
     }
   }
 
+  // A refusal by an open breaker says when trials start, over REST and the
+  // OpenAI routes alike: Retry-After is the cool-down left, not a second.
+  void anOpenBreakersRefusalSaysWhenToRetry() {
+    std::string error;
+    auto agent = test::StartAgent(test::DemoTestConfig(5000), &error);
+    QVERIFY2(agent, error.c_str());
+    test::Clients clients = test::Connect(*agent);
+    const std::string admin = test::DemoToken(*agent, "admin");
+    QVERIFY(ChangePolicy(*clients.control, admin, [](v1::AnalysisPolicy* p) {
+              p->set_breaker_cooldown_seconds(40);
+            }).ok());
+    QVERIFY(test::Drill(*clients.control, admin, v1::CANDIDATE, 0, 1.0, 600).ok());
+    const auto request = test::DigitsRequest(test::Holdout()[0]);
+    inference::ModelInferResponse response;
+    for (int i = 0; i < 5; ++i) {
+      QCOMPARE(test::Infer(*clients.data, request, &response, "u", "candidate").error_code(),
+               grpc::StatusCode::UNAVAILABLE);
+    }
+    const auto retry_after = [](const std::string& head) {
+      const size_t at = head.find("Retry-After: ");
+      return at == std::string::npos ? -1 : std::atoi(head.c_str() + at + 13);
+    };
+    std::string zeros = "0";
+    for (int i = 1; i < 64; ++i) zeros += ",0";
+    const test::Reply rest = test::Exchange(
+        agent->HttpAddress(),
+        test::Post("/v2/models/digits/versions/v2/infer",
+                   R"({"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[)" +
+                       zeros + "]}]}"));
+    QCOMPARE(rest.status, 503);
+    QVERIFY2(rest.body.find("circuit breaker open") != std::string::npos, rest.body.c_str());
+    QVERIFY2(retry_after(rest.head) >= 30 && retry_after(rest.head) <= 40, rest.head.c_str());
+  }
+
   void baselineBreakerOnlyReports() {
     std::string error;
     auto agent = test::StartAgent(test::DemoTestConfig(0), &error);

@@ -114,7 +114,9 @@ class HttpInferCall final : public InferCall {
     } else {
       r = RestError(HttpStatusOf(status.error_code(), ending, status.error_message()),
                     status.error_message());
-      if (ending == Ending::kRefused) r.headers.emplace_back("Retry-After", "1");
+      if (ending == Ending::kRefused) {
+        r.headers.emplace_back("Retry-After", std::to_string(RetryAfterSeconds()));
+      }
     }
     if (Version()) r.headers.emplace_back(kVersionHeader, Version()->version);
     r.headers.emplace_back(kSlotHeader, ReleaseRoleName(Role()));
@@ -756,7 +758,7 @@ void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
     HttpResponse e = OpenAiError(limited ? 429 : 503, admission.refusal,
                                  limited ? "rate_limit_error" : "server_error",
                                  limited ? "rate_limit_exceeded" : "circuit_open");
-    e.headers.emplace_back("Retry-After", "1");
+    e.headers.emplace_back("Retry-After", std::to_string(admission.retry_after_s));
     return refuse(std::move(e), admission.role, "refused", admission.refusal);
   }
   const SlotIndex slot = CanaryPair::SlotOf(admission.role, split);

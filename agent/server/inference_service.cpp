@@ -78,6 +78,7 @@ void InferCall::Start(std::string problem) {
     if (!admission.admitted) {
       // Named in the answer and the log: whose breaker or limit refused it.
       m_version = &pair.VersionAt(CanaryPair::SlotOf(m_role, split));
+      m_retry_after_s = admission.retry_after_s;
       return Answer(grpc::Status(admission.refusal_code, admission.refusal), Ending::kRefused);
     }
   }

@@ -70,6 +70,8 @@ class InferCall : public InferCompletion {
   ReleaseRole Role() const { return m_role; }
   // Null when the request was refused before a version was chosen.
   const SlotVersion* Version() const { return m_version; }
+  // A refused request's Retry-After: how long an open breaker waits, else 1.
+  int RetryAfterSeconds() const { return m_retry_after_s; }
 
   InferenceService& m_service;
   inference::ModelInferRequest m_request;
@@ -83,6 +85,7 @@ class InferCall : public InferCompletion {
   ReleaseRole m_role = ReleaseRole::kBaseline;
   SlotIndex m_slot = 0;
   const SlotVersion* m_version = nullptr;
+  int m_retry_after_s = 1;
   bool m_trial = false;         // the half-open breaker's trial request
   bool m_wrong_answer = false;  // a drill moves this answer's top class
   std::string m_id;             // RequestId()

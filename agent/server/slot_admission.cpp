@@ -1,5 +1,6 @@
 #include "agent/server/slot_admission.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -76,12 +77,19 @@ SlotAdmission AdmitRequest(CanaryPair& pair, const SplitValue& split, ReleaseRol
       pair.RecorderAt(slot).RecordBreakerDiverted();
       if (pinned) {
         const BreakerSnapshot b = breaker.Snapshot();
-        return Refused(
+        const int64_t wait_ms =
+            b.retry_unix_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+        SlotAdmission refused = Refused(
             routed, grpc::StatusCode::UNAVAILABLE,
             "the candidate " + Quote(pair.VersionAt(slot).version) +
                 " has its circuit breaker open after " + std::to_string(b.failures_to_open) +
                 " consecutive server errors; trial requests start " + UtcTime(b.retry_unix_ms) +
                 ". Unpinned requests are served by the baseline");
+        refused.retry_after_s =
+            static_cast<int>(std::clamp<int64_t>((wait_ms + 999) / 1000, 1, 3600));
+        return refused;
       }
       a.role = ReleaseRole::kBaseline;
     } else if (!pair.LimitOf(ReleaseRole::kCandidate).TryTake(now)) {

@@ -17,7 +17,8 @@ struct SlotAdmission {
   ReleaseRole role = ReleaseRole::kBaseline;  // who serves it (maybe moved)
   bool trial = false;                         // the half-open breaker's trial request
   grpc::StatusCode refusal_code = grpc::StatusCode::OK;
-  std::string refusal;  // why not, for a person
+  std::string refusal;    // why not, for a person
+  int retry_after_s = 1;  // for a refusal's Retry-After: an open breaker's wait, else 1
 };
 
 // `routed` is what the router chose; `pinned` when the caller named it.
