@@ -255,8 +255,9 @@ class TestProtection final : public QObject {
     }
   }
 
-  // A refusal by an open breaker says when trials start, over REST and the
-  // OpenAI routes alike: Retry-After is the cool-down left, not a second.
+  // A refusal by an open breaker says when trials start: Retry-After is the
+  // cool-down left, not a second (shown over REST; the OpenAI routes read
+  // the same admission).
   void anOpenBreakersRefusalSaysWhenToRetry() {
     std::string error;
     auto agent = test::StartAgent(test::DemoTestConfig(5000), &error);
