@@ -103,8 +103,15 @@ class TestAgentConfig final : public QObject {
         << QString(good).replace("sticky_header", "sticky_haeder") << "unknown key 'sticky_haeder'";
     QTest::newRow("not yaml") << "baseline: ["
                               << "not valid YAML";
-    QTest::newRow("wrong type") << QString(good).replace("deadline_ms: 250", "deadline_ms: soon")
-                                << "'deadline_ms' at line";
+    QTest::newRow("wrong type")
+        << QString(good).replace("deadline_ms: 250", "deadline_ms: soon")
+        << "'candidate.deadline_ms' at line 19 must be a whole number, not 'soon'";
+    QTest::newRow("too many digits")
+        << QString(good).replace("deadline_ms: 250", "deadline_ms: 99999999999999999999")
+        << "'candidate.deadline_ms' at line 19 is out of range: '99999999999999999999'";
+    QTest::newRow("a list for a number")
+        << QString(good).replace("deadline_ms: 250", "deadline_ms: [1]")
+        << "'candidate.deadline_ms' at line 19 must be a whole number, not a list or a map";
     QTest::newRow("bad backend") << QString(good).replace("backend: builtin", "backend: onnx")
                                  << "must be 'builtin', 'oip-grpc', 'builtin-lm' or 'openai-http'";
     QTest::newRow("no address") << QString(good).replace("address: 127.0.0.1:9001", "")

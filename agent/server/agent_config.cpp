@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <type_traits>
 
 #include "agent/backends/network_threads.h"
 #include "agent/routing/traffic_split.h"
@@ -19,8 +20,24 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// What a key of type T takes, for the message when it got something else.
 template <typename T>
-bool ReadScalar(const YAML::Node& node, const std::string& key, T* out, std::string* error) {
+std::string Expected() {
+  if constexpr (std::is_same_v<T, bool>) {
+    return "true or false";
+  } else if constexpr (std::is_integral_v<T>) {
+    return "a whole number";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return "a number";
+  } else {
+    return "a single value";
+  }
+}
+
+// `prefix` names the map the key is in ("candidate."), as range errors do.
+template <typename T>
+bool ReadScalar(const YAML::Node& node, const std::string& key, T* out, std::string* error,
+                const std::string& prefix = {}) {
   const YAML::Node value = node[key];
   if (!value) return true;
   try {
@@ -28,8 +45,20 @@ bool ReadScalar(const YAML::Node& node, const std::string& key, T* out, std::str
     *out = value.as<T>();
     return true;
   } catch (const YAML::Exception&) {
-    *error = "'" + key + "' at line " + std::to_string(value.Mark().line + 1) +
-             " has a value of the wrong type";
+    const std::string where =
+        "'" + prefix + key + "' at line " + std::to_string(value.Mark().line + 1);
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // Digits that did not convert: more than the type holds.
+      const std::string& text = value.IsScalar() ? value.Scalar() : std::string();
+      const size_t digits_from = !text.empty() && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+      if (text.size() > digits_from &&
+          text.find_first_not_of("0123456789", digits_from) == std::string::npos) {
+        *error = where + " is out of range: " + Quote(text, 64);
+        return false;
+      }
+    }
+    *error = where + " must be " + Expected<T>() + ", not " +
+             (value.IsScalar() ? Quote(value.Scalar(), 64) : std::string("a list or a map"));
     return false;
   }
 }
@@ -70,10 +99,10 @@ bool ParseRequestLog(const YAML::Node& node, const std::string& base_dir, Reques
     return false;
   }
   if (!CheckKeys(node, {"path", "sample", "max_mb", "keep"}, "request_log", error) ||
-      !ReadScalar(node, "path", &out->path, error) ||
-      !ReadScalar(node, "sample", &out->sample, error) ||
-      !ReadScalar(node, "max_mb", &out->max_mb, error) ||
-      !ReadScalar(node, "keep", &out->keep, error)) {
+      !ReadScalar(node, "path", &out->path, error, "request_log.") ||
+      !ReadScalar(node, "sample", &out->sample, error, "request_log.") ||
+      !ReadScalar(node, "max_mb", &out->max_mb, error, "request_log.") ||
+      !ReadScalar(node, "keep", &out->keep, error, "request_log.")) {
     return false;
   }
   if (!out->path.empty() && out->path != "-" && fs::path(out->path).is_relative() &&
@@ -117,27 +146,27 @@ bool ParseAnalysis(const YAML::Node& node, AnalysisPolicy* p, std::string* error
   int64_t window = p->window_seconds, sustain = p->sustain_seconds;
   int64_t breaker = p->breaker_failures, cooldown = p->breaker_cooldown_seconds;
   int64_t min_requests = static_cast<int64_t>(p->min_requests);
-  if (!ReadScalar(node, "armed", &p->armed, error) ||
-      !ReadScalar(node, "window_seconds", &window, error) ||
-      !ReadScalar(node, "min_requests", &min_requests, error) ||
-      !ReadScalar(node, "confidence", &p->confidence, error) ||
-      !ReadScalar(node, "sustain_seconds", &sustain, error) ||
-      !ReadScalar(node, "latency_ratio", &p->latency_ratio, error) ||
-      !ReadScalar(node, "latency_min_ms", &p->latency_min_ms, error) ||
-      !ReadScalar(node, "p99_warning_ms", &p->p99_warning_ms, error) ||
-      !ReadScalar(node, "p99_ceiling_ms", &p->p99_ceiling_ms, error) ||
-      !ReadScalar(node, "tail_ratio", &p->tail_ratio, error) ||
-      !ReadScalar(node, "error_margin", &p->error_margin, error) ||
-      !ReadScalar(node, "error_ceiling", &p->error_ceiling, error) ||
-      !ReadScalar(node, "breaker_failures", &breaker, error) ||
-      !ReadScalar(node, "breaker_cooldown_seconds", &cooldown, error) ||
-      !ReadScalar(node, "candidate_rate_limit", &p->candidate_rate_limit, error) ||
-      !ReadScalar(node, "baseline_rate_limit", &p->baseline_rate_limit, error) ||
-      !ReadScalar(node, "accuracy_margin", &p->accuracy_margin, error) ||
-      !ReadScalar(node, "prediction_divergence", &p->prediction_divergence, error) ||
-      !ReadScalar(node, "class_share_margin", &p->class_share_margin, error) ||
-      !ReadScalar(node, "ttft_ratio", &p->ttft_ratio, error) ||
-      !ReadScalar(node, "itl_ratio", &p->itl_ratio, error)) {
+  if (!ReadScalar(node, "armed", &p->armed, error, "analysis.") ||
+      !ReadScalar(node, "window_seconds", &window, error, "analysis.") ||
+      !ReadScalar(node, "min_requests", &min_requests, error, "analysis.") ||
+      !ReadScalar(node, "confidence", &p->confidence, error, "analysis.") ||
+      !ReadScalar(node, "sustain_seconds", &sustain, error, "analysis.") ||
+      !ReadScalar(node, "latency_ratio", &p->latency_ratio, error, "analysis.") ||
+      !ReadScalar(node, "latency_min_ms", &p->latency_min_ms, error, "analysis.") ||
+      !ReadScalar(node, "p99_warning_ms", &p->p99_warning_ms, error, "analysis.") ||
+      !ReadScalar(node, "p99_ceiling_ms", &p->p99_ceiling_ms, error, "analysis.") ||
+      !ReadScalar(node, "tail_ratio", &p->tail_ratio, error, "analysis.") ||
+      !ReadScalar(node, "error_margin", &p->error_margin, error, "analysis.") ||
+      !ReadScalar(node, "error_ceiling", &p->error_ceiling, error, "analysis.") ||
+      !ReadScalar(node, "breaker_failures", &breaker, error, "analysis.") ||
+      !ReadScalar(node, "breaker_cooldown_seconds", &cooldown, error, "analysis.") ||
+      !ReadScalar(node, "candidate_rate_limit", &p->candidate_rate_limit, error, "analysis.") ||
+      !ReadScalar(node, "baseline_rate_limit", &p->baseline_rate_limit, error, "analysis.") ||
+      !ReadScalar(node, "accuracy_margin", &p->accuracy_margin, error, "analysis.") ||
+      !ReadScalar(node, "prediction_divergence", &p->prediction_divergence, error, "analysis.") ||
+      !ReadScalar(node, "class_share_margin", &p->class_share_margin, error, "analysis.") ||
+      !ReadScalar(node, "ttft_ratio", &p->ttft_ratio, error, "analysis.") ||
+      !ReadScalar(node, "itl_ratio", &p->itl_ratio, error, "analysis.")) {
     return false;
   }
   auto clamp_int = [](int64_t v) { return static_cast<int>(std::clamp<int64_t>(v, -1, 1 << 30)); };
@@ -172,20 +201,21 @@ bool ParseSlot(const YAML::Node& node, const std::string& name, const std::strin
   int64_t timeouts_ms[3] = {slot->http.connect.count(), slot->http.first_byte.count(),
                             slot->http.idle.count()};
   int64_t ready_timeout_ms = slot->ready_timeout.count();
-  if (!ReadScalar(node, "version", &slot->version, error) ||
-      !ReadScalar(node, "backend", &slot->backend, error) ||
-      !ReadScalar(node, "model_file", &slot->model_file, error) ||
-      !ReadScalar(node, "address", &slot->upstream.address, error) ||
-      !ReadScalar(node, "upstream_model", &slot->upstream.model, error) ||
-      !ReadScalar(node, "upstream_version", &slot->upstream.version, error) ||
-      !ReadScalar(node, "deadline_ms", &deadline_ms, error) ||
-      !ReadScalar(node, "connections", &connections, error) ||
-      !ReadScalar(node, "connect_timeout_ms", &timeouts_ms[0], error) ||
-      !ReadScalar(node, "first_byte_timeout_ms", &timeouts_ms[1], error) ||
-      !ReadScalar(node, "idle_timeout_ms", &timeouts_ms[2], error) ||
-      !ReadScalar(node, "command", &slot->command, error) ||
-      !ReadScalar(node, "health_url", &slot->health_url, error) ||
-      !ReadScalar(node, "ready_timeout_ms", &ready_timeout_ms, error)) {
+  const std::string in = name + ".";
+  if (!ReadScalar(node, "version", &slot->version, error, in) ||
+      !ReadScalar(node, "backend", &slot->backend, error, in) ||
+      !ReadScalar(node, "model_file", &slot->model_file, error, in) ||
+      !ReadScalar(node, "address", &slot->upstream.address, error, in) ||
+      !ReadScalar(node, "upstream_model", &slot->upstream.model, error, in) ||
+      !ReadScalar(node, "upstream_version", &slot->upstream.version, error, in) ||
+      !ReadScalar(node, "deadline_ms", &deadline_ms, error, in) ||
+      !ReadScalar(node, "connections", &connections, error, in) ||
+      !ReadScalar(node, "connect_timeout_ms", &timeouts_ms[0], error, in) ||
+      !ReadScalar(node, "first_byte_timeout_ms", &timeouts_ms[1], error, in) ||
+      !ReadScalar(node, "idle_timeout_ms", &timeouts_ms[2], error, in) ||
+      !ReadScalar(node, "command", &slot->command, error, in) ||
+      !ReadScalar(node, "health_url", &slot->health_url, error, in) ||
+      !ReadScalar(node, "ready_timeout_ms", &ready_timeout_ms, error, in)) {
     return false;
   }
   if (!node["deadline_ms"]) {
