@@ -98,11 +98,12 @@ bool ParseRequestLog(const YAML::Node& node, const std::string& base_dir, Reques
     *error = "'request_log' must be a map with path, sample, max_mb, keep";
     return false;
   }
+  const std::string in = "request_log.";
   if (!CheckKeys(node, {"path", "sample", "max_mb", "keep"}, "request_log", error) ||
-      !ReadScalar(node, "path", &out->path, error, "request_log.") ||
-      !ReadScalar(node, "sample", &out->sample, error, "request_log.") ||
-      !ReadScalar(node, "max_mb", &out->max_mb, error, "request_log.") ||
-      !ReadScalar(node, "keep", &out->keep, error, "request_log.")) {
+      !ReadScalar(node, "path", &out->path, error, in) ||
+      !ReadScalar(node, "sample", &out->sample, error, in) ||
+      !ReadScalar(node, "max_mb", &out->max_mb, error, in) ||
+      !ReadScalar(node, "keep", &out->keep, error, in)) {
     return false;
   }
   if (!out->path.empty() && out->path != "-" && fs::path(out->path).is_relative() &&
@@ -146,27 +147,28 @@ bool ParseAnalysis(const YAML::Node& node, AnalysisPolicy* p, std::string* error
   int64_t window = p->window_seconds, sustain = p->sustain_seconds;
   int64_t breaker = p->breaker_failures, cooldown = p->breaker_cooldown_seconds;
   int64_t min_requests = static_cast<int64_t>(p->min_requests);
-  if (!ReadScalar(node, "armed", &p->armed, error, "analysis.") ||
-      !ReadScalar(node, "window_seconds", &window, error, "analysis.") ||
-      !ReadScalar(node, "min_requests", &min_requests, error, "analysis.") ||
-      !ReadScalar(node, "confidence", &p->confidence, error, "analysis.") ||
-      !ReadScalar(node, "sustain_seconds", &sustain, error, "analysis.") ||
-      !ReadScalar(node, "latency_ratio", &p->latency_ratio, error, "analysis.") ||
-      !ReadScalar(node, "latency_min_ms", &p->latency_min_ms, error, "analysis.") ||
-      !ReadScalar(node, "p99_warning_ms", &p->p99_warning_ms, error, "analysis.") ||
-      !ReadScalar(node, "p99_ceiling_ms", &p->p99_ceiling_ms, error, "analysis.") ||
-      !ReadScalar(node, "tail_ratio", &p->tail_ratio, error, "analysis.") ||
-      !ReadScalar(node, "error_margin", &p->error_margin, error, "analysis.") ||
-      !ReadScalar(node, "error_ceiling", &p->error_ceiling, error, "analysis.") ||
-      !ReadScalar(node, "breaker_failures", &breaker, error, "analysis.") ||
-      !ReadScalar(node, "breaker_cooldown_seconds", &cooldown, error, "analysis.") ||
-      !ReadScalar(node, "candidate_rate_limit", &p->candidate_rate_limit, error, "analysis.") ||
-      !ReadScalar(node, "baseline_rate_limit", &p->baseline_rate_limit, error, "analysis.") ||
-      !ReadScalar(node, "accuracy_margin", &p->accuracy_margin, error, "analysis.") ||
-      !ReadScalar(node, "prediction_divergence", &p->prediction_divergence, error, "analysis.") ||
-      !ReadScalar(node, "class_share_margin", &p->class_share_margin, error, "analysis.") ||
-      !ReadScalar(node, "ttft_ratio", &p->ttft_ratio, error, "analysis.") ||
-      !ReadScalar(node, "itl_ratio", &p->itl_ratio, error, "analysis.")) {
+  const std::string in = "analysis.";
+  if (!ReadScalar(node, "armed", &p->armed, error, in) ||
+      !ReadScalar(node, "window_seconds", &window, error, in) ||
+      !ReadScalar(node, "min_requests", &min_requests, error, in) ||
+      !ReadScalar(node, "confidence", &p->confidence, error, in) ||
+      !ReadScalar(node, "sustain_seconds", &sustain, error, in) ||
+      !ReadScalar(node, "latency_ratio", &p->latency_ratio, error, in) ||
+      !ReadScalar(node, "latency_min_ms", &p->latency_min_ms, error, in) ||
+      !ReadScalar(node, "p99_warning_ms", &p->p99_warning_ms, error, in) ||
+      !ReadScalar(node, "p99_ceiling_ms", &p->p99_ceiling_ms, error, in) ||
+      !ReadScalar(node, "tail_ratio", &p->tail_ratio, error, in) ||
+      !ReadScalar(node, "error_margin", &p->error_margin, error, in) ||
+      !ReadScalar(node, "error_ceiling", &p->error_ceiling, error, in) ||
+      !ReadScalar(node, "breaker_failures", &breaker, error, in) ||
+      !ReadScalar(node, "breaker_cooldown_seconds", &cooldown, error, in) ||
+      !ReadScalar(node, "candidate_rate_limit", &p->candidate_rate_limit, error, in) ||
+      !ReadScalar(node, "baseline_rate_limit", &p->baseline_rate_limit, error, in) ||
+      !ReadScalar(node, "accuracy_margin", &p->accuracy_margin, error, in) ||
+      !ReadScalar(node, "prediction_divergence", &p->prediction_divergence, error, in) ||
+      !ReadScalar(node, "class_share_margin", &p->class_share_margin, error, in) ||
+      !ReadScalar(node, "ttft_ratio", &p->ttft_ratio, error, in) ||
+      !ReadScalar(node, "itl_ratio", &p->itl_ratio, error, in)) {
     return false;
   }
   auto clamp_int = [](int64_t v) { return static_cast<int>(std::clamp<int64_t>(v, -1, 1 << 30)); };
