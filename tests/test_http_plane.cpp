@@ -67,6 +67,28 @@ class LargeAnswers final : public HttpHandler {
   std::atomic<bool> gone{false};
 };
 
+// Answers with header names and values that carry CR, LF and NUL at every
+// offset a value can have them (before, in and after each eight-byte
+// word the head's writer checks at once).
+class HostileHeaders final : public HttpHandler {
+ public:
+  void Handle(std::shared_ptr<HttpExchange> exchange) override {
+    HttpResponse r;
+    r.content_type = "text/plain\r\nInjected-Type: yes";
+    for (size_t at = 0; at <= 17; ++at) {
+      std::string value(17, 'v');
+      value.insert(at, at % 3 == 0   ? std::string("\r\nInjected: yes")
+                       : at % 3 == 1 ? std::string("\nInjected: yes")
+                                     : std::string("\0Injected: yes", 14));
+      r.headers.emplace_back("x-hostile-" + std::to_string(at), value);
+    }
+    r.headers.emplace_back("x-name\r\nInjected-Name", "ok");
+    r.headers.emplace_back("x-plain-utf8", "caf\xc3\xa9 \xe2\x9c\x93 long enough to be words");
+    r.body = "fine";
+    exchange->Reply(std::move(r));
+  }
+};
+
 }  // namespace
 
 class TestHttpPlane final : public QObject {
@@ -421,6 +443,30 @@ class TestHttpPlane final : public QObject {
     QCOMPARE(ReadReply(client).status, 200);
     QVERIFY(client.Send("\r\nGET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n"));
     QCOMPARE(ReadReply(client).status, 200);
+  }
+
+  // Header text from outside (an upstream's headers) cannot write a header
+  // of its own: CR, LF and NUL are dropped wherever they sit, and every
+  // other byte is kept.
+  void headerTextCannotWriteAHeader() const {
+    HostileHeaders handler;
+    auto server = HttpServer::Start("127.0.0.1:0", HttpLimits{}, handler);
+    QVERIFY(server.ok());
+    const Reply reply = Exchange((*server)->Address(), "GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
+    QCOMPARE(reply.status, 200);
+    QCOMPARE(reply.body, std::string("fine"));
+    QVERIFY2(reply.head.find("\nInjected") == std::string::npos, reply.head.c_str());
+    QVERIFY(reply.head.find(std::string_view("\0", 1)) == std::string::npos);
+    QVERIFY(reply.head.find("Content-Type: text/plainInjected-Type: yes\r\n") != std::string::npos);
+    for (size_t at = 0; at <= 17; ++at) {
+      std::string value(17, 'v');
+      value.insert(at, "Injected: yes");
+      const std::string line = "x-hostile-" + std::to_string(at) + ": " + value + "\r\n";
+      QVERIFY2(reply.head.find(line) != std::string::npos, line.c_str());
+    }
+    QVERIFY(reply.head.find("x-nameInjected-Name: ok\r\n") != std::string::npos);
+    QVERIFY(reply.head.find("x-plain-utf8: caf\xc3\xa9 \xe2\x9c\x93 long enough to be words\r\n") !=
+            std::string::npos);
   }
 
   // One answer larger than the bound on unsent bytes reaches a client that

@@ -20,6 +20,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "agent/backends/network_threads.h"
+#include "agent/backends/wire_text.h"
 #include "common/address.h"
 
 namespace greylane {
@@ -209,54 +210,40 @@ std::string_view HttpReason(int status) {
 
 namespace {
 
-// Header values come partly from outside (upstream headers): no CR, LF or NUL
-// may reach the wire, or one value could write a second header.
-void AppendHeaderSafe(std::string& out, std::string_view value) {
-  size_t from = 0;  // the unsafe bytes are dropped, the runs between appended whole
-  for (size_t i = 0; i < value.size(); ++i) {
-    if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0') {
-      out.append(value.substr(from, i - from));
-      from = i + 1;
-    }
-  }
-  out.append(value.substr(from));
-}
-
 // `chunked`: a stream; to an HTTP/1.0 client (no chunked coding) a stream
 // is neither chunked nor sized, and ends when the connection closes. The
 // body follows the head in the same string when `with_body` (one write).
+// Header names and values come partly from outside (upstream headers):
+// WireText::Field keeps CR, LF and NUL off the wire.
 std::string Head(const HttpResponse& r, bool keep_alive, bool chunked, bool http10 = false,
                  bool with_body = false) {
-  size_t size = 128 + r.content_type.size() + (with_body ? r.body.size() : 0);
+  size_t size = 160 + r.content_type.size();
   for (const auto& [name, value] : r.headers) size += name.size() + value.size() + 4;
   std::string head;
-  head.reserve(size);
-  head.append("HTTP/1.1 "sv).append(std::to_string(r.status)).append(" "sv);
-  head.append(HttpReason(r.status)).append("\r\n"sv);
-  if (!r.content_type.empty()) {
-    head.append("Content-Type: "sv);
-    AppendHeaderSafe(head, r.content_type);
-    head.append("\r\n"sv);
-  }
-  for (const auto& [name, value] : r.headers) {
-    AppendHeaderSafe(head, name);
-    head.append(": "sv);
-    AppendHeaderSafe(head, value);
-    head.append("\r\n"sv);
-  }
-  if (!(chunked && http10)) {
-    if (chunked) {
-      head.append("Transfer-Encoding: chunked\r\n"sv);
-    } else {
-      head.append("Content-Length: "sv).append(std::to_string(r.body.size())).append("\r\n"sv);
+  head.reserve(size +
+               (with_body ? r.body.size() : 0));  // the body goes in without a copy of the head
+  {
+    WireText w(head, size);
+    w.Put("HTTP/1.1 "sv).Number(static_cast<uint64_t>(r.status)).Put(" "sv);
+    w.Put(HttpReason(r.status)).Put("\r\n"sv);
+    if (!r.content_type.empty()) w.Put("Content-Type: "sv).Field(r.content_type).Put("\r\n"sv);
+    for (const auto& [name, value] : r.headers) {
+      w.Field(name).Put(": "sv).Field(value).Put("\r\n"sv);
     }
+    if (!(chunked && http10)) {
+      if (chunked) {
+        w.Put("Transfer-Encoding: chunked\r\n"sv);
+      } else {
+        w.Put("Content-Length: "sv).Number(r.body.size()).Put("\r\n"sv);
+      }
+    }
+    if (!keep_alive) {
+      w.Put("Connection: close\r\n"sv);
+    } else if (http10) {
+      w.Put("Connection: keep-alive\r\n"sv);  // 1.0 closes unless told otherwise
+    }
+    w.Put("\r\n"sv);
   }
-  if (!keep_alive) {
-    head.append("Connection: close\r\n"sv);
-  } else if (http10) {
-    head.append("Connection: keep-alive\r\n"sv);  // 1.0 closes unless told otherwise
-  }
-  head.append("\r\n"sv);
   if (with_body) head.append(r.body);
   return head;
 }
