@@ -300,7 +300,8 @@ class TestHttpProxy final : public QObject {
                QByteArray(1 << 20, 'a')
         << 502 << QByteArray("chunk header or trailer fields over") << QByteArray("server_errors");
     QTest::newRow("garbage") << QByteArray("SPEAK FRIEND\r\n\r\n") << 502
-                             << QByteArray("before answering") << QByteArray("server_errors");
+                             << QByteArray("sent a malformed answer: bad version")
+                             << QByteArray("server_errors");
   }
   void upstreamFailuresBecomeClearAnswers() const {
     QFETCH(QByteArray, answer);

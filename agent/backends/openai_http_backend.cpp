@@ -10,12 +10,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include "agent/backends/network_threads.h"
 #include "agent/backends/openai_wire.h"
+#include "agent/backends/wire_text.h"
 
 namespace greylane {
 namespace asio = boost::asio;
@@ -85,6 +86,12 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url) {
 }
 
 namespace {
+// host:port as a Host field has it: an IPv6 address in brackets.
+std::string HostPort(const HttpUrl& url) {
+  const bool v6 = url.host.find(':') != std::string::npos;
+  return (v6 ? "[" + url.host + "]" : url.host) + ":" + url.port;
+}
+
 using Executor = asio::io_context::executor_type;
 using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
@@ -149,6 +156,15 @@ class AnswerParser final : public http::basic_parser<false> {
 };
 }  // namespace
 
+// What a connection's timer tells the call using it when its deadline passes.
+class TimedCall {
+ public:
+  virtual void DeadlinePassed() = 0;
+
+ protected:
+  ~TimedCall() = default;
+};
+
 // One upstream: where it is, its deadlines (shared by every call to it, not
 // copied into each), and its idle keep-alive connections, newest first,
 // kept per network loop: a connection is registered with its loop's reactor, and a
@@ -164,6 +180,9 @@ class OpenAiHttpBackend::Upstream {
 
   const OpenAiHttpOptions options;
   const HttpUrl url;
+  // The request line's end, the Host field and the Accept field's name:
+  // the same in every request.
+  const std::string host_field = " HTTP/1.1\r\nHost: " + HostPort(url) + "\r\nAccept: ";
 
   // Where it is, for messages: http://host:port/prefix
   std::string Where() const { return "http://" + url.host + ":" + url.port + url.prefix; }
@@ -174,7 +193,18 @@ class OpenAiHttpBackend::Upstream {
     explicit Connection(const Executor& executor)
         : socket(executor), timer(executor), buffer(kMaxUpstreamBufferBytes) {}
     Socket socket;
-    Timer timer;  // the call's deadlines
+    // The deadline of the call using the connection, kept as the server's
+    // sessions keep theirs: setting one moves `due`, and the timer is
+    // re-armed only when `due` comes before the time it waits for; when it
+    // wakes it looks at `due` then. (Arming and cancelling an Asio timer
+    // per phase cost three more turns of the loop, and a tenth of a
+    // proxied request's work.) Its wait holds the connection, and lets go
+    // when it wakes or the connection is closed.
+    Timer timer;
+    Clock::time_point due = Clock::time_point::max();
+    TimedCall* timed = nullptr;  // the call whose deadline `due` is; none when idle
+    uint64_t wait = 0;           // which of the timer's waits is the live one
+    bool waiting = false;
     // Bounded: an answer's head, a chunk header or its trailer fields must
     // fit here whole to be parsed (the header limit covers the head only);
     // unbounded, an upstream's endless trailer grew it without end, and
@@ -182,11 +212,39 @@ class OpenAiHttpBackend::Upstream {
     beast::flat_buffer buffer;
     std::string wire;  // the request as sent
     AnswerParts answer;
+
+    // `call`'s deadline is `at` from now on.
+    static void Due(const std::shared_ptr<Connection>& c, TimedCall* call, Clock::time_point at) {
+      c->timed = call;
+      c->due = at;
+      if (c->waiting && c->timer.expiry() <= at) return;  // it wakes first, and looks again
+      c->timer.expires_at(at);
+      c->waiting = true;
+      c->timer.async_wait([c, wait = ++c->wait](boost::system::error_code ec) {
+        if (wait != c->wait) return;  // a later wait replaced this one
+        c->waiting = false;
+        if (ec || !c->timed) return;
+        if (Clock::now() >= c->due) return c->timed->DeadlinePassed();
+        Due(c, c->timed, c->due);
+      });
+    }
+    // No call's deadline runs on it (the timer may still wake, to no effect).
+    void Idle() {
+      timed = nullptr;
+      due = Clock::time_point::max();
+    }
+    // Closes it and lets the timer's wait go.
+    void Close() {
+      Idle();
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      timer.cancel();
+    }
   };
-  std::unique_ptr<Connection> Take(const asio::io_context& loop) {
+  std::shared_ptr<Connection> Take(const asio::io_context& loop) {
     Idle& idle = m_loops[NetworkLoopIndex(loop)];
     while (true) {
-      std::unique_ptr<Connection> c;
+      std::shared_ptr<Connection> c;
       {
         std::lock_guard lock(idle.mutex);
         if (idle.connections.empty()) return nullptr;
@@ -199,29 +257,45 @@ class OpenAiHttpBackend::Upstream {
       // after its own: such a connection is closed, not used.
       boost::system::error_code ec;
       if (c->socket.available(ec) == 0 && !ec) return c;
+      c->Close();
     }
   }
-  void Give(std::unique_ptr<Connection> connection) {
+  // On the connection's loop.
+  void Give(std::shared_ptr<Connection> connection) {
+    connection->Idle();
     // An idle connection keeps no more than a usual request's bytes: one
     // 8 MB body would otherwise stay held by it for good.
     if (connection->wire.capacity() > kKeptWireBytes) std::string().swap(connection->wire);
     Idle& idle = m_loops[NetworkLoopIndex(connection->socket.get_executor().context())];
-    std::lock_guard lock(idle.mutex);
-    if (m_closed || idle.connections.size() >= m_max_per_loop) return;  // closed as it goes
-    idle.connections.push_back(std::move(connection));
+    {
+      std::lock_guard lock(idle.mutex);
+      if (!m_closed && idle.connections.size() < m_max_per_loop) {
+        idle.connections.push_back(std::move(connection));
+        return;
+      }
+    }
+    connection->Close();
   }
+  // From any thread: each idle connection is closed on its own loop.
   void Close() {
     m_closed = true;
     for (Idle& idle : m_loops) {
-      std::lock_guard lock(idle.mutex);
-      idle.connections.clear();
+      std::vector<std::shared_ptr<Connection>> connections;
+      {
+        std::lock_guard lock(idle.mutex);
+        connections.swap(idle.connections);
+      }
+      for (std::shared_ptr<Connection>& c : connections) {
+        const Executor executor = c->socket.get_executor();
+        asio::post(executor, [c = std::move(c)] { c->Close(); });
+      }
     }
   }
 
  private:
   struct Idle {
     std::mutex mutex;
-    std::vector<std::unique_ptr<Connection>> connections;
+    std::vector<std::shared_ptr<Connection>> connections;
   };
   std::vector<Idle> m_loops;
   const size_t m_max_per_loop;
@@ -234,6 +308,7 @@ using Connection = OpenAiHttpBackend::Upstream::Connection;
 // One request to the upstream, from connect to the last byte, on one
 // network loop (the calling thread's when that is one: the request's own).
 class UpstreamCall final : public GenerationCall,
+                           public TimedCall,
                            public std::enable_shared_from_this<UpstreamCall> {
  public:
   UpstreamCall(std::shared_ptr<OpenAiHttpBackend::Upstream> upstream, GenerationRequest request,
@@ -253,6 +328,10 @@ class UpstreamCall final : public GenerationCall,
     asio::dispatch(m_executor, [self = shared_from_this()] { self->Connect(true); });
   }
 
+  ~UpstreamCall() {
+    if (m_conn && m_conn->timed == this) m_conn->Idle();
+  }
+
   void Cancel() override {
     asio::post(m_executor, [self = shared_from_this()] {
       self->End({GenerationFailure::kNone, "cancelled: the client went away"});
@@ -268,14 +347,14 @@ class UpstreamCall final : public GenerationCall,
   void Connect(bool may_reuse) {
     if (m_ended) return;
     if (may_reuse) {
-      if (std::unique_ptr<Connection> pooled = m_upstream->Take(m_executor.context())) {
+      if (std::shared_ptr<Connection> pooled = m_upstream->Take(m_executor.context())) {
         m_conn = std::move(pooled);
         m_reused = true;
         return Send();
       }
     }
     m_reused = false;
-    if (!m_conn) m_conn = std::make_unique<Connection>(m_executor);
+    if (!m_conn) m_conn = std::make_shared<Connection>(m_executor);
     Arm(Phase::kConnect);
     m_resolver.emplace(m_executor);
     m_resolver->async_resolve(
@@ -303,28 +382,29 @@ class UpstreamCall final : public GenerationCall,
 
   void Send() {
     std::string& out = m_conn->wire;
-    out.clear();
-    out.reserve(256 + m_request.path.size() + m_request.via.size() +
-                m_request.authorization.size() + m_request.body.size());
-    out.append(m_request.method).append(" "sv).append(m_url.prefix).append(m_request.path);
-    out.append(" HTTP/1.1\r\nHost: "sv).append(m_url.host).append(":"sv).append(m_url.port);
-    out.append("\r\nAccept: "sv)
-        .append(m_request.stream ? "text/event-stream"sv : "application/json"sv)
-        .append("\r\nUser-Agent: greylane-agent\r\nx-greylane-via: "sv)
-        .append(m_request.via)
-        .append("\r\nx-request-id: "sv)
-        .append(m_request.request_id)
-        .append("\r\n"sv);
-    if (!m_request.authorization.empty())
-      out.append("Authorization: "sv).append(m_request.authorization).append("\r\n"sv);
-    if (m_request.method == "POST") {
-      out.append("Content-Type: application/json\r\nContent-Length: "sv)
-          .append(std::to_string(m_request.body.size()))
-          .append("\r\n\r\n"sv)
-          .append(m_request.body);
-    } else {
-      out.append("\r\n"sv);
+    const size_t head_room = 160 + m_request.method.size() + m_url.prefix.size() +
+                             m_request.path.size() + m_upstream->host_field.size() +
+                             m_request.via.size() + m_request.request_id.size() +
+                             m_request.authorization.size();
+    out.reserve(head_room + m_request.body.size());  // the body follows without a copy
+    {
+      WireText w(out, head_room);
+      w.Put(m_request.method).Put(" "sv).Put(m_url.prefix).Put(m_request.path);
+      w.Put(m_upstream->host_field);
+      w.Put(m_request.stream ? "text/event-stream"sv : "application/json"sv);
+      w.Put("\r\nUser-Agent: greylane-agent\r\nx-greylane-via: "sv).Put(m_request.via);
+      w.Put("\r\nx-request-id: "sv).Put(m_request.request_id).Put("\r\n"sv);
+      if (!m_request.authorization.empty())
+        w.Put("Authorization: "sv).Put(m_request.authorization).Put("\r\n"sv);
+      if (m_request.method == "POST") {
+        w.Put("Content-Type: application/json\r\nContent-Length: "sv)
+            .Number(m_request.body.size())
+            .Put("\r\n\r\n"sv);
+      } else {
+        w.Put("\r\n"sv);
+      }
     }
+    out.append(m_request.body);
     Arm(Phase::kFirstByte);
     asio::async_write(
         m_conn->socket, asio::buffer(m_conn->wire),
@@ -348,22 +428,22 @@ class UpstreamCall final : public GenerationCall,
     Fail(GenerationFailure::kUpstream, why);
   }
 
+  // The answer is read by hand, not by Beast's composed reads (which cost
+  // two more operations a read): what is buffered goes to the parser at
+  // once (a small answer usually comes whole with its head), and the
+  // socket is read only when the parser needs more.
   void ReadHead() {
     m_parser.reset();
     m_parser.emplace(m_conn->answer);
     m_parser->header_limit(kMaxUpstreamHeaderBytes);
     m_parser->body_limit(boost::none);
-    http::async_read_header(
-        m_conn->socket, m_conn->buffer, *m_parser,
-        [self = shared_from_this()](beast::error_code ec, size_t n) {
-          if (self->m_ended) return;
-          self->m_got_bytes = self->m_got_bytes || n > 0;
-          if (ec) {
-            return self->Retry("the upstream " + self->Where() +
-                               " closed or broke the connection before answering: " + ec.message());
-          }
-          self->Head();
-        });
+    ContinueHead();
+  }
+
+  void ContinueHead() {
+    if (!ParseBuffered()) return;
+    if (m_parser->is_header_done()) return Head();
+    Read(true);
   }
 
   void Head() {
@@ -387,49 +467,81 @@ class UpstreamCall final : public GenerationCall,
     m_events = head.status < 300 && head.content_type.rfind("text/event-stream", 0) == 0;
     m_sink->OnHead(std::move(head));
     if (m_ended) return;
-    TakeBuffered();
+    ContinueBody();
   }
 
-  // What of the body came with the head (a whole small answer usually
-  // does) is parsed here, without another turn of the loop and its timer.
-  void TakeBuffered() {
+  void ContinueBody() {
+    if (!ParseBuffered()) return;
+    TakeBody();
+    if (m_ended) return;
+    if (m_parser->is_done()) return Done();
+    Arm(Phase::kIdle);
+    Read(false);
+  }
+
+  // What is buffered, to the parser; false when that is a malformed
+  // answer (the call has ended).
+  bool ParseBuffered() {
     beast::flat_buffer& buffer = m_conn->buffer;
     while (!m_parser->is_done() && buffer.size() > 0) {
       beast::error_code ec;
       const size_t used = m_parser->put(buffer.data(), ec);
       buffer.consume(used);
       if (ec == http::error::need_more) break;
+      if (ec == http::error::header_limit && !m_parser->is_header_done()) {
+        Fail(GenerationFailure::kUpstream, "the upstream " + Where() + "'s answer has over " +
+                                               std::to_string(kMaxUpstreamHeaderBytes) +
+                                               " bytes of headers");
+        return false;
+      }
       if (ec) {
-        return Fail(GenerationFailure::kUpstream,
-                    "the upstream " + Where() + " sent a malformed answer: " + ec.message());
+        Fail(GenerationFailure::kUpstream,
+             "the upstream " + Where() + " sent a malformed answer: " + ec.message());
+        return false;
       }
       if (used == 0) break;
     }
-    TakeBody();
-    if (m_ended) return;
-    ReadBody();
+    return true;
   }
 
-  void ReadBody() {
-    if (m_parser->is_done()) return Done();
-    Arm(Phase::kIdle);
-    http::async_read_some(
-        m_conn->socket, m_conn->buffer, *m_parser,
-        [self = shared_from_this()](beast::error_code ec, size_t) {
+  // More of the answer: of its head, or of its body.
+  void Read(bool head) {
+    beast::flat_buffer& buffer = m_conn->buffer;
+    if (buffer.size() >= buffer.max_size()) {
+      // Only a chunk header or trailer fields grow it so (the head's own
+      // limit is lower, and bodies pass through).
+      return Fail(GenerationFailure::kUpstream,
+                  "the upstream " + Where() + " sent a chunk header or trailer fields over " +
+                      std::to_string(kMaxUpstreamBufferBytes) + " bytes");
+    }
+    m_conn->socket.async_read_some(
+        buffer.prepare(beast::read_size(buffer, 65536)),
+        [self = shared_from_this(), head](boost::system::error_code ec, size_t n) {
           if (self->m_ended) return;
-          self->TakeBody();
-          if (self->m_ended) return;
-          if (ec == http::error::buffer_overflow) {
-            return self->Fail(GenerationFailure::kUpstream,
-                              "the upstream " + self->Where() +
-                                  " sent a chunk header or trailer fields over " +
-                                  std::to_string(kMaxUpstreamBufferBytes) + " bytes");
+          self->m_conn->buffer.commit(n);
+          self->m_got_bytes = self->m_got_bytes || n > 0;
+          if (ec == asio::error::eof) {
+            // An answer without a length ends with its connection; any
+            // other is cut short (Beast's reads judge it the same way).
+            ec = {};
+            if (self->m_parser->got_some()) {
+              self->m_parser->put_eof(ec);
+            } else {
+              ec = http::error::end_of_stream;
+            }
+          }
+          if (ec && head) {
+            return self->Retry("the upstream " + self->Where() +
+                               " closed or broke the connection before answering: " + ec.message());
           }
           if (ec) {
+            self->TakeBody();
+            if (self->m_ended) return;
             return self->Fail(GenerationFailure::kUpstream,
                               "the upstream " + self->Where() + " cut the answer: " + ec.message());
           }
-          self->ReadBody();
+          if (head) return self->ContinueHead();
+          self->ContinueBody();
         });
   }
 
@@ -457,11 +569,8 @@ class UpstreamCall final : public GenerationCall,
   void Done() {
     if (std::string rest = m_splitter.TakeRest(); !rest.empty()) m_sink->OnData(std::move(rest));
     const bool keep = m_parser->keep_alive() && m_conn->buffer.size() == 0;
-    m_parser.reset();  // it points into the connection
-    if (keep) {
-      StopTimer();  // the connection's timer is the next call's
-      m_upstream->Give(std::move(m_conn));
-    }
+    m_parser.reset();                               // it points into the connection
+    if (keep) m_upstream->Give(std::move(m_conn));  // its deadline is the next call's
     End({});
   }
 
@@ -475,12 +584,13 @@ class UpstreamCall final : public GenerationCall,
     const Clock::time_point at = Clock::now() + Limit(phase);
     m_phase_kind = phase;
     m_total_first = at >= m_total_deadline;
-    // A wait already expired when re-armed still runs: the serial tells it it is stale.
-    const uint64_t serial = ++m_phase;
-    m_conn->timer.expires_at(std::min(at, m_total_deadline));
-    m_conn->timer.async_wait([self = shared_from_this(), serial](boost::system::error_code ec) {
-      if (!ec && serial == self->m_phase) self->TimedOut();
-    });
+    Connection::Due(m_conn, this, std::min(at, m_total_deadline));
+  }
+
+  // From the connection's timer, on this call's loop.
+  void DeadlinePassed() override {
+    const auto self = shared_from_this();  // ending may let go of the last other owner
+    TimedOut();
   }
 
   void TimedOut() {
@@ -497,20 +607,11 @@ class UpstreamCall final : public GenerationCall,
 
   void Fail(GenerationFailure failure, std::string why) { End({failure, std::move(why)}); }
 
-  void StopTimer() {
-    ++m_phase;  // whatever the timer still does is stale
-    m_conn->timer.cancel();
-  }
-
   void End(GenerationEnd end) {
     if (m_ended) return;
     m_ended = true;
     if (m_resolver) m_resolver->cancel();
-    if (m_conn) {
-      StopTimer();
-      boost::system::error_code ignored;
-      m_conn->socket.close(ignored);
-    }
+    if (m_conn) m_conn->Close();
     m_sink->OnEnd(std::move(end));
     m_sink.reset();
   }
@@ -521,13 +622,12 @@ class UpstreamCall final : public GenerationCall,
   const GenerationRequest m_request;
   std::shared_ptr<GenerationSink> m_sink;
   const Executor m_executor;
-  std::unique_ptr<Connection> m_conn;  // from Connect on, until given back or closed
+  std::shared_ptr<Connection> m_conn;  // from Connect on, until given back or closed
   std::optional<Resolver> m_resolver;  // only for a new connection
   Clock::time_point m_total_deadline;
   std::optional<AnswerParser> m_parser;  // writes into m_conn->answer
   SseSplitter m_splitter;
   size_t m_answer_bytes = 0;
-  uint64_t m_phase = 0;
   Phase m_phase_kind = Phase::kConnect;
   bool m_total_first = false;  // the total deadline comes before the phase's
   bool m_events = false;
