@@ -156,20 +156,17 @@ class AnswerParser final : public http::basic_parser<false> {
 };
 }  // namespace
 
-// What a connection's timer tells the call using it when its deadline passes.
-class TimedCall {
+// The call using a connection: told when its deadline passes and when a
+// read of the connection ends.
+class ConnectionUser {
  public:
   virtual void DeadlinePassed() = 0;
+  virtual void Received(boost::system::error_code ec, size_t bytes) = 0;
 
  protected:
-  ~TimedCall() = default;
+  ~ConnectionUser() = default;
 };
 
-// One upstream: where it is, its deadlines (shared by every call to it, not
-// copied into each), and its idle keep-alive connections, newest first,
-// kept per network loop: a connection is registered with its loop's reactor, and a
-// call runs on the loop of the request that made it, so each loop reuses
-// its own (and never waits for another's lock holder).
 class OpenAiHttpBackend::Upstream {
  public:
   Upstream(OpenAiHttpOptions options_in, HttpUrl url_in, size_t max_idle)
@@ -189,10 +186,12 @@ class OpenAiHttpBackend::Upstream {
 
   // A connection and what a call on it needs, kept with it: a call on a
   // kept connection allocates none of it (nor looks up Asio's services).
+  // Used on its loop only.
   struct Connection {
     explicit Connection(const Executor& executor)
         : socket(executor), timer(executor), buffer(kMaxUpstreamBufferBytes) {}
     Socket socket;
+    ConnectionUser* user = nullptr;  // the call using it; none while it is idle
     // The deadline of the call using the connection, kept as the server's
     // sessions keep theirs: setting one moves `due`, and the timer is
     // re-armed only when `due` comes before the time it waits for; when it
@@ -202,20 +201,29 @@ class OpenAiHttpBackend::Upstream {
     // when it wakes or the connection is closed.
     Timer timer;
     Clock::time_point due = Clock::time_point::max();
-    TimedCall* timed = nullptr;  // the call whose deadline `due` is; none when idle
-    uint64_t wait = 0;           // which of the timer's waits is the live one
+    uint64_t wait = 0;  // which of the timer's waits is the live one
     bool waiting = false;
+    // A read is kept going on an idle connection: it is the next answer's
+    // first read, and it notices an upstream that closes the connection or
+    // sends what nobody asked for (`spoiled`; such bytes would be read as
+    // the next request's answer, and every answer after would go to the
+    // request after its own). Checking for them when a call takes the
+    // connection, and starting its read then, cost two system calls where
+    // this costs one. A read holds the connection until it ends.
+    uint64_t reads = 0;  // which read is the live one: closing the socket makes others stale
+    bool reading = false;
+    bool spoiled = false;
     // Bounded: an answer's head, a chunk header or its trailer fields must
     // fit here whole to be parsed (the header limit covers the head only);
     // unbounded, an upstream's endless trailer grew it without end, and
     // the pooled connection kept it. Bodies pass through piece by piece.
+    // While a read is in flight nothing else changes it.
     beast::flat_buffer buffer;
     std::string wire;  // the request as sent
     AnswerParts answer;
 
-    // `call`'s deadline is `at` from now on.
-    static void Due(const std::shared_ptr<Connection>& c, TimedCall* call, Clock::time_point at) {
-      c->timed = call;
+    // `user`'s deadline is `at` from now on.
+    static void Due(const std::shared_ptr<Connection>& c, Clock::time_point at) {
       c->due = at;
       if (c->waiting && c->timer.expiry() <= at) return;  // it wakes first, and looks again
       c->timer.expires_at(at);
@@ -223,21 +231,42 @@ class OpenAiHttpBackend::Upstream {
       c->timer.async_wait([c, wait = ++c->wait](boost::system::error_code ec) {
         if (wait != c->wait) return;  // a later wait replaced this one
         c->waiting = false;
-        if (ec || !c->timed) return;
-        if (Clock::now() >= c->due) return c->timed->DeadlinePassed();
-        Due(c, c->timed, c->due);
+        if (ec || !c->user) return;
+        if (Clock::now() >= c->due) return c->user->DeadlinePassed();
+        Due(c, c->due);
       });
     }
-    // No call's deadline runs on it (the timer may still wake, to no effect).
-    void Idle() {
-      timed = nullptr;
+    // Reads what comes next into the buffer, unless a read is in flight.
+    static void Read(const std::shared_ptr<Connection>& c) {
+      if (c->reading) return;
+      c->reading = true;
+      c->socket.async_read_some(c->buffer.prepare(beast::read_size(c->buffer, 65536)),
+                                [c, read = ++c->reads](boost::system::error_code ec, size_t n) {
+                                  if (read != c->reads) return;  // from a socket since closed
+                                  c->reading = false;
+                                  c->buffer.commit(n);
+                                  if (c->user) return c->user->Received(ec, n);
+                                  c->spoiled =
+                                      true;  // while idle: closed, or bytes nobody asked for
+                                });
+    }
+    // No call uses it now (the timer may still wake, to no effect).
+    void EndUse() {
+      user = nullptr;
       due = Clock::time_point::max();
     }
-    // Closes it and lets the timer's wait go.
-    void Close() {
-      Idle();
+    // Closes the socket (a read in flight is forgotten); it may connect again.
+    void CloseSocket() {
       boost::system::error_code ignored;
       socket.close(ignored);
+      ++reads;
+      reading = false;
+      buffer.consume(buffer.size());
+    }
+    // Closes it for good, and lets the timer's wait go.
+    void Close() {
+      EndUse();
+      CloseSocket();
       timer.cancel();
     }
   };
@@ -251,22 +280,18 @@ class OpenAiHttpBackend::Upstream {
         c = std::move(idle.connections.back());
         idle.connections.pop_back();
       }
-      // Bytes on a connection nobody asked anything of (an upstream's late
-      // second answer, a 408 on its idle timeout) would be read as the next
-      // request's answer, and every answer after would go to the request
-      // after its own: such a connection is closed, not used.
-      boost::system::error_code ec;
-      if (c->socket.available(ec) == 0 && !ec) return c;
+      if (c->reading && !c->spoiled) return c;
       c->Close();
     }
   }
-  // On the connection's loop.
+  // On the connection's loop; the answer before has been read whole.
   void Give(std::shared_ptr<Connection> connection) {
-    connection->Idle();
+    connection->EndUse();
     // An idle connection keeps no more than a usual request's bytes: one
     // 8 MB body would otherwise stay held by it for good.
     if (connection->wire.capacity() > kKeptWireBytes) std::string().swap(connection->wire);
     Idle& idle = m_loops[NetworkLoopIndex(connection->socket.get_executor().context())];
+    Connection::Read(connection);
     {
       std::lock_guard lock(idle.mutex);
       if (!m_closed && idle.connections.size() < m_max_per_loop) {
@@ -308,7 +333,7 @@ using Connection = OpenAiHttpBackend::Upstream::Connection;
 // One request to the upstream, from connect to the last byte, on one
 // network loop (the calling thread's when that is one: the request's own).
 class UpstreamCall final : public GenerationCall,
-                           public TimedCall,
+                           public ConnectionUser,
                            public std::enable_shared_from_this<UpstreamCall> {
  public:
   UpstreamCall(std::shared_ptr<OpenAiHttpBackend::Upstream> upstream, GenerationRequest request,
@@ -328,8 +353,10 @@ class UpstreamCall final : public GenerationCall,
     asio::dispatch(m_executor, [self = shared_from_this()] { self->Connect(true); });
   }
 
+  // A call let go of before it ended (only at shutdown) closes its connection:
+  // the read in flight would hold it open for good.
   ~UpstreamCall() {
-    if (m_conn && m_conn->timed == this) m_conn->Idle();
+    if (m_conn && m_conn->user == this) m_conn->Close();
   }
 
   void Cancel() override {
@@ -349,12 +376,16 @@ class UpstreamCall final : public GenerationCall,
     if (may_reuse) {
       if (std::shared_ptr<Connection> pooled = m_upstream->Take(m_executor.context())) {
         m_conn = std::move(pooled);
+        m_conn->user = this;
         m_reused = true;
         return Send();
       }
     }
     m_reused = false;
-    if (!m_conn) m_conn = std::make_shared<Connection>(m_executor);
+    if (!m_conn) {
+      m_conn = std::make_shared<Connection>(m_executor);
+      m_conn->user = this;
+    }
     Arm(Phase::kConnect);
     m_resolver.emplace(m_executor);
     m_resolver->async_resolve(
@@ -420,9 +451,7 @@ class UpstreamCall final : public GenerationCall,
   void Retry(const std::string& why) {
     if (m_reused && !m_got_bytes) {
       m_parser.reset();  // it points into this connection
-      boost::system::error_code ignored;
-      m_conn->socket.close(ignored);
-      m_conn->buffer.consume(m_conn->buffer.size());
+      m_conn->CloseSocket();
       return Connect(false);
     }
     Fail(GenerationFailure::kUpstream, why);
@@ -514,35 +543,41 @@ class UpstreamCall final : public GenerationCall,
                   "the upstream " + Where() + " sent a chunk header or trailer fields over " +
                       std::to_string(kMaxUpstreamBufferBytes) + " bytes");
     }
-    m_conn->socket.async_read_some(
-        buffer.prepare(beast::read_size(buffer, 65536)),
-        [self = shared_from_this(), head](boost::system::error_code ec, size_t n) {
-          if (self->m_ended) return;
-          self->m_conn->buffer.commit(n);
-          self->m_got_bytes = self->m_got_bytes || n > 0;
-          if (ec == asio::error::eof) {
-            // An answer without a length ends with its connection; any
-            // other is cut short (Beast's reads judge it the same way).
-            ec = {};
-            if (self->m_parser->got_some()) {
-              self->m_parser->put_eof(ec);
-            } else {
-              ec = http::error::end_of_stream;
-            }
-          }
-          if (ec && head) {
-            return self->Retry("the upstream " + self->Where() +
-                               " closed or broke the connection before answering: " + ec.message());
-          }
-          if (ec) {
-            self->TakeBody();
-            if (self->m_ended) return;
-            return self->Fail(GenerationFailure::kUpstream,
-                              "the upstream " + self->Where() + " cut the answer: " + ec.message());
-          }
-          if (head) return self->ContinueHead();
-          self->ContinueBody();
-        });
+    m_reading_head = head;
+    Connection::Read(m_conn);  // a kept connection's may be in flight already
+  }
+
+  // A read of the connection ended; on this call's loop.
+  void Received(boost::system::error_code ec, size_t n) override {
+    const auto self = shared_from_this();  // ending may let go of the last other owner
+    if (m_ended) return;
+    m_got_bytes = m_got_bytes || n > 0;
+    // An answer (or the end) that comes while the request is still being
+    // sent waits in the buffer, and the head's reading starts with it (a
+    // closed socket reads as closed again).
+    if (!m_parser) return;
+    if (ec == asio::error::eof) {
+      // An answer without a length ends with its connection; any other is
+      // cut short (Beast's reads judge it the same way).
+      ec = {};
+      if (m_parser->got_some()) {
+        m_parser->put_eof(ec);
+      } else {
+        ec = http::error::end_of_stream;
+      }
+    }
+    if (ec && m_reading_head) {
+      return Retry("the upstream " + Where() +
+                   " closed or broke the connection before answering: " + ec.message());
+    }
+    if (ec) {
+      TakeBody();
+      if (m_ended) return;
+      return Fail(GenerationFailure::kUpstream,
+                  "the upstream " + Where() + " cut the answer: " + ec.message());
+    }
+    if (m_reading_head) return ContinueHead();
+    ContinueBody();
   }
 
   void TakeBody() {
@@ -584,7 +619,7 @@ class UpstreamCall final : public GenerationCall,
     const Clock::time_point at = Clock::now() + Limit(phase);
     m_phase_kind = phase;
     m_total_first = at >= m_total_deadline;
-    Connection::Due(m_conn, this, std::min(at, m_total_deadline));
+    Connection::Due(m_conn, std::min(at, m_total_deadline));
   }
 
   // From the connection's timer, on this call's loop.
@@ -633,6 +668,7 @@ class UpstreamCall final : public GenerationCall,
   bool m_events = false;
   bool m_reused = false;
   bool m_got_bytes = false;
+  bool m_reading_head = true;  // what the read in flight is for
   static constexpr int kMaxInterimHeads = 8;
   int m_interim_heads = 0;
   bool m_ended = false;
