@@ -23,7 +23,9 @@ struct GenerationRequest {
 
 struct GenerationHead {
   int status = 200;
-  std::string content_type = "application/json";
+  // Every backend sets it; no default, which would cost each request an
+  // allocation for the sinks' heads made before one comes.
+  std::string content_type;
   // Headers worth relaying (upstream request ids, rate-limit hints).
   std::vector<std::pair<std::string, std::string>> headers;
 };

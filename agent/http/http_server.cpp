@@ -733,6 +733,7 @@ class SessionExchange final : public HttpExchange,
       : m_session(std::move(session)), m_serial(serial) {}
   HttpRequest& Fill() { return m_request; }
   const HttpRequest& Request() const override { return m_request; }
+  HttpRequest& MutableRequest() override { return m_request; }
   void Reply(HttpResponse response) override {
     OnLoop([r = std::move(response)](HttpSession& s, uint64_t n) mutable {
       s.Reply(std::move(r), n);

@@ -61,6 +61,9 @@ class HttpExchange {
  public:
   virtual ~HttpExchange() = default;
   virtual const HttpRequest& Request() const = 0;
+  // The same, for a handler that moves parts out once it has read them
+  // (a body on its way to an upstream).
+  virtual HttpRequest& MutableRequest() = 0;
   // The whole answer at once.
   virtual void Reply(HttpResponse response) = 0;
   // A chunked answer: the head now, then chunks as they come, then the end.

@@ -43,11 +43,13 @@ HttpResponse OpenAiError(int status, std::string_view message, std::string_view 
 }
 
 bool JsonContentType(std::string_view type) {
-  std::string lower(type.substr(0, type.find(';')));
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  while (!lower.empty() && lower.back() == ' ') lower.pop_back();
-  return lower == "application/json";
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  constexpr std::string_view kJson = "application/json";
+  return type.size() == kJson.size() &&
+         std::equal(type.begin(), type.end(), kJson.begin(), [](char a, char b) {
+           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a + 32) : a) == b;
+         });
 }
 
 // An event with an empty data line and nothing else: never relayed.
@@ -374,10 +376,10 @@ class HttpDataPlane::Relay final : public GenerationSink,
       return;
     }
     // A whole answer (not streamed, a 4xx, or a stream that never began).
-    HttpResponse r;
-    r.status = m_head.status;
-    r.content_type = m_head.content_type;
-    r.headers = OurHeaders();
+    HttpResponse r{.status = m_head.status,
+                   .content_type = std::move(m_head.content_type),
+                   .headers = OurHeaders(),
+                   .body = {}};
     AddUpstreamHeaders(&r.headers);
     if (whole_success) {
       if (answer.completion_tokens >= 0) {
@@ -768,18 +770,23 @@ void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
                                        admission.trial, ask, request_id, m_options.ping_interval,
                                        start, m_inference.Log(), std::string(key));
 
+  // What the upstream is sent: the target and body are moved out of the
+  // request (nothing reads them after), not copied.
+  HttpRequest& mutable_request = exchange->MutableRequest();
   GenerationRequest g;
   g.method = r.method;
-  g.path = r.target;
+  g.path = std::move(mutable_request.target);
   g.request_id = std::move(request_id);
   g.via = std::move(via);
   g.stream = ask.stream;
   g.include_usage = ask.include_usage;
   g.authorization = std::string(r.Header("authorization"));
   const std::string& upstream_model = version->spec.upstream.model;
-  g.body = !models && !upstream_model.empty() && upstream_model != ask.model
-               ? WithModel(r.body, upstream_model)
-               : r.body;
+  if (!models && !upstream_model.empty() && upstream_model != ask.model) {
+    g.body = WithModel(r.body, upstream_model);
+  } else {
+    g.body = std::move(mutable_request.body);
+  }
 
   const FaultDecision fault = m_pair.DrillAt(slot).Decide();
   if (fault.fail) {

@@ -57,7 +57,7 @@ class DirectSink final : public GenerationSink {
       r.body = OpenAiErrorBody(end.error, "server_error", "overloaded");
     } else {
       r.status = m_head.status;
-      r.content_type = m_head.content_type;
+      if (!m_head.content_type.empty()) r.content_type = m_head.content_type;
       r.headers = m_head.headers;
       r.body = std::move(m_body);
     }
