@@ -336,7 +336,7 @@ class UpstreamCall final : public GenerationCall,
                            public ConnectionUser,
                            public std::enable_shared_from_this<UpstreamCall> {
  public:
-  UpstreamCall(std::shared_ptr<OpenAiHttpBackend::Upstream> upstream, GenerationRequest request,
+  UpstreamCall(std::shared_ptr<OpenAiHttpBackend::Upstream> upstream, GenerationRequest&& request,
                std::shared_ptr<GenerationSink> sink)
       : m_upstream(std::move(upstream)),
         m_options(m_upstream->options),

@@ -71,9 +71,10 @@ class RequestReader final : public http::basic_parser<true> {
     } else if (f == http::field::transfer_encoding) {
       transfer_encoding = true;
     }
-    std::string lower(name.data(), name.size());
+    auto& [lower, text] = m_request.headers.emplace_back();  // filled in place, not moved in
+    lower.assign(name.data(), name.size());
     for (char& c : lower) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-    m_request.headers.emplace_back(std::move(lower), std::string(value.data(), value.size()));
+    text.assign(value.data(), value.size());
   }
   void on_header_impl(beast::error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& length,
@@ -401,7 +402,12 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     if (!SkipBlankLines()) return;
     if (m_buffer.size() == 0) return AwaitRequest();
     m_parser.reset();
-    m_next = HttpRequest{};
+    // Emptied, not replaced: MakeExchange moved the last one out.
+    m_next.method.clear();
+    m_next.target.clear();
+    m_next.path.clear();
+    m_next.headers.clear();
+    m_next.body.clear();
     m_next.headers.reserve(8);
     m_parser.emplace(m_next);
     m_parser->header_limit(static_cast<uint32_t>(m_limits.max_header_bytes));
@@ -729,9 +735,8 @@ namespace {
 class SessionExchange final : public HttpExchange,
                               public std::enable_shared_from_this<SessionExchange> {
  public:
-  SessionExchange(std::shared_ptr<HttpSession> session, uint64_t serial)
-      : m_session(std::move(session)), m_serial(serial) {}
-  HttpRequest& Fill() { return m_request; }
+  SessionExchange(std::shared_ptr<HttpSession> session, uint64_t serial, HttpRequest&& request)
+      : m_session(std::move(session)), m_request(std::move(request)), m_serial(serial) {}
   const HttpRequest& Request() const override { return m_request; }
   HttpRequest& MutableRequest() override { return m_request; }
   void Reply(HttpResponse response) override {
@@ -781,11 +786,8 @@ class SessionExchange final : public HttpExchange,
 }  // namespace
 
 std::shared_ptr<HttpExchange> HttpSession::MakeExchange() {
-  auto exchange = std::make_shared<SessionExchange>(shared_from_this(), m_serial);
-  HttpRequest& request = exchange->Fill();
-  request = std::move(m_next);
-  request.peer = m_peer;
-  return exchange;
+  m_next.peer = m_peer;
+  return std::make_shared<SessionExchange>(shared_from_this(), m_serial, std::move(m_next));
 }
 
 void HttpServer::Impl::Accept() {

@@ -795,15 +795,14 @@ void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
                   "injected fault: a drill fails this share of its requests (InjectFault)"});
     return;
   }
-  auto run = [relay, version, g = std::move(g)]() mutable {
-    relay->Begin(version->backend->Generate(std::move(g), relay));
-  };
   if (fault.delay_ms > 0) {
     m_inference.Delays().Schedule(Clock::now() + std::chrono::milliseconds(fault.delay_ms),
-                                  std::move(run));
+                                  [relay, version, g = std::move(g)]() mutable {
+                                    relay->Begin(version->backend->Generate(std::move(g), relay));
+                                  });
     return;
   }
-  run();
+  relay->Begin(version->backend->Generate(std::move(g), relay));
 }
 
 }  // namespace greylane
