@@ -569,6 +569,31 @@ class TestHttpProxy final : public QObject {
     QCOMPARE(event.finish_reason, answer.finish_reason);
   }
 
+  // An upstream that closes a kept-alive connection after its answer (an
+  // idle timeout, a restart) is not a failure: the closed connection is
+  // noticed while it is idle and not used, or, when the close comes as it
+  // is taken, the request is sent again on a new one.
+  void anUpstreamThatClosesKeptConnectionsIsNoFailure() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    ScriptedUpstream closing([](int fd, const std::string&) {
+      ScriptedUpstream::Write(
+          fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+      ::shutdown(fd, SHUT_RDWR);  // no Connection: close said: the agent keeps it
+    });
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", closing.Url()));
+    QVERIFY(agent);
+    for (int i = 0; i < 12; ++i) {
+      // Every other request comes after the close has surely arrived.
+      if (i % 2 == 1) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      const Reply r = Exchange(agent->HttpAddress(),
+                               Post("/v1/completions", R"({"model":"lm","prompt":"x"})", kPinned));
+      QCOMPARE(r.status, 200);
+      QCOMPARE(r.body, std::string("{}"));
+    }
+    const std::string metrics = Metrics(agent->HttpAddress());
+    QCOMPARE(MetricValue(metrics, "greylane_request_server_errors_total", "v2"), 0.0);
+  }
+
   void keepAliveConnectionsAreReused() const {
     ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
     ScriptedUpstream quick([](int fd, const std::string&) {

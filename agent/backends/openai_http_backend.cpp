@@ -291,10 +291,10 @@ class OpenAiHttpBackend::Upstream {
     // 8 MB body would otherwise stay held by it for good.
     if (connection->wire.capacity() > kKeptWireBytes) std::string().swap(connection->wire);
     Idle& idle = m_loops[NetworkLoopIndex(connection->socket.get_executor().context())];
-    Connection::Read(connection);
     {
       std::lock_guard lock(idle.mutex);
       if (!m_closed && idle.connections.size() < m_max_per_loop) {
+        Connection::Read(connection);
         idle.connections.push_back(std::move(connection));
         return;
       }
