@@ -20,8 +20,9 @@ PACKAGES=(
   poppler-utils prometheus ccache
   clang libclang-rt-14-dev clang-format
 )
-# Only for ./dev.sh bench: the HTTP proxy comparison (bench/http_proxy_bench.sh).
-BENCH_PACKAGES=(nginx wrk curl python3 valgrind)
+# Only for ./dev.sh bench: the HTTP proxy comparison with nginx, its instruction
+# count (callgrind) and its system calls per request (perf).
+BENCH_PACKAGES=(nginx wrk curl python3 valgrind linux-perf)
 
 # Compiler output is cached by content (ccache), keyed relative to the
 # checkout, so a second clone of the same commits builds in a fraction of
