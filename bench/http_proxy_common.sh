@@ -74,6 +74,26 @@ ${5:-}
 YAML
 }
 
+# proxy_start_agent: the agent (AGENT) on TMP/agent's config, in PIDS;
+# AGENT_PID and AGENT_HTTP (its HTTP plane's host:port) set once it is
+# ready, or the script stops with its log.
+proxy_start_agent() {
+  "$AGENT" --config "$TMP/agent/agent.yaml" --ready-file "$TMP/agent/ready" >"$TMP/agent/log" 2>&1 &
+  AGENT_PID=$!
+  PIDS+=("$AGENT_PID")
+  for _ in $(seq 100); do [ -s "$TMP/agent/ready" ] && break; sleep 0.1; done
+  [ -s "$TMP/agent/ready" ] || { cat "$TMP/agent/log" >&2; exit 1; }
+  AGENT_HTTP=$(sed -n 's/^http=//p' "$TMP/agent/ready")
+}
+
+# proxy_wait_nginx PORT: until the nginx proxy on PORT answers (5 s at most).
+proxy_wait_nginx() {
+  for _ in $(seq 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/v1/models" 2>/dev/null && return 0
+    sleep 0.1
+  done
+}
+
 # proxy_chat_lua FILE: non-streamed chat requests from 5000 users
 # (x-user-id), as a gateway sees them.
 proxy_chat_lua() {

@@ -38,16 +38,8 @@ nginx_conf proxy 2 "
   }"
 proxy_agent_files "$TMP/agent" bench-syscalls "http://127.0.0.1:$UP/v1" "http://127.0.0.1:$UP/v1" \
   "network_threads: 2"
-"$AGENT" --config "$TMP/agent/agent.yaml" --ready-file "$TMP/agent/ready" >"$TMP/agent/log" 2>&1 &
-AGENT_PID=$!
-PIDS+=("$AGENT_PID")
-for _ in $(seq 100); do [ -s "$TMP/agent/ready" ] && break; sleep 0.1; done
-[ -s "$TMP/agent/ready" ] || { cat "$TMP/agent/log" >&2; exit 1; }
-AGENT_HTTP=$(sed -n 's/^http=//p' "$TMP/agent/ready")
-for _ in $(seq 50); do
-  curl -s -o /dev/null "http://127.0.0.1:$NGX/v1/models" 2>/dev/null && break
-  sleep 0.1
-done
+proxy_start_agent
+proxy_wait_nginx "$NGX"
 proxy_chat_lua "$TMP/chat.lua"
 
 echo "System calls per proxied request: wrk -t2 -c$CONNECTIONS for ${SECONDS_PER_RUN} s, one upstream, 2 proxy workers/loops"
