@@ -17,10 +17,12 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <thread>
 
 #include "agent/backends/builtin_lm_backend.h"
 #include "agent/backends/network_threads.h"
+#include "agent/backends/openai_http_backend.h"
 #include "agent/backends/openai_wire.h"
 #include "agent/server/model_server.h"
 #include "agent/server/supervised_process.h"
@@ -34,11 +36,13 @@ namespace {
 
 // A loopback HTTP server run by a script, for the failures a real model
 // server will not produce on demand. GET /v1/models (the agent's probe)
-// always answers 200.
+// always answers 200. `on_head`: the script runs once a request's head has
+// come, before its body is read.
 class ScriptedUpstream {
  public:
   using Script = std::function<void(int fd, const std::string& request)>;
-  explicit ScriptedUpstream(Script script) : m_script(std::move(script)) {
+  explicit ScriptedUpstream(Script script, bool on_head = false)
+      : m_script(std::move(script)), m_on_head(on_head) {
     m_listen = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in at{};
     at.sin_family = AF_INET;
@@ -96,6 +100,10 @@ class ScriptedUpstream {
         size_t length = 0;
         const size_t cl = buffer.find("Content-Length: ");
         if (cl != std::string::npos && cl < head_end) length = std::stoul(buffer.substr(cl + 16));
+        if (m_on_head && buffer.rfind("GET /v1/models", 0) != 0) {
+          m_script(fd, buffer.substr(0, head_end + 4));
+          break;
+        }
         if (buffer.size() >= head_end + 4 + length) {
           const std::string request = buffer.substr(0, head_end + 4 + length);
           buffer.erase(0, head_end + 4 + length);
@@ -119,6 +127,7 @@ class ScriptedUpstream {
   }
 
   Script m_script;
+  const bool m_on_head;
   int m_listen = -1;
   int m_port = 0;
   std::atomic<bool> m_stop{false};
@@ -592,6 +601,78 @@ class TestHttpProxy final : public QObject {
     }
     const std::string metrics = Metrics(agent->HttpAddress());
     QCOMPARE(MetricValue(metrics, "greylane_request_server_errors_total", "v2"), 0.0);
+  }
+
+  // A caller may let go of the call it started (greylane-load does): the
+  // call goes on to its end, on a new connection and on a kept one, and
+  // its sink hears the whole answer.
+  void aCallLetGoOfStillEnds() const {
+    ScriptedUpstream slow([](int fd, const std::string&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the read is in flight
+      ScriptedUpstream::Write(
+          fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    });
+    OpenAiHttpOptions options;
+    options.base_url = slow.Url();
+    auto backend = OpenAiHttpBackend::Create(options);
+    QVERIFY(backend.ok());
+    class Answer final : public GenerationSink {
+     public:
+      void OnHead(GenerationHead head) override { status = head.status; }
+      void OnData(std::string bytes) override { body += bytes; }
+      void OnEnd(GenerationEnd end) override { m_done.set_value(end); }
+      std::future<GenerationEnd> Done() { return m_done.get_future(); }
+      int status = 0;
+      std::string body;
+
+     private:
+      std::promise<GenerationEnd> m_done;
+    };
+    for (int i = 0; i < 3; ++i) {
+      auto sink = std::make_shared<Answer>();
+      std::future<GenerationEnd> done = sink->Done();
+      GenerationRequest request;
+      request.method = "POST";
+      request.path = "/v1/completions";
+      request.body = "{}";
+      request.request_id = "let-go-" + std::to_string(i);
+      (*backend)->Generate(std::move(request), sink).reset();
+      QCOMPARE(done.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+      const GenerationEnd end = done.get();
+      QVERIFY2(end.failure == GenerationFailure::kNone, end.error.c_str());
+      QCOMPARE(sink->status, 200);
+      QCOMPARE(sink->body, std::string("{}"));
+    }
+  }
+
+  // An upstream may answer before it has read the whole request (a 413
+  // for a body too large) and close: the client gets that answer, not a
+  // 502 for the send that failed.
+  void anEarlyAnswerIsRelayedThoughTheSendFailed() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    ScriptedUpstream refusing(
+        [](int fd, const std::string&) {
+          const std::string body = R"({"error":{"message":"too large"}})";
+          ScriptedUpstream::Write(fd,
+                                  "HTTP/1.1 413 Content Too Large\r\nContent-Type: "
+                                  "application/json\r\nConnection: close\r\nContent-Length: " +
+                                      std::to_string(body.size()) + "\r\n\r\n" + body);
+          ::shutdown(fd, SHUT_WR);
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        },
+        true);
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", refusing.Url()));
+    QVERIFY(agent);
+    const std::string big =
+        "{\"model\":\"lm\",\"prompt\":\"" + std::string(4u << 20, 'x') + "\"}";
+    for (int i = 0; i < 4; ++i) {
+      const Reply r = Exchange(agent->HttpAddress(), Post("/v1/completions", big, kPinned));
+      QCOMPARE(r.status, 413);
+      QVERIFY2(r.body.find("too large") != std::string::npos, r.body.c_str());
+    }
+    const std::string metrics = Metrics(agent->HttpAddress());
+    QCOMPARE(MetricValue(metrics, "greylane_request_server_errors_total", "v2"), 0.0);
+    QCOMPARE(MetricValue(metrics, "greylane_request_client_errors_total", "v2"), 4.0);
   }
 
   void keepAliveConnectionsAreReused() const {

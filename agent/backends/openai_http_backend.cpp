@@ -437,13 +437,16 @@ class UpstreamCall final : public GenerationCall,
     }
     out.append(m_request.body);
     Arm(Phase::kFirstByte);
-    asio::async_write(
-        m_conn->socket, asio::buffer(m_conn->wire),
-        [self = shared_from_this()](boost::system::error_code ec, size_t) {
-          if (self->m_ended) return;
-          if (ec) return self->Retry("cannot send to " + self->Where() + ": " + ec.message());
-          self->ReadHead();
-        });
+    asio::async_write(m_conn->socket, asio::buffer(m_conn->wire),
+                      [self = shared_from_this()](boost::system::error_code, size_t) {
+                        if (self->m_ended) return;
+                        // A failed send is not the end: an upstream may answer before it
+                        // has read the whole request (a 413 for a body too large) and
+                        // close, and that answer is the one to relay. The read finds it,
+                        // or finds the connection closed (and the call is retried or
+                        // fails as any broken connection does).
+                        self->ReadHead();
+                      });
   }
 
   // A pooled connection the upstream closed meanwhile fails at once: try
@@ -544,12 +547,16 @@ class UpstreamCall final : public GenerationCall,
                       std::to_string(kMaxUpstreamBufferBytes) + " bytes");
     }
     m_reading_head = head;
+    // The read holds only the connection, and the caller may have let go
+    // of the call (greylane-load does): the call holds itself until the
+    // read ends or it does.
+    m_held = shared_from_this();
     Connection::Read(m_conn);  // a kept connection's may be in flight already
   }
 
   // A read of the connection ended; on this call's loop.
   void Received(boost::system::error_code ec, size_t n) override {
-    const auto self = shared_from_this();  // ending may let go of the last other owner
+    const auto self = m_held ? std::move(m_held) : shared_from_this();
     if (m_ended) return;
     m_got_bytes = m_got_bytes || n > 0;
     // An answer (or the end) that comes while the request is still being
@@ -643,6 +650,7 @@ class UpstreamCall final : public GenerationCall,
   void Fail(GenerationFailure failure, std::string why) { End({failure, std::move(why)}); }
 
   void End(GenerationEnd end) {
+    const auto held = std::move(m_held);  // let go of when this returns, not in it
     if (m_ended) return;
     m_ended = true;
     if (m_resolver) m_resolver->cancel();
@@ -657,8 +665,9 @@ class UpstreamCall final : public GenerationCall,
   const GenerationRequest m_request;
   std::shared_ptr<GenerationSink> m_sink;
   const Executor m_executor;
-  std::shared_ptr<Connection> m_conn;  // from Connect on, until given back or closed
-  std::optional<Resolver> m_resolver;  // only for a new connection
+  std::shared_ptr<Connection> m_conn;    // from Connect on, until given back or closed
+  std::shared_ptr<UpstreamCall> m_held;  // itself, while a read is in flight
+  std::optional<Resolver> m_resolver;    // only for a new connection
   Clock::time_point m_total_deadline;
   std::optional<AnswerParser> m_parser;  // writes into m_conn->answer
   SseSplitter m_splitter;
