@@ -663,8 +663,7 @@ class TestHttpProxy final : public QObject {
         true);
     auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", refusing.Url()));
     QVERIFY(agent);
-    const std::string big =
-        "{\"model\":\"lm\",\"prompt\":\"" + std::string(4u << 20, 'x') + "\"}";
+    const std::string big = "{\"model\":\"lm\",\"prompt\":\"" + std::string(4u << 20, 'x') + "\"}";
     for (int i = 0; i < 4; ++i) {
       const Reply r = Exchange(agent->HttpAddress(), Post("/v1/completions", big, kPinned));
       QCOMPARE(r.status, 413);
