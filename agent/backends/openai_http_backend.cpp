@@ -167,6 +167,11 @@ class ConnectionUser {
   ~ConnectionUser() = default;
 };
 
+// One upstream: where it is, its deadlines (shared by every call to it, not
+// copied into each), and its idle keep-alive connections, newest first,
+// kept per network loop: a connection is registered with its loop's reactor, and a
+// call runs on the loop of the request that made it, so each loop reuses
+// its own (and never waits for another's lock holder).
 class OpenAiHttpBackend::Upstream {
  public:
   Upstream(OpenAiHttpOptions options_in, HttpUrl url_in, size_t max_idle)
@@ -246,8 +251,8 @@ class OpenAiHttpBackend::Upstream {
                                   c->reading = false;
                                   c->buffer.commit(n);
                                   if (c->user) return c->user->Received(ec, n);
-                                  c->spoiled =
-                                      true;  // while idle: closed, or bytes nobody asked for
+                                  // While idle: closed, or bytes nobody asked for.
+                                  c->spoiled = true;
                                 });
     }
     // No call uses it now (the timer may still wake, to no effect).

@@ -221,8 +221,8 @@ std::string Head(const HttpResponse& r, bool keep_alive, bool chunked, bool http
   size_t size = 160 + r.content_type.size();
   for (const auto& [name, value] : r.headers) size += name.size() + value.size() + 4;
   std::string head;
-  head.reserve(size +
-               (with_body ? r.body.size() : 0));  // the body goes in without a copy of the head
+  // Room for the body too: it goes in after the head without a copy of it.
+  head.reserve(size + (with_body ? r.body.size() : 0));
   {
     WireText w(head, size);
     w.Put("HTTP/1.1 "sv).Number(static_cast<uint64_t>(r.status)).Put(" "sv);
