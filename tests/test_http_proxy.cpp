@@ -603,6 +603,48 @@ class TestHttpProxy final : public QObject {
     QCOMPARE(MetricValue(metrics, "greylane_request_server_errors_total", "v2"), 0.0);
   }
 
+  // The end of the connection sent with the last bytes, in one go: it ends
+  // an answer that has no length, and cuts one that is not whole, at once.
+  // (A read that empties the socket makes the next wait for epoll, and the
+  // end came with the bytes, not after: the agent reads on before waiting.)
+  void anEndThatComesWithTheLastBytesIsSeen() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    ScriptedUpstream to_eof([](int fd, const std::string&) {
+      ScriptedUpstream::Write(fd,
+                              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"a\":");
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));  // the head is read alone
+      ScriptedUpstream::Write(fd, "1}");
+      ::shutdown(fd, SHUT_RDWR);
+    });
+    ScriptedUpstream cut([](int fd, const std::string&) {
+      ScriptedUpstream::Write(fd, ScriptedUpstream::StreamHead());
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      ScriptedUpstream::Write(fd, ScriptedUpstream::Chunk(ScriptedUpstream::Event("t")) + "40\r\n");
+      ::shutdown(fd, SHUT_RDWR);
+    });
+    auto agent = StartProxy(Upstream("v1", to_eof.Url()), Upstream("v2", cut.Url()));
+    QVERIFY(agent);
+    for (int i = 0; i < 5; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      const Reply r = Exchange(
+          agent->HttpAddress(),
+          Post("/v1/completions", R"({"model":"lm","prompt":"x"})", "x-greylane-version: v1\r\n"));
+      QCOMPARE(r.status, 200);
+      QCOMPARE(r.body, std::string("{\"a\":1}"));
+      // The idle timeout (2 s) is what a missed end would wait for.
+      QVERIFY(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
+    }
+    for (int i = 0; i < 5; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      RawClient client(agent->HttpAddress());
+      QVERIFY(client.Send(Post("/v1/chat/completions", kStreamBody, kPinned)));
+      const StreamRead s = ReadStream(client);
+      QVERIFY(s.complete);
+      QVERIFY(s.events.back().text.find("cut the answer") != std::string::npos);
+      QVERIFY(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
+    }
+  }
+
   // A caller may let go of the call it started (greylane-load does): the
   // call goes on to its end, on a new connection and on a kept one, and
   // its sink hears the whole answer.

@@ -16,6 +16,7 @@
 
 #include "agent/backends/network_threads.h"
 #include "agent/backends/openai_wire.h"
+#include "agent/backends/socket_drain.h"
 #include "agent/backends/wire_text.h"
 
 namespace greylane {
@@ -242,18 +243,39 @@ class OpenAiHttpBackend::Upstream {
       });
     }
     // Reads what comes next into the buffer, unless a read is in flight.
-    static void Read(const std::shared_ptr<Connection>& c) {
+    // A read that empties the socket makes the next one wait for epoll
+    // (DrainingBuffer). Between answers that is what is wanted; within one,
+    // the end of the connection may have come with the bytes just read and
+    // raise no new event (an answer whose end is the connection's, or a cut
+    // one): there `now` reads what is there first, and waits only if
+    // nothing is.
+    static void Read(const std::shared_ptr<Connection>& c, bool now = false) {
       if (c->reading) return;
       c->reading = true;
-      c->socket.async_read_some(c->buffer.prepare(beast::read_size(c->buffer, 65536)),
-                                [c, read = ++c->reads](boost::system::error_code ec, size_t n) {
-                                  if (read != c->reads) return;  // from a socket since closed
-                                  c->reading = false;
-                                  c->buffer.commit(n);
-                                  if (c->user) return c->user->Received(ec, n);
-                                  // While idle: closed, or bytes nobody asked for.
-                                  c->spoiled = true;
-                                });
+      const uint64_t read = ++c->reads;
+      const asio::mutable_buffer into = c->buffer.prepare(beast::read_size(c->buffer, 65536));
+      if (now) {
+        boost::system::error_code ec;
+        const size_t n = c->socket.read_some(into, ec);  // the socket does not block
+        if (ec != asio::error::would_block && ec != asio::error::try_again) {
+          // Handled in a later turn, as any read's end: a long body read
+          // here would otherwise nest a call per read.
+          asio::post(c->socket.get_executor(), [c, read, ec, n] { ReadEnded(c, read, ec, n); });
+          return;
+        }
+      }
+      c->socket.async_read_some(
+          DrainingBuffer(into),
+          [c, read](boost::system::error_code ec, size_t n) { ReadEnded(c, read, ec, n); });
+    }
+    static void ReadEnded(const std::shared_ptr<Connection>& c, uint64_t read,
+                          boost::system::error_code ec, size_t n) {
+      if (read != c->reads) return;  // from a socket since closed
+      c->reading = false;
+      c->buffer.commit(n);
+      if (c->user) return c->user->Received(ec, n);
+      // While idle: closed, or bytes nobody asked for.
+      c->spoiled = true;
     }
     // No call uses it now (the timer may still wake, to no effect).
     void EndUse() {
@@ -411,6 +433,8 @@ class UpstreamCall final : public GenerationCall,
                                 }
                                 boost::system::error_code ignored;
                                 self->m_conn->socket.set_option(tcp::no_delay(true), ignored);
+                                // Connection::Read's reads at once must not block.
+                                self->m_conn->socket.non_blocking(true, ignored);
                                 self->Send();
                               });
         });
@@ -556,7 +580,9 @@ class UpstreamCall final : public GenerationCall,
     // of the call (greylane-load does): the call holds itself until the
     // read ends or it does.
     m_held = shared_from_this();
-    Connection::Read(m_conn);  // a kept connection's may be in flight already
+    // A kept connection's read may be in flight already; after one of
+    // this answer's reads, what is there is read first.
+    Connection::Read(m_conn, m_got_bytes);
   }
 
   // A read of the connection ended; on this call's loop.
