@@ -18,6 +18,7 @@
 #include <atomic>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "agent/backends/builtin_lm_backend.h"
@@ -41,17 +42,28 @@ namespace {
 class ScriptedUpstream {
  public:
   using Script = std::function<void(int fd, const std::string& request)>;
-  explicit ScriptedUpstream(Script script, bool on_head = false)
-      : m_script(std::move(script)), m_on_head(on_head) {
-    m_listen = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in at{};
-    at.sin_family = AF_INET;
-    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(m_listen, reinterpret_cast<sockaddr*>(&at), sizeof(at));
-    ::listen(m_listen, 64);
-    socklen_t size = sizeof(at);
+  // `v6`: on [::1] (Listening() is false where the machine has no IPv6).
+  explicit ScriptedUpstream(Script script, bool on_head = false, bool v6 = false)
+      : m_script(std::move(script)), m_on_head(on_head), m_v6(v6) {
+    m_listen = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    sockaddr_storage at{};
+    socklen_t size = 0;
+    if (v6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&at);
+      a->sin6_family = AF_INET6;
+      a->sin6_addr = in6addr_loopback;
+      size = sizeof(*a);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in*>(&at);
+      a->sin_family = AF_INET;
+      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      size = sizeof(*a);
+    }
+    m_listening = ::bind(m_listen, reinterpret_cast<sockaddr*>(&at), size) == 0 &&
+                  ::listen(m_listen, 64) == 0;
     ::getsockname(m_listen, reinterpret_cast<sockaddr*>(&at), &size);
-    m_port = ntohs(at.sin_port);
+    m_port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&at)->sin6_port
+                      : reinterpret_cast<sockaddr_in*>(&at)->sin_port);
     m_thread = std::thread([this] { Loop(); });
   }
   ~ScriptedUpstream() {
@@ -61,7 +73,10 @@ class ScriptedUpstream {
     m_thread.join();
     for (std::thread& t : m_connections) t.join();
   }
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+  std::string Url() const {
+    return (m_v6 ? "http://[::1]:" : "http://127.0.0.1:") + std::to_string(m_port);
+  }
+  bool Listening() const { return m_listening; }
   int Accepted() const { return m_accepted; }
 
   static bool Write(int fd, const std::string& bytes) {
@@ -128,6 +143,8 @@ class ScriptedUpstream {
 
   Script m_script;
   const bool m_on_head;
+  const bool m_v6;
+  bool m_listening = false;
   int m_listen = -1;
   int m_port = 0;
   std::atomic<bool> m_stop{false};
@@ -601,6 +618,36 @@ class TestHttpProxy final : public QObject {
     }
     const std::string metrics = Metrics(agent->HttpAddress());
     QCOMPARE(MetricValue(metrics, "greylane_request_server_errors_total", "v2"), 0.0);
+  }
+
+  // An upstream on an IPv6 address: reached, and named in brackets in the
+  // Host field (RFC 9110 7.2); without them the field is malformed.
+  void anIpv6UpstreamGetsABracketedHost() const {
+    std::mutex mutex;
+    std::string seen;
+    ScriptedUpstream v6(
+        [&](int fd, const std::string& request) {
+          {
+            std::lock_guard lock(mutex);
+            seen = request;
+          }
+          ScriptedUpstream::Write(
+              fd,
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+        },
+        false, true);
+    if (!v6.Listening()) QSKIP("no IPv6 loopback on this machine");
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    auto agent = StartProxy(Upstream("v1", v1.Url()), Upstream("v2", v6.Url()));
+    QVERIFY(agent);
+    const Reply r = Exchange(agent->HttpAddress(),
+                             Post("/v1/completions", R"({"model":"lm","prompt":"x"})", kPinned));
+    QCOMPARE(r.status, 200);
+    QCOMPARE(r.body, std::string("{}"));
+    std::lock_guard lock(mutex);
+    const std::string host = "\r\nHost: " + v6.Url().substr(7) + "\r\n";
+    QVERIFY2(seen.find(host) != std::string::npos, seen.c_str());
+    QVERIFY2(seen.rfind("POST /v1/completions HTTP/1.1\r\n", 0) == 0, seen.c_str());
   }
 
   // The end of the connection sent with the last bytes, in one go: it ends
