@@ -257,6 +257,31 @@ class TestOipRest final : public QObject {
     QCOMPARE(reply.status, 404);  // an empty version is no version
   }
 
+  // Clients quote model and version names in paths (tritonclient does):
+  // %XX escapes are decoded, an encoded slash is not a separator, and a
+  // broken escape is a 400 that says so.
+  void escapedPathsAreDecoded() {
+    Reply reply = Exchange(
+        m_http, InferPost("/v2/models/%64igits/versions/v%32/infer", DigitsBody(Holdout()[2])));
+    QVERIFY2(reply.status == 200, reply.body.c_str());
+    QVERIFY(reply.head.find("x-greylane-version: v2") != std::string::npos);
+    reply = Exchange(m_http, "GET /v2/models/digit%73/ready HTTP/1.1\r\nHost: t\r\n\r\n");
+    QCOMPARE(reply.status, 200);
+    reply = Exchange(m_http, "GET /v2/models/digits%2Fx HTTP/1.1\r\nHost: t\r\n\r\n");
+    QCOMPARE(reply.status, 404);
+    QVERIFY2(reply.body.find("unknown model 'digits%2Fx'") != std::string::npos,
+             reply.body.c_str());
+    reply = Exchange(m_http, "GET /v2/models/cat%0As HTTP/1.1\r\nHost: t\r\n\r\n");
+    QCOMPARE(reply.status, 404);
+    QVERIFY2(reply.body.find("unknown model 'cat\\\\ns'") != std::string::npos, reply.body.c_str());
+    for (const char* broken : {"/v2/models/digits%", "/v2/models/digits%4", "/v2/models/d%zzigits",
+                               "/v2/models/digits%00"}) {
+      reply = Exchange(m_http, std::string("GET ") + broken + " HTTP/1.1\r\nHost: t\r\n\r\n");
+      QCOMPARE(reply.status, 400);
+      QVERIFY2(reply.body.find("broken %XX escape") != std::string::npos, reply.body.c_str());
+    }
+  }
+
   // A user keeps one version whichever protocol it speaks.
   void stickyUsersSeeOneVersionOnBothPlanes() {
     const DigitsRow& row = Holdout()[0];

@@ -29,6 +29,38 @@ int64_t NanosSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
 }
 
+// A path with its %XX escapes decoded (clients such as tritonclient quote
+// model names), except %2F: an encoded slash stays, so a name cannot
+// become two segments. False for a broken escape or an encoded NUL.
+bool DecodePath(std::string_view path, std::string* out) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  out->clear();
+  out->reserve(path.size());
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] != '%') {
+      out->push_back(path[i]);
+      continue;
+    }
+    if (i + 2 >= path.size()) return false;
+    const int high = hex(path[i + 1]), low = hex(path[i + 2]);
+    if (high < 0 || low < 0) return false;
+    const char c = static_cast<char>(high * 16 + low);
+    if (c == '\0') return false;
+    if (c == '/') {
+      out->append(path.substr(i, 3));
+    } else {
+      out->push_back(c);
+    }
+    i += 2;
+  }
+  return true;
+}
+
 bool HeaderToken(std::string_view text) {
   return !text.empty() && text.size() <= kMaxClientRequestIdBytes &&
          std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7f; });
@@ -549,6 +581,12 @@ void HttpDataPlane::Handle(std::shared_ptr<HttpExchange> exchange) {
 void HttpDataPlane::ServeOip(const std::shared_ptr<HttpExchange>& exchange) {
   const HttpRequest& r = exchange->Request();
   const std::string& model = m_inference.Identity().model_name;
+  std::string decoded;
+  if (r.path.find('%') != std::string::npos && !DecodePath(r.path, &decoded)) {
+    return exchange->Reply(
+        RestError(400, "the path " + Quote(r.path, 200) + " has a broken %XX escape"));
+  }
+  const std::string& path = decoded.empty() ? r.path : decoded;
   auto plain = [&](int status) {
     HttpResponse ok;
     ok.status = status;
@@ -556,53 +594,52 @@ void HttpDataPlane::ServeOip(const std::shared_ptr<HttpExchange>& exchange) {
     exchange->Reply(std::move(ok));
   };
   constexpr std::string_view kInfer = "/infer";
-  const bool infer = r.path.size() > kInfer.size() &&
-                     r.path.compare(r.path.size() - kInfer.size(), kInfer.size(), kInfer) == 0;
+  const bool infer = path.size() > kInfer.size() &&
+                     path.compare(path.size() - kInfer.size(), kInfer.size(), kInfer) == 0;
   const char* method = infer ? "POST" : "GET";
   if (r.method != method && !(r.method == "HEAD" && !infer)) {
-    HttpResponse e = RestError(405, std::string("use ") + method + " " + Quote(r.path, 200));
+    HttpResponse e = RestError(405, std::string("use ") + method + " " + Quote(path, 200));
     e.headers.emplace_back("Allow", method);
     return exchange->Reply(std::move(e));
   }
   // POST /v2/models/{m}[/versions/{v}]/infer: an unknown model or version is
   // counted where the request would have gone, as on the gRPC plane.
-  if (infer && r.path.rfind("/v2/models/", 0) == 0) {
-    std::string rest = r.path.substr(11, r.path.size() - 11 - kInfer.size());
+  if (infer && path.rfind("/v2/models/", 0) == 0) {
+    std::string rest = path.substr(11, path.size() - 11 - kInfer.size());
     std::string version;
     if (const size_t at = rest.find("/versions/"); at != std::string::npos) {
       version = rest.substr(at + 10);
       rest.resize(at);
     }
-    const bool versioned = r.path.find("/versions/") != std::string::npos;
+    const bool versioned = path.find("/versions/") != std::string::npos;
     if (!rest.empty() && rest.find('/') == std::string::npos &&
         version.find('/') == std::string::npos && (!versioned || !version.empty())) {
       auto* call = new HttpInferCall(m_inference, exchange);
       return call->Begin(std::move(rest), std::move(version));  // deletes itself
     }
   }
-  if (r.path == "/v2/health/live") return plain(200);
+  if (path == "/v2/health/live") return plain(200);
   // The node serves while its baseline does: a dead canary is diverted
   // from, and must not pull the whole node out of a load balancer.
-  if (r.path == "/v2/health/ready") {
+  if (path == "/v2/health/ready") {
     return plain(m_pair.Health(ReleaseRole::kBaseline).health == v1::HEALTHY ? 200 : 400);
   }
-  if (r.path == "/v2") {
+  if (path == "/v2") {
     HttpResponse m;
     m.body = "{\"name\":\"greylane-agent\",\"version\":" +
              JsonString(m_inference.Identity().server_version) + ",\"extensions\":[]}";
     return exchange->Reply(std::move(m));
   }
   const std::string prefix = "/v2/models/" + model;
-  if (r.path.rfind("/v2/models/", 0) == 0 &&
-      (r.path.rfind(prefix, 0) != 0 ||
-       (r.path.size() > prefix.size() && r.path[prefix.size()] != '/'))) {
-    const std::string name = r.path.substr(11, r.path.find('/', 11) - 11);
+  if (path.rfind("/v2/models/", 0) == 0 &&
+      (path.rfind(prefix, 0) != 0 || (path.size() > prefix.size() && path[prefix.size()] != '/'))) {
+    const std::string name = path.substr(11, path.find('/', 11) - 11);
     return exchange->Reply(RestError(404, m_inference.UnknownModel(name)));
   }
-  if (r.path.rfind(prefix, 0) != 0) {
-    return exchange->Reply(RestError(404, "no route " + Quote(r.path, 200) + "; " + kOipRoutes));
+  if (path.rfind(prefix, 0) != 0) {
+    return exchange->Reply(RestError(404, "no route " + Quote(path, 200) + "; " + kOipRoutes));
   }
-  std::string rest = r.path.substr(prefix.size());
+  std::string rest = path.substr(prefix.size());
   ReleaseRole role = ReleaseRole::kBaseline;
   bool versioned = false;
   if (rest.rfind("/versions/", 0) == 0) {
@@ -646,7 +683,7 @@ void HttpDataPlane::ServeOip(const std::shared_ptr<HttpExchange>& exchange) {
     m.body = body + "}";
     return exchange->Reply(std::move(m));
   }
-  exchange->Reply(RestError(404, "no route " + Quote(r.path, 200) + "; " + kOipRoutes));
+  exchange->Reply(RestError(404, "no route " + Quote(path, 200) + "; " + kOipRoutes));
 }
 
 void HttpDataPlane::ServeOpenAi(const std::shared_ptr<HttpExchange>& exchange) {
