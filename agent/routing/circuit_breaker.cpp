@@ -162,6 +162,7 @@ BreakerSnapshot CircuitBreaker::Snapshot() const {
   if (s.state != BreakerState::kClosed) {
     s.opened_unix_ms = m_opened_unix_ms.load(std::memory_order_relaxed);
     s.retry_unix_ms = m_retry_unix_ms.load(std::memory_order_relaxed);
+    s.retry_steady_ns = m_retry_ns.load(std::memory_order_acquire);
     s.diverted = m_diverted.load(std::memory_order_relaxed);
   }
   return s;

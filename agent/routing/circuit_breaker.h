@@ -50,6 +50,7 @@ struct BreakerSnapshot {
   uint32_t failures_to_open = 0;  // 0: off
   int64_t opened_unix_ms = 0;     // when open or half-open
   int64_t retry_unix_ms = 0;      // when an open breaker lets a trial through
+  int64_t retry_steady_ns = 0;    // the same, on the steady clock (for waits)
   uint64_t diverted = 0;          // since it opened
   uint64_t times_opened = 0;      // since the version was installed
 };

@@ -77,10 +77,9 @@ SlotAdmission AdmitRequest(CanaryPair& pair, const SplitValue& split, ReleaseRol
       pair.RecorderAt(slot).RecordBreakerDiverted();
       if (pinned) {
         const BreakerSnapshot b = breaker.Snapshot();
-        const int64_t wait_ms =
-            b.retry_unix_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count();
+        // On the steady clock: a wall clock set back or forward meanwhile
+        // must not tell clients to wait an hour, or not at all.
+        const int64_t wait_ms = (b.retry_steady_ns - now) / 1'000'000;
         SlotAdmission refused = Refused(
             routed, grpc::StatusCode::UNAVAILABLE,
             "the candidate " + Quote(pair.VersionAt(slot).version) +
