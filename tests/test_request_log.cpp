@@ -342,7 +342,9 @@ class TestRequestLog final : public QObject {
         streamed = true;
         QVERIFY(l.at("ttft_ms").to_number<double>() > 0);
         QVERIFY(l.at("completion_tokens").as_int64() > 0);
-        QCOMPARE(Text(l, "finish_reason"), std::string("length"));
+        // 12 tokens, or the model's own end (two newlines after 8 characters).
+        const std::string finish = Text(l, "finish_reason");
+        QVERIFY2(finish == "length" || finish == "stop", boost::json::serialize(l).c_str());
       }
     }
     QVERIFY(streamed);
