@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -76,6 +77,19 @@ void RunFor(Pair& pair, std::chrono::milliseconds time) {
   }
 }
 
+// A read of at most `size` bytes, the loop run until it ends: what it
+// got, or "(none)" after 2 s. (The read keeps its own result alive.)
+std::string ReadNext(Pair& pair, size_t size) {
+  auto read = std::make_shared<Read>();
+  pair.reader.async_read_some(DrainingBuffer(asio::buffer(pair.buffer, size)),
+                              [&pair, read](boost::system::error_code ec, size_t n) {
+                                read->ec = ec;
+                                read->got = std::string(pair.buffer, n);
+                              });
+  RunUntil(pair, *read, 2000ms);
+  return read->got.value_or("(none)");
+}
+
 }  // namespace
 
 class SocketDrainTest : public QObject {
@@ -111,17 +125,11 @@ class SocketDrainTest : public QObject {
   // still try the socket.
   void bytesThatCameBetweenReadsAreRead() {
     Pair pair;
-    Read first;
-    StartRead(pair, first, sizeof pair.buffer);
     pair.Send("one");
-    RunUntil(pair, first, 2000ms);
-    QCOMPARE(first.got.value_or("(none)"), std::string("one"));
+    QCOMPARE(ReadNext(pair, sizeof pair.buffer), std::string("one"));
     pair.Send("two");
     RunFor(pair, 50ms);  // epoll reports "two" while no read is queued
-    Read second;
-    StartRead(pair, second, sizeof pair.buffer);
-    RunUntil(pair, second, 2000ms);
-    QCOMPARE(second.got.value_or("(none)"), std::string("two"));
+    QCOMPARE(ReadNext(pair, sizeof pair.buffer), std::string("two"));
   }
 
   // The read completes at once (bytes were there), more bytes come before
@@ -152,23 +160,15 @@ class SocketDrainTest : public QObject {
     Pair pair;
     pair.Send("0123456789");
     RunFor(pair, 20ms);
-    Read first;
-    StartRead(pair, first, 4);
-    RunUntil(pair, first, 2000ms);
-    QCOMPARE(first.got.value_or("(none)"), std::string("0123"));
-    Read second;
-    StartRead(pair, second, sizeof pair.buffer);
-    RunUntil(pair, second, 2000ms);
-    QCOMPARE(second.got.value_or("(none)"), std::string("456789"));
+    QCOMPARE(ReadNext(pair, 4), std::string("0123"));
+    QCOMPARE(ReadNext(pair, sizeof pair.buffer), std::string("456789"));
   }
 
   // The end of the stream and a reset still end a waiting read.
   void aClosedPeerEndsAWaitingRead() {
     Pair pair;
-    Read first;
-    StartRead(pair, first, sizeof pair.buffer);
     pair.Send("x");
-    RunUntil(pair, first, 2000ms);
+    QCOMPARE(ReadNext(pair, sizeof pair.buffer), std::string("x"));
     Read second;
     StartRead(pair, second, sizeof pair.buffer);
     pair.writer.shutdown(tcp::socket::shutdown_send);
@@ -177,10 +177,8 @@ class SocketDrainTest : public QObject {
     QCOMPARE(second.ec, boost::system::error_code(asio::error::eof));
 
     Pair reset;
-    Read third;
-    StartRead(reset, third, sizeof reset.buffer);
     reset.Send("y");
-    RunUntil(reset, third, 2000ms);
+    QCOMPARE(ReadNext(reset, sizeof reset.buffer), std::string("y"));
     Read fourth;
     StartRead(reset, fourth, sizeof reset.buffer);
     const linger hard{1, 0};
