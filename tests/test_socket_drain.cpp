@@ -164,6 +164,34 @@ class SocketDrainTest : public QObject {
     QCOMPARE(ReadNext(pair, sizeof pair.buffer), std::string("456789"));
   }
 
+  // Bytes and the end of the stream in the same packet: the read that
+  // takes the bytes sees the end behind them, and the next read gets it at
+  // once (epoll raises no second event for it). With the socket read
+  // first, so that the reads run from epoll, and without.
+  void theEndThatCameWithTheBytesIsRead() {
+    for (const bool waiting : {false, true}) {
+      Pair pair;
+      Read first;
+      if (waiting) StartRead(pair, first, sizeof pair.buffer);
+      const int cork = 1;
+      setsockopt(pair.writer.native_handle(), IPPROTO_TCP, TCP_CORK, &cork, sizeof cork);
+      pair.Send("last words");
+      pair.writer.shutdown(tcp::socket::shutdown_send);  // uncorks: bytes and FIN together
+      if (waiting) {
+        RunUntil(pair, first, 2000ms);
+        QCOMPARE(first.got.value_or("(none)"), std::string("last words"));
+      } else {
+        RunFor(pair, 20ms);
+        QCOMPARE(ReadNext(pair, sizeof pair.buffer), std::string("last words"));
+      }
+      Read end;
+      StartRead(pair, end, sizeof pair.buffer);
+      RunUntil(pair, end, 500ms);
+      QVERIFY2(end.got.has_value(), "the end of the stream was not read");
+      QCOMPARE(end.ec, boost::system::error_code(asio::error::eof));
+    }
+  }
+
   // The end of the stream and a reset still end a waiting read.
   void aClosedPeerEndsAWaitingRead() {
     Pair pair;

@@ -243,30 +243,16 @@ class OpenAiHttpBackend::Upstream {
       });
     }
     // Reads what comes next into the buffer, unless a read is in flight.
-    // A read that empties the socket makes the next one wait for epoll
-    // (DrainingBuffer). Between answers that is what is wanted; within one,
-    // the end of the connection may have come with the bytes just read and
-    // raise no new event (an answer whose end is the connection's, or a cut
-    // one): there `now` reads what is there first, and waits only if
-    // nothing is.
-    static void Read(const std::shared_ptr<Connection>& c, bool now = false) {
+    // A read that empties the socket makes the next one wait for epoll,
+    // with no recv first (DrainingBuffer).
+    static void Read(const std::shared_ptr<Connection>& c) {
       if (c->reading) return;
       c->reading = true;
-      const uint64_t read = ++c->reads;
-      const asio::mutable_buffer into = c->buffer.prepare(beast::read_size(c->buffer, 65536));
-      if (now) {
-        boost::system::error_code ec;
-        const size_t n = c->socket.read_some(into, ec);  // the socket does not block
-        if (ec != asio::error::would_block && ec != asio::error::try_again) {
-          // Handled in a later turn, as any read's end: a long body read
-          // here would otherwise nest a call per read.
-          asio::post(c->socket.get_executor(), [c, read, ec, n] { ReadEnded(c, read, ec, n); });
-          return;
-        }
-      }
       c->socket.async_read_some(
-          DrainingBuffer(into),
-          [c, read](boost::system::error_code ec, size_t n) { ReadEnded(c, read, ec, n); });
+          DrainingBuffer(c->buffer.prepare(beast::read_size(c->buffer, 65536))),
+          [c, read = ++c->reads](boost::system::error_code ec, size_t n) {
+            ReadEnded(c, read, ec, n);
+          });
     }
     static void ReadEnded(const std::shared_ptr<Connection>& c, uint64_t read,
                           boost::system::error_code ec, size_t n) {
@@ -433,8 +419,6 @@ class UpstreamCall final : public GenerationCall,
                                 }
                                 boost::system::error_code ignored;
                                 self->m_conn->socket.set_option(tcp::no_delay(true), ignored);
-                                // Connection::Read's reads at once must not block.
-                                self->m_conn->socket.non_blocking(true, ignored);
                                 self->Send();
                               });
         });
@@ -576,13 +560,19 @@ class UpstreamCall final : public GenerationCall,
                       std::to_string(kMaxUpstreamBufferBytes) + " bytes");
     }
     m_reading_head = head;
+    // A read that ended in the end of stream or an error while the request
+    // was being sent: that is this read's end too (a read started now
+    // would wait for an event the end will not raise again).
+    if (m_send_time_end) {
+      const boost::system::error_code ec = *m_send_time_end;
+      m_send_time_end.reset();
+      return Received(ec, 0);
+    }
     // The read holds only the connection, and the caller may have let go
     // of the call (greylane-load does): the call holds itself until the
     // read ends or it does.
     m_held = shared_from_this();
-    // A kept connection's read may be in flight already; after one of
-    // this answer's reads, what is there is read first.
-    Connection::Read(m_conn, m_got_bytes);
+    Connection::Read(m_conn);  // a kept connection's may be in flight already
   }
 
   // A read of the connection ended; on this call's loop.
@@ -590,10 +580,13 @@ class UpstreamCall final : public GenerationCall,
     const auto self = m_held ? std::move(m_held) : shared_from_this();
     if (m_ended) return;
     m_got_bytes = m_got_bytes || n > 0;
-    // An answer (or the end) that comes while the request is still being
-    // sent waits in the buffer, and the head's reading starts with it (a
-    // closed socket reads as closed again).
-    if (!m_parser) return;
+    // An answer that comes while the request is still being sent waits in
+    // the buffer, and the head's reading starts with it; an end or error
+    // waits for it too.
+    if (!m_parser) {
+      if (ec) m_send_time_end = ec;
+      return;
+    }
     if (ec == asio::error::eof) {
       // An answer without a length ends with its connection; any other is
       // cut short (Beast's reads judge it the same way).
@@ -708,7 +701,8 @@ class UpstreamCall final : public GenerationCall,
   bool m_events = false;
   bool m_reused = false;
   bool m_got_bytes = false;
-  bool m_reading_head = true;  // what the read in flight is for
+  bool m_reading_head = true;                                // what the read in flight is for
+  std::optional<boost::system::error_code> m_send_time_end;  // see Read
   static constexpr int kMaxInterimHeads = 8;
   int m_interim_heads = 0;
   bool m_ended = false;

@@ -547,10 +547,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   // While an answer is being made, a read notices the client leaving.
   // The request's read usually emptied the socket, and then this read
   // waits for epoll without trying the socket first (socket_drain.h): one
-  // system call less a request. A client's end that came in the same
-  // packets as its request raises no new event, so such a client (one that
-  // half-closes right after a request on a kept connection) is answered,
-  // and its connection ends at the idle timeout rather than at once.
+  // system call less a request.
   void Watch() {
     if (m_watching || m_closed) return;
     if (m_buffer.size() >= m_limits.max_header_bytes) return;  // a pipelining client: enough
