@@ -1,6 +1,7 @@
-// DrainingBuffer on real loopback sockets: a short read makes the next read
-// wait for epoll instead of trying the socket, and no ordering of bytes,
-// reads and epoll events leaves bytes unread.
+// DrainingBuffer and PeerEndWatch on real loopback sockets: a short read
+// makes the next read wait for epoll instead of trying the socket, and no
+// ordering of bytes, the peer's end, reads and epoll events leaves bytes or
+// the end unread.
 #include <QtTest>
 
 #include <netinet/in.h>
@@ -39,7 +40,9 @@ struct Pair {
     writer.connect(acceptor.local_endpoint());
     acceptor.accept(reader);
     writer.set_option(tcp::no_delay(true));
+    end = greylane::PeerEndWatch::Watch(reader);
   }
+  std::shared_ptr<greylane::PeerEnd> end;
   void Send(const std::string& bytes) { asio::write(writer, asio::buffer(bytes)); }
 };
 
@@ -50,7 +53,7 @@ struct Read {
 };
 
 void StartRead(Pair& pair, Read& read, size_t size) {
-  pair.reader.async_read_some(DrainingBuffer(asio::buffer(pair.buffer, size)),
+  pair.reader.async_read_some(DrainingBuffer(asio::buffer(pair.buffer, size), pair.end.get()),
                               [&pair, &read](boost::system::error_code ec, size_t n) {
                                 read.ec = ec;
                                 read.got = std::string(pair.buffer, n);
@@ -81,7 +84,7 @@ void RunFor(Pair& pair, std::chrono::milliseconds time) {
 // got, or "(none)" after 2 s. (The read keeps its own result alive.)
 std::string ReadNext(Pair& pair, size_t size) {
   auto read = std::make_shared<Read>();
-  pair.reader.async_read_some(DrainingBuffer(asio::buffer(pair.buffer, size)),
+  pair.reader.async_read_some(DrainingBuffer(asio::buffer(pair.buffer, size), pair.end.get()),
                               [&pair, read](boost::system::error_code ec, size_t n) {
                                 read->ec = ec;
                                 read->got = std::string(pair.buffer, n);
@@ -120,6 +123,19 @@ class SocketDrainTest : public QObject {
     QCOMPARE(second.got.value_or("(none)"), std::string("abcdefghij"));
   }
 
+  // A socket not watched (no PeerEnd) has its every read try it first:
+  // no short read can be known to have emptied it.
+  void anUnwatchedSocketIsAlwaysTried() {
+    Pair pair;
+    pair.end.reset();
+    pair.Send("hello");
+    QCOMPARE(ReadNext(pair, sizeof pair.buffer), std::string("hello"));
+    const int low = 10;
+    QCOMPARE(setsockopt(pair.reader.native_handle(), SOL_SOCKET, SO_RCVLOWAT, &low, sizeof low), 0);
+    pair.Send("abc");
+    QCOMPARE(ReadNext(pair, sizeof pair.buffer), std::string("abc"));  // epoll was quiet
+  }
+
   // Bytes that come after the short read, while no read waits: epoll's
   // event for them is taken with no read queued, and the next read must
   // still try the socket.
@@ -140,12 +156,13 @@ class SocketDrainTest : public QObject {
     pair.Send("early");
     Read second;
     Read first;
-    pair.reader.async_read_some(DrainingBuffer(asio::buffer(pair.buffer, sizeof pair.buffer)),
-                                [&](boost::system::error_code ec, size_t n) {
-                                  first.ec = ec;
-                                  first.got = std::string(pair.buffer, n);
-                                  StartRead(pair, second, sizeof pair.buffer);
-                                });
+    pair.reader.async_read_some(
+        DrainingBuffer(asio::buffer(pair.buffer, sizeof pair.buffer), pair.end.get()),
+        [&](boost::system::error_code ec, size_t n) {
+          first.ec = ec;
+          first.got = std::string(pair.buffer, n);
+          StartRead(pair, second, sizeof pair.buffer);
+        });
     // The read above took "early" at once; its handler waits behind the
     // loop's epoll turn, which sees this.
     pair.Send("late");

@@ -225,7 +225,8 @@ class OpenAiHttpBackend::Upstream {
     // the pooled connection kept it. Bodies pass through piece by piece.
     // While a read is in flight nothing else changes it.
     beast::flat_buffer buffer;
-    std::string wire;  // the request as sent
+    std::string wire;              // the request as sent
+    std::shared_ptr<PeerEnd> end;  // of the socket's current connection
     AnswerParts answer;
 
     // `user`'s deadline is `at` from now on.
@@ -244,12 +245,13 @@ class OpenAiHttpBackend::Upstream {
     }
     // Reads what comes next into the buffer, unless a read is in flight.
     // A read that empties the socket makes the next one wait for epoll,
-    // with no recv first (DrainingBuffer).
+    // with no recv first (DrainingBuffer); `end` tells it when that cannot
+    // be so.
     static void Read(const std::shared_ptr<Connection>& c) {
       if (c->reading) return;
       c->reading = true;
       c->socket.async_read_some(
-          DrainingBuffer(c->buffer.prepare(beast::read_size(c->buffer, 65536))),
+          DrainingBuffer(c->buffer.prepare(beast::read_size(c->buffer, 65536)), c->end.get()),
           [c, read = ++c->reads](boost::system::error_code ec, size_t n) {
             ReadEnded(c, read, ec, n);
           });
@@ -419,6 +421,7 @@ class UpstreamCall final : public GenerationCall,
                                 }
                                 boost::system::error_code ignored;
                                 self->m_conn->socket.set_option(tcp::no_delay(true), ignored);
+                                self->m_conn->end = PeerEndWatch::Watch(self->m_conn->socket);
                                 self->Send();
                               });
         });

@@ -10,48 +10,44 @@
 // idle upstream connection. Each cost one recv that failed with EAGAIN,
 // two of a proxied request's six system calls (bench/http_proxy_syscalls.sh).
 //
-// A short read alone does not prove the socket is empty: the peer's end of
-// stream may have come in the same packets as the bytes, and it raises no
-// new epoll event once the read has taken them. (Counting every short read
-// as draining, a client that sent a request and closed at once went
-// unnoticed, and an upstream's half-closed connection was reused and its
-// request stalled to the first-byte timeout.) nginx learns of such an end
-// from EPOLLRDHUP, which Asio neither asks for nor hands to a read. So the
-// read here is one recvmmsg of two messages: the first takes the bytes
-// into all but the buffer's last byte, the second, into that byte, says
-// what follows them. Would block: the socket is empty, and the next read
-// waits for epoll (Asio's "done and exhausted", under the reactor's lock,
-// in the same step). 0 bytes: the end of stream is there, and the next
-// read finds it at once. A byte: more was there, and it is kept. One
-// system call still, as the plain recv was.
+// A short read alone does not prove the socket empty: the peer's end of
+// stream may have come in the same packets as the bytes, and once a read
+// has taken them it raises no new epoll event. (Counted as drained, a
+// client that sent a request and closed at once went unnoticed, and an
+// upstream's half-closed kept connection was reused and its request
+// stalled.) nginx learns of such an end from EPOLLRDHUP; here PeerEndWatch
+// does (peer_end_watch.h): a read given the socket's PeerEnd counts a
+// short read as drained only while no end has come, and when one comes
+// after, the watch wakes the socket's waiting read.
 //
-// Written by hand because Asio has no public way to say any of it. Its
-// receive operation is a template on the buffer type; for DrainingBuffer
-// it is specialized here, following Asio 1.26's own receive operation,
-// and compiled for that version and the epoll reactor only. Anywhere else
-// DrainingBuffer is a plain buffer, which is correct and costs the recv
-// again.
+// Written by hand because Asio has no public way to say it. Its receive
+// operation is a template on the buffer type; for DrainingBuffer it is
+// specialized here to report such a short read as "done and exhausted",
+// which the reactor handles in the same step as the recv, under its own
+// lock. It follows Asio 1.26's own receive operation, and is compiled for
+// that version and the epoll reactor only; anywhere else DrainingBuffer is
+// a plain buffer, which is correct and costs the recv again.
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/version.hpp>
+
+#include "agent/backends/peer_end_watch.h"
 
 namespace greylane {
 
 // A read into `buffer`, for a plain TCP stream socket (TLS reads the
-// socket through its own buffer).
+// socket through its own buffer) watched as `peer_end` (null: not watched, and
+// no short read counts as draining), which must outlive the read.
 struct DrainingBuffer : boost::asio::mutable_buffer {
-  explicit DrainingBuffer(const boost::asio::mutable_buffer& buffer)
-      : boost::asio::mutable_buffer(buffer) {}
+  DrainingBuffer(const boost::asio::mutable_buffer& buffer, const PeerEnd* peer_end)
+      : boost::asio::mutable_buffer(buffer), end(peer_end) {}
+  const PeerEnd* end;
 };
 
 }  // namespace greylane
 
 #if defined(__linux__) && BOOST_ASIO_VERSION == 102600 && !defined(BOOST_ASIO_DISABLE_EPOLL) && \
     !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && !defined(BOOST_ASIO_HAS_IOCP)
-#include <sys/socket.h>
-
 #include <boost/asio/detail/reactive_socket_recv_op.hpp>
-#include <cerrno>
-#include <cstring>
 
 namespace greylane {
 inline constexpr bool kShortReadDrains = true;
@@ -73,46 +69,17 @@ class reactive_socket_recv_op_base<greylane::DrainingBuffer> : public reactor_op
 
   static status do_perform(reactor_op* base) {
     auto* o = static_cast<reactive_socket_recv_op_base*>(base);
-    auto* data = static_cast<char*>(o->buffer_.data());
-    const size_t size = o->buffer_.size();
-    if ((o->state_ & socket_ops::stream_oriented) == 0 || size < 2) {
-      // Not a case of ours: Asio's own rule.
-      if (!socket_ops::non_blocking_recv1(o->socket_, data, size, o->flags_,
-                                          (o->state_ & socket_ops::stream_oriented) != 0, o->ec_,
-                                          o->bytes_transferred_)) {
-        return not_done;
-      }
-      return o->bytes_transferred_ == 0 ? done_and_exhausted : done;
+    const bool stream = (o->state_ & socket_ops::stream_oriented) != 0;
+    if (!socket_ops::non_blocking_recv1(o->socket_, o->buffer_.data(), o->buffer_.size(), o->flags_,
+                                        stream, o->ec_, o->bytes_transferred_)) {
+      return not_done;  // would block: the read waits for epoll
     }
-    iovec parts[2] = {{data, size - 1}, {data + size - 1, 1}};
-    mmsghdr messages[2] = {};
-    messages[0].msg_hdr.msg_iov = &parts[0];
-    messages[0].msg_hdr.msg_iovlen = 1;
-    messages[1].msg_hdr.msg_iov = &parts[1];
-    messages[1].msg_hdr.msg_iovlen = 1;
-    int got = -1;
-    do {
-      got = ::recvmmsg(o->socket_, messages, 2, o->flags_ | MSG_DONTWAIT, nullptr);
-    } while (got < 0 && errno == EINTR);
-    o->bytes_transferred_ = 0;
-    if (got < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
-      o->ec_ = boost::system::error_code(errno, boost::asio::error::get_system_category());
-      return done;
-    }
-    o->ec_ = boost::system::error_code();
-    const size_t first = messages[0].msg_len;
-    if (first == 0) {
-      o->ec_ = boost::asio::error::eof;
-      return done_and_exhausted;
-    }
-    o->bytes_transferred_ = first;
-    if (got == 1) return done_and_exhausted;  // the second would have blocked
-    const size_t second = messages[1].msg_len;
-    if (second == 0) return done;  // the end of stream follows: the next read takes it at once
-    // One more byte came: it follows the first message's bytes.
-    if (first < size - 1) std::memmove(data + first, data + size - 1, second);
-    o->bytes_transferred_ = first + second;
+    if (!stream) return done;
+    if (o->bytes_transferred_ == 0) return done_and_exhausted;  // the end: Asio's own rule
+    // Fewer bytes than asked: the socket is empty, unless the peer's end
+    // came with them (and will be read next, at once).
+    const greylane::PeerEnd* end = o->buffer_.end;
+    if (o->bytes_transferred_ < o->buffer_.size() && end && !end->ended) return done_and_exhausted;
     return done;
   }
 

@@ -317,7 +317,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void Start() {
     asio::post(m_executor, [self = shared_from_this()] {
       asio::ssl::stream<Socket>* tls = self->m_socket.Tls();
-      if (!tls) return self->AwaitRequest();
+      if (!tls) {
+        self->m_peer_end = PeerEndWatch::Watch(self->m_socket.Lowest());
+        return self->AwaitRequest();
+      }
       // The handshake counts as the first request's reading: a client that
       // opens and stalls is cut at the same deadline.
       self->Arm(self->m_read_deadline, self->m_limits.request_timeout);
@@ -391,7 +394,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     // a new connection that sends nothing gets only the request deadline,
     // or a thousand silent ones would hold every slot.
     Arm(m_read_deadline, m_serial == 0 ? m_limits.request_timeout : m_limits.idle_timeout);
-    m_socket.async_read_some(DrainingBuffer(m_buffer.prepare(4096)),
+    m_socket.async_read_some(DrainingBuffer(m_buffer.prepare(4096), m_peer_end.get()),
                              [self = shared_from_this()](boost::system::error_code ec, size_t n) {
                                self->m_buffer.commit(n);
                                if (ec || n == 0) return self->Close();
@@ -552,7 +555,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     if (m_watching || m_closed) return;
     if (m_buffer.size() >= m_limits.max_header_bytes) return;  // a pipelining client: enough
     m_watching = true;
-    m_socket.async_read_some(DrainingBuffer(m_buffer.prepare(1024)),
+    m_socket.async_read_some(DrainingBuffer(m_buffer.prepare(1024), m_peer_end.get()),
                              [self = shared_from_this()](boost::system::error_code ec, size_t n) {
                                self->m_watching = false;
                                self->m_buffer.commit(n);
@@ -712,8 +715,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   std::string m_peer;
   std::deque<std::string> m_queue;
   static constexpr size_t kMaxBlankBytes = 8;
-  size_t m_blank_bytes = 0;    // empty lines since the last request
-  size_t m_front_written = 0;  // of the queue's front, already sent
+  std::shared_ptr<PeerEnd> m_peer_end;  // plain TCP only (socket_drain.h)
+  size_t m_blank_bytes = 0;             // empty lines since the last request
+  size_t m_front_written = 0;           // of the queue's front, already sent
   size_t m_queued_bytes = 0;
   uint64_t m_serial = 0;  // which request the exchange answers
   bool m_writing = false;

@@ -1,0 +1,88 @@
+#include "agent/backends/peer_end_watch.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace greylane {
+
+PeerEndWatch::PeerEndWatch(boost::asio::execution_context& context)
+    : boost::asio::execution_context::service(context) {
+  m_epoll = ::epoll_create1(EPOLL_CLOEXEC);
+  if (m_epoll < 0) return;
+  boost::system::error_code ec;
+  m_descriptor.emplace(static_cast<boost::asio::io_context&>(context));
+  m_descriptor->assign(m_epoll, ec);
+  if (ec) {
+    m_descriptor.reset();
+    ::close(m_epoll);
+    m_epoll = -1;
+  }
+}
+
+PeerEndWatch::~PeerEndWatch() {
+  shutdown();
+}
+
+void PeerEndWatch::shutdown() {
+  if (m_descriptor) {
+    boost::system::error_code ignored;
+    m_descriptor->close(ignored);  // closes m_epoll too
+    m_descriptor.reset();
+    m_epoll = -1;
+  }
+  m_watched.clear();
+}
+
+std::shared_ptr<PeerEnd> PeerEndWatch::Add(int fd) {
+  if (m_epoll < 0 || fd < 0) return nullptr;
+  epoll_event event{};
+  event.events = EPOLLRDHUP | EPOLLET;
+  event.data.fd = fd;
+  if (::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
+    // Still in the set: the same file under the same number (never
+    // closed), watched again.
+    if (errno != EEXIST || ::epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &event) != 0) return nullptr;
+  }
+  auto end = std::make_shared<PeerEnd>();
+  m_watched[fd] = end;
+  Arm();
+  return end;
+}
+
+void PeerEndWatch::Arm() {
+  if (m_armed || !m_descriptor) return;
+  m_armed = true;
+  m_descriptor->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                           [this](boost::system::error_code ec) {
+                             m_armed = false;
+                             if (ec) return;  // closed: the io_context is going
+                             Ready();
+                           });
+}
+
+void PeerEndWatch::Ready() {
+  epoll_event events[64];
+  int n = 0;
+  do {
+    n = ::epoll_wait(m_epoll, events, 64, 0);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      const auto found = m_watched.find(fd);
+      if (found == m_watched.end()) continue;
+      const std::shared_ptr<PeerEnd> end = found->second.lock();
+      m_watched.erase(found);
+      // Its owner is gone, and the number may be another file's now.
+      if (!end) continue;
+      end->ended = true;
+      // Wakes the reactor for the socket: a read waiting on it finds the
+      // end. (Only the reading side is shut: an answer may still go out.)
+      ::shutdown(fd, SHUT_RD);
+    }
+  } while (n == 64 || (n < 0 && errno == EINTR));
+  Arm();
+}
+
+}  // namespace greylane
