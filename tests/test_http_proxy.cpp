@@ -17,9 +17,11 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "agent/backends/builtin_lm_backend.h"
@@ -467,6 +469,23 @@ class TestHttpProxy final : public QObject {
     QCOMPARE(ask().status, 200);
     const int pid = process->Status().pid;
     QVERIFY(pid > 0);
+    // It holds none of the agent's sockets (Asio's are not close-on-exec):
+    // one would stay open after the agent closed it.
+    auto sockets = [](const std::string& process_id) {
+      std::set<std::string> found;
+      std::error_code ec;
+      for (const auto& fd :
+           std::filesystem::directory_iterator("/proc/" + process_id + "/fd", ec)) {
+        const std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
+        if (target.rfind("socket:", 0) == 0) found.insert(target);
+      }
+      return found;
+    };
+    const std::set<std::string> agent_sockets = sockets("self");
+    QVERIFY(!agent_sockets.empty());
+    for (const std::string& held : sockets(std::to_string(pid))) {
+      QVERIFY2(agent_sockets.count(held) == 0, held.c_str());
+    }
     ::kill(pid, SIGKILL);
     QTRY_VERIFY_WITH_TIMEOUT(!process->Ready(), 3000);
     const Reply refused = ask();

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -207,6 +208,46 @@ class SocketDrainTest : public QObject {
       QVERIFY2(end.got.has_value(), "the end of the stream was not read");
       QCOMPARE(end.ec, boost::system::error_code(asio::error::eof));
     }
+  }
+
+  // A socket the agent closed while another process still holds it (a
+  // child that inherited it) stays in the watch's epoll set under its old
+  // number; a new connection given that number is watched too. The old
+  // peer's end must not be taken for the new connection's: it would be
+  // shut for reading, and its request cut.
+  void aNumberUsedAgainIsNotTakenForTheOldSocket() {
+    Pair old;
+    const int number = old.reader.native_handle();
+    const int held = ::dup(number);  // the other process's hold on the file
+    QVERIFY(held >= 0);
+    old.reader.close();
+    tcp::acceptor acceptor(old.io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    tcp::socket writer(old.io), accepted(old.io);
+    writer.connect(acceptor.local_endpoint());
+    acceptor.accept(accepted);
+    // The new connection under the old number, as the kernel would give it.
+    QCOMPARE(::dup2(accepted.native_handle(), number), number);
+    accepted.close();
+    tcp::socket reader(old.io);
+    reader.assign(tcp::v4(), number);
+    const std::shared_ptr<greylane::PeerEnd> end = greylane::PeerEndWatch::Watch(reader);
+    QVERIFY(end);
+    old.writer.close();  // the old peer ends
+    RunFor(old, 50ms);
+    QVERIFY2(!end->ended, "the old socket's end was taken for the new one's");
+    asio::write(writer, asio::buffer(std::string("fresh")));
+    char bytes[16];
+    std::optional<std::string> got;
+    reader.async_read_some(DrainingBuffer(asio::buffer(bytes), end.get()),
+                           [&](boost::system::error_code ec, size_t n) {
+                             got = ec ? "error: " + ec.message() : std::string(bytes, n);
+                           });
+    for (int i = 0; i < 200 && !got; ++i) {
+      old.io.restart();
+      old.io.run_one_for(10ms);
+    }
+    QCOMPARE(got.value_or("(none)"), std::string("fresh"));
+    ::close(held);
   }
 
   // The end of the stream and a reset still end a waiting read.

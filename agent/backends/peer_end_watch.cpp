@@ -38,16 +38,20 @@ void PeerEndWatch::shutdown() {
 
 std::shared_ptr<PeerEnd> PeerEndWatch::Add(int fd) {
   if (m_epoll < 0 || fd < 0) return nullptr;
+  // The number alone does not name the socket: a file another process
+  // still holds stays in the set after the agent closed its number, and
+  // the number may be a new socket's by the time that file's peer ends.
+  const uint32_t serial = ++m_serial;
   epoll_event event{};
   event.events = EPOLLRDHUP | EPOLLET;
-  event.data.fd = fd;
+  event.data.u64 = (static_cast<uint64_t>(serial) << 32) | static_cast<uint32_t>(fd);
   if (::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
     // Still in the set: the same file under the same number (never
     // closed), watched again.
     if (errno != EEXIST || ::epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &event) != 0) return nullptr;
   }
   auto end = std::make_shared<PeerEnd>();
-  m_watched[fd] = end;
+  m_watched[fd] = Watched{serial, end};
   Arm();
   return end;
 }
@@ -69,10 +73,11 @@ void PeerEndWatch::Ready() {
   do {
     n = ::epoll_wait(m_epoll, events, 64, 0);
     for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
+      const int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+      const auto serial = static_cast<uint32_t>(events[i].data.u64 >> 32);
       const auto found = m_watched.find(fd);
-      if (found == m_watched.end()) continue;
-      const std::shared_ptr<PeerEnd> end = found->second.lock();
+      if (found == m_watched.end() || found->second.serial != serial) continue;
+      const std::shared_ptr<PeerEnd> end = found->second.end.lock();
       m_watched.erase(found);
       // Its owner is gone, and the number may be another file's now.
       if (!end) continue;

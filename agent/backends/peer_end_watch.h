@@ -20,6 +20,7 @@
 // a read waiting on it runs and finds the end (after any bytes before it).
 // Per connection this costs one epoll_ctl, and per peer's end a shutdown;
 // per request, nothing.
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -64,8 +65,13 @@ class PeerEndWatch final : public boost::asio::execution_context::service {
   std::optional<boost::asio::posix::stream_descriptor> m_descriptor;
   bool m_armed = false;
   // By descriptor number: a number closed and used again is watched again,
-  // which replaces its entry.
-  std::unordered_map<int, std::weak_ptr<PeerEnd>> m_watched;
+  // which replaces its entry; `serial` tells its events from the old one's.
+  struct Watched {
+    uint32_t serial = 0;
+    std::weak_ptr<PeerEnd> end;
+  };
+  std::unordered_map<int, Watched> m_watched;
+  uint32_t m_serial = 0;
 };
 
 }  // namespace greylane

@@ -137,6 +137,10 @@ std::string SupervisedProcess::RunOnce() {
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  // Nothing else of the agent's: Asio's sockets are not close-on-exec, and
+  // a model server holding a client's or an upstream's connection would
+  // keep it open after the agent closed it (and in the agent's epoll sets).
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   // Its own group, so a stop reaches whatever the shell starts; and the
