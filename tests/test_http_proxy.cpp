@@ -18,10 +18,12 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "agent/backends/builtin_lm_backend.h"
@@ -800,6 +802,59 @@ class TestHttpProxy final : public QObject {
     QCOMPARE(slow.load(), 0);  // the first-byte timeout is 500 ms
     const std::string metrics = Metrics(address);
     QCOMPARE(MetricValue(metrics, "greylane_request_server_errors_total", "v2"), 0.0);
+  }
+
+  // An upstream that closes idle kept connections (a keep-alive timeout):
+  // the agent closes its side at once, holding no descriptor in CLOSE_WAIT
+  // until a call would have taken the connection.
+  void idleConnectionsTheUpstreamClosedAreLetGo() const {
+    ModelUpstream v1(test::ModelsDir() + "/lm-v1.glm");
+    std::atomic<int> closed{0};
+    ScriptedUpstream closing([&](int fd, const std::string&) {
+      // Slow enough that the eight requests below need eight connections.
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      ScriptedUpstream::Write(
+          fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // idle, then closed
+      ::shutdown(fd, SHUT_RDWR);
+      ++closed;
+    });
+    VersionSpec v2 = Upstream("v2", closing.Url());
+    v2.upstream.connections = 16;
+    auto agent = StartProxy(Upstream("v1", v1.Url()), v2);
+    QVERIFY(agent);
+    std::vector<std::thread> clients;
+    for (int c = 0; c < 8; ++c) {
+      clients.emplace_back([&] {
+        Exchange(agent->HttpAddress(),
+                 Post("/v1/completions", R"({"model":"lm","prompt":"x"})", kPinned));
+      });
+    }
+    for (std::thread& t : clients) t.join();
+    // This process's TCP sockets to the upstream in CLOSE_WAIT (state 08).
+    const std::string port = closing.Url().substr(closing.Url().rfind(':') + 1);
+    char remote[16];
+    std::snprintf(remote, sizeof remote, ":%04X", std::stoi(port));
+    auto close_wait = [&] {
+      std::ifstream table("/proc/self/net/tcp");
+      std::string line;
+      int n = 0;
+      while (std::getline(table, line)) {
+        std::istringstream fields(line);
+        std::string slot, local, peer, state;
+        fields >> slot >> local >> peer >> state;
+        if (state == "08" && peer.size() > 5 && peer.substr(peer.size() - 5) == remote) ++n;
+      }
+      return n;
+    };
+    // Each closed by the upstream 100 ms after its answer: at once on the
+    // agent's side too (kept, all eight stayed in CLOSE_WAIT).
+    QTRY_COMPARE_WITH_TIMEOUT(closed.load(), 8, 3000);
+    QTRY_COMPARE_WITH_TIMEOUT(close_wait(), 0, 500);
+    QCOMPARE(Exchange(agent->HttpAddress(),
+                      Post("/v1/completions", R"({"model":"lm","prompt":"x"})", kPinned))
+                 .status,
+             200);
   }
 
   // A caller may let go of the call it started (greylane-load does): the

@@ -262,8 +262,11 @@ class OpenAiHttpBackend::Upstream {
       c->reading = false;
       c->buffer.commit(n);
       if (c->user) return c->user->Received(ec, n);
-      // While idle: closed, or bytes nobody asked for.
+      // While idle: closed, or bytes nobody asked for. Its socket goes
+      // now (a call taking it from the pool drops it): kept, a pool of
+      // connections the upstream closed held their descriptors in CLOSE_WAIT.
       c->spoiled = true;
+      c->CloseSocket();
     }
     // No call uses it now (the timer may still wake, to no effect).
     void EndUse() {
