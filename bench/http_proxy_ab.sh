@@ -44,12 +44,8 @@ start() {
   proxy_agent_files "$dir" "ab-$1" "http://127.0.0.1:$UP/v1" "http://127.0.0.1:$UP/v1" \
     "network_threads: 2
 $extra"
-  "$2" --config "$dir/agent.yaml" --ready-file "$dir/ready" >"$dir/log" 2>&1 &
-  PIDS+=($!)
-  eval "PID_$1=$!"
-  for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.1; done
-  [ -s "$dir/ready" ] || { cat "$dir/log" >&2; exit 1; }
-  eval "HTTP_$1=$(sed -n 's/^http=//p' "$dir/ready")"
+  proxy_start_agent "$dir" "$2"
+  eval "PID_$1=$AGENT_PID HTTP_$1=$AGENT_HTTP"
 }
 start A "$A_BIN" "${A_YAML:-}"
 start B "$B_BIN" "${B_YAML:-}"

@@ -74,16 +74,17 @@ ${5:-}
 YAML
 }
 
-# proxy_start_agent: the agent (AGENT) on TMP/agent's config, in PIDS;
-# AGENT_PID and AGENT_HTTP (its HTTP plane's host:port) set once it is
-# ready, or the script stops with its log.
+# proxy_start_agent [DIR [BIN]]: the agent BIN (AGENT) on DIR's config
+# (TMP/agent), in PIDS; AGENT_PID and AGENT_HTTP (its HTTP plane's
+# host:port) set once it is ready, or the script stops with its log.
 proxy_start_agent() {
-  "$AGENT" --config "$TMP/agent/agent.yaml" --ready-file "$TMP/agent/ready" >"$TMP/agent/log" 2>&1 &
+  local dir=${1:-$TMP/agent} bin=${2:-$AGENT}
+  "$bin" --config "$dir/agent.yaml" --ready-file "$dir/ready" >"$dir/log" 2>&1 &
   AGENT_PID=$!
   PIDS+=("$AGENT_PID")
-  for _ in $(seq 100); do [ -s "$TMP/agent/ready" ] && break; sleep 0.1; done
-  [ -s "$TMP/agent/ready" ] || { cat "$TMP/agent/log" >&2; exit 1; }
-  AGENT_HTTP=$(sed -n 's/^http=//p' "$TMP/agent/ready")
+  for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.1; done
+  [ -s "$dir/ready" ] || { cat "$dir/log" >&2; exit 1; }
+  AGENT_HTTP=$(sed -n 's/^http=//p' "$dir/ready")
 }
 
 # proxy_wait_nginx PORT: until the nginx proxy on PORT answers (5 s at most).

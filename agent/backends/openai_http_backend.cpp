@@ -2,6 +2,7 @@
 
 #include <future>
 #include <optional>
+#include <utility>
 
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/connect.hpp>
@@ -569,11 +570,7 @@ class UpstreamCall final : public GenerationCall,
     // A read that ended in the end of stream or an error while the request
     // was being sent: that is this read's end too (a read started now
     // would wait for an event the end will not raise again).
-    if (m_send_time_end) {
-      const boost::system::error_code ec = *m_send_time_end;
-      m_send_time_end.reset();
-      return Received(ec, 0);
-    }
+    if (m_send_time_end) return Received(std::exchange(m_send_time_end, {}), 0);
     // The read holds only the connection, and the caller may have let go
     // of the call (greylane-load does): the call holds itself until the
     // read ends or it does.
@@ -707,8 +704,8 @@ class UpstreamCall final : public GenerationCall,
   bool m_events = false;
   bool m_reused = false;
   bool m_got_bytes = false;
-  bool m_reading_head = true;                                // what the read in flight is for
-  std::optional<boost::system::error_code> m_send_time_end;  // see Read
+  bool m_reading_head = true;                 // what the read in flight is for
+  boost::system::error_code m_send_time_end;  // see Read
   static constexpr int kMaxInterimHeads = 8;
   int m_interim_heads = 0;
   bool m_ended = false;

@@ -10,15 +10,14 @@ namespace greylane {
 
 PeerEndWatch::PeerEndWatch(boost::asio::execution_context& context)
     : boost::asio::execution_context::service(context) {
-  m_epoll = ::epoll_create1(EPOLL_CLOEXEC);
-  if (m_epoll < 0) return;
+  const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll < 0) return;
   boost::system::error_code ec;
   m_descriptor.emplace(static_cast<boost::asio::io_context&>(context));
-  m_descriptor->assign(m_epoll, ec);
+  m_descriptor->assign(epoll, ec);
   if (ec) {
     m_descriptor.reset();
-    ::close(m_epoll);
-    m_epoll = -1;
+    ::close(epoll);
   }
 }
 
@@ -29,15 +28,15 @@ PeerEndWatch::~PeerEndWatch() {
 void PeerEndWatch::shutdown() {
   if (m_descriptor) {
     boost::system::error_code ignored;
-    m_descriptor->close(ignored);  // closes m_epoll too
+    m_descriptor->close(ignored);
     m_descriptor.reset();
-    m_epoll = -1;
   }
   m_watched.clear();
 }
 
 std::shared_ptr<PeerEnd> PeerEndWatch::Add(int fd) {
-  if (m_epoll < 0 || fd < 0) return nullptr;
+  if (!m_descriptor || fd < 0) return nullptr;
+  const int epoll = m_descriptor->native_handle();
   // The number alone does not name the socket: a file another process
   // still holds stays in the set after the agent closed its number, and
   // the number may be a new socket's by the time that file's peer ends.
@@ -45,10 +44,10 @@ std::shared_ptr<PeerEnd> PeerEndWatch::Add(int fd) {
   epoll_event event{};
   event.events = EPOLLRDHUP | EPOLLET;
   event.data.u64 = (static_cast<uint64_t>(serial) << 32) | static_cast<uint32_t>(fd);
-  if (::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
+  if (::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
     // Still in the set: the same file under the same number (never
     // closed), watched again.
-    if (errno != EEXIST || ::epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &event) != 0) return nullptr;
+    if (errno != EEXIST || ::epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event) != 0) return nullptr;
   }
   auto end = std::make_shared<PeerEnd>();
   m_watched[fd] = Watched{serial, end};
@@ -71,7 +70,7 @@ void PeerEndWatch::Ready() {
   epoll_event events[64];
   int n = 0;
   do {
-    n = ::epoll_wait(m_epoll, events, 64, 0);
+    n = ::epoll_wait(m_descriptor->native_handle(), events, 64, 0);
     for (int i = 0; i < n; ++i) {
       const int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
       const auto serial = static_cast<uint32_t>(events[i].data.u64 >> 32);

@@ -61,8 +61,7 @@ class PeerEndWatch final : public boost::asio::execution_context::service {
   void Arm();
   void Ready();
 
-  int m_epoll = -1;
-  std::optional<boost::asio::posix::stream_descriptor> m_descriptor;
+  std::optional<boost::asio::posix::stream_descriptor> m_descriptor;  // its epoll set
   bool m_armed = false;
   // By descriptor number: a number closed and used again is watched again,
   // which replaces its entry; `serial` tells its events from the old one's.
